@@ -1,0 +1,13 @@
+// Package containerization is Myrmex, the containerization module of Codomyrmex: one library that builds, runs,
+// scans, optimizes, ships and deploys containers on the real engines underneath.
+//
+// This package is the facade of the specification (containerization-api.md): its six functions
+// ([BuildContainers], [ManageContainers], [OrchestrateKubernetes], [ScanContainerSecurity],
+// [ManageContainerRegistry], [OptimizeContainers]), its data structures, with JSON field names spelled as the
+// specification spells them, and its six error types. It validates input and calls the capability packages
+// below it: engine (the Docker Engine API) first, the others as they land.
+//
+// Every error returned here is one of the six typed errors, each wrapping one of the sentinels ([ErrNotFound],
+// [ErrAlreadyExists], [ErrInvalidArgument], …): test the category with errors.Is and read the details with
+// errors.As.
+package containerization

@@ -1,0 +1,279 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/codomyrmex/containerization/errdefs"
+)
+
+// ContainerMetrics is the specification's ContainerMetrics: one sample of a container's resource use.
+// Sizes are in MiB (2^20 bytes), as docker stats shows memory. See [ComputeMetrics] for the formulas.
+type ContainerMetrics struct {
+	ContainerName    string    `json:"container_name"`
+	Timestamp        time.Time `json:"timestamp"`
+	CPUUsagePercent  float64   `json:"cpu_usage_percent"`
+	MemoryUsageMB    float64   `json:"memory_usage_mb"`
+	MemoryLimitMB    float64   `json:"memory_limit_mb"`
+	NetworkRxMB      float64   `json:"network_rx_mb"`
+	NetworkTxMB      float64   `json:"network_tx_mb"`
+	DiskReadMB       float64   `json:"disk_read_mb"`
+	DiskWriteMB      float64   `json:"disk_write_mb"`
+	UptimeSeconds    float64   `json:"uptime_seconds"`
+	RestartCount     int       `json:"restart_count"`
+	HealthStatus     string    `json:"health_status"`
+	PerformanceScore float64   `json:"performance_score"`
+
+	// ContainerID and Status are not in the specification; they say which container and in what state.
+	ContainerID string `json:"container_id"`
+	Status      string `json:"status"`
+}
+
+// Health statuses, as the specification names them.
+const (
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+	HealthUnknown   = "unknown"
+)
+
+const mib = 1 << 20
+
+// ComputeMetrics turns an inspect and a stats sample (nil for a container that is not running) into
+// ContainerMetrics. It is a pure function.
+//
+// cpu_usage_percent is the share of the CPUs the container may use, 0–100:
+//
+//	host% = Δcontainer_cpu / Δsystem_cpu × online_cpus × 100     (what docker stats prints; up to online_cpus×100)
+//	allowed = cpu_limit (NanoCPUs, else CpuQuota/CpuPeriod, else the cpuset's size, else online_cpus),
+//	          at most online_cpus
+//	cpu_usage_percent = clamp(host% / allowed, 0, 100)
+//
+// memory_usage_mb leaves out the page cache, as docker stats does: usage − total_inactive_file (cgroup v1) or
+// usage − inactive_file (cgroup v2). memory_limit_mb is the container's limit, or the host's memory without one.
+// Network is summed over interfaces; disk is the block I/O service bytes read and written.
+//
+// performance_score is 100 less penalties, clamped to 0–100, and 0 for a container that is not running:
+//
+//	cpu:      40 × clamp((cpu_usage_percent − 50) / 50, 0, 1)      nothing below half the allowed CPU
+//	memory:   40 × clamp((memory% − 50) / 50, 0, 1)                memory% = usage / limit × 100
+//	health:   30 when unhealthy
+//	restarts: 5 per restart, at most 20
+func ComputeMetrics(ins container.InspectResponse, st *container.StatsResponse, now time.Time) ContainerMetrics {
+	m := ContainerMetrics{
+		ContainerName: strings.TrimPrefix(ins.Name, "/"),
+		ContainerID:   ins.ID,
+		Timestamp:     now.UTC(),
+		RestartCount:  ins.RestartCount,
+		HealthStatus:  HealthUnknown,
+	}
+	running := false
+	if s := ins.State; s != nil {
+		m.Status = string(s.Status)
+		running = s.Running
+		if s.Health != nil {
+			switch s.Health.Status {
+			case container.Healthy:
+				m.HealthStatus = HealthHealthy
+			case container.Unhealthy:
+				m.HealthStatus = HealthUnhealthy
+			}
+		}
+		if running {
+			if started, err := time.Parse(time.RFC3339Nano, s.StartedAt); err == nil && now.After(started) {
+				m.UptimeSeconds = round(now.Sub(started).Seconds(), 3)
+			}
+		}
+	}
+	if st == nil || !running {
+		return m
+	}
+
+	m.CPUUsagePercent = round(cpuPercent(st, ins.HostConfig), 2)
+	usage := memoryWithoutCache(st.MemoryStats)
+	m.MemoryUsageMB = round(usage/mib, 3)
+	m.MemoryLimitMB = round(float64(st.MemoryStats.Limit)/mib, 3)
+	var rx, tx uint64
+	for _, n := range st.Networks {
+		rx += n.RxBytes
+		tx += n.TxBytes
+	}
+	m.NetworkRxMB = round(float64(rx)/mib, 6)
+	m.NetworkTxMB = round(float64(tx)/mib, 6)
+	var rd, wr uint64
+	for _, e := range st.BlkioStats.IoServiceBytesRecursive {
+		switch strings.ToLower(e.Op) {
+		case "read":
+			rd += e.Value
+		case "write":
+			wr += e.Value
+		}
+	}
+	m.DiskReadMB = round(float64(rd)/mib, 6)
+	m.DiskWriteMB = round(float64(wr)/mib, 6)
+
+	memPercent := 0.0
+	if st.MemoryStats.Limit > 0 {
+		memPercent = usage / float64(st.MemoryStats.Limit) * 100
+	}
+	m.PerformanceScore = round(performanceScore(m.CPUUsagePercent, memPercent, m.HealthStatus, m.RestartCount), 1)
+	return m
+}
+
+func cpuPercent(st *container.StatsResponse, hc *container.HostConfig) float64 {
+	cpuDelta := float64(st.CPUStats.CPUUsage.TotalUsage) - float64(st.PreCPUStats.CPUUsage.TotalUsage)
+	sysDelta := float64(st.CPUStats.SystemUsage) - float64(st.PreCPUStats.SystemUsage)
+	if cpuDelta <= 0 || sysDelta <= 0 {
+		return 0
+	}
+	online := float64(st.CPUStats.OnlineCPUs)
+	if online == 0 {
+		online = float64(len(st.CPUStats.CPUUsage.PercpuUsage))
+	}
+	if online == 0 {
+		online = 1
+	}
+	host := cpuDelta / sysDelta * online * 100
+	allowed := online
+	if hc != nil {
+		switch {
+		case hc.NanoCPUs > 0:
+			allowed = float64(hc.NanoCPUs) / 1e9
+		case hc.CPUQuota > 0:
+			period := hc.CPUPeriod
+			if period == 0 {
+				period = 100000
+			}
+			allowed = float64(hc.CPUQuota) / float64(period)
+		case hc.CpusetCpus != "":
+			if n := cpusetSize(hc.CpusetCpus); n > 0 {
+				allowed = float64(n)
+			}
+		}
+	}
+	allowed = min(allowed, online)
+	return clamp(host/allowed, 0, 100)
+}
+
+// cpusetSize counts the CPUs of a cpuset such as "0-2,5".
+func cpusetSize(set string) int {
+	n := 0
+	for _, part := range strings.Split(set, ",") {
+		var lo, hi int
+		if _, err := fmt.Sscanf(part, "%d-%d", &lo, &hi); err == nil && hi >= lo {
+			n += hi - lo + 1
+		} else if _, err := fmt.Sscanf(part, "%d", &lo); err == nil {
+			n++
+		}
+	}
+	return n
+}
+
+func memoryWithoutCache(mem container.MemoryStats) float64 {
+	if v, ok := mem.Stats["total_inactive_file"]; ok && v < mem.Usage {
+		return float64(mem.Usage - v)
+	}
+	if v := mem.Stats["inactive_file"]; v < mem.Usage {
+		return float64(mem.Usage - v)
+	}
+	return float64(mem.Usage)
+}
+
+func performanceScore(cpu, memPercent float64, health string, restarts int) float64 {
+	score := 100.0
+	score -= 40 * clamp((cpu-50)/50, 0, 1)
+	score -= 40 * clamp((memPercent-50)/50, 0, 1)
+	if health == HealthUnhealthy {
+		score -= 30
+	}
+	score -= math.Min(20, 5*float64(restarts))
+	return clamp(score, 0, 100)
+}
+
+func clamp(v, lo, hi float64) float64 { return math.Max(lo, math.Min(hi, v)) }
+
+func round(v float64, places int) float64 {
+	p := math.Pow(10, float64(places))
+	return math.Round(v*p) / p
+}
+
+// Metrics samples one container. For a running container the engine takes two samples a second apart, so
+// that CPU use is a rate; a container that is not running answers at once with zero use.
+func (c *Client) Metrics(ctx context.Context, name string) (ContainerMetrics, error) {
+	ins, err := c.Inspect(ctx, name)
+	if err != nil {
+		return ContainerMetrics{}, err
+	}
+	if ins.State == nil || !ins.State.Running {
+		return ComputeMetrics(ins, nil, time.Now()), nil
+	}
+	res, err := c.api.ContainerStats(ctx, ins.ID, client.ContainerStatsOptions{IncludePreviousSample: true})
+	if err != nil {
+		return ContainerMetrics{}, fmt.Errorf("reading stats of %q: %w", name, c.classify(err))
+	}
+	defer closeQuietly(res.Body)
+	var st container.StatsResponse
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
+		return ContainerMetrics{}, fmt.Errorf("decoding stats of %q: %w", name, err)
+	}
+	// Re-read the state: restarts and health may have moved during the sampling second.
+	if again, err := c.Inspect(ctx, ins.ID); err == nil {
+		ins = again
+	}
+	return ComputeMetrics(ins, &st, time.Now()), nil
+}
+
+// MetricsOptions tunes [Client.MetricsAll].
+type MetricsOptions struct {
+	// Foreign includes running containers that Myrmex did not create.
+	Foreign bool
+	// Concurrency bounds the samples taken at once; zero means 32.
+	Concurrency int
+}
+
+// MetricsAll samples every running container of Myrmex's (or every one, with opts.Foreign) concurrently.
+// A container that goes away while it is sampled is left out. Results keep the listing's order.
+func (c *Client) MetricsAll(ctx context.Context, opts MetricsOptions) ([]ContainerMetrics, error) {
+	list, err := c.List(ctx, ListOptions{Foreign: opts.Foreign, RunningOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	limit := opts.Concurrency
+	if limit <= 0 {
+		limit = 32
+	}
+	results := make([]ContainerMetrics, len(list))
+	errs := make([]error, len(list))
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i, ct := range list {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			results[i], errs[i] = c.Metrics(ctx, ct.ID)
+		}()
+	}
+	wg.Wait()
+	out := results[:0]
+	var failed []error
+	for i, m := range results {
+		switch {
+		case errs[i] == nil:
+			out = append(out, m)
+		case errors.Is(errs[i], errdefs.ErrNotFound):
+		default:
+			failed = append(failed, errs[i])
+		}
+	}
+	return out, errors.Join(failed...)
+}

@@ -1,0 +1,25 @@
+// Package errdefs holds the small set of sentinel errors that every Myrmex package wraps, so that callers test
+// the category of a failure with errors.Is whatever capability it came from. The root package re-exports them.
+package errdefs
+
+import "errors"
+
+var (
+	// ErrNotFound means the object named (container, image, network, tag, deployment…) does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyExists means an object with that name exists already.
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrInvalidArgument means the input was rejected before anything was touched.
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrUnauthorized means the credentials were missing or refused.
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrUnavailable means the engine, registry or API server did not answer.
+	ErrUnavailable = errors.New("unavailable")
+	// ErrPolicyViolation means the operation ran but its result breaks a policy the caller set (a scan gate, say).
+	ErrPolicyViolation = errors.New("policy violation")
+	// ErrConflict means the object is in a state that forbids the operation (removing a running container
+	// without force, say).
+	ErrConflict = errors.New("conflict")
+	// ErrNotImplemented means the capability is part of the specification but not built yet.
+	ErrNotImplemented = errors.New("not implemented")
+)

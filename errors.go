@@ -1,0 +1,110 @@
+package containerization
+
+import (
+	"fmt"
+
+	"github.com/codomyrmex/containerization/errdefs"
+)
+
+// The sentinels that every error of this module wraps; see package errdefs.
+var (
+	ErrNotFound        = errdefs.ErrNotFound
+	ErrAlreadyExists   = errdefs.ErrAlreadyExists
+	ErrInvalidArgument = errdefs.ErrInvalidArgument
+	ErrUnauthorized    = errdefs.ErrUnauthorized
+	ErrUnavailable     = errdefs.ErrUnavailable
+	ErrPolicyViolation = errdefs.ErrPolicyViolation
+	ErrConflict        = errdefs.ErrConflict
+	ErrNotImplemented  = errdefs.ErrNotImplemented
+)
+
+func describe(fn, op, kind, subject string, err error) string {
+	if subject == "" {
+		return fmt.Sprintf("%s %s: %v", fn, op, err)
+	}
+	return fmt.Sprintf("%s %s %s %q: %v", fn, op, kind, subject, err)
+}
+
+// ContainerBuildError reports a failed build_containers: a Dockerfile or build context problem, a failing step,
+// or a security gate the image did not pass.
+type ContainerBuildError struct {
+	Op    string // build, lint, scan, push
+	Image string
+	Err   error
+}
+
+func (e *ContainerBuildError) Error() string {
+	return describe("build_containers", e.Op, "image", e.Image, e.Err)
+}
+func (e *ContainerBuildError) Unwrap() error { return e.Err }
+
+// ContainerManagementError reports a failed manage_containers operation.
+type ContainerManagementError struct {
+	Op        string // create, start, stop, remove, restart, logs, list, inspect, stats
+	Container string
+	Err       error
+}
+
+func (e *ContainerManagementError) Error() string {
+	return describe("manage_containers", e.Op, "container", e.Container, e.Err)
+}
+func (e *ContainerManagementError) Unwrap() error { return e.Err }
+
+// KubernetesError reports a failed orchestrate_kubernetes operation on an object of the cluster.
+type KubernetesError struct {
+	Op     string // apply, wait, scale, rollback, delete, prune, status
+	Object string // kind/namespace/name
+	Err    error
+}
+
+func (e *KubernetesError) Error() string {
+	return describe("orchestrate_kubernetes", e.Op, "object", e.Object, e.Err)
+}
+func (e *KubernetesError) Unwrap() error { return e.Err }
+
+// SecurityScanError reports a scan that could not run. Findings above a threshold are a distinct outcome that
+// wraps [ErrPolicyViolation].
+type SecurityScanError struct {
+	Op    string // scan, db
+	Image string
+	Err   error
+}
+
+func (e *SecurityScanError) Error() string {
+	return describe("scan_container_security", e.Op, "image", e.Image, e.Err)
+}
+func (e *SecurityScanError) Unwrap() error { return e.Err }
+
+// RegistryError reports a failed manage_container_registry operation.
+type RegistryError struct {
+	Op       string // push, pull, tag, list, delete, copy, login
+	Image    string
+	Registry string
+	Err      error
+}
+
+func (e *RegistryError) Error() string {
+	subject := e.Image
+	if subject == "" {
+		subject = e.Registry
+	}
+	return describe("manage_container_registry", e.Op, "image", subject, e.Err)
+}
+func (e *RegistryError) Unwrap() error { return e.Err }
+
+// OptimizationError reports a failed optimize_containers.
+type OptimizationError struct {
+	Op    string // size, performance, security, multi, verify
+	Image string
+	Err   error
+}
+
+func (e *OptimizationError) Error() string {
+	return describe("optimize_containers", e.Op, "image", e.Image, e.Err)
+}
+func (e *OptimizationError) Unwrap() error { return e.Err }
+
+// notImplemented names the area of the specification that a later piece of work fills.
+func notImplemented(area string) error {
+	return fmt.Errorf("%s is specified but not built yet (see the %s issue): %w", area, area, ErrNotImplemented)
+}

@@ -1,0 +1,143 @@
+package containerization
+
+import (
+	"time"
+
+	"github.com/codomyrmex/containerization/engine"
+)
+
+// ContainerConfig is the specification's ContainerConfig; see [engine.ContainerConfig] for every field's forms.
+type ContainerConfig = engine.ContainerConfig
+
+// Resources is the resources block of [ContainerConfig].
+type Resources = engine.Resources
+
+// ContainerMetrics is the specification's ContainerMetrics; see [engine.ComputeMetrics] for the formulas.
+type ContainerMetrics = engine.ContainerMetrics
+
+// BuildResult is what build_containers returns.
+type BuildResult struct {
+	ImageName            string  `json:"image_name"`
+	ImageID              string  `json:"image_id"`
+	BuildTime            float64 `json:"build_time"`
+	SizeMB               float64 `json:"size_mb"`
+	Layers               int     `json:"layers"`
+	SecurityScanPassed   bool    `json:"security_scan_passed"`
+	VulnerabilitiesFound int     `json:"vulnerabilities_found"`
+	OptimizationApplied  bool    `json:"optimization_applied"`
+}
+
+// RegistryResult is what manage_container_registry returns.
+type RegistryResult struct {
+	Operation    string   `json:"operation"`
+	ImageName    string   `json:"image_name"`
+	RegistryURL  string   `json:"registry_url"`
+	Success      bool     `json:"success"`
+	ImageDigest  string   `json:"image_digest"`
+	Tags         []string `json:"tags"`
+	SizeMB       float64  `json:"size_mb"`
+	ErrorMessage string   `json:"error_message"`
+}
+
+// OptimizationResult is what optimize_containers returns.
+type OptimizationResult struct {
+	OriginalImage          string   `json:"original_image"`
+	OptimizedImage         string   `json:"optimized_image"`
+	OptimizationType       string   `json:"optimization_type"`
+	SizeReductionMB        float64  `json:"size_reduction_mb"`
+	PerformanceImprovement float64  `json:"performance_improvement"`
+	SecurityImprovements   []string `json:"security_improvements"`
+	LayersReduced          int      `json:"layers_reduced"`
+	BuildTime              float64  `json:"build_time"`
+}
+
+// KubernetesDeployment is the specification's KubernetesDeployment: a deployment's configuration and status.
+type KubernetesDeployment struct {
+	Name        string               `json:"name"`
+	Namespace   string               `json:"namespace"`
+	Replicas    int                  `json:"replicas"`
+	Image       string               `json:"image"`
+	Ports       []int                `json:"ports"`
+	Environment map[string]string    `json:"environment"`
+	Resources   ResourceRequirements `json:"resources"`
+	Status      string               `json:"status"` // pending, running, failed, succeeded
+	Pods        []PodStatus          `json:"pods"`
+	Services    []string             `json:"services"`
+	CreatedAt   time.Time            `json:"created_at"`
+	LastUpdated time.Time            `json:"last_updated"`
+}
+
+// ResourceRequirements is the resources block of [KubernetesDeployment].
+type ResourceRequirements struct {
+	Requests ResourceAmounts `json:"requests"`
+	Limits   ResourceAmounts `json:"limits"`
+}
+
+// ResourceAmounts is a CPU and memory pair in Kubernetes quantities ("500m", "256Mi").
+type ResourceAmounts struct {
+	CPU    string `json:"cpu"`
+	Memory string `json:"memory"`
+}
+
+// PodStatus is one pod of a [KubernetesDeployment].
+type PodStatus struct {
+	Name     string `json:"name"`
+	Phase    string `json:"phase"`
+	Ready    bool   `json:"ready"`
+	Restarts int    `json:"restarts"`
+	Reason   string `json:"reason"`
+}
+
+// SecurityScanResult is the specification's SecurityScanResult.
+type SecurityScanResult struct {
+	ImageName       string          `json:"image_name"`
+	ScanTimestamp   time.Time       `json:"scan_timestamp"`
+	ScanDuration    float64         `json:"scan_duration"`
+	Vulnerabilities []Vulnerability `json:"vulnerabilities"`
+	ComplianceScore float64         `json:"compliance_score"`
+	CriticalCount   int             `json:"critical_count"`
+	HighCount       int             `json:"high_count"`
+	MediumCount     int             `json:"medium_count"`
+	LowCount        int             `json:"low_count"`
+	Recommendations []string        `json:"recommendations"`
+	ScanTool        string          `json:"scan_tool"`
+}
+
+// Vulnerability is one finding of a [SecurityScanResult].
+type Vulnerability struct {
+	CVEID        string `json:"cve_id"`
+	Severity     string `json:"severity"` // critical, high, medium, low
+	Package      string `json:"package"`
+	Version      string `json:"version"`
+	FixedVersion string `json:"fixed_version"`
+	Description  string `json:"description"`
+}
+
+// ContainerRegistry is the specification's ContainerRegistry: a registry connection and its management.
+type ContainerRegistry struct {
+	URL                 string              `json:"url"`
+	Type                string              `json:"type"` // dockerhub, ecr, acr, gcr, harbor
+	Credentials         RegistryCredentials `json:"credentials"`
+	Repositories        []string            `json:"repositories"`
+	SecurityScanEnabled bool                `json:"security_scan_enabled"`
+	RetentionPolicy     map[string]any      `json:"retention_policy"`
+}
+
+// RegistryCredentials are a registry's credentials. They are never written out: Password and Token marshal as
+// empty, whatever they hold.
+type RegistryCredentials struct {
+	Username string `json:"username"`
+	Password Secret `json:"password"`
+	Token    Secret `json:"token"`
+}
+
+// Secret is a string that never leaves the process in JSON: it marshals as "" (or "********" when set).
+type Secret string
+
+// MarshalJSON hides the secret.
+func (s Secret) MarshalJSON() ([]byte, error) {
+	if s == "" {
+		return []byte(`""`), nil
+	}
+	return []byte(`"********"`), nil
+}
