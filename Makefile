@@ -1,0 +1,51 @@
+# Myrmex — the two commands: `make demo` and `make test`. Both bring up what they need (a private dockerd with
+# its own socket, data-root, exec-root, pidfile and bridge; the local test images) and stop what they started.
+
+SHELL := /bin/bash
+export DOCKER_HOST ?= unix:///run/myrmex-test/docker.sock
+GO ?= go
+GOTESTFLAGS ?= -count=1 -timeout 20m
+
+.PHONY: all build test demo bench vet engine-up engine-down images clean
+
+all: build
+
+build:
+	$(GO) build -o bin/myrmex ./cmd/myrmex
+
+vet:
+	$(GO) vet ./...
+
+engine-up:
+	scripts/engine.sh up
+
+engine-down:
+	scripts/engine.sh down
+
+images: engine-up
+	$(GO) run ./internal/tools/seedimages
+
+# test: install and start what the tests need, vet, run every test against the real engine, stop what it started.
+test:
+	@scripts/engine.sh up
+	@trap 'scripts/engine.sh down' EXIT; \
+	  $(GO) vet ./... && \
+	  $(GO) run ./internal/tools/seedimages && \
+	  MYRMEX_REQUIRE_ENGINE=1 $(GO) test $(GOTESTFLAGS) ./...
+
+# demo: the main job end to end; for now a lifecycle tour of a web container.
+demo: build
+	@scripts/engine.sh up
+	@trap 'scripts/engine.sh down' EXIT; \
+	  $(GO) run ./internal/tools/seedimages && \
+	  scripts/demo.sh bin/myrmex
+
+# bench: lifecycle and stats against the docker CLI and the raw Engine API; results in bench/results/.
+bench: build
+	@scripts/engine.sh up
+	@trap 'scripts/engine.sh down' EXIT; \
+	  $(GO) run ./internal/tools/seedimages && \
+	  $(GO) run ./bench/lifecycle
+
+clean:
+	rm -rf bin
