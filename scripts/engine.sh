@@ -4,7 +4,7 @@
 # up:   installs what is missing (Debian's docker.io and busybox-static, as root), then reuses an engine that
 #       already answers at $MYRMEX_DOCKER_HOST, or starts a private dockerd with its own socket, data-root,
 #       exec-root, pidfile and bridge, so that it never fights a system dockerd for docker0.
-# down: stops the dockerd that `up` started (by its pid), and nothing else.
+# down: stops the dockerd that `up` started (by its pid), and nothing else; MYRMEX_KEEP_ENGINE=1 keeps it.
 # env:  prints the DOCKER_HOST line to export.
 set -euo pipefail
 
@@ -79,6 +79,10 @@ up() {
 }
 
 down() {
+  if [ -n "${MYRMEX_KEEP_ENGINE:-}" ]; then
+    log "MYRMEX_KEEP_ENGINE is set: leaving the engine running"
+    return 0
+  fi
   if [ ! -f "$startedmark" ]; then
     log "not stopping the engine: this script did not start it"
     return 0
