@@ -26,6 +26,9 @@ type Options struct {
 	Host string
 	// Logger receives debug records. Nil discards them.
 	Logger *slog.Logger
+	// RequestHook, when set, sees every Engine API request before it is sent: for tracing, and for tests that
+	// time a fault of the real engine.
+	RequestHook client.RequestHook
 }
 
 // Client is a connection to one container engine. It is safe for concurrent use.
@@ -48,6 +51,9 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		host = client.DefaultDockerHost
 	}
 	copts := []client.Opt{client.WithAPIVersionNegotiation(), client.WithHost(host)}
+	if opts.RequestHook != nil {
+		copts = append(copts, client.WithHTTPRequestHook(opts.RequestHook))
+	}
 	if os.Getenv("DOCKER_CERT_PATH") != "" {
 		copts = append(copts, client.WithTLSClientConfigFromEnv())
 	}
@@ -69,9 +75,9 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 }
 
 func unavailable(host string, err error) error {
-	return fmt.Errorf("no container engine answers at %s (%v): %w; start one (dockerd, or `systemctl start docker`, "+
+	return fmt.Errorf("no container engine answers at %s: %w; start one (dockerd, or `systemctl start docker`, "+
 		"or `podman system service` for Podman's socket) or point DOCKER_HOST / --host at a running engine",
-		host, err, errdefs.ErrUnavailable)
+		host, &classified{sentinel: errdefs.ErrUnavailable, err: err})
 }
 
 // Host returns the engine address this client talks to.

@@ -116,4 +116,3 @@ func (c *Client) Logs(ctx context.Context, name string, opts LogOptions) (Logs, 
 	err := c.StreamLogs(ctx, name, opts, io.MultiWriter(&all, &out), io.MultiWriter(&all, &errb))
 	return Logs{Combined: all.String(), Stdout: out.String(), Stderr: errb.String()}, err
 }
-
