@@ -1,0 +1,209 @@
+// Package cli is the myrmex command: a cobra tree whose commands parse flags into an options struct and call the
+// containerization library. It holds no container logic of its own. stdout carries results only (tables, JSON
+// or YAML); errors, hints and --debug records go to stderr. [Main] runs the tree and maps the error to one of
+// the exit codes below.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"github.com/codomyrmex/containerization"
+	"github.com/codomyrmex/containerization/engine"
+)
+
+// Exit codes of myrmex. An error that falls in more than one category takes the first row that matches:
+//
+//	code  meaning
+//	0     success
+//	1     error not otherwise classified
+//	2     usage error or invalid argument (flag parse errors, ErrInvalidArgument)
+//	3     not found (ErrNotFound)
+//	4     already exists or conflict (ErrAlreadyExists, ErrConflict)
+//	5     engine, registry or API unavailable (ErrUnavailable)
+//	6     unauthorized (ErrUnauthorized)
+//	7     policy violation (ErrPolicyViolation)
+//	8     not implemented (ErrNotImplemented)
+//	130   interrupted (SIGINT or SIGTERM cancelled the command)
+//
+// A command given several names carries on after a failure and exits with the code of the first one.
+const (
+	ExitOK             = 0
+	ExitError          = 1
+	ExitUsage          = 2
+	ExitNotFound       = 3
+	ExitConflict       = 4
+	ExitUnavailable    = 5
+	ExitUnauthorized   = 6
+	ExitPolicy         = 7
+	ExitNotImplemented = 8
+	ExitInterrupted    = 130
+)
+
+// usageError is a command line that cobra or a flag parser rejected before any command ran.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// ExitCode maps an error to its exit code (see [ExitOK] for the table).
+func ExitCode(err error) int {
+	var usage *usageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	case errors.As(err, &usage), errors.Is(err, containerization.ErrInvalidArgument):
+		return ExitUsage
+	case errors.Is(err, containerization.ErrNotFound):
+		return ExitNotFound
+	case errors.Is(err, containerization.ErrAlreadyExists), errors.Is(err, containerization.ErrConflict):
+		return ExitConflict
+	case errors.Is(err, containerization.ErrUnavailable):
+		return ExitUnavailable
+	case errors.Is(err, containerization.ErrUnauthorized):
+		return ExitUnauthorized
+	case errors.Is(err, containerization.ErrPolicyViolation):
+		return ExitPolicy
+	case errors.Is(err, containerization.ErrNotImplemented):
+		return ExitNotImplemented
+	}
+	return ExitError
+}
+
+// reported is an error whose details the command has already written to stderr (one line per failed name); Main
+// prints nothing more for it.
+type reported struct{ err error }
+
+func (e *reported) Error() string { return e.err.Error() }
+func (e *reported) Unwrap() error { return e.err }
+
+// Main runs myrmex with args (without the program name) and returns the exit code. A cancelled ctx (SIGINT)
+// ends the running command and exits 130.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g := &globalOptions{in: stdin, out: stdout, errOut: stderr}
+	root := newRootCmd(g)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		if ctx.Err() != nil {
+			return ExitInterrupted // logs --follow ends quietly when interrupted
+		}
+		return ExitOK
+	}
+	if !g.started {
+		// Cobra refused the command line (unknown command or flag, wrong number of arguments) before any
+		// command ran.
+		err = &usageError{err}
+	}
+	if ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+		// The library reports some cancellations in its own words (an engine that stopped answering mid-call).
+		err = fmt.Errorf("%w: %w", context.Canceled, err)
+	}
+	var done *reported
+	if !errors.As(err, &done) {
+		fmt.Fprintf(stderr, "myrmex: %v\n", err)
+	}
+	var usage *usageError
+	if errors.As(err, &usage) && cmd != nil {
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	}
+	return ExitCode(err)
+}
+
+// globalOptions are the root's persistent flags and the process's streams, shared by every command.
+type globalOptions struct {
+	host   string
+	output string
+	debug  bool
+
+	in          io.Reader
+	out, errOut io.Writer
+	log         *slog.Logger // nil unless --debug, so that the library stays silent
+	started     bool         // a command's RunE was reached: its errors are not usage errors
+}
+
+func newRootCmd(g *globalOptions) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "myrmex",
+		Short: "Run and inspect containers on a Docker-compatible engine",
+		Long: `Myrmex creates, runs, inspects and measures containers on a Docker-compatible engine (Docker or
+Podman's Docker socket), as the Codomyrmex containerization API specifies.
+
+Results go to stdout (-o table, json or yaml, with the specification's field names); errors and hints go to
+stderr. Exit codes: 0 ok, 1 error, 2 usage or invalid argument, 3 not found, 4 already exists or conflict,
+5 engine unavailable, 6 unauthorized, 7 policy violation, 8 not implemented, 130 interrupted.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			g.started = true
+			if g.debug {
+				g.log = slog.New(slog.NewTextHandler(g.errOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
+				g.log.Debug("running", "command", cmd.CommandPath(), "args", args, "host", g.host, "output", g.output)
+			}
+			switch g.output {
+			case outputTable, outputJSON, outputYAML:
+				return nil
+			}
+			return fmt.Errorf("%w: -o %q: want table, json or yaml", containerization.ErrInvalidArgument, g.output)
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.CompletionOptions.HiddenDefaultCmd = true
+
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.host, "host", "", "engine address, such as unix:///run/docker.sock or tcp://host:2376 (default $DOCKER_HOST, else the platform's socket)")
+	pf.StringVarP(&g.output, "output", "o", outputTable, "output format: table, json or yaml")
+	pf.BoolVar(&g.debug, "debug", false, "log debug records to stderr")
+
+	root.AddCommand(newVersionCmd(g), newContainerCmd(g))
+	return root
+}
+
+// group makes a command that only holds subcommands: bare, it prints its help; with an unknown subcommand, it
+// is a usage error (cobra would print the help and succeed).
+func group(use, short string, children ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return &usageError{fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(children...)
+	return cmd
+}
+
+// engine connects to the engine for a command that makes several calls. The caller closes it.
+func (g *globalOptions) engine(ctx context.Context) (*engine.Client, error) {
+	return engine.New(ctx, engine.Options{Host: g.host, Logger: g.log})
+}
+
+// manageOptions are the library options every lifecycle call shares.
+func (g *globalOptions) manageOptions(eng *engine.Client) containerization.ManageOptions {
+	return containerization.ManageOptions{Engine: eng, Host: g.host, Logger: g.log}
+}
+
+// fail writes one failure to stderr, as Main would.
+func (g *globalOptions) fail(err error) {
+	fmt.Fprintf(g.errOut, "myrmex: %v\n", err)
+}
+
+// invalidf makes an error wrapping [containerization.ErrInvalidArgument], for input the CLI itself rejects.
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", containerization.ErrInvalidArgument, fmt.Sprintf(format, args...))
+}

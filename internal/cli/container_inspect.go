@@ -1,0 +1,26 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/codomyrmex/containerization"
+)
+
+func newContainerInspectCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "inspect NAME",
+		Short: "Show the engine's full view of a container (JSON unless -o yaml)",
+		Args:  exactArgs(1, "one container NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := containerization.ManageContainers(cmd.Context(), containerization.OpInspect, args[0], nil, g.manageOptions(nil))
+			if err != nil {
+				return err
+			}
+			if g.output == outputTable {
+				// The engine's view is a tree, not rows: the default is JSON.
+				g.output = outputJSON
+			}
+			return g.encode(res.Details)
+		},
+	}
+}
