@@ -54,6 +54,9 @@ type ContainerResult struct {
 	Details *container.InspectResponse `json:"details,omitempty"`
 }
 
+// LogOptions selects the log lines of the logs operation; see [engine.LogOptions].
+type LogOptions = engine.LogOptions
+
 // ManageOptions are the operation-specific parameters of [ManageContainers]. The zero value works: it talks to the
 // engine at DOCKER_HOST (or the default socket) with the engine's own defaults.
 type ManageOptions struct {
@@ -73,7 +76,7 @@ type ManageOptions struct {
 	// RemoveVolumes (remove) also removes the container's anonymous volumes.
 	RemoveVolumes bool
 	// Logs (logs) selects the lines to read.
-	Logs engine.LogOptions
+	Logs LogOptions
 	// Foreign (list) includes containers that Myrmex did not create.
 	Foreign bool
 }
@@ -138,19 +141,26 @@ func ManageContainers(ctx context.Context, operation, containerName string, conf
 			var logs engine.Logs
 			logs, err = eng.Logs(ctx, ins.ID, opts.Logs)
 			res.Logs, res.Stdout, res.Stderr = logs.Combined, logs.Stdout, logs.Stderr
-			st = engine.State{ID: ins.ID, Status: string(ins.State.Status)}
+			st = engine.State{ID: ins.ID, Status: statusOf(ins)}
 		}
 	case OpInspect:
 		var ins container.InspectResponse
 		if ins, err = eng.Inspect(ctx, containerName); err == nil {
 			res.Details = &ins
-			st = engine.State{ID: ins.ID, Status: string(ins.State.Status)}
+			st = engine.State{ID: ins.ID, Status: statusOf(ins)}
 		}
 	case OpList:
 		res.Containers, err = eng.List(ctx, engine.ListOptions{Foreign: opts.Foreign})
 	}
 	res.ContainerID, res.Status, res.Changed, res.Warnings = st.ID, st.Status, st.Changed, st.Warnings
 	return finish(err)
+}
+
+func statusOf(ins container.InspectResponse) string {
+	if ins.State == nil {
+		return ""
+	}
+	return string(ins.State.Status)
 }
 
 func validateOperation(operation, name string, config *ContainerConfig, opts ManageOptions) error {

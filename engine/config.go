@@ -251,7 +251,7 @@ func (cfg ContainerConfig) request(name string) (*createRequest, error) {
 	if err := parseResources(cfg.Resources, &req.host.Resources); err != nil {
 		bad("%v", err)
 	}
-	rp, err := ParseRestartPolicy(cfg.RestartPolicy)
+	rp, err := parseRestartPolicy(cfg.RestartPolicy)
 	if err != nil {
 		bad("%v", err)
 	}
@@ -265,6 +265,30 @@ func (cfg ContainerConfig) request(name string) (*createRequest, error) {
 
 // ParseRestartPolicy reads "no", "always", "unless-stopped", "on-failure" or "on-failure:N". Empty means "no".
 func ParseRestartPolicy(s string) (container.RestartPolicy, error) {
+	p, err := parseRestartPolicy(s)
+	return p, asInvalid(err)
+}
+
+// ParseCPUs reads a CPU amount: "0.5", "2" or "500m". It returns nano-CPUs.
+func ParseCPUs(s string) (int64, error) {
+	n, err := parseCPUs(s)
+	return n, asInvalid(err)
+}
+
+// ParseMemory reads a memory amount in docker's units ("256m", "1g", "512MiB") and returns bytes.
+func ParseMemory(s string) (int64, error) {
+	n, err := parseMemory(s)
+	return n, asInvalid(err)
+}
+
+func asInvalid(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %v", errdefs.ErrInvalidArgument, err)
+}
+
+func parseRestartPolicy(s string) (container.RestartPolicy, error) {
 	mode, count, hasCount := strings.Cut(s, ":")
 	var p container.RestartPolicy
 	switch mode {
@@ -277,29 +301,28 @@ func ParseRestartPolicy(s string) (container.RestartPolicy, error) {
 	case "on-failure":
 		p.Name = container.RestartPolicyOnFailure
 	default:
-		return p, invalid("restart_policy %q: want no, always, unless-stopped or on-failure[:N]", s)
+		return p, fmt.Errorf("restart_policy %q: want no, always, unless-stopped or on-failure[:N]", s)
 	}
 	if hasCount {
 		if p.Name != container.RestartPolicyOnFailure {
-			return p, invalid("restart_policy %q: only on-failure takes a retry count", s)
+			return p, fmt.Errorf("restart_policy %q: only on-failure takes a retry count", s)
 		}
 		n, err := strconv.Atoi(count)
 		if err != nil || n < 0 {
-			return p, invalid("restart_policy %q: retry count must be a non-negative integer", s)
+			return p, fmt.Errorf("restart_policy %q: retry count must be a non-negative integer", s)
 		}
 		p.MaximumRetryCount = n
 	}
 	return p, nil
 }
 
-// ParseCPUs reads a CPU amount: "0.5", "2" or "500m". It returns nano-CPUs.
-func ParseCPUs(s string) (int64, error) {
+func parseCPUs(s string) (int64, error) {
 	f, err := strconv.ParseFloat(strings.TrimSuffix(s, "m"), 64)
 	if err == nil && strings.HasSuffix(s, "m") {
 		f /= 1000
 	}
 	if err != nil || f <= 0 || f > 4096 {
-		return 0, invalid("cpu amount %q: want a positive number of CPUs (\"0.5\") or millicores (\"500m\")", s)
+		return 0, fmt.Errorf("cpu amount %q: want a positive number of CPUs (\"0.5\") or millicores (\"500m\")", s)
 	}
 	return int64(f * 1e9), nil
 }
@@ -307,11 +330,10 @@ func ParseCPUs(s string) (int64, error) {
 // minMemory is the engine's smallest memory limit on Linux.
 const minMemory = 6 * 1024 * 1024
 
-// ParseMemory reads a memory amount in docker's units ("256m", "1g", "512MiB") and returns bytes.
-func ParseMemory(s string) (int64, error) {
+func parseMemory(s string) (int64, error) {
 	n, err := units.RAMInBytes(s)
 	if err != nil || n <= 0 {
-		return 0, invalid("memory amount %q: want a size such as 256m, 1g or 512MiB", s)
+		return 0, fmt.Errorf("memory amount %q: want a size such as 256m, 1g or 512MiB", s)
 	}
 	return n, nil
 }
@@ -319,14 +341,14 @@ func ParseMemory(s string) (int64, error) {
 func parseResources(r Resources, out *container.Resources) error {
 	var errs []string
 	if r.CPULimit != "" {
-		n, err := ParseCPUs(r.CPULimit)
+		n, err := parseCPUs(r.CPULimit)
 		if err != nil {
 			errs = append(errs, "cpu_limit: "+err.Error())
 		}
 		out.NanoCPUs = n
 	}
 	if r.CPUReservation != "" {
-		n, err := ParseCPUs(r.CPUReservation)
+		n, err := parseCPUs(r.CPUReservation)
 		if err != nil {
 			errs = append(errs, "cpu_reservation: "+err.Error())
 		} else if out.NanoCPUs > 0 && n > out.NanoCPUs {
@@ -336,7 +358,7 @@ func parseResources(r Resources, out *container.Resources) error {
 		out.CPUShares = max(2, n*1024/1e9)
 	}
 	if r.MemoryLimit != "" {
-		n, err := ParseMemory(r.MemoryLimit)
+		n, err := parseMemory(r.MemoryLimit)
 		if err != nil {
 			errs = append(errs, "memory_limit: "+err.Error())
 		} else if n < minMemory {
@@ -345,7 +367,7 @@ func parseResources(r Resources, out *container.Resources) error {
 		out.Memory = n
 	}
 	if r.MemoryReservation != "" {
-		n, err := ParseMemory(r.MemoryReservation)
+		n, err := parseMemory(r.MemoryReservation)
 		if err != nil {
 			errs = append(errs, "memory_reservation: "+err.Error())
 		} else if out.Memory > 0 && n > out.Memory {

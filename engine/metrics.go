@@ -215,20 +215,36 @@ func (c *Client) Metrics(ctx context.Context, name string) (ContainerMetrics, er
 	if ins.State == nil || !ins.State.Running {
 		return ComputeMetrics(ins, nil, time.Now()), nil
 	}
-	res, err := c.api.ContainerStats(ctx, ins.ID, client.ContainerStatsOptions{IncludePreviousSample: true})
+	st, err := c.stats(ctx, ins.ID)
 	if err != nil {
-		return ContainerMetrics{}, fmt.Errorf("reading stats of %q: %w", name, c.classify(err))
-	}
-	defer closeQuietly(res.Body)
-	var st container.StatsResponse
-	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
-		return ContainerMetrics{}, fmt.Errorf("decoding stats of %q: %w", name, err)
+		// A container that stops or goes away while it is sampled ends the stream early: say what it is now.
+		again, ierr := c.Inspect(ctx, ins.ID)
+		switch {
+		case ierr != nil:
+			return ContainerMetrics{}, ierr
+		case again.State == nil || !again.State.Running:
+			return ComputeMetrics(again, nil, time.Now()), nil
+		}
+		return ContainerMetrics{}, fmt.Errorf("reading stats of %q: %w", name, err)
 	}
 	// Re-read the state: restarts and health may have moved during the sampling second.
 	if again, err := c.Inspect(ctx, ins.ID); err == nil {
 		ins = again
 	}
-	return ComputeMetrics(ins, &st, time.Now()), nil
+	return ComputeMetrics(ins, st, time.Now()), nil
+}
+
+func (c *Client) stats(ctx context.Context, id string) (*container.StatsResponse, error) {
+	res, err := c.api.ContainerStats(ctx, id, client.ContainerStatsOptions{IncludePreviousSample: true})
+	if err != nil {
+		return nil, c.classify(err)
+	}
+	defer closeQuietly(res.Body)
+	var st container.StatsResponse
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
+		return nil, err
+	}
+	return &st, nil
 }
 
 // MetricsOptions tunes [Client.MetricsAll].
