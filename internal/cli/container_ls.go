@@ -31,6 +31,9 @@ func newContainerLsCmd(g *globalOptions) *cobra.Command {
 			if g.structured() {
 				return g.encode(list)
 			}
+			if len(list) == 0 && !all {
+				fmt.Fprintln(g.errOut, "myrmex: no containers of Myrmex's (--all includes the others)")
+			}
 			tw := newTable(g.out)
 			fmt.Fprintln(tw, "NAME\tID\tIMAGE\tSTATE\tSTATUS\tPORTS")
 			for _, c := range list {
