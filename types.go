@@ -12,6 +12,12 @@ type ContainerConfig = engine.ContainerConfig
 // Resources is the resources block of [ContainerConfig].
 type Resources = engine.Resources
 
+// PortBindings is the ports field of [ContainerConfig]; see [engine.PortBindings] for the forms.
+type PortBindings = engine.PortBindings
+
+// VolumeMount is a value of the volumes field of [ContainerConfig]; see [engine.VolumeMount].
+type VolumeMount = engine.VolumeMount
+
 // ContainerMetrics is the specification's ContainerMetrics; see [engine.ComputeMetrics] for the formulas.
 type ContainerMetrics = engine.ContainerMetrics
 
