@@ -133,13 +133,11 @@ func (v VolumeMount) String() string {
 	return v.Bind + ":" + v.Mode
 }
 
-// ParseVolumeMount reads "/path" or "/path:mode".
+// ParseVolumeMount reads "/path" or "/path:mode". What follows the last colon is the mode unless it holds a slash,
+// so that a mode Myrmex does not support (":z") is refused by validation instead of becoming part of the path.
 func ParseVolumeMount(s string) VolumeMount {
-	if i := strings.LastIndexByte(s, ':'); i > 0 {
-		switch mode := s[i+1:]; mode {
-		case "ro", "rw", "readonly":
-			return VolumeMount{Bind: s[:i], Mode: mode}
-		}
+	if i := strings.LastIndexByte(s, ':'); i > 0 && !strings.Contains(s[i+1:], "/") {
+		return VolumeMount{Bind: s[:i], Mode: s[i+1:]}
 	}
 	return VolumeMount{Bind: s}
 }

@@ -36,6 +36,7 @@ func TestRequestRejectsBadInput(t *testing.T) {
 		{"descending range", "web", with(func(c *ContainerConfig) { c.Ports = PortBindings{"82-80": ""} })},
 		{"relative container path", "web", with(func(c *ContainerConfig) { c.Volumes = map[string]VolumeMount{"v": {Bind: "data"}} })},
 		{"bad volume mode", "web", with(func(c *ContainerConfig) { c.Volumes = map[string]VolumeMount{"v": {Bind: "/d", Mode: "rx"}} })},
+		{"unsupported volume mode in string form", "web", with(func(c *ContainerConfig) { c.Volumes = map[string]VolumeMount{"v": ParseVolumeMount("/d:z")} })},
 		{"bad volume name", "web", with(func(c *ContainerConfig) { c.Volumes = map[string]VolumeMount{"a b": {Bind: "/d"}} })},
 		{"two mounts on one path", "web", with(func(c *ContainerConfig) {
 			c.Volumes = map[string]VolumeMount{"v1": {Bind: "/d"}, "v2": {Bind: "/d/"}}

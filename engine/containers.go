@@ -290,6 +290,7 @@ func (c *Client) List(ctx context.Context, opts ListOptions) ([]Container, error
 			Created: time.Unix(s.Created, 0).UTC(),
 			Labels:  s.Labels,
 			Managed: s.Labels[ManagedLabel] == "true",
+			Ports:   []string{},
 		}
 		if len(s.Names) > 0 {
 			ct.Name = strings.TrimPrefix(s.Names[0], "/")

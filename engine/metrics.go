@@ -256,7 +256,7 @@ type MetricsOptions struct {
 }
 
 // MetricsAll samples every running container of Myrmex's (or every one, with opts.Foreign) concurrently.
-// A container that goes away while it is sampled is left out. Results keep the listing's order.
+// A container that stops or goes away while it is sampled is left out. Results keep the listing's order.
 func (c *Client) MetricsAll(ctx context.Context, opts MetricsOptions) ([]ContainerMetrics, error) {
 	list, err := c.List(ctx, ListOptions{Foreign: opts.Foreign, RunningOnly: true})
 	if err != nil {
@@ -284,8 +284,10 @@ func (c *Client) MetricsAll(ctx context.Context, opts MetricsOptions) ([]Contain
 	var failed []error
 	for i, m := range results {
 		switch {
-		case errs[i] == nil:
+		case errs[i] == nil && m.Status == string(container.StateRunning):
 			out = append(out, m)
+		case errs[i] == nil:
+			// It stopped while it was sampled: no longer one of the running containers asked for.
 		case errors.Is(errs[i], errdefs.ErrNotFound):
 		default:
 			failed = append(failed, errs[i])

@@ -442,16 +442,9 @@ func TestStats(t *testing.T) {
 		t.Errorf("memory_limit_mb = %v, want 64", got)
 	}
 
-	// Without names: every running container of Myrmex's, ours among them. Other tests start and stop
-	// containers meanwhile, and one that stops while it is sampled can fail the sample (see the report on
-	// engine.Metrics); try a few times before calling it a failure.
-	for try := 1; ; try++ {
-		if r = myrmex(t, "container", "stats", "-o", "json"); r.code == 0 || try == 5 {
-			break
-		}
-		t.Logf("stats -o json, try %d: exit %d: %s", try, r.code, r.stderr)
-	}
-	if r.code != 0 {
+	// Without names: every running container of Myrmex's, ours among them, even while other tests start and
+	// stop containers (one that stops while it is sampled is left out, not an error).
+	if r = myrmex(t, "container", "stats", "-o", "json"); r.code != 0 {
 		t.Errorf("stats -o json = exit %d, want 0; stderr:\n%s", r.code, r.stderr)
 	}
 	var all []containerization.ContainerMetrics
