@@ -1,0 +1,388 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// reproduce is the command that makes a results file.
+const reproduce = "make bench"
+
+// report is everything a results file holds; the JSON file is this struct.
+type report struct {
+	Started   time.Time     `json:"started"`
+	Finished  time.Time     `json:"finished"`
+	RunID     string        `json:"run_id"`
+	Machine   machine       `json:"machine"`
+	Settings  settings      `json:"settings"`
+	Lifecycle []measurement `json:"lifecycle"`
+	Stats     []measurement `json:"stats,omitempty"`
+	Ratios    []ratio       `json:"ratios"`
+	Notes     []string      `json:"notes,omitempty"`
+	Command   string        `json:"command"`
+}
+
+type machine struct {
+	Hostname      string `json:"hostname"`
+	CPU           string `json:"cpu"`
+	NProc         int    `json:"nproc"`
+	MemoryMiB     int    `json:"memory_mib"`
+	Kernel        string `json:"kernel"`
+	LoadBefore    string `json:"load_before"`
+	LoadAfter     string `json:"load_after"`
+	EngineVersion string `json:"engine_version"`
+	EngineAPI     string `json:"engine_api"`
+	StorageDriver string `json:"storage_driver"`
+	CgroupVersion string `json:"cgroup_version"`
+	CgroupDriver  string `json:"cgroup_driver"`
+	EngineHost    string `json:"engine_host"`
+	DockerCLI     string `json:"docker_cli"`
+	GoVersion     string `json:"go_version"`
+	Revision      string `json:"revision"` // git describe of the library measured
+}
+
+type settings struct {
+	Cycles             int    `json:"cycles"`
+	Concurrency        int    `json:"concurrency"`
+	Rounds             int    `json:"rounds"`
+	Warmup             int    `json:"warmup_cycles"`
+	StopTimeoutSeconds int    `json:"stop_timeout_seconds"`
+	StatsContainers    int    `json:"stats_containers"`
+	StatsRounds        int    `json:"stats_rounds"`
+	Image              string `json:"image"`
+	Command            string `json:"container_command"`
+	DockerCLIPath      string `json:"docker_cli_path"`
+}
+
+func settingsOf(cfg config, docker string) settings {
+	return settings{
+		Cycles: cfg.cycles, Concurrency: cfg.concurrency, Rounds: cfg.rounds, Warmup: cfg.warmup,
+		StopTimeoutSeconds: cfg.stopTimeout, StatsContainers: cfg.statsN, StatsRounds: cfg.statsRounds,
+		Image: cfg.image, Command: strings.Join(sleepCmd, " "), DockerCLIPath: docker,
+	}
+}
+
+// measurement is one contender's rounds and their median. Ops is the number of cycles (lifecycle) or containers
+// sampled (stats) per round.
+type measurement struct {
+	Key           string    `json:"key"`
+	Title         string    `json:"title"`
+	How           string    `json:"how"`
+	Concurrency   int       `json:"concurrency,omitempty"`
+	Ops           int       `json:"ops_per_round"`
+	Rounds        []float64 `json:"rounds_seconds"`
+	Median        float64   `json:"median_seconds"`
+	PerOpMs       float64   `json:"median_ms_per_op"`
+	AllocBytes    []uint64  `json:"alloc_bytes,omitempty"`
+	Mallocs       []uint64  `json:"mallocs,omitempty"`
+	AllocPerOpKiB float64   `json:"median_alloc_kib_per_op,omitempty"`
+	MallocsPerOp  float64   `json:"median_mallocs_per_op,omitempty"`
+	OthersSampled []int     `json:"others_sampled,omitempty"`
+	Requests      *requests `json:"engine_requests,omitempty"`
+	inProcess     bool
+}
+
+func (m *measurement) add(s sample) {
+	m.Rounds = append(m.Rounds, s.seconds)
+	if s.alloc > 0 {
+		m.inProcess = true
+		m.AllocBytes = append(m.AllocBytes, s.alloc)
+		m.Mallocs = append(m.Mallocs, s.mallocs)
+	}
+	if s.extra > 0 || m.OthersSampled != nil {
+		m.OthersSampled = append(m.OthersSampled, s.extra)
+	}
+}
+
+func (m *measurement) summarize() {
+	m.Median = median(m.Rounds)
+	m.PerOpMs = m.Median * 1000 / float64(m.Ops)
+	if m.inProcess {
+		m.AllocPerOpKiB = medianU(m.AllocBytes) / 1024 / float64(m.Ops)
+		m.MallocsPerOp = medianU(m.Mallocs) / float64(m.Ops)
+	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func medianU(xs []uint64) float64 {
+	f := make([]float64, len(xs))
+	for i, x := range xs {
+		f[i] = float64(x)
+	}
+	return median(f)
+}
+
+// ratio is Myrmex's median wall time over a peer's: below 1 Myrmex is faster, above 1 slower. PerRound divides
+// the times of each round, which ran close together, so that drift in the machine's load shows as spread.
+type ratio struct {
+	Name     string    `json:"name"`
+	Value    float64   `json:"value"`
+	PerRound []float64 `json:"per_round"`
+}
+
+func (r *report) ratios() {
+	find := func(ms []measurement, key string) *measurement {
+		for i := range ms {
+			if ms[i].Key == key {
+				return &ms[i]
+			}
+		}
+		return nil
+	}
+	add := func(ms []measurement, num, den, name string) {
+		a, b := find(ms, num), find(ms, den)
+		if a == nil || b == nil || b.Median == 0 {
+			return
+		}
+		x := ratio{Name: name, Value: a.Median / b.Median}
+		for i := range min(len(a.Rounds), len(b.Rounds)) {
+			x.PerRound = append(x.PerRound, a.Rounds[i]/b.Rounds[i])
+		}
+		r.Ratios = append(r.Ratios, x)
+	}
+	c := r.Settings.Concurrency
+	add(r.Lifecycle, "myrmex", "cli-seq", "lifecycle: Myrmex / docker CLI sequential")
+	add(r.Lifecycle, "myrmex", "cli-xargs", fmt.Sprintf("lifecycle: Myrmex / docker CLI xargs -P%d", c))
+	add(r.Lifecycle, "myrmex", "raw-api", fmt.Sprintf("lifecycle: Myrmex / raw Engine API, both -P%d", c))
+	add(r.Stats, "myrmex", "docker-stats", "stats: Myrmex / docker stats --no-stream")
+	add(r.Stats, "myrmex-all", "docker-stats", fmt.Sprintf("stats: Myrmex (Concurrency %d) / docker stats --no-stream", r.Settings.StatsContainers))
+	r.Command = reproduce
+}
+
+// describe reads the machine and the engine. What it cannot read is left empty and said in the notes.
+func describe(ctx context.Context, raw *rawAPI, docker string) (machine, []string) {
+	m := machine{NProc: runtime.NumCPU(), GoVersion: runtime.Version(), EngineHost: raw.host, LoadBefore: loadAvg()}
+	var notes []string
+	m.Hostname, _ = os.Hostname()
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	m.CPU = procField("/proc/cpuinfo", "model name")
+	var kib int
+	if _, err := fmt.Sscanf(procField("/proc/meminfo", "MemTotal"), "%d kB", &kib); err == nil {
+		m.MemoryMiB = kib / 1024
+	}
+	var ver struct{ Version, APIVersion string }
+	if err := raw.do(ctx, http.MethodGet, "/version", nil, &ver, http.StatusOK); err != nil {
+		notes = append(notes, "engine version unknown: "+err.Error())
+	}
+	m.EngineVersion, m.EngineAPI = ver.Version, ver.APIVersion
+	var info struct{ Driver, CgroupVersion, CgroupDriver string }
+	if err := raw.do(ctx, http.MethodGet, "/info", nil, &info, http.StatusOK); err != nil {
+		notes = append(notes, "engine info unknown: "+err.Error())
+	}
+	m.StorageDriver, m.CgroupVersion, m.CgroupDriver = info.Driver, info.CgroupVersion, info.CgroupDriver
+	if out, err := exec.CommandContext(ctx, docker, "version", "--format", "{{.Client.Version}} (API {{.Client.APIVersion}}, negotiated)").Output(); err == nil {
+		m.DockerCLI = strings.TrimSpace(string(out))
+	}
+	if out, err := exec.CommandContext(ctx, "git", "describe", "--always", "--dirty").Output(); err == nil {
+		m.Revision = strings.TrimSpace(string(out))
+	}
+	return m, notes
+}
+
+// procField returns the value of the first "key: value" line of a /proc file.
+func procField(path, key string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}
+
+// load1 reads the 1-minute figure of a load average string.
+func load1(avg string) float64 {
+	var l float64
+	_, _ = fmt.Sscanf(avg, "%g", &l)
+	return l
+}
+
+func (r *report) printTable(w io.Writer) {
+	section := func(title, per string, ms []measurement) {
+		fmt.Fprintf(w, "%s\n\n", title)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "contender\tconcurrency\trounds (s)\tmedian (s)\t%s\talloc KiB/op\trequests/op\t\n", per)
+		for _, m := range ms {
+			alloc := "-"
+			if m.inProcess {
+				alloc = fmt.Sprintf("%.1f", m.AllocPerOpKiB)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%.3f\t%.1f\t%s\t%s\t\n", m.Title, m.Concurrency, roundsString(m.Rounds), m.Median, m.PerOpMs, alloc, m.Requests.perOpString())
+		}
+		tw.Flush()
+		fmt.Fprintln(w)
+	}
+	section(fmt.Sprintf("lifecycle: %d create→start→stop→remove cycles, stop timeout %ds", r.Settings.Cycles, r.Settings.StopTimeoutSeconds),
+		"ms/cycle", r.Lifecycle)
+	if len(r.Stats) > 0 {
+		section(fmt.Sprintf("stats: %d running containers, one sample each", r.Settings.StatsContainers), "ms/container", r.Stats)
+	}
+	for _, x := range r.Ratios {
+		fmt.Fprintf(w, "%-58s %6.2f   (per round: %s)\n", x.Name, x.Value, ratiosString(x.PerRound))
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+}
+
+func (r *requests) perOpString() string {
+	if r == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.3g", r.PerOp)
+}
+
+func ratiosString(xs []float64) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprintf("%.2f", x)
+	}
+	return strings.Join(s, " ")
+}
+
+func roundsString(xs []float64) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprintf("%.3f", x)
+	}
+	return strings.Join(s, " ")
+}
+
+// write puts lifecycle-<date>.md and .json in dir and returns their paths.
+func (r *report) write(dir string) (string, string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	base := filepath.Join(dir, "lifecycle-"+r.Started.Format("2006-01-02"))
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(base+".json", append(js, '\n'), 0o644); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(base+".md", []byte(r.markdown()), 0o644); err != nil {
+		return "", "", err
+	}
+	return base + ".md", base + ".json", nil
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	m, s := r.Machine, r.Settings
+	p("# Lifecycle benchmark, %s", r.Started.Format("2006-01-02"))
+	p("")
+	p("Run %s, %s to %s. Reproduce with `%s`; see [../README.md](../README.md) for what is measured.",
+		r.RunID, r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.Command)
+	p("")
+	p("## Machine")
+	p("")
+	p("| | |")
+	p("|---|---|")
+	p("| date | %s |", r.Started.Format("2006-01-02 15:04 MST"))
+	p("| hostname | %s |", m.Hostname)
+	p("| CPU | %s |", m.CPU)
+	p("| nproc | %d |", m.NProc)
+	p("| memory | %d MiB |", m.MemoryMiB)
+	p("| kernel | %s |", m.Kernel)
+	p("| load average before / after | %s / %s |", m.LoadBefore, m.LoadAfter)
+	p("| engine | dockerd %s, API %s, %s, cgroup v%s (%s) |", m.EngineVersion, m.EngineAPI, m.StorageDriver, m.CgroupVersion, m.CgroupDriver)
+	p("| engine address | %s |", m.EngineHost)
+	p("| docker CLI | %s, %s |", m.DockerCLI, s.DockerCLIPath)
+	p("| Go | %s |", m.GoVersion)
+	p("| Myrmex revision | %s |", m.Revision)
+	p("")
+	p("## Settings")
+	p("")
+	p("Container: `%s` running `%s`. Stop timeout %ds for every contender. %d rounds per contender in rotating order, "+
+		"after %d unrecorded warm-up cycles each; the median round is reported.", s.Image, s.Command, s.StopTimeoutSeconds, s.Rounds, s.Warmup)
+	p("")
+	table := func(title, per string, ms []measurement) {
+		p("## %s", title)
+		p("")
+		p("| contender | how | concurrency | rounds (s) | median (s) | %s | alloc KiB/op | mallocs/op | API requests/op |", per)
+		p("|---|---|---:|---|---:|---:|---:|---:|---:|")
+		for _, x := range ms {
+			alloc, mallocs := "–", "–"
+			if x.inProcess {
+				alloc, mallocs = fmt.Sprintf("%.1f", x.AllocPerOpKiB), fmt.Sprintf("%.0f", x.MallocsPerOp)
+			}
+			p("| %s | %s | %d | %s | **%.3f** | %.1f | %s | %s | %s |", x.Title, x.How, x.Concurrency, roundsString(x.Rounds), x.Median, x.PerOpMs, alloc, mallocs, x.Requests.perOpString())
+		}
+		p("")
+		for _, x := range ms {
+			if x.Requests != nil {
+				p("- %s, Engine API requests per op: %s", x.Title, x.Requests)
+			}
+		}
+		p("")
+	}
+	table(fmt.Sprintf("Lifecycle: %d create→start→stop→remove cycles", s.Cycles), "ms/cycle", r.Lifecycle)
+	if len(r.Stats) > 0 {
+		table(fmt.Sprintf("Stats: %d running containers, one sample each", s.StatsContainers), "ms/container", r.Stats)
+	}
+	p("## Ratios")
+	p("")
+	p("Myrmex's median wall time over the peer's: below 1 Myrmex is faster, above 1 slower.")
+	p("")
+	p("| ratio | of the medians | round by round |")
+	p("|---|---:|---|")
+	for _, x := range r.Ratios {
+		p("| %s | **%.2f** | %s |", x.Name, x.Value, ratiosString(x.PerRound))
+	}
+	p("")
+	if len(r.Notes) > 0 {
+		p("## Notes")
+		p("")
+		for _, n := range r.Notes {
+			p("- %s", n)
+		}
+		p("")
+	}
+	p("## Reproduce")
+	p("")
+	p("```")
+	p("%s", r.Command)
+	p("```")
+	p("")
+	p("or, against an engine that is already up and seeded: `DOCKER_HOST=%s go run ./bench/lifecycle`.", m.EngineHost)
+	return b.String()
+}
