@@ -201,7 +201,7 @@ type MetricsOptions struct {
 	Logger *slog.Logger
 	// Foreign includes running containers that Myrmex did not create (when no name is given).
 	Foreign bool
-	// Concurrency bounds the containers sampled at once; zero means 32.
+	// Concurrency bounds the containers sampled at once; zero samples them all at once.
 	Concurrency int
 }
 

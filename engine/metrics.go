@@ -251,7 +251,8 @@ func (c *Client) stats(ctx context.Context, id string) (*container.StatsResponse
 type MetricsOptions struct {
 	// Foreign includes running containers that Myrmex did not create.
 	Foreign bool
-	// Concurrency bounds the samples taken at once; zero means 32.
+	// Concurrency bounds the samples taken at once; zero samples every container at once, as docker stats does
+	// (each sample holds one engine request open for about a second, and costs the client little).
 	Concurrency int
 }
 
@@ -264,7 +265,7 @@ func (c *Client) MetricsAll(ctx context.Context, opts MetricsOptions) ([]Contain
 	}
 	limit := opts.Concurrency
 	if limit <= 0 {
-		limit = 32
+		limit = max(1, len(list))
 	}
 	results := make([]ContainerMetrics, len(list))
 	errs := make([]error, len(list))

@@ -207,14 +207,9 @@ type statsContender struct {
 func (b *bench) statsContenders(n int) []statsContender {
 	return []statsContender{
 		{
-			key: "myrmex", title: "Myrmex GetContainerMetrics", concurrency: min(32, n), inProcess: true,
-			how: `containerization.GetContainerMetrics(ctx, "", opts): every running Myrmex container, default concurrency (32)`,
+			key: "myrmex", title: "Myrmex GetContainerMetrics", concurrency: n, inProcess: true,
+			how: `containerization.GetContainerMetrics(ctx, "", opts): every running Myrmex container, default concurrency (all at once)`,
 			run: func(ctx context.Context, names []string) ([]string, int, error) { return b.myrmexStats(ctx, names, 0) },
-		},
-		{
-			key: "myrmex-all", title: fmt.Sprintf("Myrmex, Concurrency %d", n), concurrency: n, inProcess: true,
-			how: fmt.Sprintf("the same with MetricsOptions.Concurrency = %d, every container at once as docker stats does", n),
-			run: func(ctx context.Context, names []string) ([]string, int, error) { return b.myrmexStats(ctx, names, n) },
 		},
 		{
 			key: "docker-stats", title: "docker stats --no-stream", concurrency: n,

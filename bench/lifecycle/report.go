@@ -165,7 +165,6 @@ func (r *report) ratios() {
 	add(r.Lifecycle, "myrmex", "cli-xargs", fmt.Sprintf("lifecycle: Myrmex / docker CLI xargs -P%d", c))
 	add(r.Lifecycle, "myrmex", "raw-api", fmt.Sprintf("lifecycle: Myrmex / raw Engine API, both -P%d", c))
 	add(r.Stats, "myrmex", "docker-stats", "stats: Myrmex / docker stats --no-stream")
-	add(r.Stats, "myrmex-all", "docker-stats", fmt.Sprintf("stats: Myrmex (Concurrency %d) / docker stats --no-stream", r.Settings.StatsContainers))
 	r.Command = reproduce
 }
 
