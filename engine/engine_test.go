@@ -381,6 +381,18 @@ func TestRemoveForceAndList(t *testing.T) {
 	}
 }
 
+// startContainer creates and starts a container, failing the test if either step fails.
+func startContainer(t *testing.T, eng *engine.Client, name string, cfg engine.ContainerConfig) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := eng.Create(ctx, name, cfg, engine.CreateOptions{}); err != nil {
+		t.Fatalf("Create(%q) = %v", name, err)
+	}
+	if _, err := eng.Start(ctx, name); err != nil {
+		t.Fatalf("Start(%q) = %v", name, err)
+	}
+}
+
 func waitExit(t *testing.T, eng *engine.Client, name string) {
 	t.Helper()
 	res := eng.API().ContainerWait(context.Background(), name, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
@@ -399,12 +411,7 @@ func TestLogs(t *testing.T) {
 	run := testenv.NewRun(t, eng)
 	name := run.Name("c")
 	cfg := run.Config(testimages.Busybox, "sh", "-c", "echo out1; sleep 0.2; echo err1 >&2; sleep 0.2; echo out2")
-	if _, err := eng.Create(ctx, name, cfg, engine.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := eng.Start(ctx, name); err != nil {
-		t.Fatal(err)
-	}
+	startContainer(t, eng, name, cfg)
 	waitExit(t, eng, name)
 
 	logs, err := eng.Logs(ctx, name, engine.LogOptions{})
@@ -453,12 +460,7 @@ func TestStreamLogsFollows(t *testing.T) {
 	run := testenv.NewRun(t, eng)
 	name := run.Name("c")
 	cfg := run.Config(testimages.Busybox, "sh", "-c", "for i in 1 2 3 4 5; do echo line$i; sleep 0.3; done")
-	if _, err := eng.Create(ctx, name, cfg, engine.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := eng.Start(ctx, name); err != nil {
-		t.Fatal(err)
-	}
+	startContainer(t, eng, name, cfg)
 	// Following starts while the container is still writing, and returns when it exits.
 	var out syncBuffer
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -493,12 +495,7 @@ func TestRestartPolicyOnFailureCountsRestarts(t *testing.T) {
 	name := run.Name("c")
 	cfg := run.Config(testimages.Busybox, "sh", "-c", "exit 1")
 	cfg.RestartPolicy = "on-failure:2"
-	if _, err := eng.Create(ctx, name, cfg, engine.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := eng.Start(ctx, name); err != nil {
-		t.Fatal(err)
-	}
+	startContainer(t, eng, name, cfg)
 	var m engine.ContainerMetrics
 	ok := testenv.Eventually(30*time.Second, func() bool {
 		var err error
@@ -531,12 +528,7 @@ func TestHealthStatus(t *testing.T) {
 			if tt.image == testimages.Busybox {
 				cfg.Command = []string{"sleep", "3600"}
 			}
-			if _, err := eng.Create(ctx, name, cfg, engine.CreateOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := eng.Start(ctx, name); err != nil {
-				t.Fatal(err)
-			}
+			startContainer(t, eng, name, cfg)
 			var m engine.ContainerMetrics
 			ok := testenv.Eventually(20*time.Second, func() bool {
 				m, _ = eng.Metrics(ctx, name)
@@ -563,12 +555,7 @@ func TestMetricsOfABusyContainer(t *testing.T) {
 	cfgIdle := run.Config(testimages.Web)
 	cfgIdle.Ports = engine.PortBindings{"8080/tcp": "127.0.0.1:" + strconv.Itoa(port)}
 	for name, cfg := range map[string]engine.ContainerConfig{busy: cfgBusy, idle: cfgIdle} {
-		if _, err := eng.Create(ctx, name, cfg, engine.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := eng.Start(ctx, name); err != nil {
-			t.Fatal(err)
-		}
+		startContainer(t, eng, name, cfg)
 	}
 	// Traffic into the web container shows up as received and sent bytes.
 	testenv.Eventually(10*time.Second, func() bool {

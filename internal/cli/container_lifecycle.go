@@ -22,27 +22,22 @@ func newContainerStartCmd(g *globalOptions) *cobra.Command {
 }
 
 func newContainerStopCmd(g *globalOptions) *cobra.Command {
-	var timeout secondsValue
-	cmd := &cobra.Command{
-		Use:   "stop NAME...",
-		Short: "Stop containers (a stopped one is left as it is)",
-		Args:  minArgs(1, "at least one container NAME"),
-		RunE: func(cmd *cobra.Command, names []string) error {
-			return runLifecycle(cmd, g, containerization.OpStop, names, containerization.ManageOptions{StopTimeout: timeout.d})
-		},
-	}
-	cmd.Flags().VarP(&timeout, "timeout", "t", "grace period after SIGTERM before SIGKILL: 30s, 1m, or seconds (default: the container's own, 10s unless set)")
-	return cmd
+	return newStopLikeCmd(g, containerization.OpStop, "stop NAME...", "Stop containers (a stopped one is left as it is)")
 }
 
 func newContainerRestartCmd(g *globalOptions) *cobra.Command {
+	return newStopLikeCmd(g, containerization.OpRestart, "restart NAME...", "Stop (if running) and start containers")
+}
+
+// newStopLikeCmd makes the commands that stop a container and so take a grace period.
+func newStopLikeCmd(g *globalOptions, op, use, short string) *cobra.Command {
 	var timeout secondsValue
 	cmd := &cobra.Command{
-		Use:   "restart NAME...",
-		Short: "Stop (if running) and start containers",
+		Use:   use,
+		Short: short,
 		Args:  minArgs(1, "at least one container NAME"),
 		RunE: func(cmd *cobra.Command, names []string) error {
-			return runLifecycle(cmd, g, containerization.OpRestart, names, containerization.ManageOptions{StopTimeout: timeout.d})
+			return runLifecycle(cmd, g, op, names, containerization.ManageOptions{StopTimeout: timeout.d})
 		},
 	}
 	cmd.Flags().VarP(&timeout, "timeout", "t", "grace period after SIGTERM before SIGKILL: 30s, 1m, or seconds (default: the container's own, 10s unless set)")
