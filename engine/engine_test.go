@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
@@ -40,8 +41,14 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func removeNetwork(t *testing.T, eng *engine.Client, name string) {
-	t.Cleanup(func() { _, _ = eng.API().NetworkRemove(context.Background(), name, client.NetworkRemoveOptions{}) })
+// removeNetwork removes a network the test made once the test's containers are gone, and reports a failure.
+func removeNetwork(t *testing.T, run *testenv.Run, eng *engine.Client, name string) {
+	run.AfterSweep(func() {
+		_, err := eng.API().NetworkRemove(context.Background(), name, client.NetworkRemoveOptions{})
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			t.Errorf("removing network %s: %v", name, err)
+		}
+	})
 }
 
 func TestNewUnavailable(t *testing.T) {
@@ -67,11 +74,15 @@ func TestCreateHonoursEveryField(t *testing.T) {
 	if _, err := eng.API().NetworkCreate(ctx, existing, client.NetworkCreateOptions{Driver: "bridge"}); err != nil {
 		t.Fatal(err)
 	}
-	removeNetwork(t, eng, existing)
+	removeNetwork(t, run, eng, existing)
 	created := run.Name("net-b")
-	removeNetwork(t, eng, created)
+	removeNetwork(t, run, eng, created)
 	volume := run.Name("vol")
-	t.Cleanup(func() { _, _ = eng.API().VolumeRemove(ctx, volume, client.VolumeRemoveOptions{Force: true}) })
+	run.AfterSweep(func() {
+		if _, err := eng.API().VolumeRemove(ctx, volume, client.VolumeRemoveOptions{}); err != nil {
+			t.Errorf("removing volume %s: %v", volume, err)
+		}
+	})
 	hostDir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(hostDir, "conf.txt"), []byte("from the host\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -247,7 +258,7 @@ func TestCreateSecondNetworkFailureRemovesContainer(t *testing.T) {
 		if _, err := eng.API().NetworkCreate(ctx, n, client.NetworkCreateOptions{Driver: "bridge"}); err != nil {
 			t.Fatal(err)
 		}
-		removeNetwork(t, eng, n)
+		removeNetwork(t, run, eng, n)
 	}
 	injected := errors.New("injected fault: connection reset by peer")
 	var joins atomic.Int32

@@ -53,8 +53,9 @@ func Engine(t testing.TB) *engine.Client {
 // Run is one test's claim on the engine: a unique name prefix and a label value, with cleanup of every container
 // that carries that label.
 type Run struct {
-	ID  string
-	eng *engine.Client
+	ID    string
+	eng   *engine.Client
+	after []func()
 }
 
 // NewRun starts a run for t: when t ends, every container labelled with the run's id is removed with its
@@ -72,9 +73,16 @@ func NewRun(t testing.TB, eng *engine.Client) *Run {
 		if left := r.Sweep(); left != 0 {
 			t.Logf("cleanup removed %d container(s) the test left behind", left)
 		}
+		for i := len(r.after) - 1; i >= 0; i-- {
+			r.after[i]()
+		}
 	})
 	return r
 }
+
+// AfterSweep registers f to run when the test ends, after the run's containers are gone: the place to remove
+// networks and volumes, which the engine refuses to remove while a container uses them.
+func (r *Run) AfterSweep(f func()) { r.after = append(r.after, f) }
 
 // Name returns a container name unique to this run.
 func (r *Run) Name(suffix string) string { return r.ID + "-" + suffix }
