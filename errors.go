@@ -13,6 +13,7 @@ var (
 	ErrInvalidArgument = errdefs.ErrInvalidArgument
 	ErrUnauthorized    = errdefs.ErrUnauthorized
 	ErrUnavailable     = errdefs.ErrUnavailable
+	ErrTLS             = errdefs.ErrTLS
 	ErrPolicyViolation = errdefs.ErrPolicyViolation
 	ErrConflict        = errdefs.ErrConflict
 	ErrNotImplemented  = errdefs.ErrNotImplemented

@@ -15,6 +15,8 @@ var (
 	ErrUnauthorized = errors.New("unauthorized")
 	// ErrUnavailable means the engine, registry or API server did not answer.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrTLS means the peer's certificate is not trusted, or the peer does not speak TLS where TLS was expected.
+	ErrTLS = errors.New("tls verification failed")
 	// ErrPolicyViolation means the operation ran but its result breaks a policy the caller set (a scan gate, say).
 	ErrPolicyViolation = errors.New("policy violation")
 	// ErrConflict means the object is in a state that forbids the operation (removing a running container
