@@ -33,7 +33,7 @@ type BuildResult struct {
 	OptimizationApplied  bool    `json:"optimization_applied"`
 }
 
-// RegistryResult is what manage_container_registry returns.
+// RegistryResult is what manage_container_registry returns. The first eight fields are the specification's.
 type RegistryResult struct {
 	Operation    string   `json:"operation"`
 	ImageName    string   `json:"image_name"`
@@ -43,6 +43,15 @@ type RegistryResult struct {
 	Tags         []string `json:"tags"`
 	SizeMB       float64  `json:"size_mb"`
 	ErrorMessage string   `json:"error_message"`
+
+	// Reference is the full reference operated on (for push and copy, the destination).
+	Reference string `json:"reference,omitempty"`
+	// RegistryType is the kind of registry, given or detected: dockerhub, ecr, acr, gcr, harbor or generic.
+	RegistryType string `json:"registry_type,omitempty"`
+	// MediaType is the manifest's media type (an index for a multi-platform image).
+	MediaType string `json:"media_type,omitempty"`
+	// Repositories is the catalog, for list without an image name.
+	Repositories []string `json:"repositories,omitempty"`
 }
 
 // OptimizationResult is what optimize_containers returns.

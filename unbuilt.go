@@ -44,18 +44,6 @@ func ScanContainerSecurity(ctx context.Context, imageName, scanType string, opts
 	return nil, &SecurityScanError{Op: "scan", Image: imageName, Err: notImplemented("scan_container_security")}
 }
 
-// RegistryOptions are the operation-specific parameters of [ManageContainerRegistry].
-type RegistryOptions struct {
-	Credentials RegistryCredentials
-	Tags        []string
-}
-
-// ManageContainerRegistry pushes, pulls, tags, lists and deletes images in a registry
-// (manage_container_registry). Not built yet: it returns a *[RegistryError] wrapping [ErrNotImplemented].
-func ManageContainerRegistry(ctx context.Context, operation, imageName, registryURL string, opts RegistryOptions) (*RegistryResult, error) {
-	return nil, &RegistryError{Op: operation, Image: imageName, Registry: registryURL, Err: notImplemented("manage_container_registry")}
-}
-
 // OptimizeOptions are the optimization parameters of [OptimizeContainers].
 type OptimizeOptions struct {
 	TargetSizeMB float64

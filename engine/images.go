@@ -54,3 +54,43 @@ func (c *Client) ImageExists(ctx context.Context, ref string) (bool, error) {
 	}
 	return false, err
 }
+
+// SaveImage streams the engine's image ref as a docker-save tarball. The caller closes the stream.
+func (c *Client) SaveImage(ctx context.Context, ref string) (io.ReadCloser, error) {
+	if ok, err := c.ImageExists(ctx, ref); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, fmt.Errorf("image %q is not in the engine's store: %w", ref, errdefs.ErrNotFound)
+	}
+	rc, err := c.api.ImageSave(ctx, []string{ref})
+	if err != nil {
+		return nil, fmt.Errorf("saving %s: %w", ref, c.classify(err))
+	}
+	return rc, nil
+}
+
+// LoadImage loads a docker-save tarball into the engine's store.
+func (c *Client) LoadImage(ctx context.Context, tarball io.Reader) error {
+	rc, err := c.api.ImageLoad(ctx, tarball, client.ImageLoadWithQuiet(true))
+	if err != nil {
+		return fmt.Errorf("loading an image: %w", c.classify(err))
+	}
+	defer closeQuietly(rc)
+	dec := json.NewDecoder(rc)
+	for {
+		var msg struct {
+			Error       string `json:"error"`
+			ErrorDetail struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("loading an image: %w", err)
+		}
+		if msg.Error != "" {
+			return fmt.Errorf("loading an image: %s", msg.Error)
+		}
+	}
+}

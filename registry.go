@@ -1,0 +1,263 @@
+package containerization
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/codomyrmex/containerization/engine"
+	"github.com/codomyrmex/containerization/registry"
+)
+
+// The operations of [ManageContainerRegistry]: the specification's five, and copy, which users expect.
+const (
+	RegistryPush   = "push"
+	RegistryPull   = "pull"
+	RegistryTag    = "tag"
+	RegistryList   = "list"
+	RegistryDelete = "delete"
+	RegistryCopy   = "copy"
+)
+
+// RegistryOperations lists the operations [ManageContainerRegistry] accepts.
+var RegistryOperations = []string{RegistryPush, RegistryPull, RegistryTag, RegistryList, RegistryDelete, RegistryCopy}
+
+// RegistryOptions are the operation-specific parameters of [ManageContainerRegistry]. The zero value works.
+type RegistryOptions struct {
+	// Type is the registry's kind (dockerhub, ecr, acr, gcr, harbor, generic); empty detects it from the URL.
+	Type string
+	// Credentials for the registry: a username and password, or a token (sent as a bearer registry token).
+	// When empty, credentials come from Keychain.
+	Credentials RegistryCredentials
+	// Keychain resolves credentials per registry when Credentials is empty; nil means the Docker config and its
+	// helpers, then the cloud's credential helper (the CLI puts Myrmex's encrypted store first).
+	Keychain authn.Keychain
+	// Tags (push, tag) are more tags for the image.
+	Tags []string
+	// Destination (copy) is where the image goes: a full reference, in any registry. For push it replaces the
+	// destination repository and tag (default: the image's own, in registryURL).
+	Destination string
+	// DestinationType and DestinationCredentials (copy) are for the destination registry.
+	DestinationType        string
+	DestinationCredentials RegistryCredentials
+	// CAFile is a PEM bundle of certificate authorities to trust besides the system's.
+	CAFile string
+	// Platform (pull) selects the image of a multi-platform index: "linux/arm64". Default linux/amd64.
+	Platform string
+	// Jobs, Retries and PageSize tune transfers; see [registry.Options].
+	Jobs, Retries, PageSize int
+	// Progress receives byte counts during push, pull and copy; it is closed when the operation ends.
+	Progress chan<- v1.Update
+	// Transport is the base HTTP transport (tests put a proxy here).
+	Transport http.RoundTripper
+	// Engine (push from, pull into) reuses a connected client; else one is opened to Host when needed.
+	Engine *engine.Client
+	Host   string
+	Logger *slog.Logger
+}
+
+// ManageContainerRegistry runs one registry operation (manage_container_registry):
+//
+//   - push: imageName is an image in the engine's store (or oci:DIR[:TAG], docker-archive:FILE); it is written to
+//     registryURL under its own repository and tag, or under Destination.
+//   - pull: imageName is read from registryURL and loaded into the engine.
+//   - tag: the image gets opts.Tags in its repository, without moving blobs.
+//   - list: the tags of imageName's repository, or, with an empty imageName, the registry's repositories.
+//   - delete: imageName by digest (repo@sha256:…) deletes the manifest and its tags; by tag, that tag alone.
+//   - copy: imageName in registryURL is copied to Destination, registry to registry, indexes whole.
+//
+// An empty registryURL means the registry named in imageName, else Docker Hub. "http://host:port" is a plain-HTTP
+// registry. The result is never nil; errors are *[RegistryError] wrapping ErrInvalidArgument (refused before any
+// request), ErrUnauthorized, ErrNotFound, ErrUnavailable, ErrTLS or ErrNotImplemented (the registry refuses the
+// operation, such as a delete where deletes are disabled).
+func ManageContainerRegistry(ctx context.Context, operation, imageName, registryURL string, opts RegistryOptions) (*RegistryResult, error) {
+	res := &RegistryResult{Operation: operation, ImageName: imageName, RegistryURL: registryURL, Tags: []string{}}
+	fail := func(err error) (*RegistryResult, error) {
+		res.Success, res.ErrorMessage = false, err.Error()
+		return res, &RegistryError{Op: operation, Image: imageName, Registry: registryURL, Err: err}
+	}
+	if !slices.Contains(RegistryOperations, operation) {
+		return fail(fmt.Errorf("%w: unknown operation %q: want one of %s", ErrInvalidArgument, operation, strings.Join(RegistryOperations, ", ")))
+	}
+	if imageName == "" && operation != RegistryList {
+		return fail(fmt.Errorf("%w: %s needs an image name", ErrInvalidArgument, operation))
+	}
+	kind, err := registry.ParseKind(opts.Type)
+	if err != nil {
+		return fail(err)
+	}
+	// An image name that names its registry speaks for itself when no registry URL is given.
+	if registryURL == "" && imageName != "" && !isLocalSource(imageName) {
+		if ref, err := name.ParseReference(imageName); err == nil {
+			registryURL = ref.Context().RegistryStr()
+		}
+	}
+	ep, err := registry.ParseEndpoint(registryURL, kind)
+	if err != nil {
+		return fail(err)
+	}
+	res.RegistryType = string(ep.Kind)
+	ropts, err := opts.registryOptions(ep.Kind, opts.Credentials)
+	if err != nil {
+		return fail(err)
+	}
+
+	var (
+		out registry.Result
+		ref name.Reference
+	)
+	if imageName != "" && operation != RegistryPush {
+		if ref, err = registry.Normalize(imageName, ep); err != nil {
+			return fail(err)
+		}
+	}
+	switch operation {
+	case RegistryPush:
+		dstName := opts.Destination
+		if dstName == "" {
+			if isLocalSource(imageName) {
+				return fail(fmt.Errorf("%w: pushing %s needs a destination repository and tag", ErrInvalidArgument, imageName))
+			}
+			dstName = strings.TrimPrefix(imageName, registry.SourceDaemon)
+		}
+		dst, err := registry.Normalize(dstName, ep)
+		if err != nil {
+			return fail(err)
+		}
+		eng, closeEng, err := opts.engine(ctx, imageName)
+		if err != nil {
+			return fail(err)
+		}
+		defer closeEng()
+		out, err = registry.Push(ctx, eng, imageName, dst, ep, registry.PushOptions{Tags: opts.Tags}, ropts)
+		if err != nil {
+			return fail(err)
+		}
+	case RegistryPull:
+		eng, closeEng, err := opts.engine(ctx, "")
+		if err != nil {
+			return fail(err)
+		}
+		defer closeEng()
+		if out, err = registry.Pull(ctx, eng, ref, ep, ropts); err != nil {
+			return fail(err)
+		}
+	case RegistryTag:
+		if out, err = registry.Tag(ctx, ref, opts.Tags, ep, ropts); err != nil {
+			return fail(err)
+		}
+	case RegistryList:
+		if imageName == "" {
+			out, err = registry.Catalog(ctx, ep, ropts)
+		} else {
+			out, err = registry.ListTags(ctx, ref.Context(), ep, ropts)
+		}
+		if err != nil {
+			return fail(err)
+		}
+	case RegistryDelete:
+		if out, err = registry.Delete(ctx, ref, ep, ropts); err != nil {
+			return fail(err)
+		}
+	case RegistryCopy:
+		if opts.Destination == "" {
+			return fail(fmt.Errorf("%w: copy needs a destination reference", ErrInvalidArgument))
+		}
+		dkind, err := registry.ParseKind(opts.DestinationType)
+		if err != nil {
+			return fail(err)
+		}
+		dref, err := name.ParseReference(opts.Destination)
+		if err != nil {
+			return fail(fmt.Errorf("%w: destination %q: %v", ErrInvalidArgument, opts.Destination, err))
+		}
+		dep, err := registry.ParseEndpoint(destinationURL(opts.Destination, dref), dkind)
+		if err != nil {
+			return fail(err)
+		}
+		if dref, err = registry.Normalize(strings.TrimPrefix(strings.TrimPrefix(opts.Destination, "http://"), "https://"), dep); err != nil {
+			return fail(err)
+		}
+		dopts, err := opts.registryOptions(dep.Kind, opts.DestinationCredentials)
+		if err != nil {
+			return fail(err)
+		}
+		if out, err = registry.Copy(ctx, ref, ep, ropts, dref, dep, dopts); err != nil {
+			return fail(err)
+		}
+	}
+	res.Success = true
+	res.ImageDigest, res.Reference, res.MediaType = out.Digest, out.Reference, out.MediaType
+	res.Tags, res.Repositories = out.Tags, out.Repositories
+	res.SizeMB = float64(out.Size) / (1 << 20)
+	return res, nil
+}
+
+// destinationURL keeps the scheme a destination was written with ("http://host:5000/repo:tag" is plain HTTP).
+func destinationURL(raw string, ref name.Reference) string {
+	host := ref.Context().RegistryStr()
+	if strings.HasPrefix(raw, "http://") {
+		return "http://" + host
+	}
+	return host
+}
+
+func isLocalSource(s string) bool {
+	return strings.HasPrefix(s, registry.SourceOCI) || strings.HasPrefix(s, registry.SourceArchive)
+}
+
+func (o RegistryOptions) registryOptions(kind registry.Kind, creds RegistryCredentials) (registry.Options, error) {
+	ro := registry.Options{
+		Kind: kind, Keychain: o.Keychain, Transport: o.Transport, Jobs: o.Jobs, Retries: o.Retries,
+		PageSize: o.PageSize, Progress: o.Progress, Logger: o.Logger,
+	}
+	if creds.Username != "" || creds.Password != "" || creds.Token != "" {
+		ro.Auth = &authn.AuthConfig{Username: creds.Username, Password: string(creds.Password), RegistryToken: string(creds.Token)}
+	}
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return ro, fmt.Errorf("%w: CA file: %v", ErrInvalidArgument, err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return ro, fmt.Errorf("%w: CA file %s holds no PEM certificate", ErrInvalidArgument, o.CAFile)
+		}
+		ro.RootCAs = pool
+	}
+	if o.Platform != "" {
+		p, err := v1.ParsePlatform(o.Platform)
+		if err != nil {
+			return ro, fmt.Errorf("%w: platform %q: %v", ErrInvalidArgument, o.Platform, err)
+		}
+		ro.Platform = p
+	}
+	return ro, nil
+}
+
+// engine returns the engine push and pull need (none for a push from a layout or archive).
+func (o RegistryOptions) engine(ctx context.Context, source string) (registry.Engine, func(), error) {
+	if isLocalSource(source) {
+		return nil, func() {}, nil
+	}
+	if o.Engine != nil {
+		return o.Engine, func() {}, nil
+	}
+	eng, err := engine.New(ctx, engine.Options{Host: o.Host, Logger: o.Logger})
+	if err != nil {
+		return nil, nil, err
+	}
+	return eng, func() { eng.Close() }, nil
+}

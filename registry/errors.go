@@ -1,0 +1,104 @@
+package registry
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/codomyrmex/containerization/errdefs"
+)
+
+// classified keeps the registry's own message while matching its sentinel with errors.Is.
+type classified struct {
+	sentinel error
+	msg      string
+	err      error
+}
+
+func (e *classified) Error() string   { return e.msg }
+func (e *classified) Unwrap() []error { return []error{e.sentinel, e.err} }
+
+// classify wraps an error from a registry with the sentinel of its category and a message that says what to do.
+// what names the object ("repository r", "tag t") for not-found errors; host the registry.
+func classify(err error, host, what string) error {
+	if err == nil {
+		return nil
+	}
+	wrap := func(sentinel error, format string, args ...any) error {
+		return &classified{sentinel: sentinel, msg: fmt.Sprintf(format, args...), err: err}
+	}
+	var terr *transport.Error
+	var dnsErr *net.DNSError
+	var unknownAuthority x509.UnknownAuthorityError
+	var hostnameErr x509.HostnameError
+	var certInvalid x509.CertificateInvalidError
+	var recordErr tls.RecordHeaderError
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.As(err, &terr):
+		switch {
+		case terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden || hasCode(terr, transport.UnauthorizedErrorCode, transport.DeniedErrorCode):
+			return wrap(errdefs.ErrUnauthorized, "%s refused the credentials for %s (HTTP %d): log in with `myrmex registry login %s`, or check the username and password",
+				host, what, terr.StatusCode, host)
+		case terr.StatusCode == http.StatusNotFound || hasCode(terr, transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.BlobUnknownErrorCode):
+			return wrap(errdefs.ErrNotFound, "%s not found in %s", what, host)
+		case terr.StatusCode == http.StatusMethodNotAllowed || hasCode(terr, transport.UnsupportedErrorCode):
+			return wrap(errdefs.ErrNotImplemented, "%s does not allow this on %s (HTTP %d): %s", host, what, terr.StatusCode, firstLine(terr.Error()))
+		case terr.StatusCode >= 500:
+			return wrap(errdefs.ErrUnavailable, "%s failed (HTTP %d) after retries: %s", host, terr.StatusCode, firstLine(terr.Error()))
+		}
+		return wrap(errdefs.ErrInvalidArgument, "%s rejected the request on %s (HTTP %d): %s", host, what, terr.StatusCode, firstLine(terr.Error()))
+	case errors.As(err, &dnsErr):
+		return wrap(errdefs.ErrUnavailable, "registry host %s is unknown (%s): check the registry URL", host, dnsErr.Err)
+	case errors.As(err, &unknownAuthority), errors.As(err, &certInvalid):
+		return wrap(errdefs.ErrTLS, "%s presented a certificate this machine does not trust (%v): add its CA (--ca-file) or install it in the system's roots", host, rootCause(err))
+	case errors.As(err, &hostnameErr):
+		return wrap(errdefs.ErrTLS, "%s presented a certificate for another name (%v)", host, rootCause(err))
+	case errors.As(err, &recordErr), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return wrap(errdefs.ErrTLS, "%s does not speak TLS: use http://%s for a plain-HTTP registry", host, host)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return wrap(errdefs.ErrUnavailable, "nothing answers at %s (connection refused)", host)
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
+		return wrap(errdefs.ErrUnavailable, "%s dropped the connection (after retries): %v", host, rootCause(err))
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return wrap(errdefs.ErrUnavailable, "%s did not answer in time", host)
+	}
+	return err
+}
+
+func hasCode(e *transport.Error, codes ...transport.ErrorCode) bool {
+	for _, d := range e.Errors {
+		for _, c := range codes {
+			if d.Code == c {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+func rootCause(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
+	}
+}

@@ -1,0 +1,493 @@
+package registry
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/codomyrmex/containerization/errdefs"
+)
+
+// Engine is the part of a container engine that push and pull need: its image store as docker-save tarballs.
+// *engine.Client implements it.
+type Engine interface {
+	SaveImage(ctx context.Context, ref string) (io.ReadCloser, error)
+	LoadImage(ctx context.Context, tarball io.Reader) error
+}
+
+// Result is what an operation did.
+type Result struct {
+	// Reference is the full reference operated on (for push, the destination).
+	Reference string `json:"reference"`
+	// Digest is the manifest (or index) digest.
+	Digest string `json:"digest,omitempty"`
+	// MediaType is the manifest's media type; an index for multi-platform images.
+	MediaType string `json:"media_type,omitempty"`
+	// Tags are the tags written (push, tag, copy), removed (delete) or listed (list).
+	Tags []string `json:"tags"`
+	// Repositories are the repositories of a registry (catalog).
+	Repositories []string `json:"repositories,omitempty"`
+	// Size is the bytes the image takes in the registry: config and compressed layers, summed over the images
+	// of an index.
+	Size int64 `json:"size"`
+}
+
+// Source forms of an image to push, after skopeo's transport names.
+const (
+	SourceOCI     = "oci:"            // oci:DIR or oci:DIR:TAG, an OCI image layout
+	SourceArchive = "docker-archive:" // docker-archive:FILE, a docker save tarball
+	SourceDaemon  = "docker-daemon:"  // docker-daemon:REF, the engine's store (also any plain REF)
+)
+
+// image is an image or an index, whichever a source or a registry holds.
+type image struct {
+	img v1.Image
+	idx v1.ImageIndex
+}
+
+func (i image) taggable() remote.Taggable {
+	if i.idx != nil {
+		return i.idx
+	}
+	return i.img
+}
+
+func (i image) digest() (v1.Hash, error) {
+	if i.idx != nil {
+		return i.idx.Digest()
+	}
+	return i.img.Digest()
+}
+
+func (i image) mediaType() string {
+	var mt types.MediaType
+	if i.idx != nil {
+		mt, _ = i.idx.MediaType()
+	} else {
+		mt, _ = i.img.MediaType()
+	}
+	return string(mt)
+}
+
+// size sums config and layer sizes from the manifests.
+func (i image) size() (int64, error) {
+	if i.img != nil {
+		return imageSize(i.img)
+	}
+	im, err := i.idx.IndexManifest()
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, d := range im.Manifests {
+		if !d.MediaType.IsImage() {
+			continue
+		}
+		img, err := i.idx.Image(d.Digest)
+		if err != nil {
+			return 0, err
+		}
+		n, err := imageSize(img)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+func imageSize(img v1.Image) (int64, error) {
+	m, err := img.Manifest()
+	if err != nil {
+		return 0, err
+	}
+	total := m.Config.Size
+	for _, l := range m.Layers {
+		total += l.Size
+	}
+	return total, nil
+}
+
+// openSource opens the image to push. It returns the image, the reference it had (a default for the
+// destination; empty for layouts and archives without one), and a cleanup.
+func openSource(ctx context.Context, src string, eng Engine) (image, string, func(), error) {
+	none := func() {}
+	switch {
+	case strings.HasPrefix(src, SourceOCI):
+		dir, tag := strings.TrimPrefix(src, SourceOCI), ""
+		if i := strings.LastIndexByte(dir, ':'); i > 0 {
+			dir, tag = dir[:i], dir[i+1:]
+		}
+		idx, err := layout.ImageIndexFromPath(dir)
+		if err != nil {
+			return image{}, "", none, fmt.Errorf("%w: OCI layout %s: %v", errdefs.ErrNotFound, dir, err)
+		}
+		if tag == "" {
+			// The whole layout's index: a multi-platform image stays whole.
+			im, err := idx.IndexManifest()
+			if err != nil {
+				return image{}, "", none, err
+			}
+			if len(im.Manifests) == 1 && im.Manifests[0].MediaType.IsIndex() {
+				child, err := idx.ImageIndex(im.Manifests[0].Digest)
+				return image{idx: child}, "", none, err
+			}
+			if len(im.Manifests) == 1 && im.Manifests[0].MediaType.IsImage() {
+				img, err := idx.Image(im.Manifests[0].Digest)
+				return image{img: img}, "", none, err
+			}
+			return image{idx: idx}, "", none, nil
+		}
+		im, err := idx.IndexManifest()
+		if err != nil {
+			return image{}, "", none, err
+		}
+		for _, d := range im.Manifests {
+			if d.Annotations["org.opencontainers.image.ref.name"] != tag {
+				continue
+			}
+			if d.MediaType.IsIndex() {
+				child, err := idx.ImageIndex(d.Digest)
+				return image{idx: child}, "", none, err
+			}
+			img, err := idx.Image(d.Digest)
+			return image{img: img}, "", none, err
+		}
+		return image{}, "", none, fmt.Errorf("%w: no image tagged %q in OCI layout %s", errdefs.ErrNotFound, tag, dir)
+	case strings.HasPrefix(src, SourceArchive):
+		file := strings.TrimPrefix(src, SourceArchive)
+		if _, err := os.Stat(file); err != nil {
+			return image{}, "", none, fmt.Errorf("%w: archive %s: %v", errdefs.ErrNotFound, file, err)
+		}
+		img, err := tarball.ImageFromPath(file, nil)
+		if err != nil {
+			return image{}, "", none, fmt.Errorf("reading archive %s: %w", file, err)
+		}
+		return image{img: img}, "", none, nil
+	}
+	ref := strings.TrimPrefix(src, SourceDaemon)
+	if eng == nil {
+		return image{}, "", none, fmt.Errorf("%w: pushing %s from the engine needs an engine", errdefs.ErrInvalidArgument, ref)
+	}
+	// The engine saves the image as a tarball; go-containerregistry reads it more than once, so it goes to a
+	// temporary file first.
+	rc, err := eng.SaveImage(ctx, ref)
+	if err != nil {
+		return image{}, "", none, err
+	}
+	defer rc.Close()
+	dir, err := os.MkdirTemp("", "myrmex-push-")
+	if err != nil {
+		return image{}, "", none, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	file := filepath.Join(dir, "image.tar")
+	f, err := os.Create(file)
+	if err == nil {
+		_, err = io.Copy(f, rc)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		cleanup()
+		return image{}, "", none, fmt.Errorf("saving %s from the engine: %w", ref, err)
+	}
+	tag, err := name.NewTag(ref)
+	var tagp *name.Tag
+	if err == nil {
+		tagp = &tag
+	}
+	img, err := tarball.ImageFromPath(file, tagp)
+	if err != nil {
+		cleanup()
+		return image{}, "", none, fmt.Errorf("reading %s from the engine: %w", ref, err)
+	}
+	return image{img: img}, ref, cleanup, nil
+}
+
+// PushOptions tunes [Push].
+type PushOptions struct {
+	// Tags are more tags to give the pushed image in the destination repository.
+	Tags []string
+}
+
+// Push writes the image src to dst. src is a reference in the engine's store (or docker-daemon:REF), an OCI
+// layout (oci:DIR, oci:DIR:TAG; a multi-platform index is pushed whole), or a docker save tarball
+// (docker-archive:FILE). Blobs the registry has are skipped; the manifest is written last, so a push that fails
+// part-way leaves dst as it was.
+func Push(ctx context.Context, eng Engine, src string, dst name.Reference, ep Endpoint, po PushOptions, opts Options) (Result, error) {
+	res := Result{Reference: dst.String(), Tags: []string{}}
+	tags, err := validTags(po.Tags)
+	if err != nil {
+		return res, err
+	}
+	img, _, cleanup, err := openSource(ctx, src, eng)
+	if err != nil {
+		return res, err
+	}
+	defer cleanup()
+	ropts := opts.remote(ctx, ep)
+	write := ropts
+	if opts.Progress != nil {
+		write = append(slices.Clone(ropts), remote.WithProgress(opts.Progress))
+	}
+	if img.idx != nil {
+		err = remote.WriteIndex(dst, img.idx, write...)
+	} else {
+		err = remote.Write(dst, img.img, write...)
+	}
+	if err != nil {
+		return res, fmt.Errorf("pushing to %s: %w", dst, classify(err, ep.Host, "repository "+dst.Context().RepositoryStr()))
+	}
+	return finishWrite(dst, img, tags, ep, ropts, res)
+}
+
+// finishWrite adds the extra tags and fills the result.
+func finishWrite(dst name.Reference, img image, tags []string, ep Endpoint, ropts []remote.Option, res Result) (Result, error) {
+	d, err := img.digest()
+	if err != nil {
+		return res, err
+	}
+	res.Digest, res.MediaType = d.String(), img.mediaType()
+	if t, ok := dst.(name.Tag); ok {
+		res.Tags = append(res.Tags, t.TagStr())
+	}
+	for _, t := range tags {
+		tag := dst.Context().Tag(t)
+		if err := remote.Tag(tag, img.taggable(), ropts...); err != nil {
+			return res, fmt.Errorf("tagging %s: %w", tag, classify(err, ep.Host, "repository "+dst.Context().RepositoryStr()))
+		}
+		res.Tags = append(res.Tags, t)
+	}
+	res.Size, err = img.size()
+	return res, err
+}
+
+func validTags(tags []string) ([]string, error) {
+	for _, t := range tags {
+		if _, err := name.NewTag("x:"+t, name.StrictValidation); err != nil || t == "" {
+			return nil, fmt.Errorf("%w: tag %q: want [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", errdefs.ErrInvalidArgument, t)
+		}
+	}
+	return tags, nil
+}
+
+// get reads what ref names: an image or an index.
+func get(ref name.Reference, ep Endpoint, ropts []remote.Option) (image, *remote.Descriptor, error) {
+	desc, err := remote.Get(ref, ropts...)
+	if err != nil {
+		return image{}, nil, classify(err, ep.Host, describeRef(ref))
+	}
+	if desc.MediaType.IsIndex() {
+		idx, err := desc.ImageIndex()
+		return image{idx: idx}, desc, err
+	}
+	img, err := desc.Image()
+	return image{img: img}, desc, err
+}
+
+func describeRef(ref name.Reference) string {
+	if _, ok := ref.(name.Digest); ok {
+		return "manifest " + ref.String()
+	}
+	return "tag " + ref.String()
+}
+
+// Pull reads ref and loads it into the engine's store under that name. For a multi-platform index, the image of
+// opts.Platform (linux/amd64 by default) is loaded.
+func Pull(ctx context.Context, eng Engine, ref name.Reference, ep Endpoint, opts Options) (Result, error) {
+	res := Result{Reference: ref.String(), Tags: []string{}}
+	if eng == nil {
+		return res, fmt.Errorf("%w: pull lands images in an engine, and none was given", errdefs.ErrInvalidArgument)
+	}
+	ropts := opts.remote(ctx, ep)
+	img, err := remote.Image(ref, ropts...)
+	if err != nil {
+		return res, fmt.Errorf("pulling %s: %w", ref, classify(err, ep.Host, describeRef(ref)))
+	}
+	tag, ok := ref.(name.Tag)
+	if !ok {
+		// The engine needs a name to load under; a digest reference loads under the repository and "latest"
+		// would lie, so it uses the digest's hex as the tag.
+		tag = ref.Context().Tag(strings.TrimPrefix(ref.Identifier(), "sha256:")[:12])
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		var upd chan v1.Update
+		if opts.Progress != nil {
+			upd = make(chan v1.Update, 16)
+			go func() {
+				for u := range upd {
+					opts.Progress <- u
+				}
+				close(opts.Progress)
+			}()
+		}
+		err := tarball.Write(tag, img, pw, tarballProgress(upd)...)
+		pw.CloseWithError(err)
+	}()
+	if err := eng.LoadImage(ctx, pr); err != nil {
+		pr.CloseWithError(err)
+		return res, fmt.Errorf("pulling %s: %w", ref, classify(err, ep.Host, describeRef(ref)))
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return res, err
+	}
+	res.Digest, res.Tags = d.String(), []string{tag.TagStr()}
+	if mt, err := img.MediaType(); err == nil {
+		res.MediaType = string(mt)
+	}
+	res.Size, err = imageSize(img)
+	return res, err
+}
+
+func tarballProgress(upd chan v1.Update) []tarball.WriteOption {
+	if upd == nil {
+		return nil
+	}
+	return []tarball.WriteOption{tarball.WithProgress(upd)}
+}
+
+// Tag gives the image at src more tags in its own repository, without moving any blob: the manifest (or the
+// whole index) is written again under each tag.
+func Tag(ctx context.Context, src name.Reference, tags []string, ep Endpoint, opts Options) (Result, error) {
+	res := Result{Reference: src.String(), Tags: []string{}}
+	if len(tags) == 0 {
+		return res, fmt.Errorf("%w: tag needs at least one new tag", errdefs.ErrInvalidArgument)
+	}
+	if _, err := validTags(tags); err != nil {
+		return res, err
+	}
+	ropts := opts.remote(ctx, ep)
+	img, desc, err := get(src, ep, ropts)
+	if err != nil {
+		return res, fmt.Errorf("tagging %s: %w", src, err)
+	}
+	for _, t := range tags {
+		tag := src.Context().Tag(t)
+		if err := remote.Tag(tag, desc, ropts...); err != nil {
+			return res, fmt.Errorf("tagging %s: %w", tag, classify(err, ep.Host, "repository "+src.Context().RepositoryStr()))
+		}
+		res.Tags = append(res.Tags, t)
+	}
+	res.Digest, res.MediaType = desc.Digest.String(), string(desc.MediaType)
+	res.Size, err = img.size()
+	return res, err
+}
+
+// Copy writes the image or index at src to dst, registry to registry, keeping its digest: a multi-platform
+// index is copied whole. Blobs dst has are skipped, and blobs in another repository of the same registry are
+// mounted rather than uploaded where the registry allows.
+func Copy(ctx context.Context, src name.Reference, srcEP Endpoint, srcOpts Options, dst name.Reference, dstEP Endpoint, dstOpts Options) (Result, error) {
+	res := Result{Reference: dst.String(), Tags: []string{}}
+	img, _, err := get(src, srcEP, srcOpts.remote(ctx, srcEP))
+	if err != nil {
+		return res, fmt.Errorf("copying %s: %w", src, err)
+	}
+	ropts := dstOpts.remote(ctx, dstEP)
+	write := ropts
+	if dstOpts.Progress != nil {
+		write = append(slices.Clone(ropts), remote.WithProgress(dstOpts.Progress))
+	}
+	if img.idx != nil {
+		err = remote.WriteIndex(dst, img.idx, write...)
+	} else {
+		err = remote.Write(dst, img.img, write...)
+	}
+	if err != nil {
+		return res, fmt.Errorf("copying to %s: %w", dst, classify(err, dstEP.Host, "repository "+dst.Context().RepositoryStr()))
+	}
+	return finishWrite(dst, img, nil, dstEP, ropts, res)
+}
+
+// ListTags returns the tags of a repository, sorted, reading every page.
+func ListTags(ctx context.Context, repo name.Repository, ep Endpoint, opts Options) (Result, error) {
+	res := Result{Reference: repo.String(), Tags: []string{}}
+	tags, err := remote.List(repo, opts.remote(ctx, ep)...)
+	if err != nil {
+		return res, fmt.Errorf("listing tags of %s: %w", repo, classify(err, ep.Host, "repository "+repo.RepositoryStr()))
+	}
+	slices.Sort(tags)
+	res.Tags = append(res.Tags, tags...)
+	return res, nil
+}
+
+// Catalog returns the repositories of a registry, where the registry allows it (Docker Hub, ECR and GCR do not).
+func Catalog(ctx context.Context, ep Endpoint, opts Options) (Result, error) {
+	res := Result{Reference: ep.Host, Tags: []string{}, Repositories: []string{}}
+	reg, err := name.NewRegistry(ep.Host, ep.nameOptions()...)
+	if err != nil {
+		return res, fmt.Errorf("%w: %v", errdefs.ErrInvalidArgument, err)
+	}
+	repos, err := remote.Catalog(ctx, reg, opts.remote(ctx, ep)...)
+	if err != nil {
+		return res, fmt.Errorf("listing repositories of %s: %w", ep.Host, classify(err, ep.Host, "the catalog"))
+	}
+	slices.Sort(repos)
+	res.Repositories = append(res.Repositories, repos...)
+	return res, nil
+}
+
+// placeholderAnnotation marks the manifest that deleting a tag alone writes and deletes again.
+const placeholderAnnotation = "io.codomyrmex.myrmex.tag-delete"
+
+// Delete removes what ref names. A digest (repo@sha256:…) deletes the manifest, and with it every tag that
+// points to it. A tag deletes that tag alone: other tags of the same image stay. The distribution API deletes
+// manifests only, so the tag is first pointed at a placeholder manifest of its own, which is then deleted (how
+// regclient does it); if that delete fails, the tag is put back where it was, and nothing is lost. Deleting
+// what does not exist wraps [errdefs.ErrNotFound].
+func Delete(ctx context.Context, ref name.Reference, ep Endpoint, opts Options) (Result, error) {
+	res := Result{Reference: ref.String(), Tags: []string{}}
+	ropts := opts.remote(ctx, ep)
+	desc, err := remote.Get(ref, ropts...)
+	if err != nil {
+		return res, fmt.Errorf("deleting %s: %w", ref, classify(err, ep.Host, describeRef(ref)))
+	}
+	res.Digest, res.MediaType, res.Size = desc.Digest.String(), string(desc.MediaType), desc.Size
+	tag, isTag := ref.(name.Tag)
+	if !isTag {
+		if err := remote.Delete(ref, ropts...); err != nil {
+			return res, fmt.Errorf("deleting %s: %w", ref, classify(err, ep.Host, describeRef(ref)))
+		}
+		return res, nil
+	}
+
+	nonce := make([]byte, 16)
+	_, _ = rand.Read(nonce)
+	placeholder := mutate.Annotations(empty.Image, map[string]string{placeholderAnnotation: hex.EncodeToString(nonce)}).(v1.Image)
+	pd, err := placeholder.Digest()
+	if err != nil {
+		return res, err
+	}
+	if err := remote.Write(tag, placeholder, ropts...); err != nil {
+		return res, fmt.Errorf("deleting tag %s: %w", tag, classify(err, ep.Host, describeRef(ref)))
+	}
+	if err := remote.Delete(tag.Context().Digest(pd.String()), ropts...); err != nil {
+		cause := classify(err, ep.Host, describeRef(ref))
+		// Put the tag back on the image it named, byte for byte.
+		if rerr := remote.Tag(tag, desc, ropts...); rerr != nil {
+			return res, fmt.Errorf("deleting tag %s: %w; and putting it back on %s failed: %v (it now names a placeholder %s)",
+				tag, cause, desc.Digest, rerr, pd)
+		}
+		return res, fmt.Errorf("deleting tag %s (left as it was): %w", tag, cause)
+	}
+	res.Tags = []string{tag.TagStr()}
+	return res, nil
+}

@@ -1,0 +1,111 @@
+package registry
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// Options configures every operation of this package. The zero value talks HTTPS with the system's roots,
+// resolves credentials from the Docker config and its helpers, and retries as described on [Options.Retries].
+type Options struct {
+	// Kind is the registry's kind; empty detects it from the host (see [DetectKind]).
+	Kind Kind
+	// Auth, when set, is used for every registry of the call instead of the keychain (the specification's
+	// credentials: username and password, or a token).
+	Auth *authn.AuthConfig
+	// Keychain resolves credentials per registry. Nil means the Docker config (DOCKER_CONFIG or
+	// ~/.docker/config.json, with its credential helpers) and then the cloud's helper for ECR, ACR and GCR hosts.
+	// Callers put Myrmex's own store first with authn.NewMultiKeychain.
+	Keychain authn.Keychain
+	// RootCAs are the certificate authorities trusted for TLS; nil means the system's.
+	RootCAs *x509.CertPool
+	// Transport is the base HTTP transport; nil means one built from RootCAs. Tests put a proxy here.
+	Transport http.RoundTripper
+	// Jobs is the number of blobs moved at once; zero means 4.
+	Jobs int
+	// Retries is how many times a request that failed with a 5xx, 408, 429 or a dropped connection is tried
+	// again, with exponential backoff from 250ms; zero means 4, negative means none.
+	Retries int
+	// PageSize is the number of tags or repositories asked for per page when listing; zero means 1000.
+	PageSize int
+	// Platform selects the image of a multi-platform index to pull; nil means linux/amd64.
+	Platform *v1.Platform
+	// Progress, when set, receives byte counts as blobs are written (go-containerregistry's updates). It is
+	// closed when the operation ends.
+	Progress chan<- v1.Update
+	// Logger receives debug records; nil discards them.
+	Logger *slog.Logger
+}
+
+func (o Options) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger
+}
+
+func (o Options) transport() http.RoundTripper {
+	if o.Transport != nil {
+		return o.Transport
+	}
+	t := remote.DefaultTransport.(*http.Transport).Clone()
+	if o.RootCAs != nil {
+		t.TLSClientConfig = &tls.Config{RootCAs: o.RootCAs, MinVersion: tls.VersionTLS12}
+	}
+	return t
+}
+
+func (o Options) keychain(kind Kind) authn.Keychain {
+	if o.Keychain != nil {
+		return o.Keychain
+	}
+	chain := []authn.Keychain{authn.DefaultKeychain}
+	if k := cloudKeychain(kind); k != nil {
+		chain = append(chain, k)
+	}
+	return authn.NewMultiKeychain(chain...)
+}
+
+// remote returns go-containerregistry's options for a call on ep. Progress is left to the caller, since only
+// writes report it and go-containerregistry closes the channel.
+func (o Options) remote(ctx context.Context, ep Endpoint) []remote.Option {
+	opts := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithTransport(o.transport()),
+		remote.WithUserAgent("myrmex"),
+	}
+	if o.Auth != nil {
+		opts = append(opts, remote.WithAuth(authn.FromConfig(*o.Auth)))
+	} else {
+		opts = append(opts, remote.WithAuthFromKeychain(o.keychain(ep.Kind)))
+	}
+	if o.Jobs > 0 {
+		opts = append(opts, remote.WithJobs(o.Jobs))
+	}
+	if o.PageSize > 0 {
+		opts = append(opts, remote.WithPageSize(o.PageSize))
+	}
+	if o.Platform != nil {
+		opts = append(opts, remote.WithPlatform(*o.Platform))
+	}
+	retries := o.Retries
+	if retries == 0 {
+		retries = 4
+	}
+	if retries > 0 {
+		opts = append(opts, remote.WithRetryBackoff(remote.Backoff{
+			Duration: 250 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: retries + 1,
+		}))
+	} else {
+		opts = append(opts, remote.WithRetryBackoff(remote.Backoff{Steps: 1}))
+	}
+	return opts
+}
