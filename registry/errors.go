@@ -46,6 +46,10 @@ func classify(err error, host, what string) error {
 		return err
 	case errors.As(err, &terr):
 		switch {
+		case terr.StatusCode == http.StatusBadRequest && strings.Contains(terr.Error(), "HTTP request to an HTTPS server"):
+			// go-containerregistry falls back to plain HTTP for loopback and private hosts when HTTPS fails: the
+			// registry speaks TLS, and the HTTPS attempt failed on its certificate.
+			return wrap(errdefs.ErrTLS, "%s speaks HTTPS, but its certificate could not be verified: add its CA (--ca-file) or install it in the system's roots", host)
 		case terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden || hasCode(terr, transport.UnauthorizedErrorCode, transport.DeniedErrorCode):
 			return wrap(errdefs.ErrUnauthorized, "%s refused the credentials for %s (HTTP %d): log in with `myrmex registry login %s`, or check the username and password",
 				host, what, terr.StatusCode, host)

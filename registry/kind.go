@@ -125,12 +125,13 @@ func ParseEndpoint(registryURL string, kind Kind) (Endpoint, error) {
 	return ep, nil
 }
 
+// nameOptions parse references with Docker's defaults (Docker Hub, library/, latest); Normalize then rebases
+// them on the endpoint. A default registry of the endpoint's own would make references print without it.
 func (e Endpoint) nameOptions() []name.Option {
-	opts := []name.Option{name.WithDefaultRegistry(e.Host), name.StrictValidation}
 	if e.PlainHTTP {
-		opts = append(opts, name.Insecure)
+		return []name.Option{name.Insecure}
 	}
-	return opts
+	return nil
 }
 
 // Normalize reads an image reference the way docker does (nginx → index.docker.io/library/nginx:latest,

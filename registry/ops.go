@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -19,6 +20,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/codomyrmex/containerization/errdefs"
 )
@@ -281,7 +284,7 @@ func finishWrite(dst name.Reference, img image, tags []string, ep Endpoint, ropt
 
 func validTags(tags []string) ([]string, error) {
 	for _, t := range tags {
-		if _, err := name.NewTag("x:"+t, name.StrictValidation); err != nil || t == "" {
+		if _, err := name.NewTag("x:" + t); err != nil || t == "" {
 			return nil, fmt.Errorf("%w: tag %q: want [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", errdefs.ErrInvalidArgument, t)
 		}
 	}
@@ -445,6 +448,37 @@ func Catalog(ctx context.Context, ep Endpoint, opts Options) (Result, error) {
 	return res, nil
 }
 
+// tagsOf returns the tags of repo that name digest, sorted.
+func tagsOf(repo name.Repository, digest v1.Hash, ropts []remote.Option) ([]string, error) {
+	all, err := remote.List(repo, ropts...)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		mu   sync.Mutex
+		tags = []string{}
+		g    errgroup.Group
+	)
+	g.SetLimit(8)
+	for _, t := range all {
+		g.Go(func() error {
+			d, err := remote.Head(repo.Tag(t), ropts...)
+			if err != nil {
+				return nil // a tag deleted meanwhile does not name it
+			}
+			if d.Digest == digest {
+				mu.Lock()
+				tags = append(tags, t)
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	slices.Sort(tags)
+	return tags, nil
+}
+
 // placeholderAnnotation marks the manifest that deleting a tag alone writes and deletes again.
 const placeholderAnnotation = "io.codomyrmex.myrmex.tag-delete"
 
@@ -463,9 +497,24 @@ func Delete(ctx context.Context, ref name.Reference, ep Endpoint, opts Options) 
 	res.Digest, res.MediaType, res.Size = desc.Digest.String(), string(desc.MediaType), desc.Size
 	tag, isTag := ref.(name.Tag)
 	if !isTag {
+		// The tags that name the manifest go with it. CNCF distribution untags them itself; other registries
+		// keep tags as entries of their own, which are deleted here, so that the outcome is the same everywhere.
+		tags, err := tagsOf(ref.Context(), desc.Digest, ropts)
+		if err != nil {
+			return res, fmt.Errorf("deleting %s: %w", ref, classify(err, ep.Host, describeRef(ref)))
+		}
 		if err := remote.Delete(ref, ropts...); err != nil {
 			return res, fmt.Errorf("deleting %s: %w", ref, classify(err, ep.Host, describeRef(ref)))
 		}
+		for _, t := range tags {
+			tr := ref.Context().Tag(t)
+			if d, err := remote.Head(tr, ropts...); err == nil && d.Digest == desc.Digest {
+				if err := remote.Delete(tr, ropts...); err != nil {
+					return res, fmt.Errorf("deleting %s: the manifest is gone but tag %s stays: %w", ref, t, classify(err, ep.Host, describeRef(tr)))
+				}
+			}
+		}
+		res.Tags = tags
 		return res, nil
 	}
 
@@ -479,7 +528,22 @@ func Delete(ctx context.Context, ref name.Reference, ep Endpoint, opts Options) 
 	if err := remote.Write(tag, placeholder, ropts...); err != nil {
 		return res, fmt.Errorf("deleting tag %s: %w", tag, classify(err, ep.Host, describeRef(ref)))
 	}
-	if err := remote.Delete(tag.Context().Digest(pd.String()), ropts...); err != nil {
+	placeholderRef := tag.Context().Digest(pd.String())
+	// An OCI 1.1 registry deletes the tag itself; one that reads a tag delete as a manifest delete removes the
+	// placeholder, which only this tag names; CNCF distribution 2.x refuses it, and deleting the placeholder by
+	// digest untags it there.
+	err = remote.Delete(tag, ropts...)
+	if err != nil {
+		err = remote.Delete(placeholderRef, ropts...)
+	} else {
+		_ = remote.Delete(placeholderRef, ropts...) // the placeholder may outlive its tag; best effort
+	}
+	if err == nil {
+		if _, herr := remote.Head(tag, ropts...); herr == nil {
+			err = fmt.Errorf("%w: the registry kept the tag after its manifest was deleted", errdefs.ErrNotImplemented)
+		}
+	}
+	if err != nil {
 		cause := classify(err, ep.Host, describeRef(ref))
 		// Put the tag back on the image it named, byte for byte.
 		if rerr := remote.Tag(tag, desc, ropts...); rerr != nil {

@@ -1,0 +1,7 @@
+package registry_test
+
+import "github.com/moby/moby/client"
+
+func imageRemove() client.ImageRemoveOptions {
+	return client.ImageRemoveOptions{Force: true, PruneChildren: true}
+}
