@@ -31,10 +31,10 @@
 // off the machine or attached to a bug report, or the whole configuration directory (a backup, a dotfiles
 // repository) when the key comes from MYRMEX_CREDENTIALS_KEY. With the default key source the key file sits
 // beside the encrypted file, guarded only by its mode: whoever can read the user's files (root, a backup of the
-// whole directory) reads both, and to them the logins are about as exposed as in Docker's config.json. To separate them, keep the key elsewhere and
-// pass it in MYRMEX_CREDENTIALS_KEY (from a secret manager or the OS keyring, say); the contents of an existing
-// key file can be moved there as they are. Nothing protects against code running as the user, which can read
-// the key wherever it is.
+// whole directory) reads both, and to them the logins are about as exposed as in Docker's config.json. To
+// separate them, keep the key elsewhere and pass it in MYRMEX_CREDENTIALS_KEY (from a secret manager or the OS
+// keyring, say); the contents of an existing key file can be moved there as they are. Nothing protects against
+// code running as the user, which can read the key wherever it is.
 //
 // Registry names are normalised the way Docker keys its config: lowercase host[:port], scheme and path dropped,
 // and Docker Hub's aliases (docker.io, index.docker.io, registry-1.docker.io, https://index.docker.io/v1/) all
