@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/client"
+
 	containerization "github.com/codomyrmex/containerization"
 	"github.com/codomyrmex/containerization/internal/testenv"
 	"github.com/codomyrmex/containerization/internal/testimages"
@@ -275,3 +277,7 @@ func TestUnbuiltFunctionsReturnTheirTypedError(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+func imageRemoveForce() client.ImageRemoveOptions {
+	return client.ImageRemoveOptions{Force: true, PruneChildren: true}
+}

@@ -176,15 +176,22 @@ func ManageContainerRegistry(ctx context.Context, operation, imageName, registry
 		if err != nil {
 			return fail(err)
 		}
-		dref, err := name.ParseReference(opts.Destination)
+		// "http://host:port/repo:tag" names a plain-HTTP registry: the scheme goes to the endpoint.
+		scheme, raw := "", opts.Destination
+		for _, p := range []string{"http://", "https://"} {
+			if strings.HasPrefix(raw, p) {
+				scheme, raw = p, strings.TrimPrefix(raw, p)
+			}
+		}
+		dref, err := name.ParseReference(raw)
 		if err != nil {
 			return fail(fmt.Errorf("%w: destination %q: %v", ErrInvalidArgument, opts.Destination, err))
 		}
-		dep, err := registry.ParseEndpoint(destinationURL(opts.Destination, dref), dkind)
+		dep, err := registry.ParseEndpoint(scheme+dref.Context().RegistryStr(), dkind)
 		if err != nil {
 			return fail(err)
 		}
-		if dref, err = registry.Normalize(strings.TrimPrefix(strings.TrimPrefix(opts.Destination, "http://"), "https://"), dep); err != nil {
+		if dref, err = registry.Normalize(raw, dep); err != nil {
 			return fail(err)
 		}
 		dopts, err := opts.registryOptions(dep.Kind, opts.DestinationCredentials)
@@ -200,15 +207,6 @@ func ManageContainerRegistry(ctx context.Context, operation, imageName, registry
 	res.Tags, res.Repositories = out.Tags, out.Repositories
 	res.SizeMB = float64(out.Size) / (1 << 20)
 	return res, nil
-}
-
-// destinationURL keeps the scheme a destination was written with ("http://host:5000/repo:tag" is plain HTTP).
-func destinationURL(raw string, ref name.Reference) string {
-	host := ref.Context().RegistryStr()
-	if strings.HasPrefix(raw, "http://") {
-		return "http://" + host
-	}
-	return host
 }
 
 func isLocalSource(s string) bool {
@@ -239,6 +237,9 @@ func (o RegistryOptions) registryOptions(kind registry.Kind, creds RegistryCrede
 	}
 	if o.Platform != "" {
 		p, err := v1.ParsePlatform(o.Platform)
+		if err == nil && (p.OS == "" || p.Architecture == "") {
+			err = fmt.Errorf("want OS/ARCH[/VARIANT]")
+		}
 		if err != nil {
 			return ro, fmt.Errorf("%w: platform %q: %v", ErrInvalidArgument, o.Platform, err)
 		}
