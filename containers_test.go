@@ -264,8 +264,6 @@ func TestUnbuiltFunctionsReturnTheirTypedError(t *testing.T) {
 			func(e error) bool { var x *containerization.KubernetesError; return errors.As(e, &x) }},
 		{"ScanContainerSecurity", second(containerization.ScanContainerSecurity(ctx, "app:1", "full", containerization.ScanOptions{})),
 			func(e error) bool { var x *containerization.SecurityScanError; return errors.As(e, &x) }},
-		{"ManageContainerRegistry", second(containerization.ManageContainerRegistry(ctx, "push", "app:1", "", containerization.RegistryOptions{})),
-			func(e error) bool { var x *containerization.RegistryError; return errors.As(e, &x) }},
 		{"OptimizeContainers", second(containerization.OptimizeContainers(ctx, "app:1", "size", containerization.OptimizeOptions{})),
 			func(e error) bool { var x *containerization.OptimizationError; return errors.As(e, &x) }},
 	}
