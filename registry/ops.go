@@ -250,9 +250,17 @@ func Push(ctx context.Context, eng Engine, src string, dst name.Reference, ep En
 	if opts.Progress != nil {
 		write = append(slices.Clone(ropts), remote.WithProgress(opts.Progress))
 	}
-	if img.idx != nil {
+	switch {
+	case img.idx != nil:
 		err = remote.WriteIndex(dst, img.idx, write...)
-	} else {
+	case opts.LayerProgress != nil:
+		var p *progressImage
+		if p, err = withLayerProgress(img.img, opts.LayerProgress); err == nil {
+			if err = remote.Write(dst, p, write...); err == nil {
+				p.finish()
+			}
+		}
+	default:
 		err = remote.Write(dst, img.img, write...)
 	}
 	if err != nil {

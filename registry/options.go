@@ -41,6 +41,9 @@ type Options struct {
 	// Progress, when set, receives byte counts as blobs are written (go-containerregistry's updates). It is
 	// closed when the operation ends.
 	Progress chan<- v1.Update
+	// LayerProgress, when set, is called as each layer of a pushed image is sent (not for indexes, nor for copy,
+	// which mounts and streams blobs registry to registry). It may be called from several goroutines at once.
+	LayerProgress func(LayerProgress)
 	// Logger receives debug records; nil discards them.
 	Logger *slog.Logger
 }
