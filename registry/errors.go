@@ -26,9 +26,10 @@ type classified struct {
 func (e *classified) Error() string   { return e.msg }
 func (e *classified) Unwrap() []error { return []error{e.sentinel, e.err} }
 
-// classify wraps an error from a registry with the sentinel of its category and a message that says what to do.
-// what names the object ("repository r", "tag t") for not-found errors; host the registry.
-func classify(err error, host, what string) error {
+// Classify wraps an error from go-containerregistry with the errdefs sentinel of its category and a message that
+// says what to do, keeping the original for errors.As. host is the registry; what names the object ("repository
+// r", "tag t") for not-found errors.
+func Classify(err error, host, what string) error {
 	if err == nil {
 		return nil
 	}

@@ -264,7 +264,7 @@ func Push(ctx context.Context, eng Engine, src string, dst name.Reference, ep En
 		err = remote.Write(dst, img.img, write...)
 	}
 	if err != nil {
-		return res, fmt.Errorf("pushing to %s: %w", dst, classify(err, ep.Host, "repository "+dst.Context().RepositoryStr()))
+		return res, fmt.Errorf("pushing to %s: %w", dst, Classify(err, ep.Host, "repository "+dst.Context().RepositoryStr()))
 	}
 	return finishWrite(dst, img, tags, ep, ropts, res)
 }
@@ -282,7 +282,7 @@ func finishWrite(dst name.Reference, img image, tags []string, ep Endpoint, ropt
 	for _, t := range tags {
 		tag := dst.Context().Tag(t)
 		if err := remote.Tag(tag, img.taggable(), ropts...); err != nil {
-			return res, fmt.Errorf("tagging %s: %w", tag, classify(err, ep.Host, "repository "+dst.Context().RepositoryStr()))
+			return res, fmt.Errorf("tagging %s: %w", tag, Classify(err, ep.Host, "repository "+dst.Context().RepositoryStr()))
 		}
 		res.Tags = append(res.Tags, t)
 	}
@@ -303,7 +303,7 @@ func validTags(tags []string) ([]string, error) {
 func get(ref name.Reference, ep Endpoint, ropts []remote.Option) (image, *remote.Descriptor, error) {
 	desc, err := remote.Get(ref, ropts...)
 	if err != nil {
-		return image{}, nil, classify(err, ep.Host, describeRef(ref))
+		return image{}, nil, Classify(err, ep.Host, describeRef(ref))
 	}
 	if desc.MediaType.IsIndex() {
 		idx, err := desc.ImageIndex()
@@ -330,7 +330,7 @@ func Pull(ctx context.Context, eng Engine, ref name.Reference, ep Endpoint, opts
 	ropts := opts.remote(ctx, ep)
 	img, err := remote.Image(ref, ropts...)
 	if err != nil {
-		return res, fmt.Errorf("pulling %s: %w", ref, classify(err, ep.Host, describeRef(ref)))
+		return res, fmt.Errorf("pulling %s: %w", ref, Classify(err, ep.Host, describeRef(ref)))
 	}
 	tag, ok := ref.(name.Tag)
 	if !ok {
@@ -355,7 +355,7 @@ func Pull(ctx context.Context, eng Engine, ref name.Reference, ep Endpoint, opts
 	}()
 	if err := eng.LoadImage(ctx, pr); err != nil {
 		pr.CloseWithError(err)
-		return res, fmt.Errorf("pulling %s: %w", ref, classify(err, ep.Host, describeRef(ref)))
+		return res, fmt.Errorf("pulling %s: %w", ref, Classify(err, ep.Host, describeRef(ref)))
 	}
 	d, err := img.Digest()
 	if err != nil {
@@ -394,7 +394,7 @@ func Tag(ctx context.Context, src name.Reference, tags []string, ep Endpoint, op
 	for _, t := range tags {
 		tag := src.Context().Tag(t)
 		if err := remote.Tag(tag, desc, ropts...); err != nil {
-			return res, fmt.Errorf("tagging %s: %w", tag, classify(err, ep.Host, "repository "+src.Context().RepositoryStr()))
+			return res, fmt.Errorf("tagging %s: %w", tag, Classify(err, ep.Host, "repository "+src.Context().RepositoryStr()))
 		}
 		res.Tags = append(res.Tags, t)
 	}
@@ -423,7 +423,7 @@ func Copy(ctx context.Context, src name.Reference, srcEP Endpoint, srcOpts Optio
 		err = remote.Write(dst, img.img, write...)
 	}
 	if err != nil {
-		return res, fmt.Errorf("copying to %s: %w", dst, classify(err, dstEP.Host, "repository "+dst.Context().RepositoryStr()))
+		return res, fmt.Errorf("copying to %s: %w", dst, Classify(err, dstEP.Host, "repository "+dst.Context().RepositoryStr()))
 	}
 	return finishWrite(dst, img, nil, dstEP, ropts, res)
 }
@@ -433,7 +433,7 @@ func ListTags(ctx context.Context, repo name.Repository, ep Endpoint, opts Optio
 	res := Result{Reference: repo.String(), Tags: []string{}}
 	tags, err := remote.List(repo, opts.remote(ctx, ep)...)
 	if err != nil {
-		return res, fmt.Errorf("listing tags of %s: %w", repo, classify(err, ep.Host, "repository "+repo.RepositoryStr()))
+		return res, fmt.Errorf("listing tags of %s: %w", repo, Classify(err, ep.Host, "repository "+repo.RepositoryStr()))
 	}
 	slices.Sort(tags)
 	res.Tags = append(res.Tags, tags...)
@@ -449,7 +449,7 @@ func Catalog(ctx context.Context, ep Endpoint, opts Options) (Result, error) {
 	}
 	repos, err := remote.Catalog(ctx, reg, opts.remote(ctx, ep)...)
 	if err != nil {
-		return res, fmt.Errorf("listing repositories of %s: %w", ep.Host, classify(err, ep.Host, "the catalog"))
+		return res, fmt.Errorf("listing repositories of %s: %w", ep.Host, Classify(err, ep.Host, "the catalog"))
 	}
 	slices.Sort(repos)
 	res.Repositories = append(res.Repositories, repos...)
@@ -500,7 +500,7 @@ func Delete(ctx context.Context, ref name.Reference, ep Endpoint, opts Options) 
 	ropts := opts.remote(ctx, ep)
 	desc, err := remote.Get(ref, ropts...)
 	if err != nil {
-		return res, fmt.Errorf("deleting %s: %w", ref, classify(err, ep.Host, describeRef(ref)))
+		return res, fmt.Errorf("deleting %s: %w", ref, Classify(err, ep.Host, describeRef(ref)))
 	}
 	res.Digest, res.MediaType, res.Size = desc.Digest.String(), string(desc.MediaType), desc.Size
 	tag, isTag := ref.(name.Tag)
@@ -509,16 +509,16 @@ func Delete(ctx context.Context, ref name.Reference, ep Endpoint, opts Options) 
 		// keep tags as entries of their own, which are deleted here, so that the outcome is the same everywhere.
 		tags, err := tagsOf(ref.Context(), desc.Digest, ropts)
 		if err != nil {
-			return res, fmt.Errorf("deleting %s: %w", ref, classify(err, ep.Host, describeRef(ref)))
+			return res, fmt.Errorf("deleting %s: %w", ref, Classify(err, ep.Host, describeRef(ref)))
 		}
 		if err := remote.Delete(ref, ropts...); err != nil {
-			return res, fmt.Errorf("deleting %s: %w", ref, classify(err, ep.Host, describeRef(ref)))
+			return res, fmt.Errorf("deleting %s: %w", ref, Classify(err, ep.Host, describeRef(ref)))
 		}
 		for _, t := range tags {
 			tr := ref.Context().Tag(t)
 			if d, err := remote.Head(tr, ropts...); err == nil && d.Digest == desc.Digest {
 				if err := remote.Delete(tr, ropts...); err != nil {
-					return res, fmt.Errorf("deleting %s: the manifest is gone but tag %s stays: %w", ref, t, classify(err, ep.Host, describeRef(tr)))
+					return res, fmt.Errorf("deleting %s: the manifest is gone but tag %s stays: %w", ref, t, Classify(err, ep.Host, describeRef(tr)))
 				}
 			}
 		}
@@ -534,7 +534,7 @@ func Delete(ctx context.Context, ref name.Reference, ep Endpoint, opts Options) 
 		return res, err
 	}
 	if err := remote.Write(tag, placeholder, ropts...); err != nil {
-		return res, fmt.Errorf("deleting tag %s: %w", tag, classify(err, ep.Host, describeRef(ref)))
+		return res, fmt.Errorf("deleting tag %s: %w", tag, Classify(err, ep.Host, describeRef(ref)))
 	}
 	placeholderRef := tag.Context().Digest(pd.String())
 	// An OCI 1.1 registry deletes the tag itself; one that reads a tag delete as a manifest delete removes the
@@ -552,7 +552,7 @@ func Delete(ctx context.Context, ref name.Reference, ep Endpoint, opts Options) 
 		}
 	}
 	if err != nil {
-		cause := classify(err, ep.Host, describeRef(ref))
+		cause := Classify(err, ep.Host, describeRef(ref))
 		// Put the tag back on the image it named, byte for byte.
 		if rerr := remote.Tag(tag, desc, ropts...); rerr != nil {
 			return res, fmt.Errorf("deleting tag %s: %w; and putting it back on %s failed: %v (it now names a placeholder %s)",

@@ -117,7 +117,7 @@ func (c client) delete(repo name.Repository, a *Decision, tags []string) (string
 		}
 	}
 	if err := remote.Delete(ref, c.remote...); err != nil {
-		err = fmt.Errorf("deleting %s: %w", at, classify(err))
+		err = fmt.Errorf("deleting %s: %w", at, classify(err, repo.RegistryStr(), "manifest "+at))
 		a.Error = err.Error()
 		return "", err
 	}
@@ -129,7 +129,7 @@ func (c client) delete(repo name.Repository, a *Decision, tags []string) (string
 			err = remote.Delete(repo.Tag(t), c.remote...)
 		}
 		if err != nil && !isNotFound(err) {
-			errs = append(errs, fmt.Errorf("%s was deleted but its tag %s remains: %w", at, t, classify(err)))
+			errs = append(errs, fmt.Errorf("%s was deleted but its tag %s remains: %w", at, t, classify(err, repo.RegistryStr(), "tag "+t)))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -123,7 +123,7 @@ func Plan(ctx context.Context, p Policy, opts Options) (*Report, error) {
 	repos := slices.Clone(opts.Repositories)
 	if len(repos) == 0 {
 		if repos, err = remote.Catalog(ctx, reg, c.remote...); err != nil {
-			return nil, fmt.Errorf("listing the repositories of %s: %w", reg.Name(), classify(err))
+			return nil, fmt.Errorf("listing the repositories of %s: %w", reg.Name(), classify(err, reg.Name(), "the catalog"))
 		}
 	}
 	for r, ds := range opts.ExtraDigests {
@@ -337,14 +337,14 @@ func (c client) each(n int, f func(i int)) {
 func (c client) tags(repo name.Repository) (map[string][]string, error) {
 	tags, err := remote.List(repo, c.remote...)
 	if err != nil {
-		return nil, fmt.Errorf("listing the tags of %s: %w", repo, classify(err))
+		return nil, fmt.Errorf("listing the tags of %s: %w", repo, classify(err, repo.RegistryStr(), "repository "+repo.RepositoryStr()))
 	}
 	digests := make([]string, len(tags))
 	errs := make([]error, len(tags))
 	c.each(len(tags), func(i int) {
 		d, err := c.head(repo.Tag(tags[i]))
 		if err != nil && !isNotFound(err) {
-			errs[i] = fmt.Errorf("resolving %s:%s: %w", repo, tags[i], classify(err))
+			errs[i] = fmt.Errorf("resolving %s:%s: %w", repo, tags[i], classify(err, repo.RegistryStr(), "tag "+tags[i]))
 		}
 		digests[i] = d
 	})
@@ -411,7 +411,7 @@ func (c client) pushTimes(repo name.Repository, arts []Decision) []error {
 		}
 		if err != nil {
 			a.TimeSource = TimeUnknown
-			errs[i] = fmt.Errorf("reading %s@%s: %w", repo.RepositoryStr(), a.Digest, classify(err))
+			errs[i] = fmt.Errorf("reading %s@%s: %w", repo.RepositoryStr(), a.Digest, classify(err, repo.RegistryStr(), "manifest "+a.Digest))
 			a.Error = errs[i].Error()
 		}
 	})
