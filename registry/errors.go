@@ -58,6 +58,8 @@ func Classify(err error, host, what string) error {
 			return wrap(errdefs.ErrNotFound, "%s not found in %s", what, host)
 		case terr.StatusCode == http.StatusMethodNotAllowed || hasCode(terr, transport.UnsupportedErrorCode):
 			return wrap(errdefs.ErrNotImplemented, "%s does not allow this on %s (HTTP %d): %s", host, what, terr.StatusCode, firstLine(terr.Error()))
+		case terr.StatusCode == http.StatusTooManyRequests:
+			return wrap(errdefs.ErrUnavailable, "%s is rate-limiting requests (HTTP 429) after retries: try later, or log in for a higher limit", host)
 		case terr.StatusCode >= 500:
 			return wrap(errdefs.ErrUnavailable, "%s failed (HTTP %d) after retries: %s", host, terr.StatusCode, firstLine(terr.Error()))
 		}
