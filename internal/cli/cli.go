@@ -25,7 +25,7 @@ import (
 //	2     usage error or invalid argument (flag parse errors, ErrInvalidArgument)
 //	3     not found (ErrNotFound)
 //	4     already exists or conflict (ErrAlreadyExists, ErrConflict)
-//	5     engine, registry or API unavailable (ErrUnavailable)
+//	5     engine, registry or API unavailable, or its TLS certificate not trusted (ErrUnavailable, ErrTLS)
 //	6     unauthorized (ErrUnauthorized)
 //	7     policy violation (ErrPolicyViolation)
 //	8     not implemented (ErrNotImplemented)
@@ -65,7 +65,7 @@ func ExitCode(err error) int {
 		return ExitNotFound
 	case errors.Is(err, containerization.ErrAlreadyExists), errors.Is(err, containerization.ErrConflict):
 		return ExitConflict
-	case errors.Is(err, containerization.ErrUnavailable):
+	case errors.Is(err, containerization.ErrUnavailable), errors.Is(err, containerization.ErrTLS):
 		return ExitUnavailable
 	case errors.Is(err, containerization.ErrUnauthorized):
 		return ExitUnauthorized
@@ -166,7 +166,7 @@ stderr. Exit codes: 0 ok, 1 error, 2 usage or invalid argument, 3 not found, 4 a
 	pf.StringVarP(&g.output, "output", "o", outputTable, "output format: table, json or yaml")
 	pf.BoolVar(&g.debug, "debug", false, "log debug records to stderr")
 
-	root.AddCommand(newVersionCmd(g), newContainerCmd(g))
+	root.AddCommand(newVersionCmd(g), newContainerCmd(g), newRegistryCmd(g))
 	return root
 }
 

@@ -1,0 +1,215 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/spf13/cobra"
+
+	"github.com/codomyrmex/containerization"
+	"github.com/codomyrmex/containerization/registry/credstore"
+)
+
+func newRegistryCmd(g *globalOptions) *cobra.Command {
+	return group("registry", "Push, pull, tag, list, copy and delete images in OCI registries; log in; apply retention",
+		newRegistryPushCmd(g),
+		newRegistryPullCmd(g),
+		newRegistryTagCmd(g),
+		newRegistryListCmd(g),
+		newRegistryDeleteCmd(g),
+		newRegistryCopyCmd(g),
+		newRegistryLoginCmd(g),
+		newRegistryLogoutCmd(g),
+		newRegistryRetentionCmd(g),
+	)
+}
+
+// registryFlags are the flags every registry operation shares.
+type registryFlags struct {
+	url    string
+	kind   string
+	caFile string
+	jobs   int
+	creds  credentialFlags
+}
+
+func (f *registryFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.url, "registry", "", "registry: host[:port], https://host, or http://host:port for plain HTTP (default: the registry the image names, else Docker Hub)")
+	fl.StringVar(&f.kind, "type", "", "registry type: dockerhub, ecr, acr, gcr, harbor or generic (default: told from the host)")
+	fl.StringVar(&f.caFile, "ca-file", "", "PEM file of certificate authorities to trust besides the system's")
+	fl.IntVar(&f.jobs, "jobs", 0, "blobs moved at once (default 4)")
+	f.creds.add(cmd, "", "u", "the registry")
+}
+
+// options turns the flags into the library's options. A login given on the command line is used as it is;
+// without one, credentials come from the keychain.
+func (f *registryFlags) options(g *globalOptions) (containerization.RegistryOptions, error) {
+	opts := containerization.RegistryOptions{Type: f.kind, CAFile: f.caFile, Jobs: f.jobs, Host: g.host, Logger: g.log}
+	var err error
+	if opts.Credentials, err = f.creds.read(g); err != nil {
+		return opts, err
+	}
+	opts.Keychain, err = g.keychain()
+	return opts, err
+}
+
+// keychain resolves a registry's credentials from Myrmex's encrypted store (myrmex registry login), then from
+// the Docker config and its credential helpers, as docker does.
+func (g *globalOptions) keychain() (authn.Keychain, error) {
+	store, err := credstore.Open(credstore.Options{Logger: g.log})
+	if err != nil {
+		return nil, err
+	}
+	return authn.NewMultiKeychain(store, authn.DefaultKeychain), nil
+}
+
+// credentialFlags are a login given on the command line. The password is read from stdin, so that it shows
+// neither in the process list nor in the shell's history; --password is accepted with a warning, as docker
+// accepts it.
+type credentialFlags struct {
+	prefix        string
+	username      string
+	password      string
+	passwordStdin bool
+}
+
+// add adds --PREFIXusername, --PREFIXpassword-stdin and --PREFIXpassword to cmd; short is the username's
+// shorthand, if any.
+func (c *credentialFlags) add(cmd *cobra.Command, prefix, short, what string) {
+	c.prefix = prefix
+	fl := cmd.Flags()
+	fl.StringVarP(&c.username, prefix+"username", short, "", "username for "+what+" (default: the stored login, else the Docker config)")
+	fl.BoolVar(&c.passwordStdin, prefix+"password-stdin", false, "read the password or token for "+what+" from stdin")
+	fl.StringVar(&c.password, prefix+"password", "", "password for "+what+" (insecure: use --"+prefix+"password-stdin)")
+	_ = fl.MarkHidden(prefix + "password")
+}
+
+// read returns the login given, reading its password from stdin; an empty username means none was given.
+func (c *credentialFlags) read(g *globalOptions) (containerization.RegistryCredentials, error) {
+	user, pass, stdin := "--"+c.prefix+"username", "--"+c.prefix+"password", "--"+c.prefix+"password-stdin"
+	switch {
+	case c.password != "" && c.passwordStdin:
+		return containerization.RegistryCredentials{}, invalidf("%s and %s: give one", pass, stdin)
+	case c.username == "" && c.passwordStdin:
+		return containerization.RegistryCredentials{}, invalidf("%s needs %s", stdin, user)
+	case c.username == "" && c.password != "":
+		return containerization.RegistryCredentials{}, invalidf("%s needs %s", pass, user)
+	case c.username == "":
+		return containerization.RegistryCredentials{}, nil
+	case c.password == "" && !c.passwordStdin:
+		return containerization.RegistryCredentials{}, invalidf("%s needs %s: myrmex does not prompt", user, stdin)
+	}
+	password := c.password
+	if c.passwordStdin {
+		b, err := io.ReadAll(io.LimitReader(g.in, 64<<10))
+		if err != nil {
+			return containerization.RegistryCredentials{}, fmt.Errorf("reading the password from stdin: %w", err)
+		}
+		password = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		if password == "" {
+			return containerization.RegistryCredentials{}, invalidf("%s: stdin is empty", stdin)
+		}
+	} else {
+		fmt.Fprintf(g.errOut, "myrmex: warning: %s shows the password to every user of this machine; use %s\n", pass, stdin)
+	}
+	return containerization.RegistryCredentials{Username: c.username, Password: containerization.Secret(password)}, nil
+}
+
+// splitScheme takes http:// or https:// off a reference, where it says how to reach the registry. It returns
+// the reference without it, and the registry's URL with it ("" when ref has no scheme).
+func splitScheme(ref string) (string, string) {
+	for _, scheme := range []string{"http://", "https://"} {
+		if rest, ok := strings.CutPrefix(ref, scheme); ok {
+			host, _, _ := strings.Cut(rest, "/")
+			return rest, scheme + host
+		}
+	}
+	return ref, ""
+}
+
+// namedRegistry returns the registry a reference names by Docker's rule (a first component with a dot or a
+// port, or localhost), with the reference's scheme if it has one; "" when it names none.
+func namedRegistry(ref string) string {
+	rest, url := splitScheme(ref)
+	if url != "" {
+		return url
+	}
+	first, _, ok := strings.Cut(rest, "/")
+	if ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		return first
+	}
+	return ""
+}
+
+// runRegistry runs one operation and prints its result. With -o json or yaml a failure is printed too, as the
+// specification's result (success false, error_message); the error sets the exit code.
+func runRegistry(cmd *cobra.Command, g *globalOptions, op, image, registryURL string, opts containerization.RegistryOptions) error {
+	stop := func() {}
+	if progressVerbs[op] != "" {
+		opts.Progress, stop = g.progress(op)
+	}
+	res, err := containerization.ManageContainerRegistry(cmd.Context(), op, image, registryURL, opts)
+	stop() // the progress line goes before the result or the error is written
+	if err != nil {
+		if g.structured() {
+			if perr := g.encode(res); perr != nil {
+				return perr
+			}
+		}
+		return err
+	}
+	return printRegistryResult(g, res)
+}
+
+// pastTense says what an operation did, in a result line.
+var pastTense = map[string]string{
+	containerization.RegistryPush:   "pushed",
+	containerization.RegistryPull:   "pulled",
+	containerization.RegistryTag:    "tagged",
+	containerization.RegistryCopy:   "copied",
+	containerization.RegistryDelete: "deleted",
+}
+
+// printRegistryResult writes a result: as JSON or YAML, the RegistryResult with the specification's field
+// names; as a table, list prints one tag or repository a line, and the other operations a line per reference
+// written or removed, REFERENCE DIGEST WHAT [SIZE], the digest in full so that it can be piped.
+func printRegistryResult(g *globalOptions, res *containerization.RegistryResult) error {
+	if g.structured() {
+		return g.encode(res)
+	}
+	tw := newTable(g.out)
+	if res.Operation == containerization.RegistryList {
+		lines, what := res.Tags, "tags"
+		if res.ImageName == "" {
+			lines, what = res.Repositories, "repositories"
+		}
+		if len(lines) == 0 {
+			fmt.Fprintf(g.errOut, "myrmex: %s has no %s\n", res.Reference, what)
+		}
+		for _, l := range lines {
+			fmt.Fprintln(tw, l)
+		}
+		return tw.Flush()
+	}
+	refs := []string{res.Reference}
+	if ref, err := name.ParseReference(res.Reference); err == nil {
+		if _, byDigest := ref.(name.Digest); !byDigest {
+			refs = refs[:0] // a line per tag; a digest's line comes first, then its tags'
+		}
+		for _, t := range res.Tags {
+			refs = append(refs, ref.Context().Tag(t).String())
+		}
+	}
+	for _, r := range refs {
+		fmt.Fprintf(tw, "%s\t%s\t%s", r, res.ImageDigest, pastTense[res.Operation])
+		if res.Operation != containerization.RegistryDelete {
+			fmt.Fprintf(tw, "\t%.1f MB", res.SizeMB)
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
