@@ -85,11 +85,10 @@ type RegistryError struct {
 }
 
 func (e *RegistryError) Error() string {
-	subject := e.Image
-	if subject == "" {
-		subject = e.Registry
+	if e.Image == "" {
+		return describe("manage_container_registry", e.Op, "registry", e.Registry, e.Err)
 	}
-	return describe("manage_container_registry", e.Op, "image", subject, e.Err)
+	return describe("manage_container_registry", e.Op, "image", e.Image, e.Err)
 }
 func (e *RegistryError) Unwrap() error { return e.Err }
 

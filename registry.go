@@ -2,11 +2,9 @@ package containerization
 
 import (
 	"context"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 
@@ -76,14 +74,21 @@ type RegistryOptions struct {
 //   - copy: imageName in registryURL is copied to Destination, registry to registry, indexes whole.
 //
 // An empty registryURL means the registry named in imageName, else Docker Hub. "http://host:port" is a plain-HTTP
-// registry. The result is never nil; errors are *[RegistryError] wrapping ErrInvalidArgument (refused before any
+// registry, in registryURL as in a reference ("http://127.0.0.1:5000/app:1"). The result is never nil; errors are *[RegistryError] wrapping ErrInvalidArgument (refused before any
 // request), ErrUnauthorized, ErrNotFound, ErrUnavailable, ErrTLS or ErrNotImplemented (the registry refuses the
 // operation, such as a delete where deletes are disabled).
 func ManageContainerRegistry(ctx context.Context, operation, imageName, registryURL string, opts RegistryOptions) (*RegistryResult, error) {
 	res := &RegistryResult{Operation: operation, ImageName: imageName, RegistryURL: registryURL, Tags: []string{}}
+	// The registry package closes Progress once it is called; an operation that fails before that closes it here.
+	called := false
+	defer func() {
+		if !called && opts.Progress != nil {
+			close(opts.Progress)
+		}
+	}()
 	fail := func(err error) (*RegistryResult, error) {
 		res.Success, res.ErrorMessage = false, err.Error()
-		return res, &RegistryError{Op: operation, Image: imageName, Registry: registryURL, Err: err}
+		return res, &RegistryError{Op: operation, Image: imageName, Registry: res.RegistryURL, Err: err}
 	}
 	if !slices.Contains(RegistryOperations, operation) {
 		return fail(fmt.Errorf("%w: unknown operation %q: want one of %s", ErrInvalidArgument, operation, strings.Join(RegistryOperations, ", ")))
@@ -95,10 +100,21 @@ func ManageContainerRegistry(ctx context.Context, operation, imageName, registry
 	if err != nil {
 		return fail(err)
 	}
-	// An image name that names its registry speaks for itself when no registry URL is given.
-	if registryURL == "" && imageName != "" && !isLocalSource(imageName) {
-		if ref, err := name.ParseReference(imageName); err == nil {
-			registryURL = ref.Context().RegistryStr()
+	// Without a registry URL, the registry is the one the reference names: for a push, the destination's if it
+	// has one, else the image's; for the rest, the image's (Docker Hub when it names none).
+	// An image name may carry the scheme of its registry: "http://127.0.0.1:5000/app:1" is plain HTTP.
+	scheme, bare := splitScheme(imageName)
+	if registryURL == "" {
+		named := imageName
+		if operation == RegistryPush && opts.Destination != "" {
+			named = opts.Destination
+		} else if isLocalSource(imageName) {
+			named = ""
+		}
+		if scheme, rest := splitScheme(named); rest != "" {
+			if ref, err := name.ParseReference(rest); err == nil {
+				registryURL = scheme + ref.Context().RegistryStr()
+			}
 		}
 	}
 	ep, err := registry.ParseEndpoint(registryURL, kind)
@@ -106,6 +122,12 @@ func ManageContainerRegistry(ctx context.Context, operation, imageName, registry
 		return fail(err)
 	}
 	res.RegistryType = string(ep.Kind)
+	if res.RegistryURL == "" {
+		res.RegistryURL = ep.Host
+		if ep.PlainHTTP {
+			res.RegistryURL = "http://" + ep.Host
+		}
+	}
 	ropts, err := opts.registryOptions(ep.Kind, opts.Credentials)
 	if err != nil {
 		return fail(err)
@@ -115,8 +137,11 @@ func ManageContainerRegistry(ctx context.Context, operation, imageName, registry
 		out registry.Result
 		ref name.Reference
 	)
-	if imageName != "" && operation != RegistryPush {
-		if ref, err = registry.Normalize(imageName, ep); err != nil {
+	if scheme != "" && registryURL != "" && !strings.HasPrefix(registryURL, scheme) && operation != RegistryPush {
+		return fail(fmt.Errorf("%w: %s names %s, but the registry URL is %s", ErrInvalidArgument, imageName, scheme, registryURL))
+	}
+	if bare != "" && operation != RegistryPush {
+		if ref, err = registry.Normalize(bare, ep); err != nil {
 			return fail(err)
 		}
 	}
@@ -129,6 +154,7 @@ func ManageContainerRegistry(ctx context.Context, operation, imageName, registry
 			}
 			dstName = strings.TrimPrefix(imageName, registry.SourceDaemon)
 		}
+		_, dstName = splitScheme(dstName)
 		dst, err := registry.Normalize(dstName, ep)
 		if err != nil {
 			return fail(err)
@@ -138,6 +164,7 @@ func ManageContainerRegistry(ctx context.Context, operation, imageName, registry
 			return fail(err)
 		}
 		defer closeEng()
+		called = true
 		out, err = registry.Push(ctx, eng, imageName, dst, ep, registry.PushOptions{Tags: opts.Tags}, ropts)
 		if err != nil {
 			return fail(err)
@@ -148,14 +175,17 @@ func ManageContainerRegistry(ctx context.Context, operation, imageName, registry
 			return fail(err)
 		}
 		defer closeEng()
+		called = true
 		if out, err = registry.Pull(ctx, eng, ref, ep, ropts); err != nil {
 			return fail(err)
 		}
 	case RegistryTag:
+		called = true
 		if out, err = registry.Tag(ctx, ref, opts.Tags, ep, ropts); err != nil {
 			return fail(err)
 		}
 	case RegistryList:
+		called = true
 		if imageName == "" {
 			out, err = registry.Catalog(ctx, ep, ropts)
 		} else {
@@ -165,6 +195,7 @@ func ManageContainerRegistry(ctx context.Context, operation, imageName, registry
 			return fail(err)
 		}
 	case RegistryDelete:
+		called = true
 		if out, err = registry.Delete(ctx, ref, ep, ropts); err != nil {
 			return fail(err)
 		}
@@ -177,12 +208,7 @@ func ManageContainerRegistry(ctx context.Context, operation, imageName, registry
 			return fail(err)
 		}
 		// "http://host:port/repo:tag" names a plain-HTTP registry: the scheme goes to the endpoint.
-		scheme, raw := "", opts.Destination
-		for _, p := range []string{"http://", "https://"} {
-			if strings.HasPrefix(raw, p) {
-				scheme, raw = p, strings.TrimPrefix(raw, p)
-			}
-		}
+		scheme, raw := splitScheme(opts.Destination)
 		dref, err := name.ParseReference(raw)
 		if err != nil {
 			return fail(fmt.Errorf("%w: destination %q: %v", ErrInvalidArgument, opts.Destination, err))
@@ -198,6 +224,7 @@ func ManageContainerRegistry(ctx context.Context, operation, imageName, registry
 		if err != nil {
 			return fail(err)
 		}
+		called = true
 		if out, err = registry.Copy(ctx, ref, ep, ropts, dref, dep, dopts); err != nil {
 			return fail(err)
 		}
@@ -207,6 +234,16 @@ func ManageContainerRegistry(ctx context.Context, operation, imageName, registry
 	res.Tags, res.Repositories = out.Tags, out.Repositories
 	res.SizeMB = float64(out.Size) / (1 << 20)
 	return res, nil
+}
+
+// splitScheme splits "http://host/repo:tag" into its scheme ("http://") and the reference.
+func splitScheme(s string) (scheme, rest string) {
+	for _, p := range []string{"http://", "https://"} {
+		if strings.HasPrefix(s, p) {
+			return p, strings.TrimPrefix(s, p)
+		}
+	}
+	return "", s
 }
 
 func isLocalSource(s string) bool {
@@ -222,16 +259,9 @@ func (o RegistryOptions) registryOptions(kind registry.Kind, creds RegistryCrede
 		ro.Auth = &authn.AuthConfig{Username: creds.Username, Password: string(creds.Password), RegistryToken: string(creds.Token)}
 	}
 	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
+		pool, err := registry.LoadCAFile(o.CAFile)
 		if err != nil {
-			return ro, fmt.Errorf("%w: CA file: %v", ErrInvalidArgument, err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return ro, fmt.Errorf("%w: CA file %s holds no PEM certificate", ErrInvalidArgument, o.CAFile)
+			return ro, err
 		}
 		ro.RootCAs = pool
 	}

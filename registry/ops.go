@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -236,6 +237,12 @@ type PushOptions struct {
 // part-way leaves dst as it was.
 func Push(ctx context.Context, eng Engine, src string, dst name.Reference, ep Endpoint, po PushOptions, opts Options) (Result, error) {
 	res := Result{Reference: dst.String(), Tags: []string{}}
+	handed := false
+	defer func() {
+		if !handed {
+			opts.closeProgress()
+		}
+	}()
 	tags, err := validTags(po.Tags)
 	if err != nil {
 		return res, err
@@ -245,10 +252,11 @@ func Push(ctx context.Context, eng Engine, src string, dst name.Reference, ep En
 		return res, err
 	}
 	defer cleanup()
-	ropts := opts.remote(ctx, ep)
+	ropts := opts.RemoteOptions(ctx, ep)
 	write := ropts
 	if opts.Progress != nil {
 		write = append(slices.Clone(ropts), remote.WithProgress(opts.Progress))
+		handed = true
 	}
 	switch {
 	case img.idx != nil:
@@ -325,11 +333,13 @@ func describeRef(ref name.Reference) string {
 func Pull(ctx context.Context, eng Engine, ref name.Reference, ep Endpoint, opts Options) (Result, error) {
 	res := Result{Reference: ref.String(), Tags: []string{}}
 	if eng == nil {
+		opts.closeProgress()
 		return res, fmt.Errorf("%w: pull lands images in an engine, and none was given", errdefs.ErrInvalidArgument)
 	}
-	ropts := opts.remote(ctx, ep)
+	ropts := opts.RemoteOptions(ctx, ep)
 	img, err := remote.Image(ref, ropts...)
 	if err != nil {
+		opts.closeProgress()
 		return res, fmt.Errorf("pulling %s: %w", ref, Classify(err, ep.Host, describeRef(ref)))
 	}
 	tag, ok := ref.(name.Tag)
@@ -341,16 +351,28 @@ func Pull(ctx context.Context, eng Engine, ref name.Reference, ep Endpoint, opts
 	pr, pw := io.Pipe()
 	go func() {
 		var upd chan v1.Update
+		relayed := make(chan struct{})
 		if opts.Progress != nil {
+			// tarball.Write reports but never closes its channel, and ends with an io.EOF "error": relay the
+			// byte counts, then close the caller's channel.
 			upd = make(chan v1.Update, 16)
 			go func() {
+				defer close(relayed)
 				for u := range upd {
-					opts.Progress <- u
+					if !errors.Is(u.Error, io.EOF) {
+						opts.Progress <- u
+					}
 				}
 				close(opts.Progress)
 			}()
+		} else {
+			close(relayed)
 		}
 		err := tarball.Write(tag, img, pw, tarballProgress(upd)...)
+		if upd != nil {
+			close(upd)
+		}
+		<-relayed
 		pw.CloseWithError(err)
 	}()
 	if err := eng.LoadImage(ctx, pr); err != nil {
@@ -379,6 +401,7 @@ func tarballProgress(upd chan v1.Update) []tarball.WriteOption {
 // Tag gives the image at src more tags in its own repository, without moving any blob: the manifest (or the
 // whole index) is written again under each tag.
 func Tag(ctx context.Context, src name.Reference, tags []string, ep Endpoint, opts Options) (Result, error) {
+	defer opts.closeProgress() // nothing to report
 	res := Result{Reference: src.String(), Tags: []string{}}
 	if len(tags) == 0 {
 		return res, fmt.Errorf("%w: tag needs at least one new tag", errdefs.ErrInvalidArgument)
@@ -386,7 +409,7 @@ func Tag(ctx context.Context, src name.Reference, tags []string, ep Endpoint, op
 	if _, err := validTags(tags); err != nil {
 		return res, err
 	}
-	ropts := opts.remote(ctx, ep)
+	ropts := opts.RemoteOptions(ctx, ep)
 	img, desc, err := get(src, ep, ropts)
 	if err != nil {
 		return res, fmt.Errorf("tagging %s: %w", src, err)
@@ -408,14 +431,21 @@ func Tag(ctx context.Context, src name.Reference, tags []string, ep Endpoint, op
 // mounted rather than uploaded where the registry allows.
 func Copy(ctx context.Context, src name.Reference, srcEP Endpoint, srcOpts Options, dst name.Reference, dstEP Endpoint, dstOpts Options) (Result, error) {
 	res := Result{Reference: dst.String(), Tags: []string{}}
-	img, _, err := get(src, srcEP, srcOpts.remote(ctx, srcEP))
+	handed := false
+	defer func() {
+		if !handed {
+			dstOpts.closeProgress()
+		}
+	}()
+	img, _, err := get(src, srcEP, srcOpts.RemoteOptions(ctx, srcEP))
 	if err != nil {
 		return res, fmt.Errorf("copying %s: %w", src, err)
 	}
-	ropts := dstOpts.remote(ctx, dstEP)
+	ropts := dstOpts.RemoteOptions(ctx, dstEP)
 	write := ropts
 	if dstOpts.Progress != nil {
 		write = append(slices.Clone(ropts), remote.WithProgress(dstOpts.Progress))
+		handed = true
 	}
 	if img.idx != nil {
 		err = remote.WriteIndex(dst, img.idx, write...)
@@ -430,8 +460,9 @@ func Copy(ctx context.Context, src name.Reference, srcEP Endpoint, srcOpts Optio
 
 // ListTags returns the tags of a repository, sorted, reading every page.
 func ListTags(ctx context.Context, repo name.Repository, ep Endpoint, opts Options) (Result, error) {
+	defer opts.closeProgress() // nothing to report
 	res := Result{Reference: repo.String(), Tags: []string{}}
-	tags, err := remote.List(repo, opts.remote(ctx, ep)...)
+	tags, err := remote.List(repo, opts.RemoteOptions(ctx, ep)...)
 	if err != nil {
 		return res, fmt.Errorf("listing tags of %s: %w", repo, Classify(err, ep.Host, "repository "+repo.RepositoryStr()))
 	}
@@ -442,12 +473,13 @@ func ListTags(ctx context.Context, repo name.Repository, ep Endpoint, opts Optio
 
 // Catalog returns the repositories of a registry, where the registry allows it (Docker Hub, ECR and GCR do not).
 func Catalog(ctx context.Context, ep Endpoint, opts Options) (Result, error) {
+	defer opts.closeProgress() // nothing to report
 	res := Result{Reference: ep.Host, Tags: []string{}, Repositories: []string{}}
 	reg, err := name.NewRegistry(ep.Host, ep.nameOptions()...)
 	if err != nil {
 		return res, fmt.Errorf("%w: %v", errdefs.ErrInvalidArgument, err)
 	}
-	repos, err := remote.Catalog(ctx, reg, opts.remote(ctx, ep)...)
+	repos, err := remote.Catalog(ctx, reg, opts.RemoteOptions(ctx, ep)...)
 	if err != nil {
 		return res, fmt.Errorf("listing repositories of %s: %w", ep.Host, Classify(err, ep.Host, "the catalog"))
 	}
@@ -496,8 +528,9 @@ const placeholderAnnotation = "io.codomyrmex.myrmex.tag-delete"
 // regclient does it); if that delete fails, the tag is put back where it was, and nothing is lost. Deleting
 // what does not exist wraps [errdefs.ErrNotFound].
 func Delete(ctx context.Context, ref name.Reference, ep Endpoint, opts Options) (Result, error) {
+	defer opts.closeProgress() // nothing to report
 	res := Result{Reference: ref.String(), Tags: []string{}}
-	ropts := opts.remote(ctx, ep)
+	ropts := opts.RemoteOptions(ctx, ep)
 	desc, err := remote.Get(ref, ropts...)
 	if err != nil {
 		return res, fmt.Errorf("deleting %s: %w", ref, Classify(err, ep.Host, describeRef(ref)))

@@ -4,13 +4,19 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/codomyrmex/containerization/errdefs"
 )
 
 // Options configures every operation of this package. The zero value talks HTTPS with the system's roots,
@@ -21,9 +27,9 @@ type Options struct {
 	// Auth, when set, is used for every registry of the call instead of the keychain (the specification's
 	// credentials: username and password, or a token).
 	Auth *authn.AuthConfig
-	// Keychain resolves credentials per registry. Nil means the Docker config (DOCKER_CONFIG or
-	// ~/.docker/config.json, with its credential helpers) and then the cloud's helper for ECR, ACR and GCR hosts.
-	// Callers put Myrmex's own store first with authn.NewMultiKeychain.
+	// Keychain, when set, is asked for credentials first (Myrmex's own store, say); then the Docker config
+	// (DOCKER_CONFIG or ~/.docker/config.json, with its credential helpers), then the cloud's helper for ECR, ACR
+	// and GCR hosts.
 	Keychain authn.Keychain
 	// RootCAs are the certificate authorities trusted for TLS; nil means the system's.
 	RootCAs *x509.CertPool
@@ -48,6 +54,60 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// closeProgress closes the caller's progress channel for an operation that ends without handing it to
+// go-containerregistry, which closes it otherwise.
+func (o Options) closeProgress() {
+	if o.Progress != nil {
+		close(o.Progress)
+	}
+}
+
+// LoadCAFile reads a PEM bundle of certificate authorities and returns the system's roots with them added.
+func LoadCAFile(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: CA file: %v", errdefs.ErrInvalidArgument, err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%w: CA file %s holds no PEM certificate", errdefs.ErrInvalidArgument, path)
+	}
+	return pool, nil
+}
+
+// Ping checks that the registry answers and accepts the credentials opts resolves for it, as docker login does:
+// GET /v2/ after the token exchange when the registry uses bearer tokens. A refusal wraps ErrUnauthorized.
+func Ping(ctx context.Context, ep Endpoint, opts Options) error {
+	reg, err := name.NewRegistry(ep.Host, ep.nameOptions()...)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errdefs.ErrInvalidArgument, err)
+	}
+	var auth authn.Authenticator
+	if opts.Auth != nil {
+		auth = authn.FromConfig(*opts.Auth)
+	} else if auth, err = opts.keychain(ep.Kind).Resolve(reg); err != nil {
+		return err
+	}
+	tr, err := transport.NewWithContext(ctx, reg, auth, opts.transport(), nil)
+	if err != nil {
+		return Classify(err, ep.Host, "the registry")
+	}
+	// The transport sets the scheme the registry answered on (http for a plain-HTTP one).
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+ep.Host+"/v2/", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return Classify(err, ep.Host, "the registry")
+	}
+	defer resp.Body.Close()
+	return Classify(transport.CheckError(resp, http.StatusOK), ep.Host, "the registry")
+}
+
 func (o Options) logger() *slog.Logger {
 	if o.Logger == nil {
 		return slog.New(slog.DiscardHandler)
@@ -67,19 +127,21 @@ func (o Options) transport() http.RoundTripper {
 }
 
 func (o Options) keychain(kind Kind) authn.Keychain {
+	var chain []authn.Keychain
 	if o.Keychain != nil {
-		return o.Keychain
+		chain = append(chain, o.Keychain)
 	}
-	chain := []authn.Keychain{authn.DefaultKeychain}
+	chain = append(chain, authn.DefaultKeychain)
 	if k := cloudKeychain(kind); k != nil {
 		chain = append(chain, k)
 	}
 	return authn.NewMultiKeychain(chain...)
 }
 
-// remote returns go-containerregistry's options for a call on ep. Progress is left to the caller, since only
-// writes report it and go-containerregistry closes the channel.
-func (o Options) remote(ctx context.Context, ep Endpoint) []remote.Option {
+// RemoteOptions returns go-containerregistry's options for calls on ep: transport, credentials, retries, jobs,
+// page size and platform. Progress is left out: only writes report it, and go-containerregistry closes the
+// channel it is given.
+func (o Options) RemoteOptions(ctx context.Context, ep Endpoint) []remote.Option {
 	opts := []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithTransport(o.transport()),

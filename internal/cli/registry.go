@@ -57,14 +57,14 @@ func (f *registryFlags) options(g *globalOptions) (containerization.RegistryOpti
 	return opts, err
 }
 
-// keychain resolves a registry's credentials from Myrmex's encrypted store (myrmex registry login), then from
-// the Docker config and its credential helpers, as docker does.
+// keychain is Myrmex's encrypted store (myrmex registry login); the library asks it first, then the Docker config
+// and its credential helpers, then the cloud's helper.
 func (g *globalOptions) keychain() (authn.Keychain, error) {
 	store, err := credstore.Open(credstore.Options{Logger: g.log})
 	if err != nil {
 		return nil, err
 	}
-	return authn.NewMultiKeychain(store, authn.DefaultKeychain), nil
+	return store, nil
 }
 
 // credentialFlags are a login given on the command line. The password is read from stdin, so that it shows
@@ -117,32 +117,6 @@ func (c *credentialFlags) read(g *globalOptions) (containerization.RegistryCrede
 		fmt.Fprintf(g.errOut, "myrmex: warning: %s shows the password to every user of this machine; use %s\n", pass, stdin)
 	}
 	return containerization.RegistryCredentials{Username: c.username, Password: containerization.Secret(password)}, nil
-}
-
-// splitScheme takes http:// or https:// off a reference, where it says how to reach the registry. It returns
-// the reference without it, and the registry's URL with it ("" when ref has no scheme).
-func splitScheme(ref string) (string, string) {
-	for _, scheme := range []string{"http://", "https://"} {
-		if rest, ok := strings.CutPrefix(ref, scheme); ok {
-			host, _, _ := strings.Cut(rest, "/")
-			return rest, scheme + host
-		}
-	}
-	return ref, ""
-}
-
-// namedRegistry returns the registry a reference names by Docker's rule (a first component with a dot or a
-// port, or localhost), with the reference's scheme if it has one; "" when it names none.
-func namedRegistry(ref string) string {
-	rest, url := splitScheme(ref)
-	if url != "" {
-		return url
-	}
-	first, _, ok := strings.Cut(rest, "/")
-	if ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
-		return first
-	}
-	return ""
 }
 
 // runRegistry runs one operation and prints its result. With -o json or yaml a failure is printed too, as the

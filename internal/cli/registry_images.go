@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"cmp"
-
 	"github.com/spf13/cobra"
 
 	"github.com/codomyrmex/containerization"
@@ -23,8 +21,7 @@ written again under each NEWTAG, and no blob moves.`,
 				return err
 			}
 			opts.Tags = args[1:]
-			ref, url := splitScheme(args[0])
-			return runRegistry(cmd, g, containerization.RegistryTag, ref, cmp.Or(f.url, url), opts)
+			return runRegistry(cmd, g, containerization.RegistryTag, args[0], f.url, opts)
 		},
 	}
 	f.add(cmd)
@@ -48,9 +45,9 @@ which Docker Hub, ECR and GCR do not serve, and Harbor serves to administrators 
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var repo, url string
+			var repo string
 			if len(args) == 1 {
-				repo, url = splitScheme(args[0])
+				repo = args[0]
 			} else if f.url == "" {
 				return invalidf("list without a REPO lists a registry's repositories: give --registry")
 			}
@@ -58,7 +55,7 @@ which Docker Hub, ECR and GCR do not serve, and Harbor serves to administrators 
 			if err != nil {
 				return err
 			}
-			return runRegistry(cmd, g, containerization.RegistryList, repo, cmp.Or(f.url, url), opts)
+			return runRegistry(cmd, g, containerization.RegistryList, repo, f.url, opts)
 		},
 	}
 	f.add(cmd)
@@ -82,8 +79,7 @@ deletes (distribution: storage.delete.enabled); its garbage collection frees the
 			if err != nil {
 				return err
 			}
-			ref, url := splitScheme(args[0])
-			return runRegistry(cmd, g, containerization.RegistryDelete, ref, cmp.Or(f.url, url), opts)
+			return runRegistry(cmd, g, containerization.RegistryDelete, args[0], f.url, opts)
 		},
 	}
 	f.add(cmd)

@@ -2,16 +2,11 @@ package cli
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/spf13/cobra"
 
@@ -144,37 +139,17 @@ func runLogin(ctx context.Context, g *globalOptions, registryURL, kind, caFile s
 	return nil
 }
 
-// checkLogin asks the registry whether it accepts c, as docker login does: GET /v2/ with the credentials, after
-// the token exchange when the registry uses bearer tokens. A refusal wraps ErrUnauthorized.
+// checkLogin asks the registry whether it accepts c, as docker login does.
 func checkLogin(ctx context.Context, ep registry.Endpoint, c containerization.RegistryCredentials, caFile string) error {
-	base, err := baseTransport(caFile)
-	if err != nil {
-		return err
+	opts := registry.Options{Auth: &authn.AuthConfig{Username: c.Username, Password: string(c.Password)}}
+	if caFile != "" {
+		pool, err := registry.LoadCAFile(caFile)
+		if err != nil {
+			return err
+		}
+		opts.RootCAs = pool
 	}
-	var opts []name.Option
-	if ep.PlainHTTP {
-		opts = append(opts, name.Insecure)
-	}
-	reg, err := name.NewRegistry(ep.Host, opts...)
-	if err != nil {
-		return fmt.Errorf("%w: %v", containerization.ErrInvalidArgument, err)
-	}
-	auth := authn.FromConfig(authn.AuthConfig{Username: c.Username, Password: string(c.Password)})
-	tr, err := transport.NewWithContext(ctx, reg, auth, base, nil)
-	if err != nil {
-		return loginError(err, ep.Host)
-	}
-	// The transport puts the scheme the registry answered on (http for a plain-HTTP one).
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+ep.Host+"/v2/", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		return loginError(err, ep.Host)
-	}
-	defer resp.Body.Close()
-	return loginError(transport.CheckError(resp, http.StatusOK), ep.Host)
+	return loginError(registry.Ping(ctx, ep, opts), ep.Host)
 }
 
 // loginError classifies an error of the login check as every registry call does, except that refused
@@ -184,26 +159,5 @@ func loginError(err error, host string) error {
 	if errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden) {
 		return fmt.Errorf("%w: %s refused the username or password (HTTP %d)", containerization.ErrUnauthorized, host, terr.StatusCode)
 	}
-	return registry.Classify(err, host, "the registry")
-}
-
-// baseTransport is go-containerregistry's default transport, trusting the CAs of caFile besides the system's.
-func baseTransport(caFile string) (*http.Transport, error) {
-	t := remote.DefaultTransport.(*http.Transport).Clone()
-	if caFile == "" {
-		return t, nil
-	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("%w: CA file: %v", containerization.ErrInvalidArgument, err)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%w: CA file %s holds no PEM certificate", containerization.ErrInvalidArgument, caFile)
-	}
-	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return t, nil
+	return err
 }

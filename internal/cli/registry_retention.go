@@ -1,13 +1,13 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
 
 	"github.com/codomyrmex/containerization"
@@ -79,7 +79,7 @@ func runRetention(cmd *cobra.Command, g *globalOptions, o retentionOptions, repo
 	if err != nil {
 		return err
 	}
-	opts, err := o.retentionOptions(g, repos)
+	opts, err := o.retentionOptions(cmd.Context(), g, repos)
 	if err != nil {
 		return err
 	}
@@ -121,7 +121,7 @@ func readPolicy(g *globalOptions, file string) (retention.Policy, error) {
 
 // retentionOptions turns the flags into retention's options: the registry, and go-containerregistry's options
 // for its transport and credentials (the login given, else the keychain).
-func (f *registryFlags) retentionOptions(g *globalOptions, repos []string) (retention.Options, error) {
+func (f *registryFlags) retentionOptions(ctx context.Context, g *globalOptions, repos []string) (retention.Options, error) {
 	kind, err := registry.ParseKind(f.kind)
 	if err != nil {
 		return retention.Options{}, err
@@ -130,24 +130,22 @@ func (f *registryFlags) retentionOptions(g *globalOptions, repos []string) (rete
 	if err != nil {
 		return retention.Options{}, err
 	}
-	tr, err := baseTransport(f.caFile)
-	if err != nil {
-		return retention.Options{}, err
+	ro := registry.Options{Kind: ep.Kind, Jobs: f.jobs, Logger: g.log}
+	if f.caFile != "" {
+		if ro.RootCAs, err = registry.LoadCAFile(f.caFile); err != nil {
+			return retention.Options{}, err
+		}
 	}
-	ropts := []remote.Option{remote.WithTransport(tr), remote.WithUserAgent("myrmex")}
 	c, err := f.creds.read(g)
 	if err != nil {
 		return retention.Options{}, err
 	}
 	if c.Username != "" {
-		ropts = append(ropts, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: c.Username, Password: string(c.Password)})))
-	} else {
-		kc, err := g.keychain()
-		if err != nil {
-			return retention.Options{}, err
-		}
-		ropts = append(ropts, remote.WithAuthFromKeychain(kc))
+		ro.Auth = &authn.AuthConfig{Username: c.Username, Password: string(c.Password)}
+	} else if ro.Keychain, err = g.keychain(); err != nil {
+		return retention.Options{}, err
 	}
+	ropts := ro.RemoteOptions(ctx, ep)
 	return retention.Options{
 		Registry: ep.Host, Insecure: ep.PlainHTTP, Repositories: repos, Remote: ropts, Concurrency: f.jobs,
 	}, nil

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"cmp"
-
 	"github.com/spf13/cobra"
 
 	"github.com/codomyrmex/containerization"
@@ -31,11 +29,9 @@ it was. stdout gets a line per tag written: REFERENCE DIGEST pushed SIZE.`,
 			if err != nil {
 				return err
 			}
-			dst, _ := splitScheme(to)
-			opts.Destination, opts.Tags = dst, tags
-			// A destination that names its registry speaks for itself, as an image name does.
-			registryURL := cmp.Or(f.url, namedRegistry(to))
-			return runRegistry(cmd, g, containerization.RegistryPush, args[0], registryURL, opts)
+			// A destination that names its registry (with http:// for plain HTTP) speaks for itself.
+			opts.Destination, opts.Tags = to, tags
+			return runRegistry(cmd, g, containerization.RegistryPush, args[0], f.url, opts)
 		},
 	}
 	f.add(cmd)
@@ -64,8 +60,7 @@ image pulled by digest is named with the digest's first 12 hex digits as its tag
 				return err
 			}
 			opts.Platform = platform
-			ref, url := splitScheme(args[0])
-			return runRegistry(cmd, g, containerization.RegistryPull, ref, cmp.Or(f.url, url), opts)
+			return runRegistry(cmd, g, containerization.RegistryPull, args[0], f.url, opts)
 		},
 	}
 	f.add(cmd)
@@ -102,8 +97,7 @@ without them, both come from the stored logins and the Docker config. Only one p
 				return err
 			}
 			opts.Destination, opts.DestinationType = args[1], dstKind
-			src, url := splitScheme(args[0])
-			return runRegistry(cmd, g, containerization.RegistryCopy, src, cmp.Or(f.url, url), opts)
+			return runRegistry(cmd, g, containerization.RegistryCopy, args[0], f.url, opts)
 		},
 	}
 	f.add(cmd)
