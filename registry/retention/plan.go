@@ -182,7 +182,7 @@ func untaggedNote(extra map[string][]string) string {
 		n += len(ds)
 	}
 	return fmt.Sprintf("untagged artifacts: the distribution API lists tags, not manifests, so only the %d untagged "+
-		"digests given in ExtraDigests were considered; other untagged manifests were neither kept nor deleted "+
+		"digests named by the caller were considered; other untagged manifests were neither kept nor deleted "+
 		"(the registry's garbage collection removes them)", n)
 }
 
