@@ -33,7 +33,7 @@ test:
 	  $(GO) run ./internal/tools/seedimages && \
 	  MYRMEX_REQUIRE_ENGINE=1 $(GO) test $(GOTESTFLAGS) ./...
 
-# demo: the main job end to end; for now a lifecycle tour of a web container.
+# demo: the main job end to end: push to a local registry, pull back, run, measure, clean up.
 demo: build
 	@scripts/engine.sh up
 	@trap 'scripts/engine.sh down' EXIT; \

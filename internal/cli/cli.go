@@ -138,7 +138,8 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		Use:   "myrmex",
 		Short: "Run and inspect containers on a Docker-compatible engine",
 		Long: `Myrmex creates, runs, inspects and measures containers on a Docker-compatible engine (Docker or
-Podman's Docker socket), as the Codomyrmex containerization API specifies.
+Podman's Docker socket), and pushes, pulls, tags, copies, lists and deletes images in OCI registries, as the
+Codomyrmex containerization API specifies.
 
 Results go to stdout (-o table, json or yaml, with the specification's field names); errors and hints go to
 stderr. Exit codes: 0 ok, 1 error, 2 usage or invalid argument, 3 not found, 4 already exists or conflict,
