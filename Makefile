@@ -25,13 +25,12 @@ engine-down:
 images: engine-up
 	$(GO) run ./internal/tools/seedimages
 
-# test: install and start what the tests need, vet, run every test against the real engine, stop what it started.
+# test: install and start what the tests need, vet, run every test against the real engine and registries (the
+# output is searched for canary secrets, see scripts/test.sh), stop what it started.
 test:
 	@scripts/engine.sh up
 	@trap 'scripts/engine.sh down' EXIT; \
-	  $(GO) vet ./... && \
-	  $(GO) run ./internal/tools/seedimages && \
-	  MYRMEX_REQUIRE_ENGINE=1 $(GO) test $(GOTESTFLAGS) ./...
+	  GO=$(GO) GOTESTFLAGS="$(GOTESTFLAGS)" scripts/test.sh
 
 # demo: the main job end to end: push to a local registry, pull back, run, measure, clean up.
 demo: build
