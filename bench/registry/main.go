@@ -1,0 +1,181 @@
+// Command registry benchmarks Myrmex's push, pull and registry-to-registry copy of a 300 MB, five-layer image
+// against crane and the docker CLI, on the same engine and the same local registries, in the same run.
+//
+// The benchmark makes everything it needs and removes it at the end, also on failure or interrupt: an image of
+// seeded random bytes and log-like text (the same digests in every run), loaded into the engine; two CNCF
+// distribution servers on 127.0.0.1 (Debian's docker-registry), one holding the image that pull and copy read,
+// the other emptied and moved to a new port before every push and copy; and crane, built once from its Go module
+// into a cache next to the Go build cache. It also measures the machine's limits on the same data (sha256, gzip,
+// loopback TCP, disk), so that each contender's MB/s can be read against them.
+//
+// Each contender runs several rounds in rotating order; the report gives every round, the median, the CPU
+// seconds of the client, dockerd and the registries, and Myrmex's median divided by each peer's. Every result is
+// verified against the registry or the engine, and any error is fatal.
+//
+// Results go to stdout as a table and to bench/results/registry-<date>.md and .json with the machine and the
+// tools' versions. Run it against a running engine:
+//
+//	DOCKER_HOST=unix:///run/myrmex-test/docker.sock go run ./bench/registry
+//
+// See bench/README.md for what is measured and how to read it.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/codomyrmex/containerization/engine"
+)
+
+// defaultDockerHost is the private engine of `scripts/engine.sh up`, used when DOCKER_HOST is unset.
+const defaultDockerHost = "unix:///run/myrmex-test/docker.sock"
+
+type config struct {
+	rounds         int
+	layers         int
+	layerMB        int
+	dockerHost     string
+	dockerdPidFile string
+	docker         string
+	crane          string
+	distribution   string
+	outDir         string
+	limits         bool
+}
+
+func main() {
+	var cfg config
+	host := os.Getenv("DOCKER_HOST")
+	if host == "" {
+		host = defaultDockerHost
+	}
+	pidFile := ""
+	if host == defaultDockerHost {
+		pidFile = "/run/myrmex-test/dockerd.pid"
+	}
+	flag.IntVar(&cfg.rounds, "rounds", 5, "rounds of every contender; the median is reported")
+	flag.IntVar(&cfg.layers, "layers", 5, "layers of the benchmark image")
+	flag.IntVar(&cfg.layerMB, "layer-mb", 60, "content of each layer in MB (10^6 bytes): half random bytes, half log-like text")
+	flag.StringVar(&cfg.dockerHost, "docker-host", host, "engine address, for Myrmex and the docker CLI")
+	flag.StringVar(&cfg.dockerdPidFile, "dockerd-pidfile", pidFile, "pidfile of the engine's dockerd, to count its CPU time; empty skips it")
+	flag.StringVar(&cfg.docker, "docker", "docker", "docker CLI binary")
+	flag.StringVar(&cfg.crane, "crane", "", "crane binary; empty builds crane "+craneVersion+" once into a cache next to GOCACHE")
+	flag.StringVar(&cfg.distribution, "distribution", "/usr/bin/docker-registry", "CNCF distribution server binary (Debian's docker-registry)")
+	flag.StringVar(&cfg.outDir, "out", "bench/results", "directory for the results files; empty writes none")
+	flag.BoolVar(&cfg.limits, "limits", true, "measure the machine's limits (sha256, gzip, loopback TCP, disk) on the same data")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/registry:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg config) (err error) {
+	if cfg.rounds < 1 || cfg.layers < 1 || cfg.layerMB < 2 {
+		return errors.New("rounds and layers must be positive, layer-mb at least 2")
+	}
+	docker, err := exec.LookPath(cfg.docker)
+	if err != nil {
+		return fmt.Errorf("docker CLI: %w", err)
+	}
+	if _, err := os.Stat(cfg.distribution); err != nil {
+		return fmt.Errorf("the distribution registry (apt-get install docker-registry, or scripts/engine.sh up): %w", err)
+	}
+	// The docker CLI processes inherit the engine address.
+	if err := os.Setenv("DOCKER_HOST", cfg.dockerHost); err != nil {
+		return err
+	}
+	eng, err := engine.New(ctx, engine.Options{Host: cfg.dockerHost})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	crane, err := ensureCrane(ctx, cfg.crane)
+	if err != nil {
+		return err
+	}
+
+	tmp, err := os.MkdirTemp("", "myrmex-bench-registry-")
+	if err != nil {
+		return err
+	}
+	// Myrmex's push from the engine saves the image to a temporary file: under TMPDIR, it lands in the run's
+	// directory and goes with it.
+	if err := os.Setenv("TMPDIR", tmp); err != nil {
+		return err
+	}
+	b := &bench{eng: eng, docker: docker, crane: crane, cfg: cfg, tmp: tmp, runID: newRunID(), engineRefs: map[string]bool{}}
+	b.dockerdPID = readPidFile(cfg.dockerdPidFile, "dockerd")
+	// Whatever happens, stop the registries, remove the engine images the run made and the temporary files, with
+	// a context the interrupt has not cancelled.
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		err = errors.Join(err, b.cleanup(cctx))
+	}()
+
+	rep := &report{Started: time.Now(), RunID: b.runID, Settings: settingsOf(cfg, docker, crane)}
+	rep.Machine, rep.Notes = describe(ctx, b)
+	logf("run %s: engine %s (dockerd %s), crane %s, %s", b.runID, cfg.dockerHost, rep.Machine.EngineVersion,
+		rep.Machine.CraneVersion, rep.Machine.Distribution)
+
+	if err := b.setup(ctx, rep); err != nil {
+		return err
+	}
+	for _, ph := range []struct {
+		name string
+		out  *[]measurement
+		run  func(context.Context) ([]measurement, error)
+	}{
+		{"push", &rep.Push, b.pushPhase},
+		{"copy", &rep.Copy, b.copyPhase},
+		{"pull", &rep.Pull, b.pullPhase}, // last: it removes the image from the engine
+	} {
+		ms, err := ph.run(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w", ph.name, err)
+		}
+		*ph.out = ms
+	}
+	rep.Notes = append(rep.Notes, b.notes...)
+	rep.Finished = time.Now()
+	rep.Machine.LoadAfter = loadAvg()
+	if busy := max(load1(rep.Machine.LoadBefore), load1(rep.Machine.LoadAfter)); busy > float64(rep.Machine.NProc) {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("The machine was busy: a 1-minute load of %.1f on %d CPUs (other work shares the "+
+			"CPUs and possibly the engine). Ratios within this run compare like with like; absolute times are inflated.", busy, rep.Machine.NProc))
+	}
+	rep.finish()
+
+	rep.printTable(os.Stdout)
+	if cfg.outDir != "" {
+		md, js, err := rep.write(cfg.outDir)
+		if err != nil {
+			return err
+		}
+		logf("wrote %s and %s", md, js)
+	}
+	return nil
+}
+
+func newRunID() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// logf writes progress to stderr; stdout carries only the results table.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}

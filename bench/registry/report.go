@@ -1,0 +1,488 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// report is everything a results file holds; the JSON file is this struct.
+type report struct {
+	Started  time.Time     `json:"started"`
+	Finished time.Time     `json:"finished"`
+	RunID    string        `json:"run_id"`
+	Machine  machine       `json:"machine"`
+	Settings settings      `json:"settings"`
+	Image    imageInfo     `json:"image"`
+	Setup    []setupStep   `json:"setup"` // untimed preparation, for the record
+	Limits   []limit       `json:"limits,omitempty"`
+	Push     []measurement `json:"push"`
+	Copy     []measurement `json:"copy"`
+	Pull     []measurement `json:"pull"`
+	Ratios   []ratio       `json:"ratios"`
+	Notes    []string      `json:"notes,omitempty"`
+	Command  string        `json:"command"`
+}
+
+type machine struct {
+	Hostname      string `json:"hostname"`
+	CPU           string `json:"cpu"`
+	NProc         int    `json:"nproc"`
+	MemoryMiB     int    `json:"memory_mib"`
+	Kernel        string `json:"kernel"`
+	LoadBefore    string `json:"load_before"`
+	LoadAfter     string `json:"load_after"`
+	EngineVersion string `json:"engine_version"`
+	EngineAPI     string `json:"engine_api"`
+	StorageDriver string `json:"storage_driver"`
+	EngineHost    string `json:"engine_host"`
+	DockerdPID    int    `json:"dockerd_pid,omitempty"` // 0: dockerd's CPU time was not read
+	DockerCLI     string `json:"docker_cli"`
+	CraneVersion  string `json:"crane_version"`
+	Distribution  string `json:"distribution"`
+	GoVersion     string `json:"go_version"`
+	Revision      string `json:"revision"` // git describe of the library measured
+}
+
+type settings struct {
+	Rounds           int    `json:"rounds"`
+	Layers           int    `json:"layers"`
+	LayerMB          int    `json:"layer_mb"`
+	DockerCLIPath    string `json:"docker_cli_path"`
+	CranePath        string `json:"crane_path"`
+	DistributionPath string `json:"distribution_path"`
+	Concurrency      string `json:"concurrency"`
+	Freshness        string `json:"freshness"`
+}
+
+func settingsOf(cfg config, docker, crane string) settings {
+	return settings{
+		Rounds: cfg.rounds, Layers: cfg.layers, LayerMB: cfg.layerMB,
+		DockerCLIPath: docker, CranePath: crane, DistributionPath: cfg.distribution,
+		Concurrency: "every tool at its defaults: Myrmex and crane move 4 blobs at once (go-containerregistry's default), " +
+			"dockerd 5 uploads and 3 downloads at once",
+		Freshness: "before every push and copy, the destination registry is replaced by an empty one on a new port (no client, dockerd " +
+			"included, knows a blob of it); before every pull, the engine holds none of the image's layers",
+	}
+}
+
+// setupStep is an untimed step of the setup and how long it took.
+type setupStep struct {
+	Step    string  `json:"step"`
+	Seconds float64 `json:"seconds"`
+}
+
+// imageInfo describes the benchmark image.
+type imageInfo struct {
+	Reference string `json:"reference"`
+	ID        string `json:"id"`
+	Digest    string `json:"digest"` // as go-containerregistry writes it
+	Layers    int    `json:"layers"`
+	Bytes     int64  `json:"bytes"`      // uncompressed layer tarballs
+	GzipBytes int64  `json:"gzip_bytes"` // config and gzip level-1 layers
+	Content   string `json:"content"`
+}
+
+// measurement is one contender's rounds and their medians. A derived row sums two contenders round by round
+// (they ran in the same round).
+type measurement struct {
+	Key            string    `json:"key"`
+	Title          string    `json:"title"`
+	How            string    `json:"how"`
+	InProcess      bool      `json:"in_process"`
+	Derived        bool      `json:"derived,omitempty"`
+	Rounds         []float64 `json:"rounds_seconds"`
+	Median         float64   `json:"median_seconds"`
+	ImageMBps      float64   `json:"median_image_mb_per_s"` // image bytes (uncompressed) per second
+	WireBytes      []int64   `json:"wire_bytes"`            // blobs or archive moved, per round
+	WireMBps       float64   `json:"median_wire_mb_per_s"`
+	ClientCPU      []float64 `json:"client_cpu_seconds"`
+	DockerdCPU     []float64 `json:"dockerd_cpu_seconds"`
+	RegistryCPU    []float64 `json:"registry_cpu_seconds"`
+	MedClientCPU   float64   `json:"median_client_cpu_seconds"`
+	MedDockerdCPU  float64   `json:"median_dockerd_cpu_seconds"`
+	MedRegistryCPU float64   `json:"median_registry_cpu_seconds"`
+	AllocBytes     []uint64  `json:"alloc_bytes,omitempty"`
+	ReadBytes      []int64   `json:"read_bytes,omitempty"` // read(2) by this process, files and sockets
+	MedianAllocMiB float64   `json:"median_alloc_mib,omitempty"`
+	medianWireMB   float64
+	medianReadMB   float64
+}
+
+func (m *measurement) add(s sample) {
+	m.Rounds = append(m.Rounds, s.seconds)
+	m.WireBytes = append(m.WireBytes, s.wire)
+	m.ClientCPU = append(m.ClientCPU, s.client)
+	m.DockerdCPU = append(m.DockerdCPU, s.dockerd)
+	m.RegistryCPU = append(m.RegistryCPU, s.registry)
+	if m.InProcess {
+		m.AllocBytes = append(m.AllocBytes, s.alloc)
+		m.ReadBytes = append(m.ReadBytes, s.read)
+	}
+}
+
+func (m *measurement) summarize(imageBytes int64) {
+	m.Median = median(m.Rounds)
+	m.ImageMBps = float64(imageBytes) / 1e6 / m.Median
+	wire := make([]float64, len(m.WireBytes))
+	for i, w := range m.WireBytes {
+		wire[i] = float64(w)
+	}
+	m.medianWireMB = median(wire) / 1e6
+	m.WireMBps = m.medianWireMB / m.Median
+	m.MedClientCPU, m.MedDockerdCPU, m.MedRegistryCPU = median(m.ClientCPU), median(m.DockerdCPU), median(m.RegistryCPU)
+	if m.InProcess {
+		f := make([]float64, len(m.AllocBytes))
+		for i, a := range m.AllocBytes {
+			f[i] = float64(a)
+		}
+		m.MedianAllocMiB = median(f) / (1 << 20)
+		r := make([]float64, len(m.ReadBytes))
+		for i, n := range m.ReadBytes {
+			r[i] = float64(n)
+		}
+		m.medianReadMB = median(r) / 1e6
+	}
+}
+
+// sum is the derived row of contenders a and b run one after the other, round by round.
+func sum(ms []measurement, key, title, a, b string, imageBytes int64) measurement {
+	x, y := find(ms, a), find(ms, b)
+	s := measurement{Key: key, Title: title, Derived: true, How: fmt.Sprintf("%s, then %s: the two rows above added round by round (they ran in the same round)", x.Key, y.Key)}
+	for i := range min(len(x.Rounds), len(y.Rounds)) {
+		s.add(sample{
+			seconds: x.Rounds[i] + y.Rounds[i], wire: y.WireBytes[i],
+			client: x.ClientCPU[i] + y.ClientCPU[i], dockerd: x.DockerdCPU[i] + y.DockerdCPU[i], registry: x.RegistryCPU[i] + y.RegistryCPU[i],
+		})
+	}
+	s.summarize(imageBytes)
+	return s
+}
+
+func find(ms []measurement, key string) *measurement {
+	for i := range ms {
+		if ms[i].Key == key {
+			return &ms[i]
+		}
+	}
+	return nil
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// ratio is Myrmex's median wall time over a peer's: below 1 Myrmex is faster, above 1 slower. PerRound divides
+// the times of each round, which ran close together, so that drift in the machine's load shows as spread.
+type ratio struct {
+	Name     string    `json:"name"`
+	Value    float64   `json:"value"`
+	PerRound []float64 `json:"per_round"`
+}
+
+func (r *report) finish() {
+	add := func(ms []measurement, num, den, name string) {
+		a, b := find(ms, num), find(ms, den)
+		if a == nil || b == nil || b.Median == 0 {
+			return
+		}
+		x := ratio{Name: name, Value: a.Median / b.Median}
+		for i := range min(len(a.Rounds), len(b.Rounds)) {
+			x.PerRound = append(x.PerRound, a.Rounds[i]/b.Rounds[i])
+		}
+		r.Ratios = append(r.Ratios, x)
+	}
+	add(r.Push, "myrmex-engine", "docker-push", "push: Myrmex from the engine / docker push")
+	add(r.Push, "myrmex-engine", "save+crane-push", "push: Myrmex from the engine / docker save + crane push")
+	add(r.Push, "myrmex-archive", "crane-push", "push: Myrmex from the archive / crane push of the same archive")
+	add(r.Copy, "myrmex-copy", "crane-copy", "copy: Myrmex / crane copy")
+	add(r.Pull, "myrmex-pull", "docker-pull", "pull: Myrmex into the engine / docker pull")
+	add(r.Pull, "myrmex-pull", "crane-pull+docker-load", "pull: Myrmex into the engine / crane pull + docker load")
+	r.Command = "DOCKER_HOST=" + r.Machine.EngineHost + " go run ./bench/registry"
+	if len(os.Args) > 1 {
+		r.Command += " " + strings.Join(os.Args[1:], " ")
+	}
+}
+
+// describe reads the machine, the engine and the tools. What it cannot read is left empty and said in the notes.
+func describe(ctx context.Context, b *bench) (machine, []string) {
+	m := machine{NProc: runtime.NumCPU(), GoVersion: runtime.Version(), EngineHost: b.cfg.dockerHost, LoadBefore: loadAvg(), DockerdPID: b.dockerdPID}
+	var notes []string
+	m.Hostname, _ = os.Hostname()
+	if out, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(out))
+	}
+	m.CPU = procField("/proc/cpuinfo", "model name")
+	var kib int
+	if _, err := fmt.Sscanf(procField("/proc/meminfo", "MemTotal"), "%d kB", &kib); err == nil {
+		m.MemoryMiB = kib / 1024
+	}
+	cmd := func(name string, args ...string) string {
+		out, err := exec.CommandContext(ctx, name, args...).Output()
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("`%s %s` failed: %v", filepath.Base(name), strings.Join(args, " "), err))
+		}
+		return strings.TrimSpace(string(out))
+	}
+	ver := cmd(b.docker, "version", "--format", "{{.Server.Version}}|{{.Server.APIVersion}}|{{.Client.Version}}")
+	if f := strings.Split(ver, "|"); len(f) == 3 {
+		m.EngineVersion, m.EngineAPI, m.DockerCLI = f[0], f[1], f[2]
+	}
+	m.StorageDriver = cmd(b.docker, "info", "--format", "{{.Driver}}")
+	m.CraneVersion = cmd(b.crane, "version")
+	// It prints its own path first: "/usr/bin/docker-registry github.com/docker/distribution 2.8.2+ds1".
+	if f := strings.Fields(cmd(b.cfg.distribution, "--version")); len(f) > 1 {
+		m.Distribution = strings.Join(f[1:], " ")
+	}
+	m.Revision = cmd("git", "describe", "--always", "--dirty")
+	if b.dockerdPID == 0 {
+		notes = append(notes, "dockerd's CPU time was not read (no readable -dockerd-pidfile naming a running dockerd): its column is 0.")
+	}
+	return m, notes
+}
+
+// procField returns the value of the first "key: value" line of a /proc file.
+func procField(path, key string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}
+
+// load1 reads the 1-minute figure of a load average string.
+func load1(avg string) float64 {
+	var l float64
+	_, _ = fmt.Sscanf(avg, "%g", &l)
+	return l
+}
+
+// phases are the report's sections, in the order they ran.
+func (r *report) phases() []struct {
+	title string
+	ms    []measurement
+} {
+	return []struct {
+		title string
+		ms    []measurement
+	}{
+		{"push", r.Push},
+		{"copy (registry to registry)", r.Copy},
+		{"pull", r.Pull},
+	}
+}
+
+func (r *report) printTable(w io.Writer) {
+	fmt.Fprintf(w, "image %s: %d layers, %.1f MB uncompressed, %.1f MB gzipped (level 1); image MB/s counts the uncompressed MB\n\n",
+		r.Image.Digest, r.Image.Layers, float64(r.Image.Bytes)/1e6, float64(r.Image.GzipBytes)/1e6)
+	for _, ph := range r.phases() {
+		fmt.Fprintf(w, "%s\n\n", ph.title)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "contender\trounds (s)\tmedian (s)\timage MB/s\twire MB\twire MB/s\tCPU s client/dockerd/registry\talloc MiB\t\n")
+		for _, m := range ph.ms {
+			fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f / %.1f / %.1f\t%s\t\n", m.Title, floats(m.Rounds, "%.2f"), m.Median,
+				m.ImageMBps, m.medianWireMB, m.WireMBps, m.MedClientCPU, m.MedDockerdCPU, m.MedRegistryCPU, m.alloc())
+		}
+		tw.Flush()
+		fmt.Fprintln(w)
+	}
+	if len(r.Limits) > 0 {
+		fmt.Fprintf(w, "limits (one goroutine, this process)\n\n")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "what\tMB/s\tMB per CPU s\tout\t\n")
+		for _, l := range r.Limits {
+			fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%s\t\n", l.Title, l.MBps, l.MBpsCPU, l.out())
+		}
+		tw.Flush()
+		fmt.Fprintln(w)
+	}
+	for _, x := range r.Ratios {
+		fmt.Fprintf(w, "%-64s %6.2f   (per round: %s)\n", x.Name, x.Value, floats(x.PerRound, "%.2f"))
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+}
+
+func (m measurement) alloc() string {
+	if !m.InProcess {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f", m.MedianAllocMiB)
+}
+
+func (l limit) out() string {
+	if l.OutBytes == 0 || l.Key == "gunzip" {
+		return ""
+	}
+	return fmt.Sprintf("%.1f MB out (%.0f%%)", float64(l.OutBytes)/1e6, 100*float64(l.OutBytes)/float64(l.InBytes))
+}
+
+func floats(xs []float64, format string) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprintf(format, x)
+	}
+	return strings.Join(s, " ")
+}
+
+// write puts registry-<date>.md and .json in dir and returns their paths.
+func (r *report) write(dir string) (string, string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	base := filepath.Join(dir, "registry-"+r.Started.Format("2006-01-02"))
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(base+".json", append(js, '\n'), 0o644); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(base+".md", []byte(r.markdown()), 0o644); err != nil {
+		return "", "", err
+	}
+	return base + ".md", base + ".json", nil
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	m, s, img := r.Machine, r.Settings, r.Image
+	p("# Registry benchmark, %s", r.Started.Format("2006-01-02"))
+	p("")
+	p("Run %s, %s to %s. Reproduce with `%s`; see [../README.md](../README.md) for what is measured.",
+		r.RunID, r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.Command)
+	p("")
+	p("## Machine")
+	p("")
+	p("| | |")
+	p("|---|---|")
+	p("| date | %s |", r.Started.Format("2006-01-02 15:04 MST"))
+	p("| hostname | %s |", m.Hostname)
+	p("| CPU | %s |", m.CPU)
+	p("| nproc | %d |", m.NProc)
+	p("| memory | %d MiB |", m.MemoryMiB)
+	p("| kernel | %s |", m.Kernel)
+	p("| load average before / after | %s / %s |", m.LoadBefore, m.LoadAfter)
+	p("| engine | dockerd %s, API %s, %s, at %s |", m.EngineVersion, m.EngineAPI, m.StorageDriver, m.EngineHost)
+	p("| docker CLI | %s, %s |", m.DockerCLI, s.DockerCLIPath)
+	p("| crane | %s, %s |", m.CraneVersion, s.CranePath)
+	p("| registry | %s, %s |", m.Distribution, s.DistributionPath)
+	p("| Go | %s |", m.GoVersion)
+	p("| Myrmex revision | %s |", m.Revision)
+	p("")
+	p("## Image and settings")
+	p("")
+	p("`%s`, image ID `%s`, digest `%s` as go-containerregistry pushes it. %s: %.1f MB uncompressed, %.1f MB as config and "+
+		"gzip level-1 layers. *Image MB/s* divides the uncompressed %.1f MB by the time; *wire MB* is what the contender moved "+
+		"(blobs pushed or pulled, archive written or read).", img.Reference, img.ID, img.Digest, img.Content,
+		float64(img.Bytes)/1e6, float64(img.GzipBytes)/1e6, float64(img.Bytes)/1e6)
+	p("")
+	p("%d rounds per contender in rotating order; the median round is reported. %s; %s. CPU seconds are the client's "+
+		"(this process for Myrmex, the CLI process otherwise), dockerd's with the children it waited for, and the two registries'.",
+		s.Rounds, upperFirst(s.Freshness), s.Concurrency)
+	p("")
+	var setup []string
+	for _, st := range r.Setup {
+		setup = append(setup, fmt.Sprintf("%s %.1f s", st.Step, st.Seconds))
+	}
+	p("Untimed setup: %s.", strings.Join(setup, "; "))
+	p("")
+	for _, ph := range r.phases() {
+		p("## %s", upperFirst(ph.title))
+		p("")
+		p("| contender | how | rounds (s) | median (s) | image MB/s | wire MB | wire MB/s | CPU s client / dockerd / registry | alloc MiB |")
+		p("|---|---|---|---:|---:|---:|---:|---|---:|")
+		for _, x := range ph.ms {
+			title := x.Title
+			if x.Derived {
+				title = "*" + title + "*"
+			}
+			p("| %s | %s | %s | **%.2f** | %.1f | %.1f | %.1f | %.1f / %.1f / %.1f | %s |", title, x.How, floats(x.Rounds, "%.2f"), x.Median,
+				x.ImageMBps, x.medianWireMB, x.WireMBps, x.MedClientCPU, x.MedDockerdCPU, x.MedRegistryCPU, x.alloc())
+		}
+		p("")
+	}
+	if len(r.Limits) > 0 {
+		p("## The machine's limits")
+		p("")
+		p("Measured in this run on the image's own uncompressed layers, on one goroutine (two for loopback: sender and "+
+			"receiver), in this process; each the faster of %d tries. *MB per CPU s* divides by the CPU time the work took, which "+
+			"other load on the machine inflates less than wall time. With %d cores, work that runs in parallel can go up to %d× "+
+			"these rates.", limitTries, m.NProc, m.NProc)
+		p("")
+		p("| what | MB/s | MB per CPU s | in MB | out | note |")
+		p("|---|---:|---:|---:|---|---|")
+		for _, l := range r.Limits {
+			p("| %s | %.1f | **%.1f** | %.1f | %s | %s |", l.Title, l.MBps, l.MBpsCPU, float64(l.InBytes)/1e6, l.out(), l.Note)
+		}
+		p("")
+	}
+	p("## Ratios")
+	p("")
+	p("Myrmex's median wall time over the peer's: below 1 Myrmex is faster, above 1 slower.")
+	p("")
+	p("| ratio | of the medians | round by round |")
+	p("|---|---:|---|")
+	for _, x := range r.Ratios {
+		p("| %s | **%.2f** | %s |", x.Name, x.Value, floats(x.PerRound, "%.2f"))
+	}
+	p("")
+	if len(r.Notes) > 0 {
+		p("## Notes")
+		p("")
+		for _, n := range r.Notes {
+			p("- %s", n)
+		}
+		p("")
+	}
+	p("## Reproduce")
+	p("")
+	p("```")
+	p("%s", r.Command)
+	p("```")
+	return b.String()
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

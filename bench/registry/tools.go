@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// crane is built from its own module at this version: the one Myrmex's go-containerregistry is, so that the two
+// differ in what they do with the library and not in the library.
+const (
+	craneModule  = "github.com/google/go-containerregistry"
+	cranePackage = craneModule + "/cmd/crane"
+	craneVersion = "v0.22.1"
+)
+
+// ensureCrane returns the crane binary to run: the one named, or crane@craneVersion, built once into
+// $(go env GOCACHE)/../myrmex-bench-bin/crane-VERSION/ so that later runs do not build it again. The build runs
+// outside the main module and never touches its go.mod.
+func ensureCrane(ctx context.Context, named string) (string, error) {
+	if named != "" {
+		return exec.LookPath(named)
+	}
+	out, err := exec.CommandContext(ctx, "go", "env", "GOCACHE").Output()
+	if err != nil || strings.TrimSpace(string(out)) == "" {
+		return "", fmt.Errorf("go env GOCACHE: %v (or name a crane binary with -crane)", err)
+	}
+	dir := filepath.Join(filepath.Dir(strings.TrimSpace(string(out))), "myrmex-bench-bin", "crane-"+craneVersion)
+	bin := filepath.Join(dir, "crane")
+	if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		return bin, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	work, err := os.MkdirTemp(dir, "build-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(work)
+	logf("building crane %s into %s (once)", craneVersion, dir)
+	built := filepath.Join(work, "crane")
+	if err := goCmd(ctx, work, []string{"GOBIN=" + work}, "install", cranePackage+"@"+craneVersion); err != nil {
+		// A go command that refuses `go install pkg@version` (an old toolchain, a GOFLAGS it dislikes) still
+		// builds it from a throwaway module that requires it.
+		logf("go install failed (%v); building crane from a throwaway module", err)
+		mod := filepath.Join(work, "mod")
+		if err := os.MkdirAll(mod, 0o755); err != nil {
+			return "", err
+		}
+		gomod := fmt.Sprintf("module myrmex.local/bench/cranebuild\n\ngo 1.24\n\nrequire %s %s\n", craneModule, craneVersion)
+		if err := os.WriteFile(filepath.Join(mod, "go.mod"), []byte(gomod), 0o644); err != nil {
+			return "", err
+		}
+		if err := goCmd(ctx, mod, nil, "get", cranePackage+"@"+craneVersion); err != nil {
+			return "", err
+		}
+		if err := goCmd(ctx, mod, nil, "build", "-o", built, cranePackage); err != nil {
+			return "", err
+		}
+	}
+	if err := os.Rename(built, bin); err != nil {
+		return "", err
+	}
+	return bin, nil
+}
+
+// goCmd runs the go command in dir with the workspace off, so the main module is never consulted.
+func goCmd(ctx context.Context, dir string, env []string, args ...string) error {
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), "GOWORK=off"), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go %s: %w: %s", strings.Join(args, " "), err, lastLines(out, 10))
+	}
+	return nil
+}
+
+// runTool runs a CLI contender and returns its stdout and the CPU seconds (user and system) it used.
+func runTool(ctx context.Context, bin string, args ...string) (string, float64, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	cpu := 0.0
+	if ps := cmd.ProcessState; ps != nil {
+		cpu = (ps.UserTime() + ps.SystemTime()).Seconds()
+	}
+	if err != nil {
+		return stdout.String(), cpu, fmt.Errorf("%s %s: %w: %s", filepath.Base(bin), strings.Join(args, " "), err,
+			lastLines(append(stdout.Bytes(), stderr.Bytes()...), 10))
+	}
+	return stdout.String(), cpu, nil
+}
+
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// selfCPU is the CPU seconds this process has used, all threads.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+// readChars is the bytes this process has read through read(2) and its kin, from files and sockets alike
+// (rchar of /proc/self/io).
+func readChars() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "rchar:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// userHZ is the unit of the times in /proc/PID/stat: USER_HZ, 100 on every Linux architecture Go runs on.
+const userHZ = 100
+
+// procCPU returns the CPU seconds that pid and the children it has waited for have used (utime, stime, cutime
+// and cstime of /proc/PID/stat): for dockerd, that includes the docker-untar processes it runs to unpack layers.
+func procCPU(pid int) (float64, error) {
+	if pid <= 0 {
+		return 0, errors.New("no pid")
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, field 2, is in parentheses and may hold spaces: count fields after its closing one.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: unreadable", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state); utime..cstime are fields 14..17.
+	if len(f) < 15 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
+	}
+	var ticks int64
+	for _, s := range f[11:15] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %v", pid, err)
+		}
+		ticks += n
+	}
+	return float64(ticks) / userHZ, nil
+}
+
+// readPidFile returns the pid in file when that process is running and named comm, else 0.
+func readPidFile(file, comm string) int {
+	if file == "" {
+		return 0
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0
+	}
+	c, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil || strings.TrimSpace(string(c)) != comm {
+		return 0
+	}
+	return pid
+}
