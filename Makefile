@@ -6,7 +6,7 @@ export DOCKER_HOST ?= unix:///run/myrmex-test/docker.sock
 GO ?= go
 GOTESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build test demo bench vet engine-up engine-down images clean
+.PHONY: all build test demo bench bench-registry vet engine-up engine-down images clean
 
 all: build
 
@@ -45,6 +45,12 @@ bench: build
 	@trap 'scripts/engine.sh down' EXIT; \
 	  $(GO) run ./internal/tools/seedimages && \
 	  $(GO) run ./bench/lifecycle
+
+# bench-registry: push, pull and copy of a 300 MB image against docker and crane; results in bench/results/.
+bench-registry:
+	@scripts/engine.sh up
+	@trap 'scripts/engine.sh down' EXIT; \
+	  $(GO) run ./bench/registry
 
 clean:
 	rm -rf bin

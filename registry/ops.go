@@ -375,6 +375,7 @@ func Pull(ctx context.Context, eng Engine, ref name.Reference, ep Endpoint, opts
 		<-relayed
 		pw.CloseWithError(err)
 	}()
+	defer pr.Close()
 	if err := eng.LoadImage(ctx, pr); err != nil {
 		pr.CloseWithError(err)
 		return res, fmt.Errorf("pulling %s: %w", ref, Classify(err, ep.Host, describeRef(ref)))
