@@ -1,7 +1,15 @@
 package registry_test
 
-import "github.com/moby/moby/client"
+import (
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	emptyidx "github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/moby/moby/client"
+)
+
+var emptyIndex = emptyidx.Index
 
 func imageRemove() client.ImageRemoveOptions {
 	return client.ImageRemoveOptions{Force: true, PruneChildren: true}
 }
+
+func empty() v1.ImageIndex { return emptyIndex }

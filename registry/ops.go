@@ -55,8 +55,102 @@ type Result struct {
 const (
 	SourceOCI     = "oci:"            // oci:DIR or oci:DIR:TAG, an OCI image layout
 	SourceArchive = "docker-archive:" // docker-archive:FILE, a docker save tarball
-	SourceDaemon  = "docker-daemon:"  // docker-daemon:REF, the engine's store (also any plain REF)
+	SourceDaemon  = "docker-daemon:"  // docker-daemon:REF, the engine's store (also any plain REF, for push)
+	SourceRemote  = "docker://"       // docker://REF, a registry only (for OpenImage)
 )
+
+// OpenImage opens an image to read, to scan say, and returns a cleanup to call when done with it. src is an OCI
+// layout (oci:DIR[:TAG]), a docker save tarball (docker-archive:FILE), the engine's store (docker-daemon:REF), a
+// registry (docker://REF), or a plain reference: the engine's image when eng is given and holds it, else the
+// registry's, as Trivy looks. From a multi-platform index, the image of opts.Platform (linux/amd64 by default)
+// is returned.
+func OpenImage(ctx context.Context, eng Engine, src string, opts Options) (v1.Image, func(), error) {
+	remoteImage := func(s string) (v1.Image, func(), error) {
+		scheme, bare := "", s
+		if strings.HasPrefix(s, "http://") {
+			scheme, bare = "http://", strings.TrimPrefix(s, "http://")
+		}
+		parsed, err := name.ParseReference(bare)
+		if err != nil {
+			return nil, func() {}, fmt.Errorf("%w: image %q: %v", errdefs.ErrInvalidArgument, s, err)
+		}
+		ep, err := ParseEndpoint(scheme+parsed.Context().RegistryStr(), opts.Kind)
+		if err != nil {
+			return nil, func() {}, err
+		}
+		ref, err := Normalize(bare, ep)
+		if err != nil {
+			return nil, func() {}, err
+		}
+		img, err := remote.Image(ref, opts.RemoteOptions(ctx, ep)...)
+		if err != nil {
+			return nil, func() {}, fmt.Errorf("reading %s: %w", ref, Classify(err, ep.Host, describeRef(ref)))
+		}
+		return img, func() {}, nil
+	}
+	if rest, ok := strings.CutPrefix(src, SourceRemote); ok {
+		return remoteImage(rest)
+	}
+	plain := !strings.HasPrefix(src, SourceOCI) && !strings.HasPrefix(src, SourceArchive) && !strings.HasPrefix(src, SourceDaemon)
+	if plain && eng == nil {
+		return remoteImage(src)
+	}
+	img, cleanup, err := openSource(ctx, src, eng)
+	if plain && errors.Is(err, errdefs.ErrNotFound) {
+		return remoteImage(src)
+	}
+	if err != nil {
+		return nil, cleanup, err
+	}
+	if img.img != nil {
+		return img.img, cleanup, nil
+	}
+	one, err := platformImage(img.idx, opts.Platform)
+	if err != nil {
+		cleanup()
+		return nil, func() {}, err
+	}
+	return one, cleanup, nil
+}
+
+// platformImage picks the image for platform (linux/amd64 when nil) from an index, recursing into nested indexes.
+func platformImage(idx v1.ImageIndex, platform *v1.Platform) (v1.Image, error) {
+	want := v1.Platform{OS: "linux", Architecture: "amd64"}
+	if platform != nil {
+		want = *platform
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var fallback *v1.Descriptor
+	for i, d := range im.Manifests {
+		switch {
+		case d.MediaType.IsIndex():
+			child, err := idx.ImageIndex(d.Digest)
+			if err != nil {
+				return nil, err
+			}
+			if img, err := platformImage(child, platform); err == nil {
+				return img, nil
+			}
+		case d.MediaType.IsImage():
+			if d.Platform == nil {
+				if fallback == nil {
+					fallback = &im.Manifests[i]
+				}
+				continue
+			}
+			if d.Platform.Satisfies(want) {
+				return idx.Image(d.Digest)
+			}
+		}
+	}
+	if fallback != nil && len(im.Manifests) == 1 {
+		return idx.Image(fallback.Digest)
+	}
+	return nil, fmt.Errorf("%w: no image for platform %s in the index", errdefs.ErrNotFound, want)
+}
 
 // image is an image or an index, whichever a source or a registry holds.
 type image struct {
@@ -127,9 +221,8 @@ func imageSize(img v1.Image) (int64, error) {
 	return total, nil
 }
 
-// openSource opens the image to push. It returns the image, the reference it had (a default for the
-// destination; empty for layouts and archives without one), and a cleanup.
-func openSource(ctx context.Context, src string, eng Engine) (image, string, func(), error) {
+// openSource opens the image to push, and a cleanup to call when done with it.
+func openSource(ctx context.Context, src string, eng Engine) (image, func(), error) {
 	none := func() {}
 	switch {
 	case strings.HasPrefix(src, SourceOCI):
@@ -139,27 +232,27 @@ func openSource(ctx context.Context, src string, eng Engine) (image, string, fun
 		}
 		idx, err := layout.ImageIndexFromPath(dir)
 		if err != nil {
-			return image{}, "", none, fmt.Errorf("%w: OCI layout %s: %v", errdefs.ErrNotFound, dir, err)
+			return image{}, none, fmt.Errorf("%w: OCI layout %s: %v", errdefs.ErrNotFound, dir, err)
 		}
 		if tag == "" {
 			// The whole layout's index: a multi-platform image stays whole.
 			im, err := idx.IndexManifest()
 			if err != nil {
-				return image{}, "", none, err
+				return image{}, none, err
 			}
 			if len(im.Manifests) == 1 && im.Manifests[0].MediaType.IsIndex() {
 				child, err := idx.ImageIndex(im.Manifests[0].Digest)
-				return image{idx: child}, "", none, err
+				return image{idx: child}, none, err
 			}
 			if len(im.Manifests) == 1 && im.Manifests[0].MediaType.IsImage() {
 				img, err := idx.Image(im.Manifests[0].Digest)
-				return image{img: img}, "", none, err
+				return image{img: img}, none, err
 			}
-			return image{idx: idx}, "", none, nil
+			return image{idx: idx}, none, nil
 		}
 		im, err := idx.IndexManifest()
 		if err != nil {
-			return image{}, "", none, err
+			return image{}, none, err
 		}
 		for _, d := range im.Manifests {
 			if d.Annotations["org.opencontainers.image.ref.name"] != tag {
@@ -167,37 +260,37 @@ func openSource(ctx context.Context, src string, eng Engine) (image, string, fun
 			}
 			if d.MediaType.IsIndex() {
 				child, err := idx.ImageIndex(d.Digest)
-				return image{idx: child}, "", none, err
+				return image{idx: child}, none, err
 			}
 			img, err := idx.Image(d.Digest)
-			return image{img: img}, "", none, err
+			return image{img: img}, none, err
 		}
-		return image{}, "", none, fmt.Errorf("%w: no image tagged %q in OCI layout %s", errdefs.ErrNotFound, tag, dir)
+		return image{}, none, fmt.Errorf("%w: no image tagged %q in OCI layout %s", errdefs.ErrNotFound, tag, dir)
 	case strings.HasPrefix(src, SourceArchive):
 		file := strings.TrimPrefix(src, SourceArchive)
 		if _, err := os.Stat(file); err != nil {
-			return image{}, "", none, fmt.Errorf("%w: archive %s: %v", errdefs.ErrNotFound, file, err)
+			return image{}, none, fmt.Errorf("%w: archive %s: %v", errdefs.ErrNotFound, file, err)
 		}
 		img, err := tarball.ImageFromPath(file, nil)
 		if err != nil {
-			return image{}, "", none, fmt.Errorf("reading archive %s: %w", file, err)
+			return image{}, none, fmt.Errorf("reading archive %s: %w", file, err)
 		}
-		return image{img: img}, "", none, nil
+		return image{img: img}, none, nil
 	}
 	ref := strings.TrimPrefix(src, SourceDaemon)
 	if eng == nil {
-		return image{}, "", none, fmt.Errorf("%w: pushing %s from the engine needs an engine", errdefs.ErrInvalidArgument, ref)
+		return image{}, none, fmt.Errorf("%w: pushing %s from the engine needs an engine", errdefs.ErrInvalidArgument, ref)
 	}
 	// The engine saves the image as a tarball; go-containerregistry reads it more than once, so it goes to a
 	// temporary file first.
 	rc, err := eng.SaveImage(ctx, ref)
 	if err != nil {
-		return image{}, "", none, err
+		return image{}, none, err
 	}
 	defer rc.Close()
 	dir, err := os.MkdirTemp("", "myrmex-push-")
 	if err != nil {
-		return image{}, "", none, err
+		return image{}, none, err
 	}
 	cleanup := func() { os.RemoveAll(dir) }
 	file := filepath.Join(dir, "image.tar")
@@ -210,7 +303,7 @@ func openSource(ctx context.Context, src string, eng Engine) (image, string, fun
 	}
 	if err != nil {
 		cleanup()
-		return image{}, "", none, fmt.Errorf("saving %s from the engine: %w", ref, err)
+		return image{}, none, fmt.Errorf("saving %s from the engine: %w", ref, err)
 	}
 	tag, err := name.NewTag(ref)
 	var tagp *name.Tag
@@ -220,9 +313,9 @@ func openSource(ctx context.Context, src string, eng Engine) (image, string, fun
 	img, err := tarball.ImageFromPath(file, tagp)
 	if err != nil {
 		cleanup()
-		return image{}, "", none, fmt.Errorf("reading %s from the engine: %w", ref, err)
+		return image{}, none, fmt.Errorf("reading %s from the engine: %w", ref, err)
 	}
-	return image{img: img}, ref, cleanup, nil
+	return image{img: img}, cleanup, nil
 }
 
 // PushOptions tunes [Push].
@@ -247,7 +340,7 @@ func Push(ctx context.Context, eng Engine, src string, dst name.Reference, ep En
 	if err != nil {
 		return res, err
 	}
-	img, _, cleanup, err := openSource(ctx, src, eng)
+	img, cleanup, err := openSource(ctx, src, eng)
 	if err != nil {
 		return res, err
 	}
