@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # engine.sh up|down|env — a private Docker engine for Myrmex's tests and demo.
 #
-# up:   installs what is missing (Debian's docker.io, busybox-static and docker-registry, as root), then reuses an engine that
+# up:   installs what is missing (Debian's docker.io, busybox-static, docker-registry, debootstrap, npm, as root), then reuses an engine that
 #       already answers at $MYRMEX_DOCKER_HOST, or starts a private dockerd with its own socket, data-root,
 #       exec-root, pidfile and bridge, so that it never fights a system dockerd for docker0.
 # down: stops the dockerd that `up` started (by its pid), and nothing else; MYRMEX_KEEP_ENGINE=1 keeps it.
@@ -30,6 +30,9 @@ install_missing() {
   command -v ip >/dev/null || need+=(iproute2)
   # The registry tests run Debian's CNCF distribution server themselves, on loopback.
   command -v docker-registry >/dev/null || need+=(docker-registry)
+  # The scanning tests build a real Debian image (debootstrap) with npm packages in it.
+  command -v debootstrap >/dev/null || need+=(debootstrap)
+  command -v npm >/dev/null || need+=(npm)
   [ ${#need[@]} -eq 0 ] && return 0
   if [ "$(id -u)" != 0 ]; then
     log "missing ${need[*]}: install them (apt-get install ${need[*]}) or run as root"

@@ -1,6 +1,8 @@
 // Package testimages makes the local images that Myrmex's tests, benchmarks and demo run, without pulling:
-// nothing outside this machine is reachable. Each image is a busybox root filesystem built from Debian's
-// busybox-static binary and imported into the engine, so it is a few MB and made in well under a second.
+// nothing outside this machine is reachable. The small ones are a busybox root filesystem built from Debian's
+// busybox-static binary and imported into the engine, a few MB made in well under a second. The scanning tests'
+// image ([EnsureDebian]) is a real Debian bookworm made with debootstrap, with npm packages, a Go binary and
+// Python metadata in layers of their own, cached between runs.
 package testimages
 
 import (
