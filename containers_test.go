@@ -262,8 +262,6 @@ func TestUnbuiltFunctionsReturnTheirTypedError(t *testing.T) {
 			func(e error) bool { var x *containerization.ContainerBuildError; return errors.As(e, &x) }},
 		{"OrchestrateKubernetes", second(containerization.OrchestrateKubernetes(ctx, "app", "k8s/", "default", containerization.KubernetesOptions{})),
 			func(e error) bool { var x *containerization.KubernetesError; return errors.As(e, &x) }},
-		{"ScanContainerSecurity", second(containerization.ScanContainerSecurity(ctx, "app:1", "full", containerization.ScanOptions{})),
-			func(e error) bool { var x *containerization.SecurityScanError; return errors.As(e, &x) }},
 		{"OptimizeContainers", second(containerization.OptimizeContainers(ctx, "app:1", "size", containerization.OptimizeOptions{})),
 			func(e error) bool { var x *containerization.OptimizationError; return errors.As(e, &x) }},
 	}

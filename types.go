@@ -103,29 +103,81 @@ type PodStatus struct {
 	Reason   string `json:"reason"`
 }
 
-// SecurityScanResult is the specification's SecurityScanResult.
+// SecurityScanResult is the specification's SecurityScanResult. The first eleven fields are the specification's;
+// the rest say what a caller needs beyond them.
 type SecurityScanResult struct {
 	ImageName       string          `json:"image_name"`
 	ScanTimestamp   time.Time       `json:"scan_timestamp"`
-	ScanDuration    float64         `json:"scan_duration"`
+	ScanDuration    float64         `json:"scan_duration"` // seconds
 	Vulnerabilities []Vulnerability `json:"vulnerabilities"`
-	ComplianceScore float64         `json:"compliance_score"`
-	CriticalCount   int             `json:"critical_count"`
-	HighCount       int             `json:"high_count"`
-	MediumCount     int             `json:"medium_count"`
-	LowCount        int             `json:"low_count"`
-	Recommendations []string        `json:"recommendations"`
-	ScanTool        string          `json:"scan_tool"`
+	// ComplianceScore is 0–100 (see package scan/compliance for the formula); null when the scan type ran no
+	// compliance checks (quick), rather than a zero that would read as a failing image.
+	ComplianceScore *float64 `json:"compliance_score"`
+	CriticalCount   int      `json:"critical_count"`
+	HighCount       int      `json:"high_count"`
+	MediumCount     int      `json:"medium_count"`
+	LowCount        int      `json:"low_count"`
+	Recommendations []string `json:"recommendations"`
+	ScanTool        string   `json:"scan_tool"`
+
+	// ScanType is full, quick or compliance.
+	ScanType string `json:"scan_type"`
+	// UnknownCount counts findings whose severity no source rates.
+	UnknownCount int `json:"unknown_count"`
+	// PolicyPassed is false when a finding is at or above the severity threshold.
+	PolicyPassed bool `json:"policy_passed"`
+	// Ignored are the findings an ignore rule matched, with the rule's reason.
+	Ignored []Vulnerability `json:"ignored,omitempty"`
+	// Compliance lists every compliance check and its outcome.
+	Compliance []ComplianceCheck `json:"compliance,omitempty"`
+	// PackagesScanned counts the packages found in the image.
+	PackagesScanned int `json:"packages_scanned"`
+	// Warnings say what the scan could not see: an ecosystem missing from the database, a stale database,
+	// files skipped.
+	Warnings []string `json:"warnings"`
+	// Database describes the advisory database the scan matched against.
+	Database *DatabaseStatus `json:"database,omitempty"`
 }
 
-// Vulnerability is one finding of a [SecurityScanResult].
+// Vulnerability is one finding of a [SecurityScanResult]. The first six fields are the specification's.
 type Vulnerability struct {
 	CVEID        string `json:"cve_id"`
-	Severity     string `json:"severity"` // critical, high, medium, low
+	Severity     string `json:"severity"` // critical, high, medium, low, or unknown
 	Package      string `json:"package"`
 	Version      string `json:"version"`
-	FixedVersion string `json:"fixed_version"`
+	FixedVersion string `json:"fixed_version"` // empty when no fix exists
 	Description  string `json:"description"`
+
+	ID        string   `json:"id,omitempty"`      // the advisory's own id (DSA-…, GHSA-…, GO-…)
+	Aliases   []string `json:"aliases,omitempty"` // its other ids
+	Score     float64  `json:"score,omitempty"`   // CVSS base score, when a vector is known
+	Vector    string   `json:"vector,omitempty"`
+	Ecosystem string   `json:"ecosystem,omitempty"`
+	// SourcePackage is the source package the advisory names, for a binary package built from it (Debian).
+	SourcePackage string `json:"source_package,omitempty"`
+	Layer         string `json:"layer,omitempty"` // diff ID of the layer that brought the package in
+	URL           string `json:"url,omitempty"`
+	IgnoreReason  string `json:"ignore_reason,omitempty"`
+}
+
+// ComplianceCheck is one compliance check and its outcome.
+type ComplianceCheck struct {
+	ID          string   `json:"id"`
+	Level       string   `json:"level"` // FATAL, WARN, INFO
+	Title       string   `json:"title"`
+	Passed      bool     `json:"passed"`
+	Ignored     bool     `json:"ignored,omitempty"`
+	Details     []string `json:"details,omitempty"`
+	Remediation string   `json:"remediation,omitempty"`
+}
+
+// DatabaseStatus describes the local advisory database.
+type DatabaseStatus struct {
+	Dir        string         `json:"dir"`
+	UpdatedAt  time.Time      `json:"updated_at"`
+	AgeHours   float64        `json:"age_hours"`
+	Records    int            `json:"records"`
+	Ecosystems map[string]int `json:"ecosystems"`
 }
 
 // ContainerRegistry is the specification's ContainerRegistry: a registry connection and its management.

@@ -32,18 +32,6 @@ func OrchestrateKubernetes(ctx context.Context, deploymentName, manifestPath, na
 	return nil, &KubernetesError{Op: "apply", Object: deploymentName, Err: notImplemented("orchestrate_kubernetes")}
 }
 
-// ScanOptions are the scanning options of [ScanContainerSecurity].
-type ScanOptions struct {
-	SeverityThreshold string
-	IgnoreRules       []string
-}
-
-// ScanContainerSecurity scans an image for vulnerabilities and compliance (scan_container_security).
-// Not built yet: it returns a *[SecurityScanError] wrapping [ErrNotImplemented].
-func ScanContainerSecurity(ctx context.Context, imageName, scanType string, opts ScanOptions) (*SecurityScanResult, error) {
-	return nil, &SecurityScanError{Op: "scan", Image: imageName, Err: notImplemented("scan_container_security")}
-}
-
 // OptimizeOptions are the optimization parameters of [OptimizeContainers].
 type OptimizeOptions struct {
 	TargetSizeMB float64

@@ -1,0 +1,193 @@
+package containerization
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/codomyrmex/containerization/engine"
+	"github.com/codomyrmex/containerization/registry"
+	"github.com/codomyrmex/containerization/scan"
+	"github.com/codomyrmex/containerization/scan/match"
+)
+
+// ScanOptions are the scanning options of [ScanContainerSecurity]. The zero value runs a full scan against the
+// advisory database in its default directory, with no threshold.
+type ScanOptions struct {
+	// SeverityThreshold (critical, high, medium, low): findings at or above it fail the scan's policy, which
+	// ScanContainerSecurity reports as a SecurityScanError wrapping ErrPolicyViolation, with the full result.
+	SeverityThreshold string
+	// IgnoreRules are vulnerability ids (CVE, GHSA, DSA…) and compliance check ids to set aside.
+	IgnoreRules []string
+	// IgnoreFile is a YAML file of vulnerabilities to ignore, each with a statement and an expiry, in Trivy's
+	// .trivyignore.yaml form.
+	IgnoreFile string
+	// DBDir is the advisory database's directory; empty means the default (see package scan/vulndb).
+	DBDir string
+	// MaxDBAge is the age past which the database is reported stale; zero means a week.
+	MaxDBAge time.Duration
+	// Cache is the per-layer inventory cache directory; empty means the default, "-" none.
+	Cache string
+	// Registry options for an image read from a registry (credentials, CA, platform).
+	Registry RegistryOptions
+	// Engine reuses a connected engine client; else one is opened to Host, and an image the engine does not hold
+	// (or no engine at all) is read from its registry.
+	Engine *engine.Client
+	Host   string
+	Logger *slog.Logger
+}
+
+// ScanContainerSecurity scans an image for vulnerabilities and compliance (scan_container_security). imageName is
+// an image in the engine, in a registry (docker://REF to skip the engine), a docker save tarball
+// (docker-archive:FILE) or an OCI layout (oci:DIR[:TAG]). scanType is full (OS and language packages, and
+// compliance), quick (OS packages only) or compliance (configuration and filesystem checks only).
+//
+// Errors are *[SecurityScanError]: ErrInvalidArgument for bad input, ErrNotFound for a missing image or
+// database, ErrPolicyViolation when findings are at or above the threshold — then the result is complete and
+// returned too.
+func ScanContainerSecurity(ctx context.Context, imageName, scanType string, opts ScanOptions) (*SecurityScanResult, error) {
+	fail := func(op string, err error) (*SecurityScanResult, error) {
+		return nil, &SecurityScanError{Op: op, Image: imageName, Err: err}
+	}
+	if strings.TrimSpace(imageName) == "" {
+		return fail("scan", fmt.Errorf("%w: an image name is required", ErrInvalidArgument))
+	}
+	typ, err := scan.ParseType(scanType)
+	if err != nil {
+		return fail("scan", err)
+	}
+	var threshold match.Severity
+	if opts.SeverityThreshold != "" {
+		if threshold, err = match.ParseSeverity(opts.SeverityThreshold); err != nil {
+			return fail("scan", fmt.Errorf("%w: %v", ErrInvalidArgument, err))
+		}
+	}
+	rules, checks := splitIgnores(opts.IgnoreRules)
+	if opts.IgnoreFile != "" {
+		more, err := match.LoadIgnoreFile(opts.IgnoreFile)
+		if err != nil {
+			return fail("scan", err)
+		}
+		rules = append(rules, more...)
+	}
+	ropts, err := opts.Registry.registryOptions("", opts.Registry.Credentials)
+	if err != nil {
+		return fail("scan", err)
+	}
+
+	eng := opts.Engine
+	if eng == nil && !strings.HasPrefix(imageName, registry.SourceRemote) && !isLocalSource(imageName) {
+		// Without an engine, a plain reference is read from its registry.
+		if e, err := engine.New(ctx, engine.Options{Host: opts.Host, Logger: opts.Logger}); err == nil {
+			eng = e
+			defer e.Close()
+		}
+	}
+	var regEngine registry.Engine
+	if eng != nil {
+		regEngine = eng
+	}
+	img, cleanup, err := registry.OpenImage(ctx, regEngine, imageName, ropts)
+	if err != nil {
+		return fail("scan", err)
+	}
+	defer cleanup()
+
+	rep, err := scan.Image(ctx, img, imageName, scan.Options{
+		Type: typ, SeverityThreshold: threshold, Ignore: rules, IgnoreChecks: checks,
+		DBDir: opts.DBDir, MaxDBAge: opts.MaxDBAge, Cache: opts.Cache,
+	})
+	if err != nil {
+		return fail("scan", err)
+	}
+	res := resultOf(imageName, rep)
+	if !rep.PolicyPassed {
+		n := len(rep.Match.Violations)
+		return res, &SecurityScanError{Op: "policy", Image: imageName,
+			Err: fmt.Errorf("%d finding(s) at or above %s: %w", n, threshold, ErrPolicyViolation)}
+	}
+	return res, nil
+}
+
+// splitIgnores sorts ignore ids into vulnerability rules and compliance check ids.
+func splitIgnores(ids []string) ([]match.IgnoreRule, []string) {
+	var rules []match.IgnoreRule
+	var checks []string
+	for _, id := range ids {
+		if strings.HasPrefix(id, "CIS-") || strings.HasPrefix(id, "DKL-") {
+			checks = append(checks, id)
+			continue
+		}
+		rules = append(rules, match.IgnoreRule{ID: id, Reason: "ignored by the caller"})
+	}
+	return rules, checks
+}
+
+func vulnerabilityOf(f match.Finding) Vulnerability {
+	v := Vulnerability{
+		CVEID: f.CVEID, Severity: string(f.Severity), Package: f.Package.Name, Version: f.InstalledVersion,
+		FixedVersion: f.FixedVersion, Description: f.Description,
+		ID: f.ID, Aliases: f.Aliases, Score: f.Score, Vector: f.Vector, Ecosystem: f.Package.Ecosystem,
+		Layer: f.Package.Layer.DiffID, URL: f.URL,
+	}
+	if f.Package.SourceName != "" && f.Package.SourceName != f.Package.Name {
+		v.SourcePackage = f.Package.SourceName
+	}
+	if v.Description == "" {
+		v.Description = f.Summary
+	}
+	return v
+}
+
+func resultOf(imageName string, rep *scan.Report) *SecurityScanResult {
+	res := &SecurityScanResult{
+		ImageName: imageName, ScanTimestamp: rep.Started.UTC(), ScanDuration: rep.Duration.Seconds(),
+		Vulnerabilities: []Vulnerability{}, Recommendations: rep.Recommendations, ScanType: string(rep.Type),
+		PolicyPassed: rep.PolicyPassed, PackagesScanned: len(rep.Packages), Warnings: rep.Warnings,
+		ScanTool: "myrmex " + version() + " (osv-scalibr v0.5.3 inventory, OSV advisories, Dockle checks)",
+	}
+	if rep.Match != nil {
+		for _, f := range rep.Match.Findings {
+			v := vulnerabilityOf(f)
+			res.Vulnerabilities = append(res.Vulnerabilities, v)
+			switch f.Severity {
+			case match.SeverityCritical:
+				res.CriticalCount++
+			case match.SeverityHigh:
+				res.HighCount++
+			case match.SeverityMedium:
+				res.MediumCount++
+			case match.SeverityLow:
+				res.LowCount++
+			default:
+				res.UnknownCount++
+			}
+		}
+		for _, ig := range rep.Match.Ignored {
+			v := vulnerabilityOf(ig.Finding)
+			v.IgnoreReason = ig.Reason
+			res.Ignored = append(res.Ignored, v)
+		}
+	}
+	if rep.Compliance != nil {
+		score := rep.Compliance.Score
+		res.ComplianceScore = &score
+		for _, c := range rep.Compliance.Checks {
+			res.Compliance = append(res.Compliance, ComplianceCheck{
+				ID: c.ID, Level: string(c.Level), Title: c.Title, Passed: c.Passed, Ignored: c.Ignored,
+				Details: c.Details, Remediation: c.Remediation,
+			})
+		}
+	}
+	if rep.Database != nil {
+		d := &DatabaseStatus{Dir: rep.Database.Dir, UpdatedAt: rep.Database.Updated, AgeHours: rep.Database.Age.Hours(),
+			Records: rep.Database.Total, Ecosystems: map[string]int{}}
+		for _, e := range rep.Database.Ecosystems {
+			d.Ecosystems[e.Name] = e.Records
+		}
+		res.Database = d
+	}
+	return res
+}

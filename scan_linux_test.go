@@ -1,0 +1,220 @@
+package containerization_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	containerization "github.com/codomyrmex/containerization"
+	"github.com/codomyrmex/containerization/errdefs"
+	"github.com/codomyrmex/containerization/internal/testenv"
+	"github.com/codomyrmex/containerization/internal/testimages"
+	"github.com/codomyrmex/containerization/scan/vulndb"
+)
+
+// advisoryDB imports the real advisories of the fixtures into a fresh database; only keeps the files whose name
+// a filter accepts.
+func advisoryDB(t *testing.T, keep func(string) bool) string {
+	t.Helper()
+	src := t.TempDir()
+	for _, dir := range []string{"scan/match/testdata", "testdata/osv"} {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+		for _, f := range files {
+			if keep != nil && !keep(filepath.Base(f)) {
+				continue
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(src, filepath.Base(f)), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	dir := t.TempDir()
+	if _, err := vulndb.Import(context.Background(), src, vulndb.Options{Dir: dir}); err != nil {
+		t.Fatalf("vulndb.Import() = %v", err)
+	}
+	return dir
+}
+
+func debianImage(t *testing.T) (testimages.DebianImage, containerization.ScanOptions) {
+	t.Helper()
+	eng := testenv.Engine(t)
+	img, err := testimages.EnsureDebian(context.Background(), eng, testimages.DebianOptions{})
+	if errors.Is(err, errdefs.ErrUnavailable) && !testenv.Required() {
+		t.Skipf("cannot build the Debian test image here: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("EnsureDebian() = %v", err)
+	}
+	return img, containerization.ScanOptions{Engine: eng, Cache: t.TempDir()}
+}
+
+type finding struct{ cve, pkg, fixed string }
+
+func findingsOf(vs []containerization.Vulnerability) []finding {
+	var out []finding
+	for _, v := range vs {
+		out = append(out, finding{v.CVEID, v.Package, v.FixedVersion})
+	}
+	slices.SortFunc(out, func(a, b finding) int { return strings.Compare(a.cve+a.pkg, b.cve+b.pkg) })
+	return out
+}
+
+// TestScanFindsExactlyWhatTheAdvisoriesSay scans the real Debian test image against real advisories and checks
+// the exact findings: each positive, and none of the negative controls (a fix older than the shipped version,
+// an advisory for another Debian release, a withdrawn record, packages the image does not have).
+func TestScanFindsExactlyWhatTheAdvisoriesSay(t *testing.T) {
+	ctx := context.Background()
+	img, opts := debianImage(t)
+	opts.DBDir = advisoryDB(t, nil)
+
+	var osWant []finding
+	for _, p := range img.Dpkg {
+		switch p.SourceName {
+		case "glibc":
+			osWant = append(osWant, finding{"CVE-2010-4756", p.Name, ""})
+		case "ncurses":
+			osWant = append(osWant, finding{"CVE-2025-6141", p.Name, ""})
+		}
+	}
+	if len(osWant) < 3 {
+		t.Fatalf("the image has %d glibc and ncurses packages, want libc6, libc-bin and ncurses ones", len(osWant))
+	}
+	langWant := []finding{
+		{"CVE-2021-23337", "lodash", "4.17.21"},
+		{"CVE-2021-38561", "golang.org/x/text", "0.3.7"},
+		{"CVE-2021-44906", "minimist", "1.2.6"},
+		{"CVE-2023-32681", "requests", "2.31.0"},
+	}
+	sorted := func(fs ...[]finding) []finding {
+		out := slices.Concat(fs...)
+		slices.SortFunc(out, func(a, b finding) int { return strings.Compare(a.cve+a.pkg, b.cve+b.pkg) })
+		return out
+	}
+
+	full, err := containerization.ScanContainerSecurity(ctx, img.Ref, "full", opts)
+	if err != nil {
+		t.Fatalf("ScanContainerSecurity(full) = %v", err)
+	}
+	if got, want := findingsOf(full.Vulnerabilities), sorted(osWant, langWant); !slices.Equal(got, want) {
+		t.Errorf("full scan findings =\n%v\nwant\n%v", got, want)
+	}
+	bySev := map[string]string{}
+	for _, v := range full.Vulnerabilities {
+		bySev[v.Package+" "+v.CVEID] = v.Severity
+	}
+	if bySev["minimist CVE-2021-44906"] != "critical" || bySev["lodash CVE-2021-23337"] != "high" {
+		t.Errorf("severities = %v, want minimist critical (CVSS 9.8) and lodash high (7.2)", bySev)
+	}
+	if full.CriticalCount < 1 || full.HighCount < 1 || full.PackagesScanned < 80 || full.ComplianceScore == nil ||
+		full.ScanDuration <= 0 || full.ScanTool == "" || full.Database == nil || !full.PolicyPassed {
+		t.Errorf("full scan = counts %d/%d/%d/%d, %d packages, compliance %v, duration %v, tool %q, db %v, policy %v",
+			full.CriticalCount, full.HighCount, full.MediumCount, full.LowCount, full.PackagesScanned, full.ComplianceScore,
+			full.ScanDuration, full.ScanTool, full.Database, full.PolicyPassed)
+	}
+	if !hasLine(full.Recommendations, "upgrade npm minimist from 1.2.5 to 1.2.6") || !hasLine(full.Recommendations, "[CIS-DI-0006]") {
+		t.Errorf("recommendations = %q, want the minimist upgrade and the HEALTHCHECK remediation", full.Recommendations)
+	}
+
+	quick, err := containerization.ScanContainerSecurity(ctx, img.Ref, "quick", opts)
+	if err != nil {
+		t.Fatalf("ScanContainerSecurity(quick) = %v", err)
+	}
+	if got, want := findingsOf(quick.Vulnerabilities), sorted(osWant); !slices.Equal(got, want) {
+		t.Errorf("quick scan findings = %v, want the OS packages' only: %v", got, want)
+	}
+	if quick.ComplianceScore != nil || len(quick.Compliance) != 0 {
+		t.Errorf("quick scan ran compliance checks: score %v", quick.ComplianceScore)
+	}
+
+	comp, err := containerization.ScanContainerSecurity(ctx, img.Ref, "compliance", opts)
+	if err != nil {
+		t.Fatalf("ScanContainerSecurity(compliance) = %v", err)
+	}
+	failed := map[string]bool{}
+	for _, c := range comp.Compliance {
+		if !c.Passed {
+			failed[c.ID] = true
+		}
+	}
+	if len(comp.Vulnerabilities) != 0 || comp.ComplianceScore == nil || *comp.ComplianceScore >= 100 ||
+		!failed["CIS-DI-0001"] || !failed["CIS-DI-0006"] {
+		t.Errorf("compliance scan = %d findings, score %v, failed %v; want no findings, a score below 100, CIS-DI-0001 and 0006 failed",
+			len(comp.Vulnerabilities), comp.ComplianceScore, failed)
+	}
+}
+
+func hasLine(lines []string, prefix string) bool {
+	return slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, prefix) })
+}
+
+func TestScanPolicyIgnoresAndMissingEcosystems(t *testing.T) {
+	ctx := context.Background()
+	img, opts := debianImage(t)
+	opts.DBDir = advisoryDB(t, nil)
+
+	// A threshold the image fails: a typed policy outcome, with the whole result.
+	opts.SeverityThreshold = "critical"
+	res, err := containerization.ScanContainerSecurity(ctx, img.Ref, "full", opts)
+	var sse *containerization.SecurityScanError
+	if !errors.Is(err, containerization.ErrPolicyViolation) || !errors.As(err, &sse) || sse.Op != "policy" {
+		t.Fatalf("ScanContainerSecurity(threshold critical) error = %v, want a policy SecurityScanError", err)
+	}
+	if res == nil || res.PolicyPassed || res.CriticalCount == 0 {
+		t.Errorf("result with a failed policy = %+v, want it returned with policy_passed false", res)
+	}
+
+	// Ignoring the critical finding (by rule, and a check by id) passes the policy, and says why.
+	opts.IgnoreRules = []string{"CVE-2021-44906", "CIS-DI-0006"}
+	res, err = containerization.ScanContainerSecurity(ctx, img.Ref, "full", opts)
+	if err != nil {
+		t.Fatalf("ScanContainerSecurity(ignoring the critical finding) = %v", err)
+	}
+	if len(res.Ignored) != 1 || res.Ignored[0].CVEID != "CVE-2021-44906" || res.Ignored[0].IgnoreReason == "" {
+		t.Errorf("ignored = %+v, want CVE-2021-44906 with a reason", res.Ignored)
+	}
+	for _, c := range res.Compliance {
+		if c.ID == "CIS-DI-0006" && !c.Ignored {
+			t.Errorf("CIS-DI-0006 = %+v, want ignored", c)
+		}
+	}
+
+	// A database without the language ecosystems: their packages are not checked, and the result says so.
+	opts = containerization.ScanOptions{Engine: opts.Engine, Cache: opts.Cache,
+		DBDir: advisoryDB(t, func(name string) bool { return strings.HasPrefix(name, "DEBIAN-") || strings.HasPrefix(name, "DSA-") })}
+	res, err = containerization.ScanContainerSecurity(ctx, img.Ref, "full", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, eco := range []string{"npm", "Go", "PyPI"} {
+		if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, eco) }) {
+			t.Errorf("warnings = %q, want one about the missing %s ecosystem", res.Warnings, eco)
+		}
+	}
+}
+
+func TestScanRejectsBadInput(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name, image, typ string
+		opts             containerization.ScanOptions
+	}{
+		{"no image", "", "full", containerization.ScanOptions{}},
+		{"bad type", "x:1", "thorough", containerization.ScanOptions{}},
+		{"bad threshold", "x:1", "full", containerization.ScanOptions{SeverityThreshold: "extreme"}},
+		{"missing ignore file", "x:1", "full", containerization.ScanOptions{IgnoreFile: "/nonexistent/.trivyignore.yaml"}},
+	} {
+		_, err := containerization.ScanContainerSecurity(ctx, tt.image, tt.typ, tt.opts)
+		var sse *containerization.SecurityScanError
+		if !errors.As(err, &sse) || (tt.name != "missing ignore file" && !errors.Is(err, containerization.ErrInvalidArgument)) {
+			t.Errorf("%s: error = %v, want a SecurityScanError (invalid argument)", tt.name, err)
+		}
+	}
+}
