@@ -27,7 +27,7 @@ import (
 //	4     already exists or conflict (ErrAlreadyExists, ErrConflict)
 //	5     engine, registry or API unavailable, or its TLS certificate not trusted (ErrUnavailable, ErrTLS)
 //	6     unauthorized (ErrUnauthorized)
-//	7     policy violation (ErrPolicyViolation)
+//	7     policy violation (ErrPolicyViolation; myrmex scan --exit-code N makes it N)
 //	8     not implemented (ErrNotImplemented)
 //	130   interrupted (SIGINT or SIGTERM cancelled the command)
 //
@@ -51,12 +51,24 @@ type usageError struct{ err error }
 func (e *usageError) Error() string { return e.err.Error() }
 func (e *usageError) Unwrap() error { return e.err }
 
+// exitError is an error whose exit code the user chose (myrmex scan --exit-code N, as Trivy's --exit-code).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
 // ExitCode maps an error to its exit code (see [ExitOK] for the table).
 func ExitCode(err error) int {
 	var usage *usageError
+	var chosen *exitError
 	switch {
 	case err == nil:
 		return ExitOK
+	case errors.As(err, &chosen):
+		return chosen.code
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupted
 	case errors.As(err, &usage), errors.Is(err, containerization.ErrInvalidArgument):
@@ -168,7 +180,7 @@ stderr. Exit codes: 0 ok, 1 error, 2 usage or invalid argument, 3 not found, 4 a
 	pf.StringVarP(&g.output, "output", "o", outputTable, "output format: table, json or yaml")
 	pf.BoolVar(&g.debug, "debug", false, "log debug records to stderr")
 
-	root.AddCommand(newVersionCmd(g), newContainerCmd(g), newRegistryCmd(g))
+	root.AddCommand(newVersionCmd(g), newContainerCmd(g), newRegistryCmd(g), newScanCmd(g), newDBCmd(g))
 	return root
 }
 
