@@ -1,0 +1,420 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/codomyrmex/containerization/engine"
+	"github.com/codomyrmex/containerization/internal/testimages"
+	"github.com/codomyrmex/containerization/scan/vulndb"
+)
+
+// bench holds what every contender shares: the tools, the archive and what the setup made.
+type bench struct {
+	cfg   config
+	self  string // this program, which runs Myrmex's scans as its children
+	syft  string
+	root  string // the main module's directory
+	tmp   string // the run's directory, removed at the end
+	runID string
+
+	img          testimages.DebianImage
+	archive      string // docker save of the image: what every contender reads
+	archiveBytes int64
+	dbDir        string // the OSV database of the full scan
+	warmCache    string // Myrmex's layer cache, filled by the untimed first inventory
+	syftCache    string // Syft's cache directory, kept from run to run
+
+	// ref holds the untimed first run of each tool, which every round is checked against.
+	ref   map[string]*scanOutput
+	notes []string
+}
+
+// The reference runs.
+const (
+	refMyrmex = "myrmex"
+	refSyft   = "syft"
+	refFull   = "full" // the first full scan's findings
+)
+
+// A contender runs one scan per round, in a child process, in a directory of its own under the run's (its
+// TMPDIR, its caches when they start empty, its output), which is removed after the round.
+type contender struct {
+	key, title, how string
+	tool            string // "Myrmex" or "Syft"
+	cmd             func(dir string) *exec.Cmd
+	// check reads the round's output and verifies it; any error is fatal.
+	check func(dir string, stdout []byte) (*scanOutput, error)
+}
+
+// sample is one timed round of a contender.
+type sample struct {
+	seconds, user, system float64
+	maxRSS                int64
+	scanSeconds           float64 // in the process, Myrmex only
+	packages              int
+}
+
+// setup makes sure the engine holds the Debian test image, saves it once to the archive every contender reads,
+// imports the full scan's advisory database, and runs each tool once, untimed: those runs are the references the
+// rounds are checked against, fill Myrmex's warm layer cache and Syft's cache directory, and bring both programs
+// and the archive into the page cache.
+func (b *bench) setup(ctx context.Context, rep *report) error {
+	t := time.Now()
+	eng, err := engine.New(ctx, engine.Options{Host: b.cfg.dockerHost})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	rep.Machine.EngineVersion = engineVersion(ctx, eng)
+	if b.img, err = testimages.EnsureDebian(ctx, eng, testimages.DebianOptions{}); err != nil {
+		return fmt.Errorf("the Debian test image: %w", err)
+	}
+	rep.Setup = append(rep.Setup, setupStep{"testimages.EnsureDebian (cached when the engine holds the image)", time.Since(t).Seconds()})
+
+	t = time.Now()
+	b.archive = filepath.Join(b.tmp, "debian-scan.tar")
+	if err := save(ctx, eng, b.img.Ref, b.archive); err != nil {
+		return err
+	}
+	fi, err := os.Stat(b.archive)
+	if err != nil {
+		return err
+	}
+	b.archiveBytes = fi.Size()
+	img, err := tarball.ImageFromPath(b.archive, nil)
+	if err != nil {
+		return fmt.Errorf("reading the archive: %w", err)
+	}
+	id, err := img.ConfigName()
+	if err != nil {
+		return err
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	if id.String() != b.img.ID || len(layers) != len(b.img.Layers) {
+		return fmt.Errorf("the archive holds image %s with %d layers, want %s with %d", id, len(layers), b.img.ID, len(b.img.Layers))
+	}
+	rep.Image = imageInfo{Reference: b.img.Ref, ID: b.img.ID, Layers: len(layers), ArchiveBytes: b.archiveBytes,
+		Debian: b.img.Debian.PointRelease, Manifest: map[string]int{}}
+	for _, p := range b.manifestPackages() {
+		rep.Image.Manifest[p.kind]++
+	}
+	rep.Setup = append(rep.Setup, setupStep{"save the image to the archive (engine's docker save)", time.Since(t).Seconds()})
+	logf("image %s (%s), %d layers, archive %.1f MB", b.img.Ref, b.img.ID, len(layers), float64(b.archiveBytes)/1e6)
+
+	t = time.Now()
+	b.dbDir = filepath.Join(b.tmp, "osv")
+	st, err := importFixtures(ctx, b.root, filepath.Join(b.tmp, "osv-src"), b.dbDir)
+	if err != nil {
+		return err
+	}
+	rep.Database = fmt.Sprintf("%d OSV records (scan/match/testdata and testdata/osv of the repository), imported with vulndb.Import", st.Total)
+	rep.Setup = append(rep.Setup, setupStep{"import the advisory fixtures into the full scan's database", time.Since(t).Seconds()})
+
+	// The references: Myrmex's inventory into the warm cache, a full scan, Syft into its kept cache directory.
+	b.ref = map[string]*scanOutput{}
+	b.warmCache = filepath.Join(b.tmp, "myrmex-warm-cache")
+	b.syftCache = filepath.Join(b.tmp, "syft-cache")
+	for _, r := range []struct {
+		name, step string
+		c          contender
+	}{
+		{refMyrmex, "Myrmex inventory, filling the warm cache", b.myrmex("ref-inventory", "", kindInventory, b.warmCache, nil)},
+		{refFull, "Myrmex full scan", b.myrmex("ref-full", "", kindFull, "", nil)},
+		{refSyft, "Syft, with the kept cache directory", b.syftScan("ref-syft", "", b.syftCache)},
+	} {
+		t = time.Now()
+		out, s, err := b.runOnce(r.c)
+		if err != nil {
+			return fmt.Errorf("the untimed first run of %s: %w", r.step, err)
+		}
+		b.ref[r.name] = out
+		rep.Setup = append(rep.Setup, setupStep{"untimed first run: " + r.step, time.Since(t).Seconds()})
+		logf("reference %-40s %6.2fs  cpu %5.2fs  peak RSS %4.0f MB  %d packages", r.step, s.seconds, s.user+s.system,
+			float64(s.maxRSS)/1e6, s.packages)
+	}
+	my, full, sy := b.ref[refMyrmex], b.ref[refFull], b.ref[refSyft]
+	if my.cached != 0 || my.layers != len(layers) || len(my.packages) == 0 {
+		return fmt.Errorf("Myrmex's first inventory: %d packages, %d of %d layers from the cache, want some packages, none cached, %d layers",
+			len(my.packages), my.cached, my.layers, len(layers))
+	}
+	if full.scanned != len(my.packages) || len(full.findings) == 0 || full.compliance == nil {
+		return fmt.Errorf("Myrmex's first full scan: %d packages scanned (the inventory found %d), %d findings, compliance %v",
+			full.scanned, len(my.packages), len(full.findings), full.compliance)
+	}
+	rep.FullScan = fullScan{Scanned: full.scanned, Findings: full.findings, ComplianceScore: *full.compliance}
+	if len(sy.packages) == 0 || sy.tool != "syft "+syftVersion {
+		return fmt.Errorf("Syft's first run: %d packages, written by %q, want syft %s", len(sy.packages), sy.tool, syftVersion)
+	}
+	rep.Machine.SyftDescriptor = sy.tool
+	n, size := dirSize(b.warmCache)
+	b.notes = append(b.notes, fmt.Sprintf("Myrmex's layer cache after one scan of the image: %d entries, %.1f MB (the filtered layers: "+
+		"only the files the extractors read), beside the archive's %.1f MB.", n, float64(size)/1e6, float64(b.archiveBytes)/1e6))
+	if n := countFiles(b.syftCache); n == 0 {
+		b.notes = append(b.notes, "Syft's cache directory held no file after its first run (only the empty directories of its Go, "+
+			"JavaScript and Python license resolvers): Syft caches what it downloads (licenses, Maven metadata, all off by default), "+
+			"never a catalog, so *Syft, warm* differs from *Syft, cold* in nothing but the cache directory it is given; both read an "+
+			"archive the page cache holds, as every contender does.")
+	} else {
+		b.notes = append(b.notes, fmt.Sprintf("Syft's cache directory held %d files after its first run; *Syft, warm* keeps them.", n))
+	}
+	return nil
+}
+
+// contenders are the five scans, in the order of the first round.
+func (b *bench) contenders() []contender {
+	return []contender{
+		b.myrmex("inventory-cold", "Myrmex inventory, cold", kindInventory, "",
+			func(out *scanOutput) error {
+				if out.cached != 0 {
+					return fmt.Errorf("%d layers came from the cache, want none", out.cached)
+				}
+				return nil
+			}),
+		b.myrmex("inventory-warm", "Myrmex inventory, warm", kindInventory, b.warmCache,
+			func(out *scanOutput) error {
+				if out.cached != out.layers {
+					return fmt.Errorf("%d of %d layers came from the cache, want all", out.cached, out.layers)
+				}
+				return nil
+			}),
+		b.myrmex("full", "Myrmex full scan, cold", kindFull, "", nil),
+		b.syftScan("syft-cold", "Syft, cold", ""),
+		b.syftScan("syft-warm", "Syft, warm", b.syftCache),
+	}
+}
+
+// myrmex is a contender that runs one of Myrmex's scans in a child process. An empty cache is the round's own
+// empty directory; extra checks an inventory's output beyond its packages.
+func (b *bench) myrmex(key, title, kind, cache string, extra func(*scanOutput) error) contender {
+	c := contender{key: key, title: title, tool: "Myrmex"}
+	switch {
+	case kind == kindInventory && cache == "":
+		c.how = "inventory.Scan of tarball.ImageFromPath(FILE), every extractor, Options.Cache an empty directory (the layer cache is written)"
+	case kind == kindInventory:
+		c.how = "inventory.Scan of tarball.ImageFromPath(FILE), Options.Cache the directory an earlier scan of the image filled"
+	default:
+		c.how = `containerization.ScanContainerSecurity(ctx, "docker-archive:FILE", "full", …): inventory (empty layer cache), ` +
+			"match against the OSV fixtures' database, compliance checks, recommendations"
+	}
+	c.cmd = func(dir string) *exec.Cmd {
+		dirCache := cache
+		if dirCache == "" {
+			dirCache = filepath.Join(dir, "cache")
+		}
+		return exec.Command(b.self, childArg, kind, b.archive, dirCache, b.dbDir, filepath.Join(dir, "out.json"))
+	}
+	c.check = func(dir string, stdout []byte) (*scanOutput, error) {
+		var st childStats
+		if err := json.Unmarshal(stdout, &st); err != nil {
+			return nil, fmt.Errorf("the child's stdout %q: %w", stdout, err)
+		}
+		if kind == kindFull {
+			out, err := readFullScan(filepath.Join(dir, "out.json"))
+			if err != nil {
+				return nil, err
+			}
+			out.scanSeconds = st.ScanSeconds
+			if ref := b.ref[refFull]; ref != nil && (out.scanned != ref.scanned || !slices.Equal(out.findings, ref.findings)) {
+				return nil, fmt.Errorf("%d packages scanned and findings %v, where the first full scan had %d and %v",
+					out.scanned, out.findings, ref.scanned, ref.findings)
+			}
+			if ref := b.ref[refMyrmex]; ref != nil && out.scanned != len(ref.packages) {
+				return nil, fmt.Errorf("%d packages scanned, where the inventory found %d", out.scanned, len(ref.packages))
+			}
+			return out, nil
+		}
+		out, err := readInventory(filepath.Join(dir, "out.json"))
+		if err != nil {
+			return nil, err
+		}
+		out.scanSeconds = st.ScanSeconds
+		if ref := b.ref[refMyrmex]; ref != nil {
+			if d := samePackages(ref.packages, out.packages); d != "" {
+				return nil, fmt.Errorf("not the first inventory's packages: %s", d)
+			}
+		}
+		if extra != nil {
+			return out, extra(out)
+		}
+		return out, nil
+	}
+	return c
+}
+
+// syftScan is a contender that runs `syft scan docker-archive:FILE -o syft-json=OUT` with its default
+// catalogers for an image. An empty cache is the round's own empty directory.
+func (b *bench) syftScan(key, title, cache string) contender {
+	c := contender{key: key, title: title, tool: "Syft",
+		how: "syft scan docker-archive:FILE -o syft-json=OUT -q, default catalogers for an image, SYFT_CACHE_DIR an empty directory"}
+	if cache != "" {
+		c.how = "the same, SYFT_CACHE_DIR the directory earlier Syft runs used"
+	}
+	c.cmd = func(dir string) *exec.Cmd {
+		dirCache := cache
+		if dirCache == "" {
+			dirCache = filepath.Join(dir, "syft-cache")
+		}
+		cmd := exec.Command(b.syft, "scan", "docker-archive:"+b.archive, "-o", "syft-json="+filepath.Join(dir, "out.json"), "-q")
+		// No update check (a network call), no configuration file from the working directory or the home's
+		// .syft.yaml beyond what the environment names.
+		cmd.Env = append(cmd.Env, "SYFT_CHECK_FOR_APP_UPDATE=false", "SYFT_CACHE_DIR="+dirCache)
+		return cmd
+	}
+	c.check = func(dir string, _ []byte) (*scanOutput, error) {
+		out, err := readSyft(filepath.Join(dir, "out.json"))
+		if err != nil {
+			return nil, err
+		}
+		if ref := b.ref[refSyft]; ref != nil {
+			if d := samePackages(ref.packages, out.packages); d != "" {
+				return nil, fmt.Errorf("not Syft's first run's packages: %s", d)
+			}
+		}
+		return out, nil
+	}
+	return c
+}
+
+// runOnce runs a contender in a fresh directory of its own, its TMPDIR too, checks what it found and removes the
+// directory.
+func (b *bench) runOnce(c contender) (*scanOutput, sample, error) {
+	var s sample
+	dir, err := os.MkdirTemp(b.tmp, "round-"+c.key+"-")
+	if err != nil {
+		return nil, s, err
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		return nil, s, err
+	}
+	cmd := c.cmd(dir)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), "TMPDIR="+tmp), cmd.Env...)
+	p, err := runChild(cmd)
+	s = sample{seconds: p.seconds, user: p.user, system: p.system, maxRSS: p.maxRSS}
+	if err != nil {
+		return nil, s, err
+	}
+	out, err := c.check(dir, p.stdout)
+	if err != nil {
+		return nil, s, fmt.Errorf("verifying: %w", err)
+	}
+	s.scanSeconds = out.scanSeconds
+	s.packages = out.count()
+	return out, s, nil
+}
+
+// rounds runs every contender once per round, in an order that rotates from round to round, so that no
+// contender always runs first or right after another's burst of writes.
+func (b *bench) rounds(ctx context.Context, cs []contender) ([]measurement, error) {
+	ms := make([]measurement, len(cs))
+	for i, c := range cs {
+		ms[i] = measurement{Key: c.key, Title: c.title, How: c.how, Tool: c.tool}
+	}
+	for r := range b.cfg.rounds {
+		for k := range cs {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			i := (k + r) % len(cs)
+			_, s, err := b.runOnce(cs[i])
+			if err != nil {
+				return nil, fmt.Errorf("round %d of %s: %w", r+1, cs[i].title, err)
+			}
+			if len(ms[i].Packages) > 0 && s.packages != ms[i].Packages[0] {
+				return nil, fmt.Errorf("round %d of %s: %d packages, the first round %d", r+1, cs[i].title, s.packages, ms[i].Packages[0])
+			}
+			ms[i].add(s)
+			logf("round %d  %-26s %6.2fs  cpu %5.2fs  peak RSS %4.0f MB  %d packages", r+1, cs[i].title, s.seconds,
+				s.user+s.system, float64(s.maxRSS)/1e6, s.packages)
+		}
+	}
+	for i := range ms {
+		ms[i].summarize()
+	}
+	return ms, nil
+}
+
+// countFiles counts the regular files under dir.
+func countFiles(dir string) int {
+	n, _ := dirSize(dir)
+	return n
+}
+
+// dirSize counts the regular files under dir and their bytes.
+func dirSize(dir string) (n int, size int64) {
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil {
+			n, size = n+1, size+fi.Size()
+		}
+		return nil
+	})
+	return n, size
+}
+
+// save writes the engine's docker save of ref to file.
+func save(ctx context.Context, eng *engine.Client, ref, file string) error {
+	rc, err := eng.SaveImage(ctx, ref)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		return errors.Join(fmt.Errorf("saving %s: %w", ref, err), f.Close())
+	}
+	return f.Close()
+}
+
+// importFixtures imports the repository's real OSV advisories (those the scanner's tests match the Debian image
+// against) into a fresh database in dir.
+func importFixtures(ctx context.Context, root, src, dir string) (vulndb.Status, error) {
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return vulndb.Status{}, err
+	}
+	for _, d := range []string{"scan/match/testdata", "testdata/osv"} {
+		files, err := filepath.Glob(filepath.Join(root, d, "*.json"))
+		if err != nil {
+			return vulndb.Status{}, err
+		}
+		if len(files) == 0 {
+			return vulndb.Status{}, fmt.Errorf("no advisories in %s", filepath.Join(root, d))
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return vulndb.Status{}, err
+			}
+			if err := os.WriteFile(filepath.Join(src, filepath.Base(f)), data, 0o644); err != nil {
+				return vulndb.Status{}, err
+			}
+		}
+	}
+	st, err := vulndb.Import(ctx, src, vulndb.Options{Dir: dir})
+	if err != nil {
+		return st, fmt.Errorf("importing the advisory fixtures: %w", err)
+	}
+	return st, nil
+}

@@ -1,0 +1,146 @@
+// Command scan benchmarks Myrmex's image scanning against Syft on the real Debian test image
+// (testimages.DebianScan: a debootstrapped bookworm with npm packages, a Go binary and Python metadata), read by
+// both tools from the same docker save archive, in the same run.
+//
+// Five contenders run several rounds each, in rotating order: Myrmex's package inventory with an empty layer cache
+// (cold) and with the cache a previous scan left (warm), Myrmex's full scan through the facade
+// (ScanContainerSecurity: inventory, advisory match against a small OSV database imported from the repository's
+// fixtures, compliance checks), and Syft's `syft scan docker-archive:FILE -o syft-json` with an empty and with a
+// kept cache directory. Every scan runs in a child process of its own, Myrmex's too (the benchmark runs itself
+// with the `child` argument), so that wall time, CPU seconds and peak memory (the child's ru_maxrss) are measured
+// the same way for every contender.
+//
+// Every round is verified and any error is fatal: each contender must find the same packages in every round, the
+// warm inventory must have read every layer from its cache and found what the cold one found, and the full scan
+// must have scanned as many packages as the inventory. The packages of both tools are then compared by ecosystem
+// (deb, npm, go-module, python) and by name@version, against the image's own manifest too.
+//
+// Syft is built once from its Go module, in a throwaway module, into a cache next to the Go build cache; the
+// main module's go.mod is never touched. Results go to stdout as a table and to bench/results/scan-<date>.md and
+// .json with the machine and the tools' versions. Run it against a running engine:
+//
+//	DOCKER_HOST=unix:///run/myrmex-test/docker.sock go run ./bench/scan
+//
+// See bench/README.md for what is measured and how to read it.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// defaultDockerHost is the private engine of `scripts/engine.sh up`, used when DOCKER_HOST is unset.
+const defaultDockerHost = "unix:///run/myrmex-test/docker.sock"
+
+type config struct {
+	rounds     int
+	dockerHost string
+	syft       string
+	outDir     string
+}
+
+func main() {
+	// The benchmark runs each of Myrmex's scans in a child process: itself, with "child" first.
+	if len(os.Args) > 1 && os.Args[1] == childArg {
+		if err := child(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench/scan child:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var cfg config
+	host := os.Getenv("DOCKER_HOST")
+	if host == "" {
+		host = defaultDockerHost
+	}
+	flag.IntVar(&cfg.rounds, "rounds", 5, "rounds of every contender; the median is reported")
+	flag.StringVar(&cfg.dockerHost, "docker-host", host, "engine address, where the Debian test image is made or found")
+	flag.StringVar(&cfg.syft, "syft", "", "syft binary; empty builds syft "+syftVersion+" once into a cache next to GOCACHE")
+	flag.StringVar(&cfg.outDir, "out", "bench/results", "directory for the results files; empty writes none")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/scan:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg config) (err error) {
+	if cfg.rounds < 1 {
+		return errors.New("rounds must be positive")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding this program to run its scans: %w", err)
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	syft, build, err := ensureSyft(ctx, cfg.syft)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "myrmex-bench-scan-")
+	if err != nil {
+		return err
+	}
+	// The archive, the databases, the caches and every child's temporary files are under tmp, and go with it,
+	// also after a failure or an interrupt.
+	defer func() { err = errors.Join(err, os.RemoveAll(tmp)) }()
+
+	b := &bench{cfg: cfg, self: self, syft: syft, root: root, tmp: tmp, runID: newRunID()}
+	rep := &report{Started: time.Now(), RunID: b.runID}
+	rep.Machine, rep.Notes = describe(ctx, b)
+	rep.Machine.SyftBuild = build
+	logf("run %s: syft %s (%s), osv-scalibr %s, %s", b.runID, rep.Machine.SyftVersion, syft, rep.Machine.ScalibrVersion, rep.Machine.GoVersion)
+
+	if err := b.setup(ctx, rep); err != nil {
+		return err
+	}
+	if rep.Contenders, err = b.rounds(ctx, b.contenders()); err != nil {
+		return err
+	}
+	if rep.Packages, err = b.compare(); err != nil {
+		return err
+	}
+	rep.Notes = append(rep.Notes, b.notes...)
+	rep.Finished = time.Now()
+	rep.Machine.LoadAfter = loadAvg()
+	if busy := max(load1(rep.Machine.LoadBefore), load1(rep.Machine.LoadAfter)); busy > float64(rep.Machine.NProc) {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("The machine was busy: a 1-minute load of %.1f on %d CPUs (other work shares the "+
+			"CPUs). Ratios within this run compare like with like; absolute times are inflated.", busy, rep.Machine.NProc))
+	}
+	rep.finish(cfg)
+
+	rep.printTable(os.Stdout)
+	if cfg.outDir != "" {
+		md, js, err := rep.write(cfg.outDir)
+		if err != nil {
+			return err
+		}
+		logf("wrote %s and %s", md, js)
+	}
+	return nil
+}
+
+func newRunID() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// logf writes progress to stderr; stdout carries only the results table.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}

@@ -1,0 +1,442 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/codomyrmex/containerization/engine"
+)
+
+// report is everything a results file holds; the JSON file is this struct.
+type report struct {
+	Started    time.Time     `json:"started"`
+	Finished   time.Time     `json:"finished"`
+	RunID      string        `json:"run_id"`
+	Machine    machine       `json:"machine"`
+	Rounds     int           `json:"rounds"`
+	Image      imageInfo     `json:"image"`
+	Database   string        `json:"database"`
+	Setup      []setupStep   `json:"setup"` // untimed preparation, for the record
+	Contenders []measurement `json:"contenders"`
+	Ratios     []ratio       `json:"ratios"`
+	Packages   comparison    `json:"packages"`
+	FullScan   fullScan      `json:"full_scan"`
+	Notes      []string      `json:"notes,omitempty"`
+	Command    string        `json:"command"`
+}
+
+type machine struct {
+	Hostname       string `json:"hostname"`
+	CPU            string `json:"cpu"`
+	NProc          int    `json:"nproc"`
+	MemoryMiB      int    `json:"memory_mib"`
+	Kernel         string `json:"kernel"`
+	LoadBefore     string `json:"load_before"`
+	LoadAfter      string `json:"load_after"`
+	EngineHost     string `json:"engine_host"`
+	EngineVersion  string `json:"engine_version"`
+	SyftVersion    string `json:"syft_version"`    // `syft version`
+	SyftDescriptor string `json:"syft_descriptor"` // what Syft writes in its SBOM
+	SyftPath       string `json:"syft_path"`
+	SyftBuild      string `json:"syft_build"`
+	ScalibrVersion string `json:"osv_scalibr_version"`
+	GGCRVersion    string `json:"go_containerregistry_version"`
+	GoVersion      string `json:"go_version"`
+	Revision       string `json:"revision"` // git describe of the library measured
+}
+
+// imageInfo describes the scanned image and what its manifest (testimages') lists.
+type imageInfo struct {
+	Reference    string         `json:"reference"`
+	ID           string         `json:"id"`
+	Debian       string         `json:"debian"`
+	Layers       int            `json:"layers"`
+	ArchiveBytes int64          `json:"archive_bytes"`
+	Manifest     map[string]int `json:"manifest_packages"`
+}
+
+// fullScan is what Myrmex's full scan found, the same in every round.
+type fullScan struct {
+	Scanned         int      `json:"packages_scanned"`
+	Findings        []string `json:"findings"` // package@version CVE
+	ComplianceScore float64  `json:"compliance_score"`
+}
+
+// setupStep is an untimed step of the setup and how long it took.
+type setupStep struct {
+	Step    string  `json:"step"`
+	Seconds float64 `json:"seconds"`
+}
+
+// measurement is one contender's rounds and their medians.
+type measurement struct {
+	Key               string    `json:"key"`
+	Title             string    `json:"title"`
+	How               string    `json:"how"`
+	Tool              string    `json:"tool"`
+	Rounds            []float64 `json:"rounds_seconds"` // the child process's wall time, start to exit
+	Median            float64   `json:"median_seconds"`
+	CPU               []float64 `json:"cpu_seconds"` // user and system
+	MedianCPU         float64   `json:"median_cpu_seconds"`
+	MaxRSSMB          []float64 `json:"max_rss_mb"` // the child's ru_maxrss, MB (10^6 bytes)
+	MedianMaxRSSMB    float64   `json:"median_max_rss_mb"`
+	PeakMaxRSSMB      float64   `json:"peak_max_rss_mb"`        // the largest of the rounds
+	ScanSeconds       []float64 `json:"scan_seconds,omitempty"` // Myrmex: the scan alone, in the child
+	MedianScanSeconds float64   `json:"median_scan_seconds,omitempty"`
+	Packages          []int     `json:"packages"`
+}
+
+func (m *measurement) add(s sample) {
+	m.Rounds = append(m.Rounds, s.seconds)
+	m.CPU = append(m.CPU, s.user+s.system)
+	m.MaxRSSMB = append(m.MaxRSSMB, float64(s.maxRSS)/1e6)
+	if s.scanSeconds > 0 {
+		m.ScanSeconds = append(m.ScanSeconds, s.scanSeconds)
+	}
+	m.Packages = append(m.Packages, s.packages)
+}
+
+func (m *measurement) summarize() {
+	m.Median, m.MedianCPU, m.MedianMaxRSSMB = median(m.Rounds), median(m.CPU), median(m.MaxRSSMB)
+	m.PeakMaxRSSMB = slices.Max(m.MaxRSSMB)
+	m.MedianScanSeconds = median(m.ScanSeconds)
+}
+
+func find(ms []measurement, key string) *measurement {
+	for i := range ms {
+		if ms[i].Key == key {
+			return &ms[i]
+		}
+	}
+	return nil
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// ratio divides one contender's medians by another's: wall time, CPU seconds and peak memory. Below 1 the first
+// is faster or smaller. SecondsPerRound divides the times of each round, which ran close together, so that drift
+// in the machine's load shows as spread.
+type ratio struct {
+	Name            string    `json:"name"`
+	Seconds         float64   `json:"seconds"`
+	SecondsPerRound []float64 `json:"seconds_per_round"`
+	CPU             float64   `json:"cpu_seconds"`
+	MaxRSS          float64   `json:"median_max_rss"`
+}
+
+func (r *report) finish(cfg config) {
+	add := func(num, den, name string) {
+		a, b := find(r.Contenders, num), find(r.Contenders, den)
+		if a == nil || b == nil || b.Median == 0 {
+			return
+		}
+		x := ratio{Name: name, Seconds: a.Median / b.Median, CPU: a.MedianCPU / b.MedianCPU, MaxRSS: a.MedianMaxRSSMB / b.MedianMaxRSSMB}
+		for i := range min(len(a.Rounds), len(b.Rounds)) {
+			x.SecondsPerRound = append(x.SecondsPerRound, a.Rounds[i]/b.Rounds[i])
+		}
+		r.Ratios = append(r.Ratios, x)
+	}
+	add("inventory-cold", "syft-cold", "Myrmex inventory, cold / Syft, cold")
+	add("inventory-warm", "syft-warm", "Myrmex inventory, warm / Syft, warm")
+	add("inventory-warm", "syft-cold", "Myrmex inventory, warm / Syft, cold")
+	add("full", "syft-cold", "Myrmex full scan / Syft, cold")
+	add("inventory-warm", "inventory-cold", "Myrmex's layer cache: inventory warm / cold")
+	add("syft-warm", "syft-cold", "Syft's second run: warm / cold")
+	r.Rounds = cfg.rounds
+	r.Command = "DOCKER_HOST=" + cfg.dockerHost + " go run ./bench/scan"
+	if len(os.Args) > 1 {
+		r.Command += " " + strings.Join(os.Args[1:], " ")
+	}
+}
+
+// describe reads the machine and the tools. What it cannot read is left empty and said in the notes.
+func describe(ctx context.Context, b *bench) (machine, []string) {
+	m := machine{NProc: runtime.NumCPU(), GoVersion: runtime.Version(), EngineHost: b.cfg.dockerHost, LoadBefore: loadAvg(), SyftPath: b.syft}
+	var notes []string
+	m.Hostname, _ = os.Hostname()
+	if out, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(out))
+	}
+	m.CPU = procField("/proc/cpuinfo", "model name")
+	var kib int
+	if _, err := fmt.Sscanf(procField("/proc/meminfo", "MemTotal"), "%d kB", &kib); err == nil {
+		m.MemoryMiB = kib / 1024
+	}
+	cmd := func(dir, name string, args ...string) string {
+		c := exec.CommandContext(ctx, name, args...)
+		c.Dir = dir
+		out, err := c.Output()
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("`%s %s` failed: %v", filepath.Base(name), strings.Join(args, " "), err))
+		}
+		return strings.TrimSpace(string(out))
+	}
+	var v struct {
+		Version string `json:"version"`
+	}
+	if err := json.Unmarshal([]byte(cmd("", b.syft, "version", "-o", "json")), &v); err == nil {
+		m.SyftVersion = v.Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			switch d.Path {
+			case "github.com/google/osv-scalibr":
+				m.ScalibrVersion = d.Version
+			case "github.com/google/go-containerregistry":
+				m.GGCRVersion = d.Version
+			}
+		}
+	}
+	m.Revision = cmd(b.root, "git", "describe", "--always", "--dirty")
+	return m, notes
+}
+
+func engineVersion(ctx context.Context, eng *engine.Client) string {
+	v, err := eng.API().ServerVersion(ctx, client.ServerVersionOptions{})
+	if err != nil {
+		return ""
+	}
+	return "dockerd " + v.Version + ", API " + v.APIVersion
+}
+
+// procField returns the value of the first "key: value" line of a /proc file.
+func procField(path, key string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}
+
+// load1 reads the 1-minute figure of a load average string.
+func load1(avg string) float64 {
+	var l float64
+	_, _ = fmt.Sscanf(avg, "%g", &l)
+	return l
+}
+
+func (r *report) printTable(w io.Writer) {
+	fmt.Fprintf(w, "%s (%s, Debian %s): %d layers, docker save archive %.1f MB; syft %s, osv-scalibr %s, %s\n\n",
+		r.Image.Reference, short(r.Image.ID), r.Image.Debian, r.Image.Layers, float64(r.Image.ArchiveBytes)/1e6,
+		r.Machine.SyftVersion, r.Machine.ScalibrVersion, r.Machine.GoVersion)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "contender\trounds (s)\tmedian (s)\tCPU s\tpeak RSS MB (median / max)\tin-process scan (s)\tpackages\t\n")
+	for _, m := range r.Contenders {
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%.0f / %.0f\t%s\t%d\t\n", m.Title, floats(m.Rounds, "%.2f"), m.Median, m.MedianCPU,
+			m.MedianMaxRSSMB, m.PeakMaxRSSMB, m.scan(), m.Packages[0])
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	for _, x := range r.Ratios {
+		fmt.Fprintf(w, "%-46s time %5.2f  CPU %5.2f  peak RSS %5.2f   (time per round: %s)\n", x.Name, x.Seconds, x.CPU, x.MaxRSS,
+			floats(x.SecondsPerRound, "%.2f"))
+	}
+	fmt.Fprintln(w)
+	p := r.Packages
+	fmt.Fprintf(w, "packages: Myrmex %d, Syft %d, both %d, image manifest %d\n", p.Myrmex, p.Syft, p.Both, p.Image)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "kind\tMyrmex\tSyft\tboth\timage\tonly Myrmex\tonly Syft\t\n")
+	for _, k := range p.Kinds {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t\n", k.Kind, k.Myrmex, k.Syft, k.Both, k.Image, list(k.OnlyMyrmex), list(k.OnlySyft))
+	}
+	tw.Flush()
+	for _, n := range p.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+}
+
+func (m measurement) scan() string {
+	if len(m.ScanSeconds) == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", m.MedianScanSeconds)
+}
+
+func list(s []string) string {
+	if len(s) == 0 {
+		return "–"
+	}
+	return strings.Join(s, ", ")
+}
+
+func short(id string) string {
+	_, hex, _ := strings.Cut(id, ":")
+	return hex[:min(12, len(hex))]
+}
+
+func floats(xs []float64, format string) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprintf(format, x)
+	}
+	return strings.Join(s, " ")
+}
+
+// write puts scan-<date>.md and .json in dir and returns their paths.
+func (r *report) write(dir string) (string, string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	base := filepath.Join(dir, "scan-"+r.Started.Format("2006-01-02"))
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(base+".json", append(js, '\n'), 0o644); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(base+".md", []byte(r.markdown()), 0o644); err != nil {
+		return "", "", err
+	}
+	return base + ".md", base + ".json", nil
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	m, img := r.Machine, r.Image
+	p("# Scan benchmark, %s", r.Started.Format("2006-01-02"))
+	p("")
+	p("Run %s, %s to %s. Reproduce with `%s`; see [../README.md](../README.md) for what is measured.",
+		r.RunID, r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.Command)
+	p("")
+	p("## Machine and tools")
+	p("")
+	p("| | |")
+	p("|---|---|")
+	p("| date | %s |", r.Started.Format("2006-01-02 15:04 MST"))
+	p("| hostname | %s |", m.Hostname)
+	p("| CPU | %s |", m.CPU)
+	p("| nproc | %d |", m.NProc)
+	p("| memory | %d MiB |", m.MemoryMiB)
+	p("| kernel | %s |", m.Kernel)
+	p("| load average before / after | %s / %s |", m.LoadBefore, m.LoadAfter)
+	p("| engine (makes the image) | %s, at %s |", m.EngineVersion, m.EngineHost)
+	p("| Syft | %s (SBOM descriptor: %s), %s |", m.SyftVersion, m.SyftDescriptor, m.SyftPath)
+	p("| Syft built by | %s |", m.SyftBuild)
+	p("| Myrmex | revision %s, osv-scalibr %s, go-containerregistry %s |", m.Revision, m.ScalibrVersion, m.GGCRVersion)
+	p("| Go | %s (Myrmex and Syft) |", m.GoVersion)
+	p("")
+	p("## Image and settings")
+	p("")
+	var manifest []string
+	for _, k := range slices.Sorted(maps.Keys(img.Manifest)) {
+		manifest = append(manifest, fmt.Sprintf("%d %s", img.Manifest[k], k))
+	}
+	p("`%s`, image ID `%s`, Debian %s, %d layers, read by every contender from the same docker save archive of %.1f MB "+
+		"(uncompressed layers). Its manifest (what testimages read from the image's files when it built it) lists %s.",
+		img.Reference, img.ID, img.Debian, img.Layers, float64(img.ArchiveBytes)/1e6, strings.Join(manifest, ", "))
+	p("")
+	p("%d rounds per contender in rotating order; the median round is reported. Every scan runs in a child process: "+
+		"*seconds* are its wall time from start to exit, *CPU s* its user and system time, *peak RSS* its ru_maxrss, "+
+		"all from the rusage wait4 returns. *In-process scan* is Myrmex's scan alone, timed inside the child. The full "+
+		"scan's database: %s.", r.Rounds, r.Database)
+	p("")
+	var setup []string
+	for _, st := range r.Setup {
+		setup = append(setup, fmt.Sprintf("%s %.1f s", st.Step, st.Seconds))
+	}
+	p("Untimed setup: %s.", strings.Join(setup, "; "))
+	p("")
+	p("## Results")
+	p("")
+	p("| contender | how | rounds (s) | median (s) | CPU s | peak RSS MB, median (max) | in-process scan (s) | packages |")
+	p("|---|---|---|---:|---:|---:|---:|---:|")
+	for _, x := range r.Contenders {
+		p("| %s | %s | %s | **%.2f** | %.2f | **%.0f** (%.0f) | %s | %d |", x.Title, x.How, floats(x.Rounds, "%.2f"), x.Median,
+			x.MedianCPU, x.MedianMaxRSSMB, x.PeakMaxRSSMB, x.scan(), x.Packages[0])
+	}
+	p("")
+	p("## Ratios")
+	p("")
+	p("The first contender's median over the second's: below 1 the first is faster (or uses less CPU, or less memory).")
+	p("")
+	p("| ratio | wall time | round by round | CPU s | peak RSS |")
+	p("|---|---:|---|---:|---:|")
+	for _, x := range r.Ratios {
+		p("| %s | **%.2f** | %s | %.2f | **%.2f** |", x.Name, x.Seconds, floats(x.SecondsPerRound, "%.2f"), x.CPU, x.MaxRSS)
+	}
+	p("")
+	pk := r.Packages
+	p("## Packages found")
+	p("")
+	p("By the untimed first run of each tool, which every round was checked against (each round found exactly the same "+
+		"packages). Matched by %s. *Image* is the image's manifest.", pk.Match)
+	p("")
+	p("| kind | Myrmex | Syft | both | image | only Myrmex | only Syft | not in the image's manifest: Myrmex / Syft | in the manifest, not found: Myrmex / Syft |")
+	p("|---|---:|---:|---:|---:|---|---|---|---|")
+	for _, k := range pk.Kinds {
+		p("| %s | %d | %d | %d | %d | %s | %s | %s / %s | %s / %s |", k.Kind, k.Myrmex, k.Syft, k.Both, k.Image, list(k.OnlyMyrmex),
+			list(k.OnlySyft), list(k.MyrmexExtra), list(k.SyftExtra), list(k.MyrmexMissing), list(k.SyftMissing))
+	}
+	p("| **total** | **%d** | **%d** | **%d** | **%d** | | | | |", pk.Myrmex, pk.Syft, pk.Both, pk.Image)
+	p("")
+	for _, n := range pk.Notes {
+		p("%s", n)
+		p("")
+	}
+	if f := r.FullScan; f.Scanned > 0 {
+		p("The full scan (every round the same) scanned %d packages and found %d vulnerabilities (%s) against the fixtures' "+
+			"database; compliance score %.1f.", f.Scanned, len(f.Findings), strings.Join(f.Findings, ", "), f.ComplianceScore)
+		p("")
+	}
+	if len(r.Notes) > 0 {
+		p("## Notes")
+		p("")
+		for _, n := range r.Notes {
+			p("- %s", n)
+		}
+		p("")
+	}
+	p("## Reproduce")
+	p("")
+	p("```")
+	p("%s", r.Command)
+	p("```")
+	return b.String()
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Syft is built from its own module at this version, the newest the Go module proxy served when the benchmark
+// was written, with the version stamped in as its releases are (-X main.version), so that `syft version` and the
+// SBOM's descriptor name it.
+const (
+	syftModule  = "github.com/anchore/syft"
+	syftPackage = syftModule + "/cmd/syft"
+	syftVersion = "v1.57.1"
+)
+
+// ensureSyft returns the syft binary to run and how it was built: the one named, or syft@syftVersion, built once
+// into $(go env GOCACHE)/../myrmex-bench-bin/syft-VERSION/ so that later runs do not build it again (several
+// minutes cold). The build runs outside the main module and never touches its go.mod.
+func ensureSyft(ctx context.Context, named string) (bin, how string, err error) {
+	if named != "" {
+		bin, err := exec.LookPath(named)
+		return bin, "given with -syft", err
+	}
+	out, err := exec.CommandContext(ctx, "go", "env", "GOCACHE").Output()
+	if err != nil || strings.TrimSpace(string(out)) == "" {
+		return "", "", fmt.Errorf("go env GOCACHE: %v (or name a syft binary with -syft)", err)
+	}
+	dir := filepath.Join(filepath.Dir(strings.TrimSpace(string(out))), "myrmex-bench-bin", "syft-"+syftVersion)
+	bin = filepath.Join(dir, "syft")
+	record := filepath.Join(dir, "BUILD")
+	if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		b, _ := os.ReadFile(record)
+		return bin, strings.TrimSpace(string(b)), nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	work, err := os.MkdirTemp(dir, "build-")
+	if err != nil {
+		return "", "", err
+	}
+	defer os.RemoveAll(work)
+	goVersion, _ := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output()
+	ldflags := "-ldflags=-X main.version=" + syftVersion
+	logf("building syft %s into %s (once; several minutes when the module cache is cold)", syftVersion, dir)
+	start := time.Now()
+	built := filepath.Join(work, "syft")
+	how = fmt.Sprintf("go install %s %s@%s (GOWORK=off, %s)", ldflags, syftPackage, syftVersion, strings.TrimSpace(string(goVersion)))
+	if err := goCmd(ctx, work, []string{"GOBIN=" + work}, "install", ldflags, syftPackage+"@"+syftVersion); err != nil {
+		// `go install pkg@version` refuses a module whose go.mod has replace directives; a throwaway module that
+		// requires it builds it all the same.
+		logf("go install failed (%v); building syft from a throwaway module", err)
+		mod := filepath.Join(work, "mod")
+		if err := os.MkdirAll(mod, 0o755); err != nil {
+			return "", "", err
+		}
+		gomod := fmt.Sprintf("module myrmex.local/bench/syftbuild\n\ngo 1.26\n\nrequire %s %s\n", syftModule, syftVersion)
+		if err := os.WriteFile(filepath.Join(mod, "go.mod"), []byte(gomod), 0o644); err != nil {
+			return "", "", err
+		}
+		if err := goCmd(ctx, mod, nil, "get", syftPackage+"@"+syftVersion); err != nil {
+			return "", "", err
+		}
+		if err := goCmd(ctx, mod, nil, "build", ldflags, "-o", built, syftPackage); err != nil {
+			return "", "", err
+		}
+		how = fmt.Sprintf("go build %s %s in a throwaway module requiring %s %s (GOWORK=off, %s)", ldflags, syftPackage, syftModule,
+			syftVersion, strings.TrimSpace(string(goVersion)))
+	}
+	how += fmt.Sprintf(", built in %.0f s", time.Since(start).Seconds())
+	if err := os.WriteFile(record, []byte(how+"\n"), 0o644); err != nil {
+		return "", "", err
+	}
+	if err := os.Rename(built, bin); err != nil {
+		return "", "", err
+	}
+	return bin, how, nil
+}
+
+// goCmd runs the go command in dir with the workspace off, so the main module is never consulted.
+func goCmd(ctx context.Context, dir string, env []string, args ...string) error {
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), "GOWORK=off"), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go %s: %w: %s", strings.Join(args, " "), err, lastLines(out, 10))
+	}
+	return nil
+}
+
+// proc is what a child process cost: wall time from start to exit, the CPU seconds it used and its peak resident
+// memory, both from the rusage wait4 returns.
+type proc struct {
+	seconds, user, system float64
+	maxRSS                int64 // bytes
+	stdout                []byte
+}
+
+// runChild runs cmd to its end and measures it. The rusage of a waited-for child is its own (and that of its own
+// waited-for children): ru_maxrss is its peak resident set, whatever this process holds.
+func runChild(cmd *exec.Cmd) (proc, error) {
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	p := proc{seconds: time.Since(start).Seconds(), stdout: stdout.Bytes()}
+	if ps := cmd.ProcessState; ps != nil {
+		p.user, p.system = ps.UserTime().Seconds(), ps.SystemTime().Seconds()
+		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+			p.maxRSS = ru.Maxrss << 10 // KiB on Linux
+		}
+	}
+	if err != nil {
+		return p, fmt.Errorf("%s %s: %w: %s", filepath.Base(cmd.Path), strings.Join(cmd.Args[1:], " "), err,
+			lastLines(append(stdout.Bytes(), stderr.Bytes()...), 15))
+	}
+	if p.maxRSS == 0 {
+		return p, errors.New("the child's rusage has no ru_maxrss")
+	}
+	return p, nil
+}
+
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// moduleRoot is the main module's directory, found upwards from the working directory: the advisory fixtures
+// the full scan's database is imported from are there.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.HasPrefix(bytes.TrimSpace(b), []byte("module github.com/codomyrmex/containerization\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run the benchmark from within the github.com/codomyrmex/containerization module")
+		}
+		dir = parent
+	}
+}
