@@ -6,7 +6,7 @@ export DOCKER_HOST ?= unix:///run/myrmex-test/docker.sock
 GO ?= go
 GOTESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build test demo bench bench-registry vet engine-up engine-down images clean
+.PHONY: all build test demo bench bench-registry bench-scan vet engine-up engine-down images clean
 
 all: build
 
@@ -51,6 +51,12 @@ bench-registry:
 	@scripts/engine.sh up
 	@trap 'scripts/engine.sh down' EXIT; \
 	  $(GO) run ./bench/registry
+
+# bench-scan: cold and warm scans of the Debian test image against Syft; results in bench/results/.
+bench-scan:
+	@scripts/engine.sh up
+	@trap 'scripts/engine.sh down' EXIT; \
+	  $(GO) run ./bench/scan
 
 clean:
 	rm -rf bin

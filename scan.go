@@ -61,7 +61,7 @@ func ScanContainerSecurity(ctx context.Context, imageName, scanType string, opts
 	var threshold match.Severity
 	if opts.SeverityThreshold != "" {
 		if threshold, err = match.ParseSeverity(opts.SeverityThreshold); err != nil {
-			return fail("scan", fmt.Errorf("%w: %v", ErrInvalidArgument, err))
+			return fail("scan", err)
 		}
 	}
 	rules, checks := splitIgnores(opts.IgnoreRules)
@@ -95,7 +95,7 @@ func ScanContainerSecurity(ctx context.Context, imageName, scanType string, opts
 	}
 	defer cleanup()
 
-	rep, err := scan.Image(ctx, img, imageName, scan.Options{
+	rep, err := scan.Image(ctx, img, referenceOf(imageName), scan.Options{
 		Type: typ, SeverityThreshold: threshold, Ignore: rules, IgnoreChecks: checks,
 		DBDir: opts.DBDir, MaxDBAge: opts.MaxDBAge, Cache: opts.Cache,
 	})
@@ -109,6 +109,17 @@ func ScanContainerSecurity(ctx context.Context, imageName, scanType string, opts
 			Err: fmt.Errorf("%d finding(s) at or above %s: %w", n, threshold, ErrPolicyViolation)}
 	}
 	return res, nil
+}
+
+// referenceOf is the image reference imageName names, for the checks that read one (the latest tag): a path to
+// an archive or a layout names none.
+func referenceOf(imageName string) string {
+	if isLocalSource(imageName) {
+		return ""
+	}
+	s := strings.TrimPrefix(strings.TrimPrefix(imageName, registry.SourceRemote), registry.SourceDaemon)
+	_, s = splitScheme(s)
+	return s
 }
 
 // splitIgnores sorts ignore ids into vulnerability rules and compliance check ids.
@@ -129,7 +140,7 @@ func vulnerabilityOf(f match.Finding) Vulnerability {
 	v := Vulnerability{
 		CVEID: f.CVEID, Severity: string(f.Severity), Package: f.Package.Name, Version: f.InstalledVersion,
 		FixedVersion: f.FixedVersion, Description: f.Description,
-		ID: f.ID, Aliases: f.Aliases, Score: f.Score, Vector: f.Vector, Ecosystem: f.Package.Ecosystem,
+		ID: f.ID, Aliases: f.Aliases, Score: f.Score, Vector: f.Vector, Ecosystem: f.Package.Ecosystem, PURL: f.Package.PURL,
 		Layer: f.Package.Layer.DiffID, URL: f.URL,
 	}
 	if f.Package.SourceName != "" && f.Package.SourceName != f.Package.Name {

@@ -3,6 +3,7 @@ package containerization_test
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -215,6 +216,43 @@ func TestScanRejectsBadInput(t *testing.T) {
 		var sse *containerization.SecurityScanError
 		if !errors.As(err, &sse) || (tt.name != "missing ignore file" && !errors.Is(err, containerization.ErrInvalidArgument)) {
 			t.Errorf("%s: error = %v, want a SecurityScanError (invalid argument)", tt.name, err)
+		}
+	}
+}
+
+// TestScanOfAnArchiveHasNoTag: a docker-archive path is not an image reference, so the latest-tag check has none
+// to judge (a path ending in .tar once read as a tag, and an absolute one as "no tag, so latest").
+func TestScanOfAnArchiveHasNoTag(t *testing.T) {
+	ctx := context.Background()
+	eng := testenv.Engine(t)
+	rc, err := eng.SaveImage(ctx, testimages.Busybox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A lowercase path, as most are: it parses as a reference without a tag.
+	dir, err := os.MkdirTemp("", "myrmex-archive-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	file := filepath.Join(dir, "busybox.tar")
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.Copy(f, rc)
+	rc.Close()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := containerization.ScanContainerSecurity(ctx, "docker-archive:"+file, "compliance", containerization.ScanOptions{Engine: eng})
+	if err != nil {
+		t.Fatalf("ScanContainerSecurity(docker-archive:%s) = %v", file, err)
+	}
+	for _, c := range res.Compliance {
+		if c.ID == "DKL-DI-0006" && !c.Passed {
+			t.Errorf("DKL-DI-0006 on an archive = %+v, want passed: a path is no tag", c)
 		}
 	}
 }

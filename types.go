@@ -153,6 +153,7 @@ type Vulnerability struct {
 	Score     float64  `json:"score,omitempty"`   // CVSS base score, when a vector is known
 	Vector    string   `json:"vector,omitempty"`
 	Ecosystem string   `json:"ecosystem,omitempty"`
+	PURL      string   `json:"purl,omitempty"` // the package URL of the affected package
 	// SourcePackage is the source package the advisory names, for a binary package built from it (Debian).
 	SourcePackage string `json:"source_package,omitempty"`
 	Layer         string `json:"layer,omitempty"` // diff ID of the layer that brought the package in

@@ -97,7 +97,11 @@ func OpenImage(ctx context.Context, eng Engine, src string, opts Options) (v1.Im
 	}
 	img, cleanup, err := openSource(ctx, src, eng)
 	if plain && errors.Is(err, errdefs.ErrNotFound) {
-		return remoteImage(src)
+		rimg, rcleanup, rerr := remoteImage(src)
+		if rerr != nil {
+			return nil, rcleanup, fmt.Errorf("%s is not in the engine's store, and reading it from its registry failed: %w", src, rerr)
+		}
+		return rimg, rcleanup, nil
 	}
 	if err != nil {
 		return nil, cleanup, err

@@ -107,7 +107,7 @@ func Image(ctx context.Context, img v1.Image, ref string, opts Options) (*Report
 		if db == nil {
 			var err error
 			if db, err = vulndb.Open(vulndb.Options{Dir: opts.DBDir}); err != nil {
-				return nil, fmt.Errorf("opening the advisory database: %w (import one with `myrmex db import`)", err)
+				return nil, fmt.Errorf("opening the advisory database: %w", err)
 			}
 			defer db.Close()
 		}

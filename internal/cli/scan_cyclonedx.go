@@ -38,6 +38,7 @@ type (
 		Type       string        `json:"type"`
 		Name       string        `json:"name"`
 		Version    string        `json:"version,omitempty"`
+		PURL       string        `json:"purl,omitempty"`
 		Properties []cdxProperty `json:"properties,omitempty"`
 	}
 	cdxProperty struct {
@@ -109,9 +110,11 @@ func advisorySource(id string) string {
 	return "OSV"
 }
 
-// cdxRef is a package's bom-ref: its ecosystem, name and version, which the facade's Vulnerability carries
-// (it has no package URL).
+// cdxRef is a package's bom-ref: its package URL, else its ecosystem, name and version.
 func cdxRef(v containerization.Vulnerability) string {
+	if v.PURL != "" {
+		return v.PURL
+	}
 	return v.Ecosystem + "/" + v.Package + "@" + v.Version
 }
 
@@ -134,7 +137,7 @@ func cycloneDXOf(res *containerization.SecurityScanResult) cdxBOM {
 		ref := cdxRef(v)
 		if !components[ref] {
 			components[ref] = true
-			c := cdxComponent{BOMRef: ref, Type: "library", Name: v.Package, Version: v.Version}
+			c := cdxComponent{BOMRef: ref, Type: "library", Name: v.Package, Version: v.Version, PURL: v.PURL}
 			for _, p := range []cdxProperty{{"myrmex:ecosystem", v.Ecosystem}, {"myrmex:source_package", v.SourcePackage}, {"myrmex:layer", v.Layer}} {
 				if p.Value != "" {
 					c.Properties = append(c.Properties, p)
