@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,10 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 )
 
 // reproduce is the command that makes a results file.
@@ -107,7 +107,7 @@ func (m *measurement) add(s sample) {
 }
 
 func (m *measurement) summarize() {
-	m.Median = median(m.Rounds)
+	m.Median = benchkit.Median(m.Rounds)
 	m.PerOpMs = m.Median * 1000 / float64(m.Ops)
 	if m.inProcess {
 		m.AllocPerOpKiB = medianU(m.AllocBytes) / 1024 / float64(m.Ops)
@@ -115,21 +115,12 @@ func (m *measurement) summarize() {
 	}
 }
 
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 func medianU(xs []uint64) float64 {
 	f := make([]float64, len(xs))
 	for i, x := range xs {
 		f[i] = float64(x)
 	}
-	return median(f)
+	return benchkit.Median(f)
 }
 
 // ratio is Myrmex's median wall time over a peer's: below 1 Myrmex is faster, above 1 slower. PerRound divides
@@ -170,15 +161,15 @@ func (r *report) ratios() {
 
 // describe reads the machine and the engine. What it cannot read is left empty and said in the notes.
 func describe(ctx context.Context, raw *rawAPI, docker string) (machine, []string) {
-	m := machine{NProc: runtime.NumCPU(), GoVersion: runtime.Version(), EngineHost: raw.host, LoadBefore: loadAvg()}
+	m := machine{NProc: runtime.NumCPU(), GoVersion: runtime.Version(), EngineHost: raw.host, LoadBefore: benchkit.LoadAvg()}
 	var notes []string
 	m.Hostname, _ = os.Hostname()
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
-	m.CPU = procField("/proc/cpuinfo", "model name")
+	m.CPU = benchkit.ProcField("/proc/cpuinfo", "model name")
 	var kib int
-	if _, err := fmt.Sscanf(procField("/proc/meminfo", "MemTotal"), "%d kB", &kib); err == nil {
+	if _, err := fmt.Sscanf(benchkit.ProcField("/proc/meminfo", "MemTotal"), "%d kB", &kib); err == nil {
 		m.MemoryMiB = kib / 1024
 	}
 	var ver struct{ Version, APIVersion string }
@@ -198,39 +189,6 @@ func describe(ctx context.Context, raw *rawAPI, docker string) (machine, []strin
 		m.Revision = strings.TrimSpace(string(out))
 	}
 	return m, notes
-}
-
-// procField returns the value of the first "key: value" line of a /proc file.
-func procField(path, key string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:min(3, len(f))], " ")
-}
-
-// load1 reads the 1-minute figure of a load average string.
-func load1(avg string) float64 {
-	var l float64
-	_, _ = fmt.Sscanf(avg, "%g", &l)
-	return l
 }
 
 func (r *report) printTable(w io.Writer) {

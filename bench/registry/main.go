@@ -33,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 	"github.com/codomyrmex/containerization/engine"
 )
 
@@ -151,8 +152,8 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	rep.Notes = append(rep.Notes, b.notes...)
 	rep.Finished = time.Now()
-	rep.Machine.LoadAfter = loadAvg()
-	if busy := max(load1(rep.Machine.LoadBefore), load1(rep.Machine.LoadAfter)); busy > float64(rep.Machine.NProc) {
+	rep.Machine.LoadAfter = benchkit.LoadAvg()
+	if busy := max(benchkit.Load1(rep.Machine.LoadBefore), benchkit.Load1(rep.Machine.LoadAfter)); busy > float64(rep.Machine.NProc) {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("The machine was busy: a 1-minute load of %.1f on %d CPUs (other work shares the "+
 			"CPUs and possibly the engine). Ratios within this run compare like with like; absolute times are inflated.", busy, rep.Machine.NProc))
 	}

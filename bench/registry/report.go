@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,10 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 )
 
 // report is everything a results file holds; the JSON file is this struct.
@@ -132,26 +132,26 @@ func (m *measurement) add(s sample) {
 }
 
 func (m *measurement) summarize(imageBytes int64) {
-	m.Median = median(m.Rounds)
+	m.Median = benchkit.Median(m.Rounds)
 	m.ImageMBps = float64(imageBytes) / 1e6 / m.Median
 	wire := make([]float64, len(m.WireBytes))
 	for i, w := range m.WireBytes {
 		wire[i] = float64(w)
 	}
-	m.medianWireMB = median(wire) / 1e6
+	m.medianWireMB = benchkit.Median(wire) / 1e6
 	m.WireMBps = m.medianWireMB / m.Median
-	m.MedClientCPU, m.MedDockerdCPU, m.MedRegistryCPU = median(m.ClientCPU), median(m.DockerdCPU), median(m.RegistryCPU)
+	m.MedClientCPU, m.MedDockerdCPU, m.MedRegistryCPU = benchkit.Median(m.ClientCPU), benchkit.Median(m.DockerdCPU), benchkit.Median(m.RegistryCPU)
 	if m.InProcess {
 		f := make([]float64, len(m.AllocBytes))
 		for i, a := range m.AllocBytes {
 			f[i] = float64(a)
 		}
-		m.MedianAllocMiB = median(f) / (1 << 20)
+		m.MedianAllocMiB = benchkit.Median(f) / (1 << 20)
 		r := make([]float64, len(m.ReadBytes))
 		for i, n := range m.ReadBytes {
 			r[i] = float64(n)
 		}
-		m.medianReadMB = median(r) / 1e6
+		m.medianReadMB = benchkit.Median(r) / 1e6
 	}
 }
 
@@ -176,18 +176,6 @@ func find(ms []measurement, key string) *measurement {
 		}
 	}
 	return nil
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // ratio is Myrmex's median wall time over a peer's: below 1 Myrmex is faster, above 1 slower. PerRound divides
@@ -224,15 +212,15 @@ func (r *report) finish() {
 
 // describe reads the machine, the engine and the tools. What it cannot read is left empty and said in the notes.
 func describe(ctx context.Context, b *bench) (machine, []string) {
-	m := machine{NProc: runtime.NumCPU(), GoVersion: runtime.Version(), EngineHost: b.cfg.dockerHost, LoadBefore: loadAvg(), DockerdPID: b.dockerdPID}
+	m := machine{NProc: runtime.NumCPU(), GoVersion: runtime.Version(), EngineHost: b.cfg.dockerHost, LoadBefore: benchkit.LoadAvg(), DockerdPID: b.dockerdPID}
 	var notes []string
 	m.Hostname, _ = os.Hostname()
 	if out, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(out))
 	}
-	m.CPU = procField("/proc/cpuinfo", "model name")
+	m.CPU = benchkit.ProcField("/proc/cpuinfo", "model name")
 	var kib int
-	if _, err := fmt.Sscanf(procField("/proc/meminfo", "MemTotal"), "%d kB", &kib); err == nil {
+	if _, err := fmt.Sscanf(benchkit.ProcField("/proc/meminfo", "MemTotal"), "%d kB", &kib); err == nil {
 		m.MemoryMiB = kib / 1024
 	}
 	cmd := func(name string, args ...string) string {
@@ -257,39 +245,6 @@ func describe(ctx context.Context, b *bench) (machine, []string) {
 		notes = append(notes, "dockerd's CPU time was not read (no readable -dockerd-pidfile naming a running dockerd): its column is 0.")
 	}
 	return m, notes
-}
-
-// procField returns the value of the first "key: value" line of a /proc file.
-func procField(path, key string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:min(3, len(f))], " ")
-}
-
-// load1 reads the 1-minute figure of a load average string.
-func load1(avg string) float64 {
-	var l float64
-	_, _ = fmt.Sscanf(avg, "%g", &l)
-	return l
 }
 
 // phases are the report's sections, in the order they ran.

@@ -35,6 +35,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 )
 
 // defaultDockerHost is the private engine of `scripts/engine.sh up`, used when DOCKER_HOST is unset.
@@ -116,8 +118,8 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	rep.Notes = append(rep.Notes, b.notes...)
 	rep.Finished = time.Now()
-	rep.Machine.LoadAfter = loadAvg()
-	if busy := max(load1(rep.Machine.LoadBefore), load1(rep.Machine.LoadAfter)); busy > float64(rep.Machine.NProc) {
+	rep.Machine.LoadAfter = benchkit.LoadAvg()
+	if busy := max(benchkit.Load1(rep.Machine.LoadBefore), benchkit.Load1(rep.Machine.LoadAfter)); busy > float64(rep.Machine.NProc) {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("The machine was busy: a 1-minute load of %.1f on %d CPUs (other work shares the "+
 			"CPUs). Ratios within this run compare like with like; absolute times are inflated.", busy, rep.Machine.NProc))
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 	"github.com/codomyrmex/containerization/engine"
 )
 
@@ -112,9 +112,9 @@ func (m *measurement) add(s sample) {
 }
 
 func (m *measurement) summarize() {
-	m.Median, m.MedianCPU, m.MedianMaxRSSMB = median(m.Rounds), median(m.CPU), median(m.MaxRSSMB)
+	m.Median, m.MedianCPU, m.MedianMaxRSSMB = benchkit.Median(m.Rounds), benchkit.Median(m.CPU), benchkit.Median(m.MaxRSSMB)
 	m.PeakMaxRSSMB = slices.Max(m.MaxRSSMB)
-	m.MedianScanSeconds = median(m.ScanSeconds)
+	m.MedianScanSeconds = benchkit.Median(m.ScanSeconds)
 }
 
 func find(ms []measurement, key string) *measurement {
@@ -124,18 +124,6 @@ func find(ms []measurement, key string) *measurement {
 		}
 	}
 	return nil
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // ratio divides one contender's medians by another's: wall time, CPU seconds and peak memory. Below 1 the first
@@ -176,15 +164,15 @@ func (r *report) finish(cfg config) {
 
 // describe reads the machine and the tools. What it cannot read is left empty and said in the notes.
 func describe(ctx context.Context, b *bench) (machine, []string) {
-	m := machine{NProc: runtime.NumCPU(), GoVersion: runtime.Version(), EngineHost: b.cfg.dockerHost, LoadBefore: loadAvg(), SyftPath: b.syft}
+	m := machine{NProc: runtime.NumCPU(), GoVersion: runtime.Version(), EngineHost: b.cfg.dockerHost, LoadBefore: benchkit.LoadAvg(), SyftPath: b.syft}
 	var notes []string
 	m.Hostname, _ = os.Hostname()
 	if out, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(out))
 	}
-	m.CPU = procField("/proc/cpuinfo", "model name")
+	m.CPU = benchkit.ProcField("/proc/cpuinfo", "model name")
 	var kib int
-	if _, err := fmt.Sscanf(procField("/proc/meminfo", "MemTotal"), "%d kB", &kib); err == nil {
+	if _, err := fmt.Sscanf(benchkit.ProcField("/proc/meminfo", "MemTotal"), "%d kB", &kib); err == nil {
 		m.MemoryMiB = kib / 1024
 	}
 	cmd := func(dir, name string, args ...string) string {
@@ -222,39 +210,6 @@ func engineVersion(ctx context.Context, eng *engine.Client) string {
 		return ""
 	}
 	return "dockerd " + v.Version + ", API " + v.APIVersion
-}
-
-// procField returns the value of the first "key: value" line of a /proc file.
-func procField(path, key string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:min(3, len(f))], " ")
-}
-
-// load1 reads the 1-minute figure of a load average string.
-func load1(avg string) float64 {
-	var l float64
-	_, _ = fmt.Sscanf(avg, "%g", &l)
-	return l
 }
 
 func (r *report) printTable(w io.Writer) {
