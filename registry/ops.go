@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -158,8 +159,38 @@ func platformImage(idx v1.ImageIndex, platform *v1.Platform) (v1.Image, error) {
 
 // image is an image or an index, whichever a source or a registry holds.
 type image struct {
-	img v1.Image
-	idx v1.ImageIndex
+	img     v1.Image
+	idx     v1.ImageIndex
+	archive string // the docker save file the image was read from, if any
+	tmp     string // a directory of compressed layers to remove when done
+}
+
+// precompress gzips the uncompressed layers of an image read from a docker save archive once, in parallel, so
+// that a push does not compress them three times (see the precompress function).
+func (i *image) precompress(ctx context.Context, src string) error {
+	if i.img == nil || i.archive == "" || strings.HasPrefix(src, SourceOCI) {
+		return nil
+	}
+	if ok, err := uncompressedArchive(i.archive); err != nil || !ok {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "myrmex-layers-")
+	if err != nil {
+		return err
+	}
+	i.tmp = dir
+	img, err := precompress(ctx, i.img, dir, runtime.NumCPU())
+	if err != nil {
+		return err
+	}
+	i.img = img
+	return nil
+}
+
+func (i *image) cleanup() {
+	if i.tmp != "" {
+		os.RemoveAll(i.tmp)
+	}
 }
 
 func (i image) taggable() remote.Taggable {
@@ -279,7 +310,7 @@ func openSource(ctx context.Context, src string, eng Engine) (image, func(), err
 		if err != nil {
 			return image{}, none, fmt.Errorf("reading archive %s: %w", file, err)
 		}
-		return image{img: img}, none, nil
+		return image{img: img, archive: file}, none, nil
 	}
 	ref := strings.TrimPrefix(src, SourceDaemon)
 	if eng == nil {
@@ -319,7 +350,7 @@ func openSource(ctx context.Context, src string, eng Engine) (image, func(), err
 		cleanup()
 		return image{}, none, fmt.Errorf("reading %s from the engine: %w", ref, err)
 	}
-	return image{img: img}, cleanup, nil
+	return image{img: img, archive: file}, cleanup, nil
 }
 
 // PushOptions tunes [Push].
@@ -349,6 +380,10 @@ func Push(ctx context.Context, eng Engine, src string, dst name.Reference, ep En
 		return res, err
 	}
 	defer cleanup()
+	if err := img.precompress(ctx, src); err != nil {
+		return res, fmt.Errorf("preparing %s: %w", src, err)
+	}
+	defer img.cleanup()
 	ropts := opts.RemoteOptions(ctx, ep)
 	write := ropts
 	if opts.Progress != nil {
