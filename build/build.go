@@ -63,7 +63,7 @@ type Options struct {
 	Secrets map[string]string
 	// Platform is the target platform ("linux/amd64"). Empty means the builder's own.
 	Platform string
-	// Progress, when set, receives the build's events in order, from the goroutine that runs the build.
+	// Progress, when set, receives the build's events in order, on the goroutine that called Build.
 	Progress func(Event)
 	// Logger receives debug records. Nil discards them.
 	Logger *slog.Logger
@@ -122,13 +122,9 @@ func resolve(opts Options) (*request, error) {
 		return nil, invalid("dockerfile %q is not a regular file", df)
 	}
 	for _, t := range opts.Tags {
-		if _, err := name.NewTag(t, name.StrictValidation); err != nil {
-			if _, err2 := name.NewTag(t); err2 != nil {
-				return nil, invalid("tag %q: %v", t, err)
-			}
-		}
-		if strings.Contains(t, ",") {
-			return nil, invalid("tag %q contains a comma", t)
+		// The exporter takes the tags comma-joined, so a comma is refused with the other malformed names.
+		if _, err := name.NewTag(t); err != nil || strings.Contains(t, ",") {
+			return nil, invalid("tag %q is not an image name", t)
 		}
 	}
 	for id, path := range opts.Secrets {

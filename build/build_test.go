@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -259,11 +258,8 @@ func seq(prefix string, from, to int) []string {
 func TestBuildProgress(t *testing.T) {
 	f := newFixture(t)
 	dir := f.context(map[string]string{"Dockerfile": "FROM BASE\nRUN echo hello-progress && echo to-stderr >&2\n"})
-	var mu sync.Mutex
 	var events []build.Event
 	res := f.mustBuild(build.Options{ContextPath: dir, NoCache: true, Progress: func(e build.Event) {
-		mu.Lock()
-		defer mu.Unlock()
 		events = append(events, e)
 	}})
 	var started, completed, logged, stderr bool
@@ -299,6 +295,8 @@ func TestBuildInvalid(t *testing.T) {
 		{"missing context", build.Options{ContextPath: filepath.Join(empty, "nope")}},
 		{"missing dockerfile", build.Options{ContextPath: empty}},
 		{"bad tag", build.Options{ContextPath: empty, DockerfilePath: "/dev/null", Tags: []string{"Bad Tag"}}},
+		{"comma in tag", build.Options{ContextPath: empty, DockerfilePath: "/dev/null", Tags: []string{"a:1,b:2"}}},
+		{"missing secret", build.Options{ContextPath: empty, DockerfilePath: "/dev/null", Secrets: map[string]string{"x": "/nope"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
