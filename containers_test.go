@@ -258,8 +258,6 @@ func TestUnbuiltFunctionsReturnTheirTypedError(t *testing.T) {
 		err  error
 		as   func(error) bool
 	}{
-		{"BuildContainers", second(containerization.BuildContainers(ctx, "app:1", containerization.BuildOptions{})),
-			func(e error) bool { var x *containerization.ContainerBuildError; return errors.As(e, &x) }},
 		{"OrchestrateKubernetes", second(containerization.OrchestrateKubernetes(ctx, "app", "k8s/", "default", containerization.KubernetesOptions{})),
 			func(e error) bool { var x *containerization.KubernetesError; return errors.As(e, &x) }},
 		{"OptimizeContainers", second(containerization.OptimizeContainers(ctx, "app:1", "size", containerization.OptimizeOptions{})),

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	containerization "github.com/codomyrmex/containerization"
 	"github.com/codomyrmex/containerization/internal/testenv"
 	"github.com/codomyrmex/containerization/internal/testimages"
@@ -129,4 +131,13 @@ func TestManageContainerRegistryEveryOperation(t *testing.T) {
 func withTags(o containerization.RegistryOptions, tags ...string) containerization.RegistryOptions {
 	o.Tags = tags
 	return o
+}
+
+func mustRef(t *testing.T, s string) name.Reference {
+	t.Helper()
+	r, err := name.ParseReference(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

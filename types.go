@@ -21,16 +21,39 @@ type VolumeMount = engine.VolumeMount
 // ContainerMetrics is the specification's ContainerMetrics; see [engine.ComputeMetrics] for the formulas.
 type ContainerMetrics = engine.ContainerMetrics
 
-// BuildResult is what build_containers returns.
+// BuildResult is what build_containers returns. The first eight fields are the specification's.
 type BuildResult struct {
 	ImageName            string  `json:"image_name"`
 	ImageID              string  `json:"image_id"`
-	BuildTime            float64 `json:"build_time"`
+	BuildTime            float64 `json:"build_time"` // seconds, the build alone
 	SizeMB               float64 `json:"size_mb"`
 	Layers               int     `json:"layers"`
 	SecurityScanPassed   bool    `json:"security_scan_passed"`
 	VulnerabilitiesFound int     `json:"vulnerabilities_found"`
 	OptimizationApplied  bool    `json:"optimization_applied"`
+
+	// Tags are the names the image was stored under in the engine.
+	Tags []string `json:"tags"`
+	// Steps and CacheHits count the build's steps and those served from the build cache.
+	Steps     int `json:"steps"`
+	CacheHits int `json:"cache_hits"`
+	// Lint holds the Dockerfile's lint findings.
+	Lint []LintFinding `json:"lint"`
+	// Scan is the security scan of the built image; nil when scanning was off.
+	Scan *SecurityScanResult `json:"scan,omitempty"`
+	// ImageDigest and PushedTo say where the image was pushed, when it was.
+	ImageDigest string `json:"image_digest,omitempty"`
+	PushedTo    string `json:"pushed_to,omitempty"`
+	// Recommendations gather the lint findings' and the scan's.
+	Recommendations []string `json:"recommendations"`
+}
+
+// LintFinding is one Dockerfile lint finding (hadolint's rule ids).
+type LintFinding struct {
+	Rule     string `json:"rule"`
+	Severity string `json:"severity"`
+	Line     int    `json:"line"`
+	Message  string `json:"message"`
 }
 
 // RegistryResult is what manage_container_registry returns. The first eight fields are the specification's.

@@ -2,23 +2,6 @@ package containerization
 
 import "context"
 
-// BuildOptions are the build options of [BuildContainers]. The zero value builds ./Dockerfile in ".".
-type BuildOptions struct {
-	DockerfilePath string            // default "Dockerfile"
-	ContextPath    string            // default "."
-	BuildArgs      map[string]string // --build-arg
-	Target         string
-	Labels         map[string]string
-	NoCache        bool
-	PushToRegistry bool
-}
-
-// BuildContainers builds an image from a Dockerfile, scans it and optionally pushes it (build_containers).
-// Not built yet: it returns a *[ContainerBuildError] wrapping [ErrNotImplemented].
-func BuildContainers(ctx context.Context, imageName string, opts BuildOptions) (*BuildResult, error) {
-	return nil, &ContainerBuildError{Op: "build", Image: imageName, Err: notImplemented("build_containers")}
-}
-
 // KubernetesOptions are the deployment options of [OrchestrateKubernetes].
 type KubernetesOptions struct {
 	Replicas *int

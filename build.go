@@ -1,0 +1,191 @@
+package containerization
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/codomyrmex/containerization/build"
+	"github.com/codomyrmex/containerization/build/lint"
+	"github.com/codomyrmex/containerization/engine"
+)
+
+// BuildOptions are the build options of [BuildContainers]. The zero value builds ./Dockerfile in "." on the
+// engine's BuildKit, lints it (reporting, not failing), and runs a quick scan of the result with no gate.
+type BuildOptions struct {
+	// DockerfilePath is the Dockerfile, relative to ContextPath unless absolute (default "Dockerfile").
+	DockerfilePath string
+	// ContextPath is the build context directory (default "."); its .dockerignore is honoured.
+	ContextPath string
+	BuildArgs   map[string]string
+	Target      string
+	Labels      map[string]string
+	NoCache     bool
+	// Pull asks for newer versions of the base images.
+	Pull bool
+	// Tags are more names for the image, beside imageName.
+	Tags []string
+	// Secrets are files exposed to RUN --mount=type=secret,id=ID, by id.
+	Secrets  map[string]string
+	Platform string
+
+	// LintIgnore lists hadolint rule ids not to report; LintFailureThreshold (error, warning, info, style) fails
+	// the build before it starts when a finding is that severe. Empty: lint reports and never fails.
+	LintIgnore           []string
+	LintFailureThreshold string
+
+	// Scan is the scan of the built image: quick (default), full, compliance, or off.
+	Scan string
+	// ScanThreshold gates the image: findings at or above it (critical, high, medium, low) fail the build
+	// with ErrPolicyViolation, and the image is not pushed. Empty: no gate.
+	ScanThreshold string
+	// ScanOptions tune the scan (database, ignore rules); its threshold is ScanThreshold.
+	ScanOptions ScanOptions
+
+	// PushToRegistry pushes the image (all its tags) after a build that passed its gate, to Registry (the
+	// registry imageName names when empty), with RegistryOptions (credentials, CA).
+	PushToRegistry  bool
+	Registry        string
+	RegistryOptions RegistryOptions
+
+	// Progress receives the build's step events as they happen.
+	Progress func(build.Event)
+	// Engine reuses a connected engine client; else one is opened to Host.
+	Engine *engine.Client
+	Host   string
+	Logger *slog.Logger
+}
+
+// BuildContainers builds an image from a Dockerfile on BuildKit, lints it first, scans it, gates it on a severity
+// threshold and optionally pushes it (build_containers): one call, one result.
+//
+// Errors are *[ContainerBuildError] with Op lint, build, scan or push. A failing step wraps a *build.StepError
+// (instruction, line, exit code, output tail); a failing gate wraps ErrPolicyViolation and the image is not
+// pushed; both return the result so far. optimization_applied stays false until optimize_containers is built.
+func BuildContainers(ctx context.Context, imageName string, opts BuildOptions) (*BuildResult, error) {
+	res := &BuildResult{ImageName: imageName, Tags: []string{}, Lint: []LintFinding{}, Recommendations: []string{}}
+	fail := func(op string, err error) (*BuildResult, error) {
+		return res, &ContainerBuildError{Op: op, Image: imageName, Err: err}
+	}
+	if _, err := name.ParseReference(imageName); err != nil || imageName == "" {
+		return fail("build", fmt.Errorf("%w: image name %q: %v", ErrInvalidArgument, imageName, err))
+	}
+	for _, t := range opts.Tags {
+		if _, err := name.ParseReference(t); err != nil {
+			return fail("build", fmt.Errorf("%w: tag %q: %v", ErrInvalidArgument, t, err))
+		}
+	}
+	scanType := opts.Scan
+	switch scanType {
+	case "":
+		scanType = "quick"
+	case "quick", "full", "compliance", "off":
+	default:
+		return fail("build", fmt.Errorf("%w: scan %q: want quick, full, compliance or off", ErrInvalidArgument, opts.Scan))
+	}
+	threshold, err := lint.ParseSeverity(opts.LintFailureThreshold)
+	if err != nil {
+		return fail("lint", err)
+	}
+
+	// Lint first: a Dockerfile that fails its threshold is not built.
+	dockerfile, err := os.ReadFile(dockerfilePath(opts))
+	if err != nil {
+		return fail("build", fmt.Errorf("%w: Dockerfile: %v", ErrInvalidArgument, err))
+	}
+	report, err := lint.Lint(dockerfile, lint.Options{Ignore: opts.LintIgnore, FailureThreshold: threshold})
+	if err != nil {
+		return fail("lint", err)
+	}
+	for _, f := range report.Findings {
+		res.Lint = append(res.Lint, LintFinding{Rule: f.Rule, Severity: f.Severity.String(), Line: f.Line, Message: f.Message})
+		res.Recommendations = append(res.Recommendations, fmt.Sprintf("Dockerfile line %d: %s (%s)", f.Line, f.Message, f.Rule))
+	}
+	if report.Failed {
+		return fail("lint", fmt.Errorf("the Dockerfile has lint findings at or above %s: %w", opts.LintFailureThreshold, ErrPolicyViolation))
+	}
+
+	eng := opts.Engine
+	if eng == nil {
+		if eng, err = engine.New(ctx, engine.Options{Host: opts.Host, Logger: opts.Logger}); err != nil {
+			return fail("build", err)
+		}
+		defer eng.Close()
+	}
+	out, err := build.Build(ctx, eng, build.Options{
+		DockerfilePath: opts.DockerfilePath, ContextPath: opts.ContextPath, BuildArgs: opts.BuildArgs,
+		Target: opts.Target, Labels: opts.Labels, NoCache: opts.NoCache, Pull: opts.Pull,
+		Tags: append([]string{imageName}, opts.Tags...), Secrets: opts.Secrets, Platform: opts.Platform,
+		Progress: opts.Progress, Logger: opts.Logger,
+	})
+	if err != nil {
+		return fail("build", err)
+	}
+	res.ImageID, res.Tags, res.BuildTime = out.ImageID, out.Tags, out.Duration.Seconds()
+	res.Steps, res.CacheHits = out.Steps, out.CacheHits
+	if ins, err := eng.API().ImageInspect(ctx, out.ImageID); err == nil {
+		res.SizeMB = float64(ins.Size) / (1 << 20)
+		res.Layers = len(ins.RootFS.Layers)
+	}
+
+	if scanType != "off" {
+		so := opts.ScanOptions
+		so.SeverityThreshold, so.Engine = opts.ScanThreshold, eng
+		scan, err := ScanContainerSecurity(ctx, imageName, scanType, so)
+		res.Scan = scan
+		if scan != nil {
+			res.VulnerabilitiesFound = len(scan.Vulnerabilities)
+			res.SecurityScanPassed = scan.PolicyPassed
+			res.Recommendations = append(res.Recommendations, scan.Recommendations...)
+		}
+		if err != nil {
+			// A failed gate and a scan that could not run both stop here: nothing unscanned is pushed.
+			return fail("scan", err)
+		}
+	} else {
+		res.SecurityScanPassed = opts.ScanThreshold == ""
+	}
+
+	if opts.PushToRegistry {
+		ro := opts.RegistryOptions
+		ro.Engine, ro.Tags = eng, nil
+		for _, t := range opts.Tags {
+			// Extra tags in the same repository go along as tags; others are pushed on their own.
+			if tr, err := name.NewTag(t); err == nil && sameRepository(tr, imageName) {
+				ro.Tags = append(ro.Tags, tr.TagStr())
+			}
+		}
+		pushed, err := ManageContainerRegistry(ctx, RegistryPush, imageName, opts.Registry, ro)
+		if err != nil {
+			return fail("push", errors.Unwrap(err))
+		}
+		res.ImageDigest, res.PushedTo = pushed.ImageDigest, pushed.Reference
+	}
+	return res, nil
+}
+
+func dockerfilePath(o BuildOptions) string {
+	df := o.DockerfilePath
+	if df == "" {
+		df = "Dockerfile"
+	}
+	if filepath.IsAbs(df) {
+		return df
+	}
+	ctxDir := o.ContextPath
+	if ctxDir == "" {
+		ctxDir = "."
+	}
+	return filepath.Join(ctxDir, df)
+}
+
+func sameRepository(t name.Tag, image string) bool {
+	ref, err := name.ParseReference(image)
+	return err == nil && strings.EqualFold(ref.Context().Name(), t.Context().Name())
+}

@@ -1,0 +1,149 @@
+package containerization_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/moby/moby/client"
+
+	containerization "github.com/codomyrmex/containerization"
+	"github.com/codomyrmex/containerization/build"
+	"github.com/codomyrmex/containerization/internal/testenv"
+	"github.com/codomyrmex/containerization/internal/testimages"
+)
+
+// buildContext writes a build context: the Dockerfile and the other files given, by path.
+func buildContext(t *testing.T, dockerfile string, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	files["Dockerfile"] = dockerfile
+	for p, content := range files {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func buildName(t *testing.T, eng interface {
+	API() *client.Client
+}) string {
+	t.Helper()
+	n := fmt.Sprintf("myrmex.local/buildfacade-%08x:1", rand.Uint32())
+	t.Cleanup(func() {
+		_, _ = eng.API().ImageRemove(context.Background(), n, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	})
+	return n
+}
+
+func TestBuildContainersRefusesBeforeBuilding(t *testing.T) {
+	ctx := context.Background()
+	ok := buildContext(t, "FROM "+testimages.Busybox+"\n", map[string]string{})
+	relative := buildContext(t, "FROM "+testimages.Busybox+"\nWORKDIR app\n", map[string]string{})
+	tests := []struct {
+		name, image string
+		opts        containerization.BuildOptions
+		op          string
+		want        error
+	}{
+		{"bad image name", "App:1", containerization.BuildOptions{ContextPath: ok}, "build", containerization.ErrInvalidArgument},
+		{"bad scan", "app:1", containerization.BuildOptions{ContextPath: ok, Scan: "deep"}, "build", containerization.ErrInvalidArgument},
+		{"no Dockerfile", "app:1", containerization.BuildOptions{ContextPath: t.TempDir()}, "build", containerization.ErrInvalidArgument},
+		{"bad lint threshold", "app:1", containerization.BuildOptions{ContextPath: ok, LintFailureThreshold: "fatal"}, "lint", containerization.ErrInvalidArgument},
+		// DL3000 (a relative WORKDIR) is an error in hadolint: with that threshold nothing is built.
+		{"lint gate", "app:1", containerization.BuildOptions{ContextPath: relative, LintFailureThreshold: "error", Host: nowhere}, "lint", containerization.ErrPolicyViolation},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.opts.Host = nowhere // an engine call would fail with ErrUnavailable instead
+			res, err := containerization.BuildContainers(ctx, tt.image, tt.opts)
+			var cbe *containerization.ContainerBuildError
+			if !errors.Is(err, tt.want) || !errors.As(err, &cbe) || cbe.Op != tt.op {
+				t.Fatalf("BuildContainers(%s) error = %v, want a %s ContainerBuildError wrapping %v", tt.name, err, tt.op, tt.want)
+			}
+			if tt.name == "lint gate" && (len(res.Lint) == 0 || res.Lint[0].Rule != "DL3000" || res.Lint[0].Line != 2) {
+				t.Errorf("lint findings = %+v, want DL3000 on line 2", res.Lint)
+			}
+		})
+	}
+}
+
+func TestBuildContainersBuildsScansGatesAndPushes(t *testing.T) {
+	ctx := context.Background()
+	eng := testenv.Engine(t)
+	reg := testenv.InProcess(t)
+	db := advisoryDB(t, nil)
+	dockerfile := "FROM " + testimages.Busybox + "\n" +
+		"LABEL org.opencontainers.image.title=demo\n" +
+		"COPY node_modules /app/node_modules\n" +
+		"RUN echo built > /app/built\n"
+	ctxDir := buildContext(t, dockerfile, map[string]string{
+		"node_modules/minimist/package.json": `{"name": "minimist", "version": "1.2.5"}`,
+	})
+
+	// The gate: minimist 1.2.5 has a critical finding. The build fails its gate and nothing is pushed.
+	image := buildName(t, eng)
+	target := reg.Host + "/" + strings.TrimPrefix(image, "myrmex.local/")
+	res, err := containerization.BuildContainers(ctx, image, containerization.BuildOptions{
+		ContextPath: ctxDir, Engine: eng, Scan: "full", ScanThreshold: "critical",
+		ScanOptions:    containerization.ScanOptions{DBDir: db, Cache: t.TempDir()},
+		PushToRegistry: true, Registry: "http://" + reg.Host,
+	})
+	var cbe *containerization.ContainerBuildError
+	if !errors.Is(err, containerization.ErrPolicyViolation) || !errors.As(err, &cbe) || cbe.Op != "scan" {
+		t.Fatalf("BuildContainers(gate critical) error = %v, want a scan ContainerBuildError wrapping ErrPolicyViolation", err)
+	}
+	if res.SecurityScanPassed || res.VulnerabilitiesFound == 0 || res.ImageID == "" || res.ImageDigest != "" {
+		t.Errorf("gated build = %+v, want built, scan failed, findings counted, not pushed", res)
+	}
+	if _, err := remote.Head(mustRef(t, target), remote.WithTransport(reg.Transport())); err == nil {
+		t.Errorf("%s is in the registry after a failed gate", target)
+	}
+
+	// Without the gate it is pushed, and the result carries every field.
+	res, err = containerization.BuildContainers(ctx, image, containerization.BuildOptions{
+		ContextPath: ctxDir, Engine: eng, Scan: "full",
+		ScanOptions:    containerization.ScanOptions{DBDir: db, Cache: t.TempDir()},
+		PushToRegistry: true, Registry: "http://" + reg.Host,
+	})
+	if err != nil {
+		t.Fatalf("BuildContainers() = %v", err)
+	}
+	if !strings.HasPrefix(res.ImageID, "sha256:") || res.BuildTime <= 0 || res.SizeMB <= 0 || res.Layers < 2 ||
+		!res.SecurityScanPassed || res.VulnerabilitiesFound == 0 || res.OptimizationApplied || res.CacheHits == 0 {
+		t.Errorf("BuildContainers() = %+v, want an image id, time, size, ≥2 layers, scan passed with findings, cache hits from the first build", res)
+	}
+	desc, err := remote.Head(mustRef(t, target), remote.WithTransport(reg.Transport()))
+	if err != nil || desc.Digest.String() != res.ImageDigest {
+		t.Errorf("registry has %v, %v; want the pushed digest %s", desc, err, res.ImageDigest)
+	}
+}
+
+func TestBuildContainersNamesTheFailingStep(t *testing.T) {
+	ctx := context.Background()
+	eng := testenv.Engine(t)
+	ctxDir := buildContext(t, "FROM "+testimages.Busybox+"\nRUN echo starting\nRUN echo broken >&2 && exit 3\n", map[string]string{})
+	res, err := containerization.BuildContainers(ctx, buildName(t, eng), containerization.BuildOptions{ContextPath: ctxDir, Engine: eng, Scan: "off"})
+	var step *build.StepError
+	var cbe *containerization.ContainerBuildError
+	if !errors.As(err, &step) || !errors.As(err, &cbe) || cbe.Op != "build" {
+		t.Fatalf("BuildContainers(failing RUN) error = %v, want a build ContainerBuildError wrapping a StepError", err)
+	}
+	if step.Line != 3 || step.ExitCode != 3 || !strings.Contains(step.Instruction, "exit 3") || !strings.Contains(strings.Join(step.Output, "\n"), "broken") {
+		t.Errorf("StepError = %+v, want line 3, exit 3, the instruction and its output", step)
+	}
+	if res.ImageID != "" {
+		t.Errorf("result of a failed build = %+v, want no image", res)
+	}
+}
