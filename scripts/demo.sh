@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# demo.sh MYRMEX — the main job end to end, as far as Myrmex goes today: push an image to a registry, pull it
-# back, run a web container from it (a ContainerConfig file), read its metrics and logs, and clean up.
-# Each step is a myrmex command, shown before it runs. A local CNCF distribution registry (Debian's
-# docker-registry) is started on loopback for the demo and stopped after it.
+# demo.sh MYRMEX — the main job end to end: build the example app (examples/app) on BuildKit, lint and scan it
+# against an advisory database, push it to a registry, run it from a ContainerConfig file, read its health,
+# metrics and logs, and clean up. Each step is a myrmex command, shown before it runs. A local CNCF distribution
+# registry (Debian's docker-registry) is started on loopback for the demo and stopped after it. The machine is
+# offline, so the advisory database is imported from the repository's real advisory fixtures; where there is a
+# network, `myrmex db update` fetches osv.dev's exports instead.
 set -euo pipefail
 myrmex=${1:-bin/myrmex}
 name=myrmex-demo-web
 port=${MYRMEX_DEMO_PORT:-18080}
 regport=${MYRMEX_DEMO_REGISTRY_PORT:-15000}
 registry=127.0.0.1:$regport
-image=$registry/demo/web:1
+image=$registry/demo/app:1
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
@@ -44,22 +46,23 @@ get() { # a plain HTTP GET through bash's /dev/tcp, so the demo needs no curl
 }
 
 step "$myrmex" version
-step "$myrmex" registry push myrmex.local/web:test --registry "http://$registry" --to demo/web:1 --tag latest
-step "$myrmex" registry list --registry "http://$registry"
-step "$myrmex" registry list "$registry/demo/web"
-step "$myrmex" registry pull "$image" --registry "http://$registry"
+
+mkdir -p "$regdir/osv"
+cp scan/match/testdata/*.json testdata/osv/*.json "$regdir/osv/"
+step "$myrmex" db import "$regdir/osv" --db-dir "$regdir/db"
+step "$myrmex" build -t "$image" --scan full --db-dir "$regdir/db" --push --registry "http://$registry" examples/app
+step "$myrmex" scan "$image" --db-dir "$regdir/db"
+step "$myrmex" registry list "$registry/demo/app"
 step "$myrmex" container create -f examples/web.yaml --image "$image" -p "8080/tcp=127.0.0.1:$port"
 step "$myrmex" container start "$name"
 for _ in $(seq 1 50); do get >/dev/null 2>&1 && break; sleep 0.1; done
 printf '\n\033[1m$ GET http://127.0.0.1:%s/ (x5)\033[0m\n' "$port"
 for _ in 1 2 3 4 5; do get; done
+for _ in $(seq 1 30); do "$myrmex" container stats "$name" -o json | grep -q '"health_status": "healthy"' && break; sleep 0.5; done
 step "$myrmex" container ls
 step "$myrmex" container stats "$name"
-step "$myrmex" container stats "$name" -o json
 step "$myrmex" container logs --tail 3 "$name"
 step "$myrmex" container stop --timeout 2s "$name"
-step "$myrmex" container stop "$name"
 step "$myrmex" container rm "$name"
-step "$myrmex" registry delete "$registry/demo/web:latest" --registry "http://$registry"
-step "$myrmex" registry list "$registry/demo/web"
-printf '\nDemo done: the container is gone, the registry is stopped.\n'
+step "$myrmex" registry delete "$registry/demo/app:1" --registry "http://$registry"
+printf '\nDemo done: built, scanned, pushed, run and measured; the container is gone, the registry is stopped.\n'
