@@ -14,6 +14,7 @@ import (
 	"github.com/codomyrmex/containerization/build"
 	"github.com/codomyrmex/containerization/build/lint"
 	"github.com/codomyrmex/containerization/engine"
+	"github.com/codomyrmex/containerization/scan"
 )
 
 // BuildOptions are the build options of [BuildContainers]. The zero value builds ./Dockerfile in "." on the
@@ -137,14 +138,21 @@ func BuildContainers(ctx context.Context, imageName string, opts BuildOptions) (
 	if scanType != "off" {
 		so := opts.ScanOptions
 		so.SeverityThreshold, so.Engine = opts.ScanThreshold, eng
-		scan, err := ScanContainerSecurity(ctx, imageName, scanType, so)
-		res.Scan = scan
-		if scan != nil {
-			res.VulnerabilitiesFound = len(scan.Vulnerabilities)
-			res.SecurityScanPassed = scan.PolicyPassed
-			res.Recommendations = append(res.Recommendations, scan.Recommendations...)
+		sr, err := ScanContainerSecurity(ctx, imageName, scanType, so)
+		res.Scan = sr
+		if sr != nil {
+			res.VulnerabilitiesFound = len(sr.Vulnerabilities)
+			res.SecurityScanPassed = sr.PolicyPassed
+			res.Recommendations = append(res.Recommendations, sr.Recommendations...)
 		}
-		if err != nil {
+		switch {
+		case err != nil && opts.Scan == "" && opts.ScanThreshold == "" && errors.Is(err, scan.ErrNoDatabase):
+			// The default scan, asked for by nobody, cannot run for want of a database: the build still stands,
+			// unscanned, and says so. An explicit scan or gate fails instead.
+			res.Scan, res.SecurityScanPassed = nil, false
+			res.Recommendations = append(res.Recommendations,
+				"the image was not scanned: there is no advisory database yet (import one with `myrmex db import`, or build with --scan off)")
+		case err != nil:
 			// A failed gate and a scan that could not run both stop here: nothing unscanned is pushed.
 			return fail("scan", err)
 		}

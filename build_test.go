@@ -147,3 +147,25 @@ func TestBuildContainersNamesTheFailingStep(t *testing.T) {
 		t.Errorf("result of a failed build = %+v, want no image", res)
 	}
 }
+
+// TestBuildContainersWithoutADatabase: the default scan cannot run on a machine with no advisory database yet;
+// the build stands and says it was not scanned, while an explicit scan fails.
+func TestBuildContainersWithoutADatabase(t *testing.T) {
+	ctx := context.Background()
+	eng := testenv.Engine(t)
+	t.Setenv("MYRMEX_CACHE_DIR", t.TempDir()) // no database here
+	ctxDir := buildContext(t, "FROM "+testimages.Busybox+"\nRUN echo hi\n", map[string]string{})
+	image := buildName(t, eng)
+	res, err := containerization.BuildContainers(ctx, image, containerization.BuildOptions{ContextPath: ctxDir, Engine: eng})
+	if err != nil {
+		t.Fatalf("BuildContainers(default scan, no database) = %v, want the build to stand", err)
+	}
+	if res.ImageID == "" || res.SecurityScanPassed || res.Scan != nil || !hasLine(res.Recommendations, "the image was not scanned") {
+		t.Errorf("result = %+v, want built, not scanned, and a recommendation saying so", res)
+	}
+	_, err = containerization.BuildContainers(ctx, image, containerization.BuildOptions{ContextPath: ctxDir, Engine: eng, Scan: "quick"})
+	var cbe *containerization.ContainerBuildError
+	if !errors.As(err, &cbe) || cbe.Op != "scan" || !errors.Is(err, containerization.ErrNotFound) {
+		t.Errorf("BuildContainers(explicit scan, no database) error = %v, want a scan ContainerBuildError wrapping ErrNotFound", err)
+	}
+}

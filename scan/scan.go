@@ -7,6 +7,7 @@ package scan
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -48,6 +49,9 @@ func ParseType(s string) (Type, error) {
 	}
 	return "", fmt.Errorf("%w: scan type %q: want full, quick or compliance", errdefs.ErrInvalidArgument, s)
 }
+
+// ErrNoDatabase is wrapped by the error of a scan that needs advisories when there is no database to read.
+var ErrNoDatabase = errors.New("no advisory database")
 
 // DefaultMaxDBAge is the age past which a database is reported stale.
 const DefaultMaxDBAge = 7 * 24 * time.Hour
@@ -107,6 +111,9 @@ func Image(ctx context.Context, img v1.Image, ref string, opts Options) (*Report
 		if db == nil {
 			var err error
 			if db, err = vulndb.Open(vulndb.Options{Dir: opts.DBDir}); err != nil {
+				if errors.Is(err, errdefs.ErrNotFound) {
+					return nil, fmt.Errorf("%w: %w", ErrNoDatabase, err)
+				}
 				return nil, fmt.Errorf("opening the advisory database: %w", err)
 			}
 			defer db.Close()
