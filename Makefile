@@ -32,7 +32,7 @@ test:
 	@trap 'scripts/engine.sh down' EXIT; \
 	  GO=$(GO) GOTESTFLAGS="$(GOTESTFLAGS)" scripts/test.sh
 
-# demo: the main job end to end: push to a local registry, pull back, run, measure, clean up.
+# demo: the main job end to end: build the example app, scan it, push it to a local registry, run it, measure it.
 demo: build
 	@scripts/engine.sh up
 	@trap 'scripts/engine.sh down' EXIT; \
