@@ -7,6 +7,11 @@
 // result is exported with the engine's "moby" exporter, so the image lands in the engine's image store and its
 // local images resolve as FROM bases without a pull.
 //
+// With [Options.Builder] set, [Build] talks to a standalone buildkitd instead ("unix://…", "tcp://…"), which
+// has no image store: [Options.Output] pushes the image to a registry or writes it as an OCI or Docker tarball.
+// [Options.CacheFrom] and [Options.CacheTo] import and export the build cache in buildx's syntax; Docker
+// 20.10's BuildKit exports only "type=inline" but imports from a registry.
+//
 // The package is silent: build progress is data, delivered to [Options.Progress] as [Event] values, and a failing
 // step comes back as a [*StepError] naming the instruction, its Dockerfile line and the tail of its output.
 package build
@@ -67,6 +72,17 @@ type Options struct {
 	Progress func(Event)
 	// Logger receives debug records. Nil discards them.
 	Logger *slog.Logger
+
+	// Builder is the address of a standalone buildkitd ("unix:///run/buildkit/buildkitd.sock",
+	// "tcp://builder:1234"). Empty means the engine's BuildKit, and the image goes to the engine's store.
+	Builder string
+	// Output is where a build on Builder puts the image, which has no engine to land in: [OutputRegistry]
+	// pushes it to its Tags; "oci:PATH" and "docker:PATH" write an OCI layout or a `docker load` tarball.
+	// It must be empty for the engine's BuildKit.
+	Output string
+	// CacheFrom and CacheTo import and export the build cache, in buildx's syntax: "type=registry,ref=IMAGE",
+	// "type=local,src=DIR" (from) and "type=local,dest=DIR" (to), with the exporter's other keys ("mode=max").
+	CacheFrom, CacheTo []string
 }
 
 // Result describes a finished build.
@@ -88,6 +104,8 @@ type request struct {
 	dockerfile    string // base name in dockerfileDir
 	opts          Options
 	log           *slog.Logger
+	cacheFrom     []bkclient.CacheOptionsEntry
+	cacheTo       []bkclient.CacheOptionsEntry
 }
 
 func invalid(format string, args ...any) error {
@@ -135,11 +153,23 @@ func resolve(opts Options) (*request, error) {
 			return nil, invalid("secret %q: %v", id, err)
 		}
 	}
+	if err := checkRemote(opts); err != nil {
+		return nil, err
+	}
+	cacheFrom, err := parseCache("cache-from", opts.CacheFrom, "src")
+	if err != nil {
+		return nil, err
+	}
+	cacheTo, err := parseCache("cache-to", opts.CacheTo, "dest")
+	if err != nil {
+		return nil, err
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &request{contextDir: ctxDir, dockerfileDir: filepath.Dir(df), dockerfile: filepath.Base(df), opts: opts, log: log}, nil
+	return &request{contextDir: ctxDir, dockerfileDir: filepath.Dir(df), dockerfile: filepath.Base(df), opts: opts, log: log,
+		cacheFrom: cacheFrom, cacheTo: cacheTo}, nil
 }
 
 // frontendAttrs are the dockerfile.v0 frontend's options for the build.
@@ -219,7 +249,9 @@ func unavailable(eng *engine.Client, err error) error {
 		errdefs.ErrUnavailable, eng.Host(), err)
 }
 
-// Build builds the image that opts describe with the engine's BuildKit and stores it in the engine's images.
+// Build builds the image that opts describe with the engine's BuildKit and stores it in the engine's images, or,
+// when [Options.Builder] is set, with that buildkitd and puts the image where [Options.Output] says (eng may
+// then be nil).
 // Bad options fail with [errdefs.ErrInvalidArgument] before the engine is called; an engine without BuildKit
 // fails with [errdefs.ErrUnavailable]; a failing Dockerfile step returns an error that wraps a [*StepError].
 func Build(ctx context.Context, eng *engine.Client, opts Options) (*Result, error) {
@@ -241,7 +273,7 @@ func Build(ctx context.Context, eng *engine.Client, opts Options) (*Result, erro
 		return nil, invalid("dockerfile directory: %v", err)
 	}
 
-	c, err := connect(ctx, eng)
+	c, err := req.dial(ctx, eng)
 	if err != nil {
 		return nil, err
 	}
@@ -252,14 +284,12 @@ func Build(ctx context.Context, eng *engine.Client, opts Options) (*Result, erro
 		FrontendAttrs: req.frontendAttrs(),
 		LocalMounts:   map[string]fsutil.FS{"context": contextFS, "dockerfile": dockerfileFS},
 		Session:       atts,
-		Exports:       []bkclient.ExportEntry{{Type: "moby", Attrs: map[string]string{}}},
-	}
-	if len(opts.Tags) > 0 {
-		// Without the attribute the image is stored untagged; an empty name is refused as a reference.
-		solveOpt.Exports[0].Attrs["name"] = strings.Join(opts.Tags, ",")
+		Exports:       req.exports(),
+		CacheImports:  req.cacheFrom,
+		CacheExports:  req.cacheTo,
 	}
 	req.log.Debug("building", "context", req.contextDir, "dockerfile", filepath.Join(req.dockerfileDir, req.dockerfile),
-		"tags", opts.Tags, "engine", eng.Host())
+		"tags", opts.Tags, "builder", opts.Builder, "output", opts.Output)
 
 	tr := newTracker(opts.Progress)
 	ch := make(chan *bkclient.SolveStatus)
