@@ -14,6 +14,7 @@ import (
 	"github.com/codomyrmex/containerization/build"
 	"github.com/codomyrmex/containerization/build/lint"
 	"github.com/codomyrmex/containerization/engine"
+	"github.com/codomyrmex/containerization/registry"
 	"github.com/codomyrmex/containerization/scan"
 )
 
@@ -35,6 +36,14 @@ type BuildOptions struct {
 	// Secrets are files exposed to RUN --mount=type=secret,id=ID, by id.
 	Secrets  map[string]string
 	Platform string
+	// Builder is a standalone buildkitd ("unix://…", "tcp://…"); empty builds on the engine's BuildKit. A
+	// remote build has no engine to land in: the image is pushed to its registry as it is built (Output
+	// "registry", the default), or written to "oci:PATH" or "docker:PATH"; a pushed image is scanned there.
+	Builder string
+	Output  string
+	// CacheFrom and CacheTo import and export the build cache in buildx's syntax ("type=registry,ref=…",
+	// "type=local,src=DIR" / "dest=DIR"); Docker 20.10's BuildKit exports only inline caches.
+	CacheFrom, CacheTo []string
 
 	// LintIgnore lists hadolint rule ids not to report; LintFailureThreshold (error, warning, info, style) fails
 	// the build before it starts when a finding is that severe. Empty: lint reports and never fails.
@@ -112,8 +121,13 @@ func BuildContainers(ctx context.Context, imageName string, opts BuildOptions) (
 		return fail("lint", fmt.Errorf("the Dockerfile has lint findings at or above %s: %w", opts.LintFailureThreshold, ErrPolicyViolation))
 	}
 
+	remote := opts.Builder != ""
+	output := opts.Output
+	if remote && output == "" {
+		output = build.OutputRegistry
+	}
 	eng := opts.Engine
-	if eng == nil {
+	if eng == nil && !remote {
 		if eng, err = engine.New(ctx, engine.Options{Host: opts.Host, Logger: opts.Logger}); err != nil {
 			return fail("build", err)
 		}
@@ -123,6 +137,7 @@ func BuildContainers(ctx context.Context, imageName string, opts BuildOptions) (
 		DockerfilePath: opts.DockerfilePath, ContextPath: opts.ContextPath, BuildArgs: opts.BuildArgs,
 		Target: opts.Target, Labels: opts.Labels, NoCache: opts.NoCache, Pull: opts.Pull,
 		Tags: append([]string{imageName}, opts.Tags...), Secrets: opts.Secrets, Platform: opts.Platform,
+		Builder: opts.Builder, Output: output, CacheFrom: opts.CacheFrom, CacheTo: opts.CacheTo,
 		Progress: opts.Progress, Logger: opts.Logger,
 	})
 	if err != nil {
@@ -130,15 +145,40 @@ func BuildContainers(ctx context.Context, imageName string, opts BuildOptions) (
 	}
 	res.ImageID, res.Tags, res.BuildTime = out.ImageID, out.Tags, out.Duration.Seconds()
 	res.Steps, res.CacheHits = out.Steps, out.CacheHits
-	if ins, err := eng.API().ImageInspect(ctx, out.ImageID); err == nil {
-		res.SizeMB = float64(ins.Size) / (1 << 20)
-		res.Layers = len(ins.RootFS.Layers)
+	// Where the image is to be read from now: the engine, or, for a remote build, the registry or the file.
+	source := imageName
+	switch {
+	case remote && output == build.OutputRegistry:
+		source = registry.SourceRemote + imageName
+	case remote && strings.HasPrefix(output, "oci:"):
+		source = "oci:" + strings.TrimPrefix(output, "oci:")
+	case remote && strings.HasPrefix(output, "docker:"):
+		source = registry.SourceArchive + strings.TrimPrefix(output, "docker:")
+	}
+	if eng != nil && !remote {
+		if ins, err := eng.API().ImageInspect(ctx, out.ImageID); err == nil {
+			res.SizeMB = float64(ins.Size) / (1 << 20)
+			res.Layers = len(ins.RootFS.Layers)
+		}
+	} else if img, cleanup, err := registry.OpenImage(ctx, nil, source, registryOptionsFor(opts.RegistryOptions)); err == nil {
+		if layers, err := img.Layers(); err == nil {
+			res.Layers = len(layers)
+			for _, l := range layers {
+				if n, err := l.Size(); err == nil {
+					res.SizeMB += float64(n) / (1 << 20)
+				}
+			}
+		}
+		cleanup()
 	}
 
 	if scanType != "off" {
 		so := opts.ScanOptions
 		so.SeverityThreshold, so.Engine = opts.ScanThreshold, eng
-		sr, err := ScanContainerSecurity(ctx, imageName, scanType, so)
+		if remote {
+			so.Registry = opts.RegistryOptions
+		}
+		sr, err := ScanContainerSecurity(ctx, source, scanType, so)
 		res.Scan = sr
 		if sr != nil {
 			res.VulnerabilitiesFound = len(sr.Vulnerabilities)
@@ -160,7 +200,18 @@ func BuildContainers(ctx context.Context, imageName string, opts BuildOptions) (
 		res.SecurityScanPassed = opts.ScanThreshold == ""
 	}
 
-	if opts.PushToRegistry {
+	if remote && output == build.OutputRegistry {
+		// The builder pushed it already: the gate above ran on what the registry holds.
+		res.PushedTo = imageName
+		if img, cleanup, err := registry.OpenImage(ctx, nil, source, registryOptionsFor(opts.RegistryOptions)); err == nil {
+			if d, err := img.Digest(); err == nil {
+				res.ImageDigest = d.String()
+			}
+			cleanup()
+		}
+		return res, nil
+	}
+	if opts.PushToRegistry && !remote {
 		ro := opts.RegistryOptions
 		ro.Engine, ro.Tags = eng, nil
 		for _, t := range opts.Tags {
@@ -176,6 +227,15 @@ func BuildContainers(ctx context.Context, imageName string, opts BuildOptions) (
 		res.ImageDigest, res.PushedTo = pushed.ImageDigest, pushed.Reference
 	}
 	return res, nil
+}
+
+// registryOptionsFor turns the facade's registry options into the registry package's, for reading an image.
+func registryOptionsFor(o RegistryOptions) registry.Options {
+	ro, err := o.registryOptions("", o.Credentials)
+	if err != nil {
+		return registry.Options{}
+	}
+	return ro
 }
 
 func dockerfilePath(o BuildOptions) string {

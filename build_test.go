@@ -169,3 +169,33 @@ func TestBuildContainersWithoutADatabase(t *testing.T) {
 		t.Errorf("BuildContainers(explicit scan, no database) error = %v, want a scan ContainerBuildError wrapping ErrNotFound", err)
 	}
 }
+
+// TestBuildContainersOnARemoteBuildkitd builds on a standalone buildkitd, which pushes the image to the registry
+// as it builds; the gate then scans what the registry holds, and the result names the pushed digest.
+func TestBuildContainersOnARemoteBuildkitd(t *testing.T) {
+	ctx := context.Background()
+	eng := testenv.Engine(t)
+	reg := testenv.InProcess(t)
+	base := reg.Host + "/base/busybox:test"
+	if _, err := containerization.ManageContainerRegistry(ctx, containerization.RegistryPush, testimages.Busybox, "http://"+reg.Host,
+		containerization.RegistryOptions{Engine: eng, Destination: "base/busybox:test"}); err != nil {
+		t.Fatal(err)
+	}
+	builder := testenv.Buildkitd(t, reg.Host)
+	ctxDir := buildContext(t, "FROM "+base+"\nRUN echo remote > /built\nUSER nobody\n", map[string]string{})
+	image := reg.Host + "/team/remote:1"
+	res, err := containerization.BuildContainers(ctx, image, containerization.BuildOptions{
+		ContextPath: ctxDir, Builder: builder, Scan: "compliance",
+		RegistryOptions: containerization.RegistryOptions{Transport: reg.Transport()},
+	})
+	if err != nil {
+		t.Fatalf("BuildContainers(remote) = %v", err)
+	}
+	desc, err := remote.Head(mustRef(t, image), remote.WithTransport(reg.Transport()))
+	if err != nil || desc.Digest.String() != res.ImageDigest || res.PushedTo != image {
+		t.Errorf("registry has %v, %v; result says %s at %s", desc, err, res.ImageDigest, res.PushedTo)
+	}
+	if res.Scan == nil || res.Scan.ComplianceScore == nil || !res.SecurityScanPassed || res.Layers < 2 || res.SizeMB <= 0 {
+		t.Errorf("remote build result = %+v, want the registry's image scanned, its layers and size", res)
+	}
+}
