@@ -34,6 +34,10 @@ type buildOptions struct {
 	registry      string
 	caFile        string
 	creds         credentialFlags
+	builder       string
+	output        string
+	cacheFrom     []string
+	cacheTo       []string
 }
 
 func newBuildCmd(g *globalOptions) *cobra.Command {
@@ -81,7 +85,7 @@ specification's BuildResult. On a terminal, the build's steps are shown on stder
 	fl.BoolVar(&o.pull, "pull", false, "look for newer versions of the base images")
 	fl.StringArrayVar(&o.secrets, "secret", nil, "file for RUN --mount=type=secret, id=ID,src=PATH (repeat for several)")
 	fl.StringVar(&o.platform, "platform", "", "platform to build for, OS/ARCH[/VARIANT] (default the engine's)")
-	fl.StringVar(&o.scan, "scan", "quick", "scan of the built image: quick, full, compliance or off")
+	fl.StringVar(&o.scan, "scan", "", "scan of the built image: quick (the default, skipped with a note when there is no advisory database), full, compliance or off")
 	fl.StringVar(&o.scanThreshold, "scan-threshold", "", "fail the gate on vulnerabilities at or above this severity: critical, high, medium or low")
 	fl.StringVar(&o.dbDir, "db-dir", "", "advisory database directory (default $MYRMEX_CACHE_DIR/osv, else ~/.cache/myrmex/osv)")
 	fl.StringVar(&o.lintThreshold, "lint-threshold", "", "stop before building on lint findings at or above this severity: error, warning, info or style")
@@ -89,6 +93,10 @@ specification's BuildResult. On a terminal, the build's steps are shown on stder
 	fl.BoolVar(&o.push, "push", false, "push the image and its tags once it passed its gate")
 	fl.StringVar(&o.registry, "registry", "", "registry to push to: host[:port], https://host, or http://host:port for plain HTTP (default: the registry the image names)")
 	fl.StringVar(&o.caFile, "ca-file", "", "PEM file of certificate authorities to trust besides the system's, for the push")
+	fl.StringVar(&o.builder, "builder", "", "a standalone buildkitd, unix://… or tcp://… (default: the engine's BuildKit)")
+	fl.StringVar(&o.output, "export", "", "where a --builder build puts the image: registry (default: pushed as it is built), oci:PATH or docker:PATH")
+	fl.StringArrayVar(&o.cacheFrom, "cache-from", nil, "import build cache: type=registry,ref=IMAGE or type=local,src=DIR (repeat for several)")
+	fl.StringArrayVar(&o.cacheTo, "cache-to", nil, "export build cache: type=registry,ref=IMAGE or type=local,dest=DIR")
 	o.creds.add(cmd, "", "u", "the registry pushed to")
 	return cmd
 }
@@ -137,6 +145,7 @@ func (o buildOptions) options(g *globalOptions, contextDir string) (containeriza
 		Scan: o.scan, ScanThreshold: o.scanThreshold,
 		ScanOptions:    containerization.ScanOptions{DBDir: o.dbDir, Host: g.host, Logger: g.log},
 		PushToRegistry: o.push, Registry: o.registry,
+		Builder: o.builder, Output: o.output, CacheFrom: o.cacheFrom, CacheTo: o.cacheTo,
 		Host: g.host, Logger: g.log,
 	}
 	if len(o.tags) == 0 {
@@ -300,6 +309,11 @@ func otherTags(res *containerization.BuildResult) []string {
 func scanVerdict(res *containerization.BuildResult, threshold string) string {
 	s := res.Scan
 	if s == nil {
+		for _, r := range res.Recommendations {
+			if strings.HasPrefix(r, "the image was not scanned") {
+				return "not scanned: no advisory database yet (myrmex db import, or --scan off)"
+			}
+		}
 		return "off"
 	}
 	verdict := "passed"
