@@ -244,7 +244,6 @@ func connect(ctx context.Context, eng *engine.Client) (*bkclient.Client, error) 
 }
 
 func unavailable(eng *engine.Client, err error) error {
-	// TODO(issue 5): fall back to the engine's classic builder here.
 	return fmt.Errorf("%w: the engine at %s offers no BuildKit builder; it answered: %v",
 		errdefs.ErrUnavailable, eng.Host(), err)
 }
@@ -253,7 +252,9 @@ func unavailable(eng *engine.Client, err error) error {
 // when [Options.Builder] is set, with that buildkitd and puts the image where [Options.Output] says (eng may
 // then be nil).
 // Bad options fail with [errdefs.ErrInvalidArgument] before the engine is called; an engine without BuildKit
-// fails with [errdefs.ErrUnavailable]; a failing Dockerfile step returns an error that wraps a [*StepError].
+// builds on the engine's classic builder instead (secrets, cache import and export and RUN --mount need
+// BuildKit), and one with neither fails with [errdefs.ErrUnavailable]; a failing Dockerfile step returns an error
+// that wraps a [*StepError].
 func Build(ctx context.Context, eng *engine.Client, opts Options) (*Result, error) {
 	start := time.Now()
 	req, err := resolve(opts)
@@ -274,6 +275,15 @@ func Build(ctx context.Context, eng *engine.Client, opts Options) (*Result, erro
 	}
 
 	c, err := req.dial(ctx, eng)
+	if err != nil && opts.Builder == "" && errors.Is(err, errdefs.ErrUnavailable) && ctx.Err() == nil {
+		// The engine answers but offers no BuildKit: its classic builder is the fallback, chosen by that answer.
+		res, cerr := req.classicBuild(ctx, eng, start)
+		var se *StepError
+		if cerr == nil || errors.As(cerr, &se) || errors.Is(cerr, errdefs.ErrUnavailable) {
+			return res, cerr
+		}
+		return nil, fmt.Errorf("%w; and its classic builder failed too: %v", err, cerr)
+	}
 	if err != nil {
 		return nil, err
 	}
