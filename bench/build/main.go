@@ -1,0 +1,136 @@
+// Command build benchmarks Myrmex's image build against `docker build` and `buildctl`, cold and warm, on a
+// multi-stage Dockerfile, in the same run and on the same builders.
+//
+// Four contenders, in pairs that share a builder: Myrmex's build.Build on the engine's BuildKit and the docker
+// CLI's classic builder (DOCKER_BUILDKIT=0, since no buildx plugin is installed) on the same engine, which is a
+// different builder, so their ratio is labelled so; and Myrmex's build.Build with Options.Builder against a
+// standalone buildkitd v0.34.2 and buildctl against the same daemon, which compare like with like.
+//
+// Cold rounds start from a pruned build cache (`docker builder prune -af` and the classic builder's images
+// removed; `buildctl prune --all`); warm rounds repeat the same build at once. Every build is checked to have
+// made an image, and the files its final stage holds are hashed and compared across contenders.
+//
+// The benchmark makes what it needs and removes it at the end: the build context, an in-process registry on
+// 127.0.0.1 holding the engine's myrmex.local/busybox:test (nothing is pulled from the internet), a buildkitd
+// with a fresh state directory, and its images on the engine. buildkitd and buildctl are built once from
+// buildkit's module (internal/testenv.BuildkitdBinary's throwaway module). Run it against a running engine:
+//
+//	DOCKER_HOST=unix:///run/myrmex-test/docker.sock go run ./bench/build
+//
+// See bench/README.md for what is measured and how to read it.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
+	"github.com/codomyrmex/containerization/engine"
+)
+
+// defaultDockerHost is the private engine of `scripts/engine.sh up`, used when DOCKER_HOST is unset.
+const defaultDockerHost = "unix:///run/myrmex-test/docker.sock"
+
+// baseImage is the local image every stage starts from; the engine holds it, buildkitd gets it from a registry.
+const baseImage = "myrmex.local/busybox:test"
+
+type config struct {
+	rounds     int
+	dockerHost string
+	docker     string
+	outDir     string
+}
+
+func main() {
+	var cfg config
+	host := os.Getenv("DOCKER_HOST")
+	if host == "" {
+		host = defaultDockerHost
+	}
+	flag.IntVar(&cfg.rounds, "rounds", 3, "rounds of every contender, cold then warm; the median is reported")
+	flag.StringVar(&cfg.dockerHost, "docker-host", host, "engine address, for Myrmex and the docker CLI")
+	flag.StringVar(&cfg.docker, "docker", "docker", "docker CLI binary")
+	flag.StringVar(&cfg.outDir, "out", "bench/results", "directory for the results files; empty writes none")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/build:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg config) (err error) {
+	if cfg.rounds < 1 {
+		return errors.New("rounds must be positive")
+	}
+	docker, err := exec.LookPath(cfg.docker)
+	if err != nil {
+		return fmt.Errorf("docker CLI: %w", err)
+	}
+	if err := os.Setenv("DOCKER_HOST", cfg.dockerHost); err != nil {
+		return err
+	}
+	eng, err := engine.New(ctx, engine.Options{Host: cfg.dockerHost})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	tmp, err := os.MkdirTemp("", "myrmex-bench-build-")
+	if err != nil {
+		return err
+	}
+	b := &bench{eng: eng, docker: docker, cfg: cfg, tmp: tmp, runID: newRunID()}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		err = errors.Join(err, b.cleanup(cctx))
+	}()
+
+	rep := &report{Started: time.Now(), RunID: b.runID, Rounds: cfg.rounds}
+	if err := b.setup(ctx, rep); err != nil {
+		return err
+	}
+	rep.Machine = describe(ctx, b)
+	logf("run %s: engine %s (dockerd %s), buildkitd %s", b.runID, cfg.dockerHost, rep.Machine.EngineVersion, rep.Machine.Buildkitd)
+	if err := b.measure(ctx, rep); err != nil {
+		return err
+	}
+	rep.Finished = time.Now()
+	rep.Machine.LoadAfter = benchkit.LoadAvg()
+	if busy := max(benchkit.Load1(rep.Machine.LoadBefore), benchkit.Load1(rep.Machine.LoadAfter)); busy > float64(rep.Machine.NProc) {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("The machine was busy: a 1-minute load of %.1f on %d CPUs (other work shares the "+
+			"CPUs and possibly the engine). Ratios within this run compare like with like; absolute times are inflated.", busy, rep.Machine.NProc))
+	}
+	rep.finish()
+	rep.printTable(os.Stdout)
+	if cfg.outDir != "" {
+		md, js, err := rep.write(cfg.outDir)
+		if err != nil {
+			return err
+		}
+		logf("wrote %s and %s", md, js)
+	}
+	return nil
+}
+
+func newRunID() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// logf writes progress to stderr; stdout carries only the results table.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}

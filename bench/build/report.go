@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
+	"github.com/codomyrmex/containerization/internal/testenv"
+)
+
+// report is everything a results file holds; the JSON file is this struct.
+type report struct {
+	Started    time.Time     `json:"started"`
+	Finished   time.Time     `json:"finished"`
+	RunID      string        `json:"run_id"`
+	Machine    machine       `json:"machine"`
+	Rounds     int           `json:"rounds"`
+	Dockerfile string        `json:"dockerfile"`
+	Setup      []setupStep   `json:"setup"`
+	Contenders []measurement `json:"contenders"`
+	Identical  bool          `json:"content_identical_across_contenders"`
+	Ratios     []ratio       `json:"ratios"`
+	Notes      []string      `json:"notes,omitempty"`
+	Command    string        `json:"command"`
+}
+
+type machine struct {
+	Hostname      string `json:"hostname"`
+	CPU           string `json:"cpu"`
+	NProc         int    `json:"nproc"`
+	MemoryMiB     int    `json:"memory_mib"`
+	Kernel        string `json:"kernel"`
+	LoadBefore    string `json:"load_before"`
+	LoadAfter     string `json:"load_after"`
+	EngineVersion string `json:"engine_version"`
+	EngineHost    string `json:"engine_host"`
+	DockerCLI     string `json:"docker_cli"`
+	Buildkitd     string `json:"buildkitd"`
+	Buildctl      string `json:"buildctl"`
+	Runc          string `json:"runc"`
+	GoVersion     string `json:"go_version"`
+	Revision      string `json:"revision"`
+}
+
+// setupStep is an untimed step of the setup and how long it took.
+type setupStep struct {
+	Step    string  `json:"step"`
+	Seconds float64 `json:"seconds"`
+}
+
+// measurement is one contender's rounds, cold and warm, and what they built.
+type measurement struct {
+	Key        string    `json:"key"`
+	Title      string    `json:"title"`
+	Builder    string    `json:"builder"`
+	How        string    `json:"how"`
+	Cold       []float64 `json:"cold_seconds"`
+	Warm       []float64 `json:"warm_seconds"`
+	MedianCold float64   `json:"median_cold_seconds"`
+	MedianWarm float64   `json:"median_warm_seconds"`
+	CacheHits  []int     `json:"cache_hits"` // cold, warm per round; -1: the tool does not report them
+	Images     []string  `json:"images"`     // image IDs (engine) or OCI manifest digests, cold, warm per round
+	Content    string    `json:"content"`    // contentDigest of the final stage's files
+	Files      int       `json:"files"`
+}
+
+// ratio is Myrmex's median wall time over a peer's: below 1 Myrmex is faster, above 1 slower.
+type ratio struct {
+	Name        string    `json:"name"`
+	SameBuilder bool      `json:"same_builder"`
+	Value       float64   `json:"value"`
+	PerRound    []float64 `json:"per_round"`
+}
+
+func describe(ctx context.Context, b *bench) machine {
+	m := machine{CPU: benchkit.ProcField("/proc/cpuinfo", "model name"), NProc: runtime.NumCPU(), LoadBefore: benchkit.LoadAvg(),
+		EngineHost: b.cfg.dockerHost, GoVersion: runtime.Version()}
+	m.Hostname, _ = os.Hostname()
+	var kb int
+	_, _ = fmt.Sscanf(benchkit.ProcField("/proc/meminfo", "MemTotal"), "%d", &kb)
+	m.MemoryMiB = kb / 1024
+	if v, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(v))
+	}
+	first := func(name string, args ...string) string {
+		out, _ := exec.CommandContext(ctx, name, args...).CombinedOutput()
+		return strings.SplitN(strings.TrimSpace(string(out)), "\n", 2)[0]
+	}
+	m.DockerCLI = first(b.docker, "version", "--format", "{{.Client.Version}}")
+	m.EngineVersion = first(b.docker, "version", "--format", "{{.Server.Version}}")
+	// Built from buildkit's module, the binaries carry no version stamp: the module version is the one required.
+	m.Buildkitd = testenv.BuildkitVersion + ", " + b.buildkitdBin
+	m.Buildctl = testenv.BuildkitVersion + ", " + b.buildctl
+	m.Runc = first("runc", "--version")
+	m.Revision = first("git", "describe", "--always", "--dirty")
+	return m
+}
+
+func (r *report) finish() {
+	r.Dockerfile = dockerfile
+	r.Command = "DOCKER_HOST=" + r.Machine.EngineHost + " go run ./bench/build"
+	if r.Rounds != 3 {
+		r.Command += fmt.Sprintf(" -rounds %d", r.Rounds)
+	}
+	r.Identical = true
+	for i := range r.Contenders {
+		c := &r.Contenders[i]
+		c.MedianCold, c.MedianWarm = benchkit.Median(c.Cold), benchkit.Median(c.Warm)
+		if c.Content != r.Contenders[0].Content {
+			r.Identical = false
+		}
+	}
+	if !r.Identical {
+		r.Notes = append(r.Notes, "The contenders' final images do NOT hold identical files under /out and /etc/app; see the content column.")
+	}
+	add := func(num, den, name string, same bool) {
+		a, b := r.find(num), r.find(den)
+		for _, k := range []struct {
+			kind string
+			x, y []float64
+		}{{"cold", a.Cold, b.Cold}, {"warm", a.Warm, b.Warm}} {
+			x := ratio{Name: k.kind + ": " + name, SameBuilder: same, Value: benchkit.Median(k.x) / benchkit.Median(k.y)}
+			for i := range min(len(k.x), len(k.y)) {
+				x.PerRound = append(x.PerRound, k.x[i]/k.y[i])
+			}
+			r.Ratios = append(r.Ratios, x)
+		}
+	}
+	add("myrmex-buildkitd", "buildctl", "Myrmex on buildkitd / buildctl (same builder)", true)
+	add("myrmex-engine", "docker-classic", "Myrmex on the engine's BuildKit / docker build classic (DIFFERENT builders)", false)
+}
+
+func (r *report) find(key string) *measurement {
+	for i := range r.Contenders {
+		if r.Contenders[i].Key == key {
+			return &r.Contenders[i]
+		}
+	}
+	panic("no contender " + key)
+}
+
+func (r *report) printTable(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "contender\tbuilder\tcold median s\twarm median s\tcold rounds\twarm rounds")
+	for _, c := range r.Contenders {
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%s\t%s\n", c.Key, c.Builder, c.MedianCold, c.MedianWarm, floats(c.Cold), floats(c.Warm))
+	}
+	tw.Flush()
+	for _, x := range r.Ratios {
+		fmt.Fprintf(w, "%-100s %.2f  (%s)\n", x.Name, x.Value, floats(x.PerRound))
+	}
+}
+
+func floats(xs []float64) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprintf("%.2f", x)
+	}
+	return strings.Join(s, ", ")
+}
+
+func (r *report) write(dir string) (string, string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	base := filepath.Join(dir, "build-"+r.Started.Format("2006-01-02"))
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(base+".json", append(js, '\n'), 0o644); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(base+".md", []byte(r.markdown()), 0o644); err != nil {
+		return "", "", err
+	}
+	return base + ".md", base + ".json", nil
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	m := r.Machine
+	p("# Build benchmark, %s", r.Started.Format("2006-01-02"))
+	p("")
+	p("Run %s, %s to %s. Reproduce with `%s`; see [../README.md](../README.md) for what is measured.",
+		r.RunID, r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.Command)
+	p("")
+	p("## Machine")
+	p("")
+	p("| | |")
+	p("|---|---|")
+	p("| date | %s |", r.Started.Format("2006-01-02 15:04 MST"))
+	p("| hostname | %s |", m.Hostname)
+	p("| CPU | %s |", m.CPU)
+	p("| nproc | %d |", m.NProc)
+	p("| memory | %d MiB |", m.MemoryMiB)
+	p("| kernel | %s |", m.Kernel)
+	p("| load average before / after | %s / %s |", m.LoadBefore, m.LoadAfter)
+	p("| engine | dockerd %s at %s |", m.EngineVersion, m.EngineHost)
+	p("| docker CLI | %s |", m.DockerCLI)
+	p("| buildkitd | %s |", m.Buildkitd)
+	p("| buildctl | %s |", m.Buildctl)
+	p("| runc | %s |", m.Runc)
+	p("| Go | %s |", m.GoVersion)
+	p("| Myrmex revision | %s |", m.Revision)
+	p("")
+	p("## Build")
+	p("")
+	p("%d rounds; in each, every contender (in an order rotating from round to round) builds once from a pruned cache "+
+		"(*cold*) and once more at once (*warm*). Cold on the engine: the run's images removed and `docker builder prune -af`; "+
+		"cold on buildkitd: `buildctl prune --all`, which also drops the base image, so buildkitd's cold builds pull it (2 MB) "+
+		"from a registry on loopback, while the engine has it in its store.", r.Rounds)
+	p("")
+	p("```dockerfile")
+	p("%s```", r.Dockerfile)
+	p("")
+	var setup []string
+	for _, st := range r.Setup {
+		setup = append(setup, fmt.Sprintf("%s %.1f s", st.Step, st.Seconds))
+	}
+	p("Untimed setup: %s.", strings.Join(setup, "; "))
+	p("")
+	p("## Results")
+	p("")
+	p("| contender | builder | how | cold rounds (s) | cold median (s) | warm rounds (s) | warm median (s) | Myrmex cache hits (cold, warm…) |")
+	p("|---|---|---|---|---:|---|---:|---|")
+	for _, c := range r.Contenders {
+		hits := "—"
+		if len(c.CacheHits) > 0 && c.CacheHits[0] >= 0 {
+			hits = fmt.Sprint(c.CacheHits)
+		}
+		p("| %s | %s | %s | %s | **%.2f** | %s | **%.2f** | %s |", c.Title, c.Builder, c.How, floats(c.Cold), c.MedianCold,
+			floats(c.Warm), c.MedianWarm, hits)
+	}
+	p("")
+	p("## Verification")
+	p("")
+	p("Every build returned an image (an ID in the engine, or an OCI layout with one manifest), which was read back "+
+		"(`docker save`, or the OCI tarball) and the names and bytes of the files its final stage holds under /out and "+
+		"/etc/app hashed. Identical across contenders: **%v**.", r.Identical)
+	p("")
+	p("| contender | files | content digest | images (cold, warm per round) |")
+	p("|---|---:|---|---|")
+	for _, c := range r.Contenders {
+		p("| %s | %d | `%s` | %s |", c.Key, c.Files, c.Content, shortIDs(c.Images))
+	}
+	p("")
+	p("## Ratios")
+	p("")
+	p("Myrmex's median wall time over the peer's: below 1 Myrmex is faster, above 1 slower. Only the buildkitd pair " +
+		"runs on the same builder; the engine pair compares BuildKit with the classic builder, so it measures the builders " +
+		"as much as the clients.")
+	p("")
+	p("| ratio | same builder | of the medians | round by round |")
+	p("|---|---|---:|---|")
+	for _, x := range r.Ratios {
+		p("| %s | %v | **%.2f** | %s |", x.Name, x.SameBuilder, x.Value, floats(x.PerRound))
+	}
+	p("")
+	if len(r.Notes) > 0 {
+		p("## Notes")
+		p("")
+		for _, n := range r.Notes {
+			p("- %s", n)
+		}
+		p("")
+	}
+	p("## Reproduce")
+	p("")
+	p("```")
+	p("%s", r.Command)
+	p("```")
+	return b.String()
+}
+
+func shortIDs(ids []string) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = "`" + strings.TrimPrefix(id, "sha256:")[:min(12, len(strings.TrimPrefix(id, "sha256:")))] + "`"
+	}
+	return strings.Join(s, " ")
+}
