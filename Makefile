@@ -6,7 +6,7 @@ export DOCKER_HOST ?= unix:///run/myrmex-test/docker.sock
 GO ?= go
 GOTESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build test demo bench bench-registry bench-scan vet engine-up engine-down images clean
+.PHONY: all build test demo bench bench-registry bench-scan bench-build vet engine-up engine-down images clean
 
 all: build
 
@@ -57,6 +57,12 @@ bench-scan:
 	@scripts/engine.sh up
 	@trap 'scripts/engine.sh down' EXIT; \
 	  $(GO) run ./bench/scan
+
+# bench-build: cold and warm multi-stage builds against docker build and buildctl; results in bench/results/.
+bench-build:
+	@scripts/engine.sh up
+	@trap 'scripts/engine.sh down' EXIT; \
+	  $(GO) run ./bench/build
 
 clean:
 	rm -rf bin
