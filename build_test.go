@@ -181,7 +181,8 @@ func TestBuildContainersOnARemoteBuildkitd(t *testing.T) {
 		containerization.RegistryOptions{Engine: eng, Destination: "base/busybox:test"}); err != nil {
 		t.Fatal(err)
 	}
-	builder := testenv.Buildkitd(t, reg.Host)
+	// Over TCP (loopback only): the build package's own tests use the unix socket.
+	_, builder := testenv.BuildkitdAddrs(t, reg.Host)
 	ctxDir := buildContext(t, "FROM "+base+"\nRUN echo remote > /built\nUSER nobody\n", map[string]string{})
 	image := reg.Host + "/team/remote:1"
 	res, err := containerization.BuildContainers(ctx, image, containerization.BuildOptions{

@@ -128,6 +128,14 @@ func excludeBlock(gomod string) string {
 // It needs root and runc; without them it skips the test, or fails it when the components are [Required].
 func Buildkitd(t testing.TB, insecure ...string) string {
 	t.Helper()
+	unix, _ := BuildkitdAddrs(t, insecure...)
+	return unix
+}
+
+// BuildkitdAddrs starts a buildkitd as [Buildkitd] does, listening on a unix socket and on a loopback TCP port,
+// and returns both addresses ("unix://…", "tcp://127.0.0.1:PORT").
+func BuildkitdAddrs(t testing.TB, insecure ...string) (string, string) {
+	t.Helper()
 	runc, err := exec.LookPath("runc")
 	if os.Geteuid() != 0 || err != nil {
 		missing(t, "buildkitd needs root and runc (`apt-get install runc`)")
@@ -147,6 +155,11 @@ func Buildkitd(t testing.TB, insecure ...string) string {
 	}
 	writeFile(t, filepath.Join(dir, "buildkitd.toml"), []byte(conf.String()))
 	sock := filepath.Join(dir, "buildkitd.sock")
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcpAddr := "127.0.0.1:" + port
 	logf, err := os.Create(filepath.Join(dir, "buildkitd.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -154,6 +167,7 @@ func Buildkitd(t testing.TB, insecure ...string) string {
 	cmd := exec.Command(bin,
 		"--config", filepath.Join(dir, "buildkitd.toml"),
 		"--addr", "unix://"+sock,
+		"--addr", "tcp://"+tcpAddr,
 		"--root", filepath.Join(dir, "root"),
 		"--oci-worker=true", "--containerd-worker=false",
 		"--oci-worker-binary", runc,
@@ -208,7 +222,16 @@ func Buildkitd(t testing.TB, insecure ...string) string {
 	if !up {
 		t.Fatalf("buildkitd did not listen on %s within 30s", sock)
 	}
-	return "unix://" + sock
+	if !Eventually(10*time.Second, func() bool {
+		c, err := net.Dial("tcp", tcpAddr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}) {
+		t.Fatalf("buildkitd did not listen on %s within 10s", tcpAddr)
+	}
+	return "unix://" + sock, "tcp://" + tcpAddr
 }
 
 func missing(t testing.TB, why string) {
