@@ -128,13 +128,19 @@ func excludeBlock(gomod string) string {
 // It needs root and runc; without them it skips the test, or fails it when the components are [Required].
 func Buildkitd(t testing.TB, insecure ...string) string {
 	t.Helper()
-	unix, _ := BuildkitdAddrs(t, insecure...)
+	unix, _ := startBuildkitd(t, false, insecure)
 	return unix
 }
 
 // BuildkitdAddrs starts a buildkitd as [Buildkitd] does, listening on a unix socket and on a loopback TCP port,
-// and returns both addresses ("unix://…", "tcp://127.0.0.1:PORT").
+// and returns both addresses ("unix://…", "tcp://127.0.0.1:PORT"). Only the tests of a TCP builder take a port:
+// a free port found here may be taken by another test binary before buildkitd binds it.
 func BuildkitdAddrs(t testing.TB, insecure ...string) (string, string) {
+	t.Helper()
+	return startBuildkitd(t, true, insecure)
+}
+
+func startBuildkitd(t testing.TB, withTCP bool, insecure []string) (string, string) {
 	t.Helper()
 	runc, err := exec.LookPath("runc")
 	if os.Geteuid() != 0 || err != nil {
@@ -155,25 +161,29 @@ func BuildkitdAddrs(t testing.TB, insecure ...string) (string, string) {
 	}
 	writeFile(t, filepath.Join(dir, "buildkitd.toml"), []byte(conf.String()))
 	sock := filepath.Join(dir, "buildkitd.sock")
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
+	tcpAddr := ""
+	if withTCP {
+		port, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tcpAddr = "127.0.0.1:" + port
 	}
-	tcpAddr := "127.0.0.1:" + port
 	logf, err := os.Create(filepath.Join(dir, "buildkitd.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin,
-		"--config", filepath.Join(dir, "buildkitd.toml"),
-		"--addr", "unix://"+sock,
-		"--addr", "tcp://"+tcpAddr,
+	args := []string{"--config", filepath.Join(dir, "buildkitd.toml"), "--addr", "unix://" + sock}
+	if withTCP {
+		args = append(args, "--addr", "tcp://"+tcpAddr)
+	}
+	cmd := exec.Command(bin, append(args,
 		"--root", filepath.Join(dir, "root"),
 		"--oci-worker=true", "--containerd-worker=false",
 		"--oci-worker-binary", runc,
 		// Host networking needs no CNI configuration, which this machine does not have.
 		"--oci-worker-net=host",
-	)
+	)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -221,6 +231,9 @@ func BuildkitdAddrs(t testing.TB, insecure ...string) (string, string) {
 	}
 	if !up {
 		t.Fatalf("buildkitd did not listen on %s within 30s", sock)
+	}
+	if !withTCP {
+		return "unix://" + sock, ""
 	}
 	if !Eventually(10*time.Second, func() bool {
 		c, err := net.Dial("tcp", tcpAddr)
