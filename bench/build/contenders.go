@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 	"io"
 	"os"
 	"path/filepath"
@@ -262,7 +263,7 @@ func (b *bench) measure(ctx context.Context, rep *report) error {
 					m.Cold = append(m.Cold, d)
 				}
 				m.CacheHits = append(m.CacheHits, o.cacheHits)
-				logf("round %d %-17s %-4s %6.2fs %s", r+1, c.key, map[bool]string{false: "cold", true: "warm"}[warm], d, o.image)
+				benchkit.Logf("round %d %-17s %-4s %6.2fs %s", r+1, c.key, map[bool]string{false: "cold", true: "warm"}[warm], d, o.image)
 			}
 		}
 	}

@@ -22,8 +22,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -90,7 +88,7 @@ func run(ctx context.Context, cfg config) (err error) {
 	if err != nil {
 		return err
 	}
-	b := &bench{eng: eng, docker: docker, cfg: cfg, tmp: tmp, runID: newRunID()}
+	b := &bench{eng: eng, docker: docker, cfg: cfg, tmp: tmp, runID: benchkit.NewRunID()}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
@@ -102,7 +100,7 @@ func run(ctx context.Context, cfg config) (err error) {
 		return err
 	}
 	rep.Machine = describe(ctx, b)
-	logf("run %s: engine %s (dockerd %s), buildkitd %s", b.runID, cfg.dockerHost, rep.Machine.EngineVersion, rep.Machine.Buildkitd)
+	benchkit.Logf("run %s: engine %s (dockerd %s), buildkitd %s", b.runID, cfg.dockerHost, rep.Machine.EngineVersion, rep.Machine.Buildkitd)
 	if err := b.measure(ctx, rep); err != nil {
 		return err
 	}
@@ -119,18 +117,7 @@ func run(ctx context.Context, cfg config) (err error) {
 		if err != nil {
 			return err
 		}
-		logf("wrote %s and %s", md, js)
+		benchkit.Logf("wrote %s and %s", md, js)
 	}
 	return nil
-}
-
-func newRunID() string {
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// logf writes progress to stderr; stdout carries only the results table.
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"text/tabwriter"
@@ -152,38 +150,16 @@ func (r *report) printTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "contender\tbuilder\tcold median s\twarm median s\tcold rounds\twarm rounds")
 	for _, c := range r.Contenders {
-		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%s\t%s\n", c.Key, c.Builder, c.MedianCold, c.MedianWarm, floats(c.Cold), floats(c.Warm))
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%s\t%s\n", c.Key, c.Builder, c.MedianCold, c.MedianWarm, benchkit.Floats(c.Cold, "%.2f", ", "), benchkit.Floats(c.Warm, "%.2f", ", "))
 	}
 	tw.Flush()
 	for _, x := range r.Ratios {
-		fmt.Fprintf(w, "%-100s %.2f  (%s)\n", x.Name, x.Value, floats(x.PerRound))
+		fmt.Fprintf(w, "%-100s %.2f  (%s)\n", x.Name, x.Value, benchkit.Floats(x.PerRound, "%.2f", ", "))
 	}
-}
-
-func floats(xs []float64) string {
-	s := make([]string, len(xs))
-	for i, x := range xs {
-		s[i] = fmt.Sprintf("%.2f", x)
-	}
-	return strings.Join(s, ", ")
 }
 
 func (r *report) write(dir string) (string, string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", "", err
-	}
-	base := filepath.Join(dir, "build-"+r.Started.Format("2006-01-02"))
-	js, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(base+".json", append(js, '\n'), 0o644); err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(base+".md", []byte(r.markdown()), 0o644); err != nil {
-		return "", "", err
-	}
-	return base + ".md", base + ".json", nil
+	return benchkit.WriteResults(dir, "build", r.Started, r, r.markdown())
 }
 
 func (r *report) markdown() string {
@@ -239,8 +215,8 @@ func (r *report) markdown() string {
 		if len(c.CacheHits) > 0 && c.CacheHits[0] >= 0 {
 			hits = fmt.Sprint(c.CacheHits)
 		}
-		p("| %s | %s | %s | %s | **%.2f** | %s | **%.2f** | %s |", c.Title, c.Builder, c.How, floats(c.Cold), c.MedianCold,
-			floats(c.Warm), c.MedianWarm, hits)
+		p("| %s | %s | %s | %s | **%.2f** | %s | **%.2f** | %s |", c.Title, c.Builder, c.How, benchkit.Floats(c.Cold, "%.2f", ", "), c.MedianCold,
+			benchkit.Floats(c.Warm, "%.2f", ", "), c.MedianWarm, hits)
 	}
 	p("")
 	p("## Verification")
@@ -264,7 +240,7 @@ func (r *report) markdown() string {
 	p("| ratio | same builder | of the medians | round by round |")
 	p("|---|---|---:|---|")
 	for _, x := range r.Ratios {
-		p("| %s | %v | **%.2f** | %s |", x.Name, x.SameBuilder, x.Value, floats(x.PerRound))
+		p("| %s | %v | **%.2f** | %s |", x.Name, x.SameBuilder, x.Value, benchkit.Floats(x.PerRound, "%.2f", ", "))
 	}
 	p("")
 	if len(r.Notes) > 0 {

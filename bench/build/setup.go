@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 	"io"
 	"log"
 	"net"
@@ -216,7 +217,7 @@ func ensureBuildctl(ctx context.Context, src string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	logf("building buildctl %s into %s (once)", testenv.BuildkitVersion, dir)
+	benchkit.Logf("building buildctl %s into %s (once)", testenv.BuildkitVersion, dir)
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin+".tmp", "github.com/moby/buildkit/cmd/buildctl")
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "GOWORK=off")

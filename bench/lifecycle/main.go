@@ -19,8 +19,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -106,21 +104,21 @@ func run(ctx context.Context, cfg config) (err error) {
 		return fmt.Errorf("image %s is not in the engine: seed it with `go run ./internal/tools/seedimages`", cfg.image)
 	}
 
-	b := &bench{eng: eng, raw: raw, docker: docker, cfg: cfg, runID: newRunID()}
+	b := &bench{eng: eng, raw: raw, docker: docker, cfg: cfg, runID: benchkit.NewRunID()}
 	// Whatever happens, remove every container of this run, with a context the interrupt has not cancelled.
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		n, cerr := raw.removeAll(cctx, runLabel, b.runID)
 		if n > 0 {
-			logf("cleanup: removed %d leftover containers of run %s", n, b.runID)
+			benchkit.Logf("cleanup: removed %d leftover containers of run %s", n, b.runID)
 		}
 		err = errors.Join(err, cerr)
 	}()
 
 	rep := &report{Started: time.Now(), RunID: b.runID, Settings: settingsOf(cfg, docker)}
 	rep.Machine, rep.Notes = describe(ctx, raw, docker)
-	logf("run %s on %s (engine %s, API %s), %d cycles, concurrency %d, stop timeout %ds, %d rounds",
+	benchkit.Logf("run %s on %s (engine %s, API %s), %d cycles, concurrency %d, stop timeout %ds, %d rounds",
 		b.runID, raw.host, rep.Machine.EngineVersion, rep.Machine.EngineAPI, cfg.cycles, cfg.concurrency, cfg.stopTimeout, cfg.rounds)
 
 	if rep.Lifecycle, err = b.lifecycle(ctx); err != nil {
@@ -147,7 +145,7 @@ func run(ctx context.Context, cfg config) (err error) {
 		if err != nil {
 			return err
 		}
-		logf("wrote %s and %s", md, js)
+		benchkit.Logf("wrote %s and %s", md, js)
 	}
 	return nil
 }
@@ -166,14 +164,14 @@ func (b *bench) lifecycle(ctx context.Context) ([]measurement, error) {
 				return nil, fmt.Errorf("warm-up of %s: %w", c.title, err)
 			}
 		}
-		logf("warm-up done (%d cycles each)", b.cfg.warmup)
+		benchkit.Logf("warm-up done (%d cycles each)", b.cfg.warmup)
 	}
 	if b.cfg.census > 0 {
 		if err := b.lifecycleCensus(ctx, cs, ms, b.cfg.census); err != nil {
 			return nil, err
 		}
 		for _, m := range ms {
-			logf("census  %-28s %5.1f requests/cycle: %s", m.Title, m.Requests.PerOp, m.Requests)
+			benchkit.Logf("census  %-28s %5.1f requests/cycle: %s", m.Title, m.Requests.PerOp, m.Requests)
 		}
 	}
 	for r := range b.cfg.rounds {
@@ -184,7 +182,7 @@ func (b *bench) lifecycle(ctx context.Context) ([]measurement, error) {
 				return nil, fmt.Errorf("round %d of %s: %w", r+1, cs[i].title, err)
 			}
 			ms[i].add(s)
-			logf("round %d  %-28s %8.3fs", r+1, cs[i].title, s.seconds)
+			benchkit.Logf("round %d  %-28s %8.3fs", r+1, cs[i].title, s.seconds)
 		}
 	}
 	for i := range ms {
@@ -279,7 +277,7 @@ func (b *bench) stats(ctx context.Context) ([]measurement, []string, error) {
 	if !b.allRunning(ctx, n) {
 		return nil, nil, fmt.Errorf("not all %d Myrmex containers of the run are running", n)
 	}
-	logf("stats: %d containers running (started in %.1fs)", n, time.Since(start).Seconds())
+	benchkit.Logf("stats: %d containers running (started in %.1fs)", n, time.Since(start).Seconds())
 
 	cs := b.statsContenders(n)
 	ms := make([]measurement, len(cs))
@@ -292,7 +290,7 @@ func (b *bench) stats(ctx context.Context) ([]measurement, []string, error) {
 			return nil, nil, err
 		}
 		for _, m := range ms {
-			logf("census  %-28s %5.1f requests/container: %s", m.Title, m.Requests.PerOp, m.Requests)
+			benchkit.Logf("census  %-28s %5.1f requests/container: %s", m.Title, m.Requests.PerOp, m.Requests)
 		}
 	}
 	maxExtra := 0
@@ -315,7 +313,7 @@ func (b *bench) stats(ctx context.Context) ([]measurement, []string, error) {
 				if attempt == maxAttempts || ctx.Err() != nil || !b.allRunning(ctx, n) {
 					return nil, nil, fmt.Errorf("stats round %d of %s: %w", r+1, cs[i].title, err)
 				}
-				logf("stats round %d  %s failed with every benchmark container running; running it again: %v", r+1, cs[i].title, err)
+				benchkit.Logf("stats round %d  %s failed with every benchmark container running; running it again: %v", r+1, cs[i].title, err)
 				notes = append(notes, fmt.Sprintf("stats round %d of %s failed with all %d benchmark containers running, and was run again: %v",
 					r+1, cs[i].title, n, strings.ReplaceAll(err.Error(), "\n", "; ")))
 			}
@@ -325,7 +323,7 @@ func (b *bench) stats(ctx context.Context) ([]measurement, []string, error) {
 			}
 			maxExtra = max(maxExtra, s.extra)
 			ms[i].add(s)
-			logf("stats round %d  %-28s %8.3fs  (%d sampled, %d others)", r+1, cs[i].title, s.seconds, len(sampled), s.extra)
+			benchkit.Logf("stats round %d  %-28s %8.3fs  (%d sampled, %d others)", r+1, cs[i].title, s.seconds, len(sampled), s.extra)
 		}
 	}
 	for i := range ms {
@@ -362,15 +360,4 @@ func (b *bench) allRunning(ctx context.Context, n int) bool {
 		}
 	}
 	return running == n
-}
-
-func newRunID() string {
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// logf writes progress to stderr; stdout carries only the results table.
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"text/tabwriter"
@@ -201,7 +199,7 @@ func (r *report) printTable(w io.Writer) {
 			if m.inProcess {
 				alloc = fmt.Sprintf("%.1f", m.AllocPerOpKiB)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%.3f\t%.1f\t%s\t%s\t\n", m.Title, m.Concurrency, roundsString(m.Rounds), m.Median, m.PerOpMs, alloc, m.Requests.perOpString())
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%.3f\t%.1f\t%s\t%s\t\n", m.Title, m.Concurrency, benchkit.Floats(m.Rounds, "%.3f", " "), m.Median, m.PerOpMs, alloc, m.Requests.perOpString())
 		}
 		tw.Flush()
 		fmt.Fprintln(w)
@@ -234,31 +232,9 @@ func ratiosString(xs []float64) string {
 	return strings.Join(s, " ")
 }
 
-func roundsString(xs []float64) string {
-	s := make([]string, len(xs))
-	for i, x := range xs {
-		s[i] = fmt.Sprintf("%.3f", x)
-	}
-	return strings.Join(s, " ")
-}
-
 // write puts lifecycle-<date>.md and .json in dir and returns their paths.
 func (r *report) write(dir string) (string, string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", "", err
-	}
-	base := filepath.Join(dir, "lifecycle-"+r.Started.Format("2006-01-02"))
-	js, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(base+".json", append(js, '\n'), 0o644); err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(base+".md", []byte(r.markdown()), 0o644); err != nil {
-		return "", "", err
-	}
-	return base + ".md", base + ".json", nil
+	return benchkit.WriteResults(dir, "lifecycle", r.Started, r, r.markdown())
 }
 
 func (r *report) markdown() string {
@@ -302,7 +278,7 @@ func (r *report) markdown() string {
 			if x.inProcess {
 				alloc, mallocs = fmt.Sprintf("%.1f", x.AllocPerOpKiB), fmt.Sprintf("%.0f", x.MallocsPerOp)
 			}
-			p("| %s | %s | %d | %s | **%.3f** | %.1f | %s | %s | %s |", x.Title, x.How, x.Concurrency, roundsString(x.Rounds), x.Median, x.PerOpMs, alloc, mallocs, x.Requests.perOpString())
+			p("| %s | %s | %d | %s | **%.3f** | %.1f | %s | %s | %s |", x.Title, x.How, x.Concurrency, benchkit.Floats(x.Rounds, "%.3f", " "), x.Median, x.PerOpMs, alloc, mallocs, x.Requests.perOpString())
 		}
 		p("")
 		for _, x := range ms {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -92,7 +93,7 @@ func (b *bench) rounds(ctx context.Context, phase string, cs []contender) ([]mea
 				return nil, fmt.Errorf("round %d of %s: %w", r+1, cs[i].title, err)
 			}
 			ms[i].add(s)
-			logf("%s round %d  %-34s %7.2fs  %6.1f image MB/s  cpu client %.1fs dockerd %.1fs registry %.1fs",
+			benchkit.Logf("%s round %d  %-34s %7.2fs  %6.1f image MB/s  cpu client %.1fs dockerd %.1fs registry %.1fs",
 				phase, r+1, cs[i].title, s.seconds, float64(b.imageBytes)/1e6/s.seconds, s.client, s.dockerd, s.registry)
 		}
 	}
@@ -166,7 +167,7 @@ func (b *bench) setup(ctx context.Context, rep *report) error {
 			b.cfg.layers, b.cfg.layerMB/2, b.cfg.layerMB/2),
 	}
 	rep.Setup = append(rep.Setup, setupStep{"make the image in memory", time.Since(t).Seconds()})
-	logf("image made in %.1fs: %s, %.1f MB in %d layers, %.1f MB gzipped (level 1)", time.Since(t).Seconds(), bi.digest,
+	benchkit.Logf("image made in %.1fs: %s, %.1f MB in %d layers, %.1f MB gzipped (level 1)", time.Since(t).Seconds(), bi.digest,
 		float64(bi.bytes)/1e6, b.cfg.layers, float64(bi.compressed)/1e6)
 
 	t = time.Now()
@@ -174,7 +175,7 @@ func (b *bench) setup(ctx context.Context, rep *report) error {
 		return fmt.Errorf("loading the image into the engine: %w", err)
 	}
 	rep.Setup = append(rep.Setup, setupStep{"load it into the engine (Client.LoadImage of a tarball.Write stream)", time.Since(t).Seconds()})
-	logf("loaded into the engine as %s in %.1fs", imageRef, time.Since(t).Seconds())
+	benchkit.Logf("loaded into the engine as %s in %.1fs", imageRef, time.Since(t).Seconds())
 
 	if b.cfg.limits {
 		if rep.Limits, err = measureLimits(ctx, bi.layers, b.tmp); err != nil {
@@ -220,7 +221,7 @@ func (b *bench) setup(ctx context.Context, rep *report) error {
 		return err
 	}
 	rep.Setup = append(rep.Setup, setupStep{"push the source image from the archive with Myrmex", time.Since(t).Seconds()})
-	logf("registries up (src %s, dst %s); source image pushed in %.1fs", b.src.host, b.dst.host, time.Since(t).Seconds())
+	benchkit.Logf("registries up (src %s, dst %s); source image pushed in %.1fs", b.src.host, b.dst.host, time.Since(t).Seconds())
 	return nil
 }
 
@@ -655,6 +656,6 @@ func (b *bench) cleanup(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("cleanup: %w", err)
 	}
-	logf("cleanup: registries stopped, %d engine names and the image removed, %s removed", len(b.engineRefs), b.tmp)
+	benchkit.Logf("cleanup: registries stopped, %d engine names and the image removed, %s removed", len(b.engineRefs), b.tmp)
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 	"io"
 	"net"
 	"os"
@@ -137,7 +138,7 @@ func measureLimits(ctx context.Context, layers [][]byte, dir string) ([]limit, e
 			}
 		}
 		out = append(out, best)
-		logf("limit  %-46s %8.1f MB/s, %8.1f MB per CPU second", s.title, best.MBps, best.MBpsCPU)
+		benchkit.Logf("limit  %-46s %8.1f MB/s, %8.1f MB per CPU second", s.title, best.MBps, best.MBpsCPU)
 	}
 	level1 = bytes.Buffer{}
 	return out, nil

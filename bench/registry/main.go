@@ -22,8 +22,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -117,7 +115,7 @@ func run(ctx context.Context, cfg config) (err error) {
 	if err := os.Setenv("TMPDIR", tmp); err != nil {
 		return err
 	}
-	b := &bench{eng: eng, docker: docker, crane: crane, cfg: cfg, tmp: tmp, runID: newRunID(), engineRefs: map[string]bool{}}
+	b := &bench{eng: eng, docker: docker, crane: crane, cfg: cfg, tmp: tmp, runID: benchkit.NewRunID(), engineRefs: map[string]bool{}}
 	b.dockerdPID = readPidFile(cfg.dockerdPidFile, "dockerd")
 	// Whatever happens, stop the registries, remove the engine images the run made and the temporary files, with
 	// a context the interrupt has not cancelled.
@@ -129,7 +127,7 @@ func run(ctx context.Context, cfg config) (err error) {
 
 	rep := &report{Started: time.Now(), RunID: b.runID, Settings: settingsOf(cfg, docker, crane)}
 	rep.Machine, rep.Notes = describe(ctx, b)
-	logf("run %s: engine %s (dockerd %s), crane %s, %s", b.runID, cfg.dockerHost, rep.Machine.EngineVersion,
+	benchkit.Logf("run %s: engine %s (dockerd %s), crane %s, %s", b.runID, cfg.dockerHost, rep.Machine.EngineVersion,
 		rep.Machine.CraneVersion, rep.Machine.Distribution)
 
 	if err := b.setup(ctx, rep); err != nil {
@@ -165,18 +163,7 @@ func run(ctx context.Context, cfg config) (err error) {
 		if err != nil {
 			return err
 		}
-		logf("wrote %s and %s", md, js)
+		benchkit.Logf("wrote %s and %s", md, js)
 	}
 	return nil
-}
-
-func newRunID() string {
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// logf writes progress to stderr; stdout carries only the results table.
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }

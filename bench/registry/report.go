@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -270,7 +269,7 @@ func (r *report) printTable(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "contender\trounds (s)\tmedian (s)\timage MB/s\twire MB\twire MB/s\tCPU s client/dockerd/registry\talloc MiB\t\n")
 		for _, m := range ph.ms {
-			fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f / %.1f / %.1f\t%s\t\n", m.Title, floats(m.Rounds, "%.2f"), m.Median,
+			fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f / %.1f / %.1f\t%s\t\n", m.Title, benchkit.Floats(m.Rounds, "%.2f", " "), m.Median,
 				m.ImageMBps, m.medianWireMB, m.WireMBps, m.MedClientCPU, m.MedDockerdCPU, m.MedRegistryCPU, m.alloc())
 		}
 		tw.Flush()
@@ -287,7 +286,7 @@ func (r *report) printTable(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 	for _, x := range r.Ratios {
-		fmt.Fprintf(w, "%-64s %6.2f   (per round: %s)\n", x.Name, x.Value, floats(x.PerRound, "%.2f"))
+		fmt.Fprintf(w, "%-64s %6.2f   (per round: %s)\n", x.Name, x.Value, benchkit.Floats(x.PerRound, "%.2f", " "))
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)
@@ -308,31 +307,9 @@ func (l limit) out() string {
 	return fmt.Sprintf("%.1f MB out (%.0f%%)", float64(l.OutBytes)/1e6, 100*float64(l.OutBytes)/float64(l.InBytes))
 }
 
-func floats(xs []float64, format string) string {
-	s := make([]string, len(xs))
-	for i, x := range xs {
-		s[i] = fmt.Sprintf(format, x)
-	}
-	return strings.Join(s, " ")
-}
-
 // write puts registry-<date>.md and .json in dir and returns their paths.
 func (r *report) write(dir string) (string, string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", "", err
-	}
-	base := filepath.Join(dir, "registry-"+r.Started.Format("2006-01-02"))
-	js, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(base+".json", append(js, '\n'), 0o644); err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(base+".md", []byte(r.markdown()), 0o644); err != nil {
-		return "", "", err
-	}
-	return base + ".md", base + ".json", nil
+	return benchkit.WriteResults(dir, "registry", r.Started, r, r.markdown())
 }
 
 func (r *report) markdown() string {
@@ -389,7 +366,7 @@ func (r *report) markdown() string {
 			if x.Derived {
 				title = "*" + title + "*"
 			}
-			p("| %s | %s | %s | **%.2f** | %.1f | %.1f | %.1f | %.1f / %.1f / %.1f | %s |", title, x.How, floats(x.Rounds, "%.2f"), x.Median,
+			p("| %s | %s | %s | **%.2f** | %.1f | %.1f | %.1f | %.1f / %.1f / %.1f | %s |", title, x.How, benchkit.Floats(x.Rounds, "%.2f", " "), x.Median,
 				x.ImageMBps, x.medianWireMB, x.WireMBps, x.MedClientCPU, x.MedDockerdCPU, x.MedRegistryCPU, x.alloc())
 		}
 		p("")
@@ -416,7 +393,7 @@ func (r *report) markdown() string {
 	p("| ratio | of the medians | round by round |")
 	p("|---|---:|---|")
 	for _, x := range r.Ratios {
-		p("| %s | **%.2f** | %s |", x.Name, x.Value, floats(x.PerRound, "%.2f"))
+		p("| %s | **%.2f** | %s |", x.Name, x.Value, benchkit.Floats(x.PerRound, "%.2f", " "))
 	}
 	p("")
 	if len(r.Notes) > 0 {

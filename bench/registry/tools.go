@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,12 +46,12 @@ func ensureCrane(ctx context.Context, named string) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(work)
-	logf("building crane %s into %s (once)", craneVersion, dir)
+	benchkit.Logf("building crane %s into %s (once)", craneVersion, dir)
 	built := filepath.Join(work, "crane")
 	if err := goCmd(ctx, work, []string{"GOBIN=" + work}, "install", cranePackage+"@"+craneVersion); err != nil {
 		// A go command that refuses `go install pkg@version` (an old toolchain, a GOFLAGS it dislikes) still
 		// builds it from a throwaway module that requires it.
-		logf("go install failed (%v); building crane from a throwaway module", err)
+		benchkit.Logf("go install failed (%v); building crane from a throwaway module", err)
 		mod := filepath.Join(work, "mod")
 		if err := os.MkdirAll(mod, 0o755); err != nil {
 			return "", err

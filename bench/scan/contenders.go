@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 	"io"
 	"io/fs"
 	"os"
@@ -114,7 +115,7 @@ func (b *bench) setup(ctx context.Context, rep *report) error {
 		rep.Image.Manifest[p.kind]++
 	}
 	rep.Setup = append(rep.Setup, setupStep{"save the image to the archive (engine's docker save)", time.Since(t).Seconds()})
-	logf("image %s (%s), %d layers, archive %.1f MB", b.img.Ref, b.img.ID, len(layers), float64(b.archiveBytes)/1e6)
+	benchkit.Logf("image %s (%s), %d layers, archive %.1f MB", b.img.Ref, b.img.ID, len(layers), float64(b.archiveBytes)/1e6)
 
 	t = time.Now()
 	b.dbDir = filepath.Join(b.tmp, "osv")
@@ -144,7 +145,7 @@ func (b *bench) setup(ctx context.Context, rep *report) error {
 		}
 		b.ref[r.name] = out
 		rep.Setup = append(rep.Setup, setupStep{"untimed first run: " + r.step, time.Since(t).Seconds()})
-		logf("reference %-40s %6.2fs  cpu %5.2fs  peak RSS %4.0f MB  %d packages", r.step, s.seconds, s.user+s.system,
+		benchkit.Logf("reference %-40s %6.2fs  cpu %5.2fs  peak RSS %4.0f MB  %d packages", r.step, s.seconds, s.user+s.system,
 			float64(s.maxRSS)/1e6, s.packages)
 	}
 	my, full, sy := b.ref[refMyrmex], b.ref[refFull], b.ref[refSyft]
@@ -341,7 +342,7 @@ func (b *bench) rounds(ctx context.Context, cs []contender) ([]measurement, erro
 				return nil, fmt.Errorf("round %d of %s: %d packages, the first round %d", r+1, cs[i].title, s.packages, ms[i].Packages[0])
 			}
 			ms[i].add(s)
-			logf("round %d  %-26s %6.2fs  cpu %5.2fs  peak RSS %4.0f MB  %d packages", r+1, cs[i].title, s.seconds,
+			benchkit.Logf("round %d  %-26s %6.2fs  cpu %5.2fs  peak RSS %4.0f MB  %d packages", r+1, cs[i].title, s.seconds,
 				s.user+s.system, float64(s.maxRSS)/1e6, s.packages)
 		}
 	}

@@ -26,8 +26,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -101,11 +99,11 @@ func run(ctx context.Context, cfg config) (err error) {
 	// also after a failure or an interrupt.
 	defer func() { err = errors.Join(err, os.RemoveAll(tmp)) }()
 
-	b := &bench{cfg: cfg, self: self, syft: syft, root: root, tmp: tmp, runID: newRunID()}
+	b := &bench{cfg: cfg, self: self, syft: syft, root: root, tmp: tmp, runID: benchkit.NewRunID()}
 	rep := &report{Started: time.Now(), RunID: b.runID}
 	rep.Machine, rep.Notes = describe(ctx, b)
 	rep.Machine.SyftBuild = build
-	logf("run %s: syft %s (%s), osv-scalibr %s, %s", b.runID, rep.Machine.SyftVersion, syft, rep.Machine.ScalibrVersion, rep.Machine.GoVersion)
+	benchkit.Logf("run %s: syft %s (%s), osv-scalibr %s, %s", b.runID, rep.Machine.SyftVersion, syft, rep.Machine.ScalibrVersion, rep.Machine.GoVersion)
 
 	if err := b.setup(ctx, rep); err != nil {
 		return err
@@ -131,18 +129,7 @@ func run(ctx context.Context, cfg config) (err error) {
 		if err != nil {
 			return err
 		}
-		logf("wrote %s and %s", md, js)
+		benchkit.Logf("wrote %s and %s", md, js)
 	}
 	return nil
-}
-
-func newRunID() string {
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// logf writes progress to stderr; stdout carries only the results table.
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }

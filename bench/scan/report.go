@@ -219,14 +219,14 @@ func (r *report) printTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "contender\trounds (s)\tmedian (s)\tCPU s\tpeak RSS MB (median / max)\tin-process scan (s)\tpackages\t\n")
 	for _, m := range r.Contenders {
-		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%.0f / %.0f\t%s\t%d\t\n", m.Title, floats(m.Rounds, "%.2f"), m.Median, m.MedianCPU,
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%.0f / %.0f\t%s\t%d\t\n", m.Title, benchkit.Floats(m.Rounds, "%.2f", " "), m.Median, m.MedianCPU,
 			m.MedianMaxRSSMB, m.PeakMaxRSSMB, m.scan(), m.Packages[0])
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
 	for _, x := range r.Ratios {
 		fmt.Fprintf(w, "%-46s time %5.2f  CPU %5.2f  peak RSS %5.2f   (time per round: %s)\n", x.Name, x.Seconds, x.CPU, x.MaxRSS,
-			floats(x.SecondsPerRound, "%.2f"))
+			benchkit.Floats(x.SecondsPerRound, "%.2f", " "))
 	}
 	fmt.Fprintln(w)
 	p := r.Packages
@@ -264,31 +264,9 @@ func short(id string) string {
 	return hex[:min(12, len(hex))]
 }
 
-func floats(xs []float64, format string) string {
-	s := make([]string, len(xs))
-	for i, x := range xs {
-		s[i] = fmt.Sprintf(format, x)
-	}
-	return strings.Join(s, " ")
-}
-
 // write puts scan-<date>.md and .json in dir and returns their paths.
 func (r *report) write(dir string) (string, string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", "", err
-	}
-	base := filepath.Join(dir, "scan-"+r.Started.Format("2006-01-02"))
-	js, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(base+".json", append(js, '\n'), 0o644); err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(base+".md", []byte(r.markdown()), 0o644); err != nil {
-		return "", "", err
-	}
-	return base + ".md", base + ".json", nil
+	return benchkit.WriteResults(dir, "scan", r.Started, r, r.markdown())
 }
 
 func (r *report) markdown() string {
@@ -343,7 +321,7 @@ func (r *report) markdown() string {
 	p("| contender | how | rounds (s) | median (s) | CPU s | peak RSS MB, median (max) | in-process scan (s) | packages |")
 	p("|---|---|---|---:|---:|---:|---:|---:|")
 	for _, x := range r.Contenders {
-		p("| %s | %s | %s | **%.2f** | %.2f | **%.0f** (%.0f) | %s | %d |", x.Title, x.How, floats(x.Rounds, "%.2f"), x.Median,
+		p("| %s | %s | %s | **%.2f** | %.2f | **%.0f** (%.0f) | %s | %d |", x.Title, x.How, benchkit.Floats(x.Rounds, "%.2f", " "), x.Median,
 			x.MedianCPU, x.MedianMaxRSSMB, x.PeakMaxRSSMB, x.scan(), x.Packages[0])
 	}
 	p("")
@@ -354,7 +332,7 @@ func (r *report) markdown() string {
 	p("| ratio | wall time | round by round | CPU s | peak RSS |")
 	p("|---|---:|---|---:|---:|")
 	for _, x := range r.Ratios {
-		p("| %s | **%.2f** | %s | %.2f | **%.2f** |", x.Name, x.Seconds, floats(x.SecondsPerRound, "%.2f"), x.CPU, x.MaxRSS)
+		p("| %s | **%.2f** | %s | %.2f | **%.2f** |", x.Name, x.Seconds, benchkit.Floats(x.SecondsPerRound, "%.2f", " "), x.CPU, x.MaxRSS)
 	}
 	p("")
 	pk := r.Packages

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,14 +52,14 @@ func ensureSyft(ctx context.Context, named string) (bin, how string, err error) 
 	defer os.RemoveAll(work)
 	goVersion, _ := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output()
 	ldflags := "-ldflags=-X main.version=" + syftVersion
-	logf("building syft %s into %s (once; several minutes when the module cache is cold)", syftVersion, dir)
+	benchkit.Logf("building syft %s into %s (once; several minutes when the module cache is cold)", syftVersion, dir)
 	start := time.Now()
 	built := filepath.Join(work, "syft")
 	how = fmt.Sprintf("go install %s %s@%s (GOWORK=off, %s)", ldflags, syftPackage, syftVersion, strings.TrimSpace(string(goVersion)))
 	if err := goCmd(ctx, work, []string{"GOBIN=" + work}, "install", ldflags, syftPackage+"@"+syftVersion); err != nil {
 		// `go install pkg@version` refuses a module whose go.mod has replace directives; a throwaway module that
 		// requires it builds it all the same.
-		logf("go install failed (%v); building syft from a throwaway module", err)
+		benchkit.Logf("go install failed (%v); building syft from a throwaway module", err)
 		mod := filepath.Join(work, "mod")
 		if err := os.MkdirAll(mod, 0o755); err != nil {
 			return "", "", err

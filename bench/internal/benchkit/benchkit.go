@@ -3,10 +3,15 @@ package benchkit
 
 import (
 	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // ProcField returns the value of the first "key: value" line of a /proc file, or "" when it has none.
@@ -54,4 +59,45 @@ func Median(xs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// Floats formats xs with format, joined by sep.
+func Floats(xs []float64, format, sep string) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprintf(format, x)
+	}
+	return strings.Join(s, sep)
+}
+
+// Logf writes a timestamped progress line to stderr.
+func Logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+// NewRunID returns a short random id that names what one run of a benchmark makes.
+func NewRunID() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// WriteResults writes a benchmark's results to dir as NAME-DATE.json (report, indented) and NAME-DATE.md
+// (markdown), and returns the two paths, markdown first.
+func WriteResults(dir, name string, started time.Time, report any, markdown string) (string, string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	base := filepath.Join(dir, name+"-"+started.Format("2006-01-02"))
+	js, err := json.MarshalIndent(report, "", "  ")
+	if err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(base+".json", append(js, '\n'), 0o644); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(base+".md", []byte(markdown), 0o644); err != nil {
+		return "", "", err
+	}
+	return base + ".md", base + ".json", nil
 }
