@@ -17,6 +17,7 @@ var (
 	ErrPolicyViolation = errdefs.ErrPolicyViolation
 	ErrConflict        = errdefs.ErrConflict
 	ErrNotImplemented  = errdefs.ErrNotImplemented
+	ErrRolloutFailed   = errdefs.ErrRolloutFailed
 )
 
 func describe(fn, op, kind, subject string, err error) string {

@@ -22,6 +22,10 @@ var (
 	// ErrConflict means the object is in a state that forbids the operation (removing a running container
 	// without force, say).
 	ErrConflict = errors.New("conflict")
+	// ErrRolloutFailed means the objects were applied but a workload cannot become ready: its pods cannot pull
+	// their image, crash, cannot be configured or scheduled, it passed its progress deadline, or the wait for it
+	// timed out.
+	ErrRolloutFailed = errors.New("rollout failed")
 	// ErrNotImplemented means the capability is part of the specification but not built yet.
 	ErrNotImplemented = errors.New("not implemented")
 )

@@ -1,0 +1,378 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
+
+	"github.com/codomyrmex/containerization/errdefs"
+)
+
+// Status is an application's primary workload as the cluster sees it now.
+type Status struct {
+	Kind            string            `json:"kind"`
+	Name            string            `json:"name"`
+	Namespace       string            `json:"namespace"`
+	Replicas        int               `json:"replicas"`
+	ReadyReplicas   int               `json:"ready_replicas"`
+	UpdatedReplicas int               `json:"updated_replicas"`
+	Image           string            `json:"image"`
+	Images          map[string]string `json:"images"` // container → image
+	Ports           []int             `json:"ports"`
+	Environment     map[string]string `json:"environment"`
+	Requests        map[string]string `json:"requests"`
+	Limits          map[string]string `json:"limits"`
+	Status          string            `json:"status"` // pending, running, failed, succeeded
+	Message         string            `json:"message,omitempty"`
+	Pods            []Pod             `json:"pods"`
+	Services        []string          `json:"services"`
+	Revision        int64             `json:"revision,omitempty"`
+	CreatedAt       time.Time         `json:"created_at"`
+	LastUpdated     time.Time         `json:"last_updated"`
+	Failure         *RolloutError     `json:"failure,omitempty"`
+}
+
+// Pod is one pod of a workload.
+type Pod struct {
+	Name      string `json:"name"`
+	Phase     string `json:"phase"`
+	Ready     bool   `json:"ready"`
+	Restarts  int    `json:"restarts"`
+	Reason    string `json:"reason"`
+	Message   string `json:"message,omitempty"`
+	Container string `json:"container,omitempty"` // the container the reason is about
+	Node      string `json:"node,omitempty"`
+}
+
+// RolloutError is a workload that cannot become ready: a pod that cannot pull its image, crashes, cannot be
+// configured or scheduled, a Deployment past its progress deadline, a failed Job; or a wait that timed out.
+// It wraps [errdefs.ErrRolloutFailed].
+type RolloutError struct {
+	Object    string `json:"object"`
+	Pod       string `json:"pod,omitempty"`
+	Container string `json:"container,omitempty"`
+	Reason    string `json:"reason"`
+	Message   string `json:"message,omitempty"`
+	TimedOut  bool   `json:"timed_out,omitempty"`
+}
+
+func (e *RolloutError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Object)
+	if e.Pod != "" {
+		fmt.Fprintf(&b, ": pod %s", e.Pod)
+	}
+	if e.Container != "" {
+		fmt.Fprintf(&b, ", container %s", e.Container)
+	}
+	fmt.Fprintf(&b, ": %s", e.Reason)
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	return b.String()
+}
+
+// Unwrap makes errors.Is(err, errdefs.ErrRolloutFailed) true.
+func (e *RolloutError) Unwrap() error { return errdefs.ErrRolloutFailed }
+
+// failFastReasons are container waiting reasons that will not resolve by waiting.
+var failFastReasons = map[string]bool{
+	"ImagePullBackOff": true, "ErrImagePull": true, "InvalidImageName": true, "ErrImageNeverPull": true,
+	"CrashLoopBackOff": true, "CreateContainerConfigError": true, "CreateContainerError": true,
+	"RunContainerError": true,
+}
+
+// podView describes a pod, and says whether it shows a failure that waiting will not cure.
+func podView(p *corev1.Pod) (Pod, bool) {
+	v := Pod{Name: p.Name, Phase: string(p.Status.Phase), Node: p.Spec.NodeName, Reason: p.Status.Reason, Message: p.Status.Message}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			v.Ready = true
+		}
+	}
+	failed := false
+	statuses := append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...)
+	for _, cs := range statuses {
+		v.Restarts += int(cs.RestartCount)
+	}
+	for _, cs := range statuses {
+		switch {
+		case cs.State.Waiting != nil && cs.State.Waiting.Reason != "" && cs.State.Waiting.Reason != "PodInitializing" && cs.State.Waiting.Reason != "ContainerCreating":
+			if v.Container == "" || failFastReasons[cs.State.Waiting.Reason] && !failed {
+				v.Container, v.Reason, v.Message = cs.Name, cs.State.Waiting.Reason, cs.State.Waiting.Message
+				failed = failFastReasons[cs.State.Waiting.Reason]
+			}
+		case cs.State.Terminated != nil && cs.State.Terminated.ExitCode != 0 && v.Container == "":
+			v.Container, v.Reason = cs.Name, cs.State.Terminated.Reason
+			v.Message = fmt.Sprintf("exit code %d %s", cs.State.Terminated.ExitCode, cs.State.Terminated.Message)
+			v.Message = strings.TrimSpace(v.Message)
+		}
+	}
+	if p.DeletionTimestamp != nil {
+		v.Reason, v.Message = "Terminating", ""
+		return v, false
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			v.Reason, v.Message, v.Container = c.Reason, c.Message, ""
+			failed = true
+		}
+	}
+	if v.Reason == "" && !v.Ready && p.Status.Phase == corev1.PodRunning {
+		v.Reason = "NotReady"
+	}
+	return v, failed
+}
+
+// Status reads the application's primary workload: the Deployment, StatefulSet or DaemonSet of that name.
+func (c *Client) Status(ctx context.Context, namespace, name string) (*Status, error) {
+	if namespace == "" {
+		namespace = c.namespace
+	}
+	for _, kind := range []string{"Deployment", "StatefulSet", "DaemonSet"} {
+		st, err := c.statusOf(ctx, kind, namespace, name)
+		if err == nil {
+			return st, nil
+		}
+		if !errorsIsNotFound(err) {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("%w: no Deployment, StatefulSet or DaemonSet %q in namespace %q", errdefs.ErrNotFound, name, namespace)
+}
+
+func errorsIsNotFound(err error) bool {
+	return apierrors.IsNotFound(err) || errors.Is(err, errdefs.ErrNotFound)
+}
+
+// workload is what status needs of a Deployment, StatefulSet or DaemonSet.
+type workload struct {
+	obj       *unstructured.Unstructured
+	meta      metav1.ObjectMeta
+	kind      string
+	selector  *metav1.LabelSelector
+	template  corev1.PodTemplateSpec
+	replicas  int
+	ready     int
+	updated   int
+	revision  int64
+	conds     []metav1.Time
+	current   func(p *corev1.Pod, rs []appsv1.ReplicaSet) bool
+	deadline  bool // a Deployment past its progress deadline
+	deadlineM string
+}
+
+func (c *Client) readWorkload(ctx context.Context, kind, ns, name string) (*workload, error) {
+	apps := c.typed.AppsV1()
+	w := &workload{kind: kind}
+	var obj runtime.Object
+	switch kind {
+	case "Deployment":
+		d, err := apps.Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		obj = d
+		w.meta, w.selector, w.template = d.ObjectMeta, d.Spec.Selector, d.Spec.Template
+		w.replicas = 1
+		if d.Spec.Replicas != nil {
+			w.replicas = int(*d.Spec.Replicas)
+		}
+		w.ready, w.updated = int(d.Status.ReadyReplicas), int(d.Status.UpdatedReplicas)
+		w.revision, _ = strconv.ParseInt(d.Annotations["deployment.kubernetes.io/revision"], 10, 64)
+		for _, cond := range d.Status.Conditions {
+			w.conds = append(w.conds, cond.LastUpdateTime)
+			if cond.Type == appsv1.DeploymentProgressing && cond.Status == corev1.ConditionFalse && cond.Reason == "ProgressDeadlineExceeded" {
+				w.deadline, w.deadlineM = true, cond.Message
+			}
+		}
+		rev := d.Annotations["deployment.kubernetes.io/revision"]
+		uid := d.UID
+		w.current = func(p *corev1.Pod, rss []appsv1.ReplicaSet) bool {
+			for _, rs := range rss {
+				if rs.Annotations["deployment.kubernetes.io/revision"] != rev || !ownedBy(rs.OwnerReferences, uid) {
+					continue
+				}
+				return ownedBy(p.OwnerReferences, rs.UID)
+			}
+			return false
+		}
+	case "StatefulSet":
+		s, err := apps.StatefulSets(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		obj = s
+		w.meta, w.selector, w.template = s.ObjectMeta, s.Spec.Selector, s.Spec.Template
+		w.replicas = 1
+		if s.Spec.Replicas != nil {
+			w.replicas = int(*s.Spec.Replicas)
+		}
+		w.ready, w.updated = int(s.Status.ReadyReplicas), int(s.Status.UpdatedReplicas)
+		upd, uid := s.Status.UpdateRevision, s.UID
+		w.current = func(p *corev1.Pod, _ []appsv1.ReplicaSet) bool {
+			return ownedBy(p.OwnerReferences, uid) && (upd == "" || p.Labels["controller-revision-hash"] == upd)
+		}
+	case "DaemonSet":
+		ds, err := apps.DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		obj = ds
+		w.meta, w.selector, w.template = ds.ObjectMeta, ds.Spec.Selector, ds.Spec.Template
+		w.replicas = int(ds.Status.DesiredNumberScheduled)
+		w.ready, w.updated = int(ds.Status.NumberReady), int(ds.Status.UpdatedNumberScheduled)
+		uid := ds.UID
+		w.current = func(p *corev1.Pod, _ []appsv1.ReplicaSet) bool { return ownedBy(p.OwnerReferences, uid) }
+	default:
+		return nil, fmt.Errorf("%w: status of a %s", errdefs.ErrNotImplemented, kind)
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, err
+	}
+	w.obj = &unstructured.Unstructured{Object: m}
+	w.obj.SetAPIVersion("apps/v1")
+	w.obj.SetKind(kind)
+	return w, nil
+}
+
+func ownedBy(refs []metav1.OwnerReference, uid types.UID) bool {
+	for _, r := range refs {
+		if r.UID == uid {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Client) statusOf(ctx context.Context, kind, ns, name string) (*Status, error) {
+	w, err := c.readWorkload(ctx, kind, ns, name)
+	if err != nil {
+		return nil, Classify(err, refOf(appsGVK(kind), ns, name))
+	}
+	sel, err := metav1.LabelSelectorAsSelector(w.selector)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: selector: %v", errdefs.ErrInvalidArgument, name, err)
+	}
+	pods, err := c.typed.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return nil, Classify(err, "pods of "+name)
+	}
+	var rss []appsv1.ReplicaSet
+	if kind == "Deployment" {
+		l, err := c.typed.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+		if err != nil {
+			return nil, Classify(err, "replicasets of "+name)
+		}
+		rss = l.Items
+	}
+	svcs, err := c.typed.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, Classify(err, "services of "+ns)
+	}
+	return buildStatus(w, pods.Items, rss, svcs.Items), nil
+}
+
+func appsGVK(kind string) schema.GroupVersionKind {
+	return schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind}
+}
+
+// buildStatus puts a workload, its pods and the namespace's services together.
+func buildStatus(w *workload, pods []corev1.Pod, rss []appsv1.ReplicaSet, svcs []corev1.Service) *Status {
+	st := &Status{
+		Kind: w.kind, Name: w.meta.Name, Namespace: w.meta.Namespace,
+		Replicas: w.replicas, ReadyReplicas: w.ready, UpdatedReplicas: w.updated, Revision: w.revision,
+		Images: map[string]string{}, Environment: map[string]string{}, Requests: map[string]string{}, Limits: map[string]string{},
+		Ports: []int{}, Pods: []Pod{}, Services: []string{},
+		CreatedAt: w.meta.CreationTimestamp.Time, LastUpdated: w.meta.CreationTimestamp.Time,
+	}
+	for i, ctr := range w.template.Spec.Containers {
+		if i == 0 {
+			st.Image = ctr.Image
+			for k, q := range ctr.Resources.Requests {
+				st.Requests[string(k)] = q.String()
+			}
+			for k, q := range ctr.Resources.Limits {
+				st.Limits[string(k)] = q.String()
+			}
+		}
+		st.Images[ctr.Name] = ctr.Image
+		for _, p := range ctr.Ports {
+			st.Ports = append(st.Ports, int(p.ContainerPort))
+		}
+		for _, e := range ctr.Env {
+			switch {
+			case e.ValueFrom == nil:
+				st.Environment[e.Name] = e.Value
+			case e.ValueFrom.SecretKeyRef != nil:
+				st.Environment[e.Name] = fmt.Sprintf("(from secret %s, key %s)", e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key)
+			case e.ValueFrom.ConfigMapKeyRef != nil:
+				st.Environment[e.Name] = fmt.Sprintf("(from configmap %s, key %s)", e.ValueFrom.ConfigMapKeyRef.Name, e.ValueFrom.ConfigMapKeyRef.Key)
+			case e.ValueFrom.FieldRef != nil:
+				st.Environment[e.Name] = "(from field " + e.ValueFrom.FieldRef.FieldPath + ")"
+			default:
+				st.Environment[e.Name] = "(from a reference)"
+			}
+		}
+	}
+	for _, t := range w.conds {
+		if t.After(st.LastUpdated) {
+			st.LastUpdated = t.Time
+		}
+	}
+	for _, mf := range w.meta.ManagedFields {
+		if mf.Time != nil && mf.Time.After(st.LastUpdated) {
+			st.LastUpdated = mf.Time.Time
+		}
+	}
+	sort.Slice(pods, func(i, j int) bool { return pods[i].Name < pods[j].Name })
+	for i := range pods {
+		p := &pods[i]
+		v, failed := podView(p)
+		st.Pods = append(st.Pods, v)
+		if failed && st.Failure == nil && w.current(p, rss) {
+			st.Failure = &RolloutError{Object: refOf(appsGVK(w.kind), w.meta.Namespace, w.meta.Name),
+				Pod: p.Name, Container: v.Container, Reason: v.Reason, Message: v.Message}
+		}
+	}
+	if st.Failure == nil && w.deadline {
+		st.Failure = &RolloutError{Object: refOf(appsGVK(w.kind), w.meta.Namespace, w.meta.Name),
+			Reason: "ProgressDeadlineExceeded", Message: w.deadlineM}
+	}
+	tplLabels := labels.Set(w.template.Labels)
+	for _, s := range svcs {
+		if len(s.Spec.Selector) > 0 && labels.SelectorFromSet(s.Spec.Selector).Matches(tplLabels) {
+			st.Services = append(st.Services, s.Name)
+		}
+	}
+	res, err := kstatus.Compute(w.obj)
+	switch {
+	case st.Failure != nil:
+		st.Status, st.Message = "failed", st.Failure.Error()
+	case err != nil:
+		st.Status, st.Message = "pending", err.Error()
+	case res.Status == kstatus.CurrentStatus:
+		st.Status, st.Message = "running", res.Message
+	case res.Status == kstatus.FailedStatus:
+		st.Status, st.Message = "failed", res.Message
+	default:
+		st.Status, st.Message = "pending", res.Message
+	}
+	return st
+}

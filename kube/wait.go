@@ -1,0 +1,201 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
+
+	"github.com/codomyrmex/containerization/errdefs"
+)
+
+// PollInterval is how often a wait reads the objects' state.
+var PollInterval = 250 * time.Millisecond
+
+// Wait waits until every object of the application (its inventory; else its primary workload) is ready, as
+// kstatus computes readiness (Deployments, StatefulSets and DaemonSets rolled out and available, Jobs complete,
+// Services with their addresses, anything with a Ready condition), for at most timeout. It fails at once, with a
+// [*RolloutError] naming the pod, the container and the reason, when a pod of the current revision cannot pull
+// its image, crash-loops, cannot be configured or scheduled, or a Deployment passed its progress deadline.
+func (c *Client) Wait(ctx context.Context, namespace, name string, timeout time.Duration, progress func(Event)) (*Status, error) {
+	if namespace == "" {
+		namespace = c.namespace
+	}
+	if timeout <= 0 {
+		timeout = 5 * time.Minute
+	}
+	refs, err := c.readInventory(ctx, namespace, name, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(refs) == 0 {
+		st, err := c.Status(ctx, namespace, name)
+		if err != nil {
+			return nil, err
+		}
+		refs = []ObjRef{{Group: "apps", Kind: st.Kind, Namespace: namespace, Name: name}}
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	werr := c.waitRefs(wctx, refs, timeout, c.emitter(progress))
+	st, err := c.Status(ctx, namespace, name)
+	if werr != nil {
+		return st, werr
+	}
+	return st, err
+}
+
+type objState struct {
+	status  string
+	message string
+}
+
+// waitRefs polls the objects until all are Current, one fails, or ctx ends.
+func (c *Client) waitRefs(ctx context.Context, refs []ObjRef, timeout time.Duration, emit func(Event)) error {
+	last := map[ObjRef]objState{}
+	tick := time.NewTicker(PollInterval)
+	defer tick.Stop()
+	for {
+		pending, err := c.checkOnce(ctx, refs, last, emit)
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+				return c.timeoutError(refs, last, timeout)
+			}
+			return err
+		}
+		if pending == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return c.timeoutError(refs, last, timeout)
+			}
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func (c *Client) timeoutError(refs []ObjRef, last map[ObjRef]objState, timeout time.Duration) error {
+	var waiting []string
+	for _, r := range refs {
+		if s := last[r]; s.status != string(kstatus.CurrentStatus) {
+			msg := r.String() + " " + s.status
+			if s.message != "" {
+				msg += " (" + s.message + ")"
+			}
+			waiting = append(waiting, msg)
+		}
+	}
+	sort.Strings(waiting)
+	return &timeoutErr{RolloutError{Object: strings.Join(waiting, ", "), Reason: fmt.Sprintf("not ready after %s", timeout), TimedOut: true}}
+}
+
+// timeoutErr is a RolloutError that is also a context.DeadlineExceeded.
+type timeoutErr struct{ RolloutError }
+
+func (e *timeoutErr) Error() string {
+	return fmt.Sprintf("timed out after waiting: still not ready: %s", e.Object)
+}
+func (e *timeoutErr) Unwrap() []error {
+	return []error{errdefs.ErrRolloutFailed, context.DeadlineExceeded}
+}
+
+// As lets errors.As find the *RolloutError inside.
+func (e *timeoutErr) As(target any) bool {
+	if t, ok := target.(**RolloutError); ok {
+		*t = &e.RolloutError
+		return true
+	}
+	return false
+}
+
+// checkOnce reads every object once; it returns how many are not ready yet, or the first failure.
+func (c *Client) checkOnce(ctx context.Context, refs []ObjRef, last map[ObjRef]objState, emit func(Event)) (int, error) {
+	pending := 0
+	for _, r := range refs {
+		st, failure, err := c.refState(ctx, r)
+		if err != nil {
+			return 0, err
+		}
+		if prev, ok := last[r]; !ok || prev != st {
+			last[r] = st
+			emit(Event{Phase: "wait", Object: r.String(), Status: st.status, Message: st.message})
+		}
+		if failure != nil {
+			return 0, failure
+		}
+		if st.status == string(kstatus.FailedStatus) {
+			return 0, &RolloutError{Object: r.String(), Reason: "Failed", Message: st.message}
+		}
+		if st.status != string(kstatus.CurrentStatus) {
+			pending++
+		}
+	}
+	return pending, nil
+}
+
+// refState is one object's kstatus, and for workloads the diagnosis of their pods.
+func (c *Client) refState(ctx context.Context, r ObjRef) (objState, *RolloutError, error) {
+	if r.Group == "apps" && (r.Kind == "Deployment" || r.Kind == "StatefulSet" || r.Kind == "DaemonSet") {
+		st, err := c.statusOf(ctx, r.Kind, r.Namespace, r.Name)
+		if err != nil {
+			if errorsIsNotFound(err) {
+				return objState{status: string(kstatus.NotFoundStatus)}, nil, nil
+			}
+			return objState{}, nil, err
+		}
+		s := objState{status: string(kstatus.InProgressStatus), message: st.Message}
+		switch st.Status {
+		case "running":
+			s.status = string(kstatus.CurrentStatus)
+		case "failed":
+			s.status = string(kstatus.FailedStatus)
+		}
+		return s, st.Failure, nil
+	}
+	u, err := c.getRef(ctx, r)
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return objState{status: string(kstatus.NotFoundStatus)}, nil, nil
+		}
+		return objState{}, nil, Classify(err, r.String())
+	}
+	res, err := kstatus.Compute(u)
+	if err != nil {
+		return objState{status: string(kstatus.UnknownStatus), message: err.Error()}, nil, nil
+	}
+	s := objState{status: string(res.Status), message: res.Message}
+	if r.Group == "batch" && r.Kind == "Job" {
+		if f := c.jobFailure(ctx, u); f != nil {
+			return s, f, nil
+		}
+	}
+	return s, nil, nil
+}
+
+// jobFailure diagnoses the pods of a Job that is not complete.
+func (c *Client) jobFailure(ctx context.Context, job *unstructured.Unstructured) *RolloutError {
+	if conditionTrue(job, "Complete") {
+		return nil
+	}
+	uid := job.GetUID()
+	pods, err := c.typed.CoreV1().Pods(job.GetNamespace()).List(ctx, listByLabel("batch.kubernetes.io/controller-uid", string(uid)))
+	if err != nil {
+		return nil
+	}
+	for i := range pods.Items {
+		if v, failed := podView(&pods.Items[i]); failed {
+			return &RolloutError{Object: refOf(job.GroupVersionKind(), job.GetNamespace(), job.GetName()),
+				Pod: v.Name, Container: v.Container, Reason: v.Reason, Message: v.Message}
+		}
+	}
+	return nil
+}
