@@ -258,8 +258,6 @@ func TestUnbuiltFunctionsReturnTheirTypedError(t *testing.T) {
 		err  error
 		as   func(error) bool
 	}{
-		{"OrchestrateKubernetes", second(containerization.OrchestrateKubernetes(ctx, "app", "k8s/", "default", containerization.KubernetesOptions{})),
-			func(e error) bool { var x *containerization.KubernetesError; return errors.As(e, &x) }},
 		{"OptimizeContainers", second(containerization.OptimizeContainers(ctx, "app:1", "size", containerization.OptimizeOptions{})),
 			func(e error) bool { var x *containerization.OptimizationError; return errors.As(e, &x) }},
 	}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/codomyrmex/containerization/engine"
+	"github.com/codomyrmex/containerization/kube"
 )
 
 // ContainerConfig is the specification's ContainerConfig; see [engine.ContainerConfig] for every field's forms.
@@ -98,11 +99,22 @@ type KubernetesDeployment struct {
 	Ports       []int                `json:"ports"`
 	Environment map[string]string    `json:"environment"`
 	Resources   ResourceRequirements `json:"resources"`
-	Status      string               `json:"status"` // pending, running, failed, succeeded
+	Status      string               `json:"status"` // pending, running, failed, succeeded (deleted after Delete)
 	Pods        []PodStatus          `json:"pods"`
 	Services    []string             `json:"services"`
 	CreatedAt   time.Time            `json:"created_at"`
 	LastUpdated time.Time            `json:"last_updated"`
+
+	// Beyond the specification: what a caller needs to act on the result.
+	Kind          string             `json:"kind,omitempty"` // Deployment, StatefulSet or DaemonSet
+	ReadyReplicas int                `json:"ready_replicas"`
+	Revision      int64              `json:"revision,omitempty"`
+	Message       string             `json:"message,omitempty"` // why it is pending or failed
+	DryRun        bool               `json:"dry_run,omitempty"`
+	Changes       []KubernetesChange `json:"changes,omitempty"` // what the apply did (or would do) per object
+	Pruned        []KubernetesChange `json:"pruned,omitempty"`
+
+	client *kube.Client
 }
 
 // ResourceRequirements is the resources block of [KubernetesDeployment].
@@ -124,6 +136,10 @@ type PodStatus struct {
 	Ready    bool   `json:"ready"`
 	Restarts int    `json:"restarts"`
 	Reason   string `json:"reason"`
+
+	Container string `json:"container,omitempty"` // the container the reason is about
+	Message   string `json:"message,omitempty"`
+	Node      string `json:"node,omitempty"`
 }
 
 // SecurityScanResult is the specification's SecurityScanResult. The first eleven fields are the specification's;

@@ -2,19 +2,6 @@ package containerization
 
 import "context"
 
-// KubernetesOptions are the deployment options of [OrchestrateKubernetes].
-type KubernetesOptions struct {
-	Replicas *int
-	Image    string
-	Labels   map[string]string
-}
-
-// OrchestrateKubernetes applies manifests and tracks the deployment down to its pods (orchestrate_kubernetes).
-// Not built yet: it returns a *[KubernetesError] wrapping [ErrNotImplemented].
-func OrchestrateKubernetes(ctx context.Context, deploymentName, manifestPath, namespace string, opts KubernetesOptions) (*KubernetesDeployment, error) {
-	return nil, &KubernetesError{Op: "apply", Object: deploymentName, Err: notImplemented("orchestrate_kubernetes")}
-}
-
 // OptimizeOptions are the optimization parameters of [OptimizeContainers].
 type OptimizeOptions struct {
 	TargetSizeMB float64

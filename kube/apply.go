@@ -274,6 +274,9 @@ func (c *Client) Apply(ctx context.Context, objs []*Object, opts ApplyOptions) (
 			}
 		}
 		res.Applied = current
+		if primary != nil {
+			res.Status = c.plannedStatus(ctx, primary)
+		}
 		return res, nil
 	}
 

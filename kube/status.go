@@ -376,3 +376,43 @@ func buildStatus(w *workload, pods []corev1.Pod, rss []appsv1.ReplicaSet, svcs [
 	}
 	return st
 }
+
+// plannedStatus is the status of a workload not applied (a dry run): the live one when it exists, with the
+// template of the manifests, else the manifests' alone.
+func (c *Client) plannedStatus(ctx context.Context, obj *Object) *Status {
+	var typed runtime.Object
+	switch obj.GetKind() {
+	case "Deployment":
+		typed = &appsv1.Deployment{}
+	case "StatefulSet":
+		typed = &appsv1.StatefulSet{}
+	case "DaemonSet":
+		typed = &appsv1.DaemonSet{}
+	default:
+		return nil
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, typed); err != nil {
+		return nil
+	}
+	w := &workload{kind: obj.GetKind(), obj: obj.Unstructured, current: func(*corev1.Pod, []appsv1.ReplicaSet) bool { return false }}
+	switch t := typed.(type) {
+	case *appsv1.Deployment:
+		w.meta, w.selector, w.template, w.replicas = t.ObjectMeta, t.Spec.Selector, t.Spec.Template, 1
+		if t.Spec.Replicas != nil {
+			w.replicas = int(*t.Spec.Replicas)
+		}
+	case *appsv1.StatefulSet:
+		w.meta, w.selector, w.template, w.replicas = t.ObjectMeta, t.Spec.Selector, t.Spec.Template, 1
+		if t.Spec.Replicas != nil {
+			w.replicas = int(*t.Spec.Replicas)
+		}
+	case *appsv1.DaemonSet:
+		w.meta, w.selector, w.template = t.ObjectMeta, t.Spec.Selector, t.Spec.Template
+	}
+	if live, err := c.readWorkload(ctx, obj.GetKind(), obj.GetNamespace(), obj.GetName()); err == nil {
+		w.meta.CreationTimestamp, w.ready, w.updated, w.revision = live.meta.CreationTimestamp, live.ready, live.updated, live.revision
+	}
+	st := buildStatus(w, nil, nil, nil)
+	st.Status, st.Message, st.Failure = "pending", "dry run: nothing was applied", nil
+	return st
+}

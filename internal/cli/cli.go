@@ -29,6 +29,7 @@ import (
 //	6     unauthorized (ErrUnauthorized)
 //	7     policy violation (ErrPolicyViolation; myrmex scan --exit-code N makes it N)
 //	8     not implemented (ErrNotImplemented)
+//	9     rollout failed: a pod cannot start, a deadline passed, or the wait timed out (ErrRolloutFailed)
 //	130   interrupted (SIGINT or SIGTERM cancelled the command)
 //
 // A command given several names carries on after a failure and exits with the code of the first one.
@@ -42,6 +43,7 @@ const (
 	ExitUnauthorized   = 6
 	ExitPolicy         = 7
 	ExitNotImplemented = 8
+	ExitRolloutFailed  = 9
 	ExitInterrupted    = 130
 )
 
@@ -85,6 +87,8 @@ func ExitCode(err error) int {
 		return ExitPolicy
 	case errors.Is(err, containerization.ErrNotImplemented):
 		return ExitNotImplemented
+	case errors.Is(err, containerization.ErrRolloutFailed):
+		return ExitRolloutFailed
 	}
 	return ExitError
 }

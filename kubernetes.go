@@ -1,0 +1,270 @@
+package containerization
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/codomyrmex/containerization/kube"
+)
+
+// KubernetesOptions are the deployment options of [OrchestrateKubernetes] (the specification's kwargs), and the
+// cluster to talk to for [GetKubernetesDeployment].
+type KubernetesOptions struct {
+	// Replicas sets the replicas of the deployment (the Deployment or StatefulSet named deploymentName, or the
+	// only workload of the manifests).
+	Replicas *int
+	// Image sets the image of every container of the deployment; Images sets images by container name, in
+	// every workload of the manifests.
+	Image  string
+	Images map[string]string
+	// Resources sets requests and limits on every container of the deployment.
+	Resources *ResourceRequirements
+	// Labels and Annotations are added to every object and to the pod templates; Environment sets variables
+	// on every container of the deployment. The manifest files are never edited.
+	Labels, Annotations, Environment map[string]string
+
+	CreateNamespace bool // create the namespace when it does not exist
+	DryRun          bool // server-side dry run: nothing is applied; the result says what would change
+	ForceConflicts  bool // take over fields another field manager owns instead of failing with ErrConflict
+	Prune           bool // delete what this deployment applied before that the manifests no longer hold
+	Wait            bool // wait until every object is ready, failing fast on pods that cannot become ready
+	Timeout         time.Duration
+
+	Kubeconfig   string // empty: KUBECONFIG, ~/.kube/config, then in-cluster
+	Context      string
+	FieldManager string // default "myrmex"
+
+	Stdin    io.Reader        // manifests when manifestPath is "-" (default os.Stdin)
+	Progress func(kube.Event) // apply, prune and wait events, as they happen
+}
+
+// KubernetesChange is what an apply did or would do to one object.
+type KubernetesChange = kube.Change
+
+func (o KubernetesOptions) client() (*kube.Client, error) {
+	return kube.New(kube.Config{Kubeconfig: o.Kubeconfig, Context: o.Context, FieldManager: o.FieldManager})
+}
+
+func kubeErr(op, object string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var re *kube.RolloutError
+	if errors.As(err, &re) && re.Object != "" && !re.TimedOut {
+		object = re.Object
+	}
+	return &KubernetesError{Op: op, Object: object, Err: err}
+}
+
+// OrchestrateKubernetes applies the manifests at manifestPath (a file, a directory read recursively, or "-" for
+// stdin; YAML or JSON, several documents each; any kind the cluster serves) to namespace with server-side apply,
+// after the overrides of opts, and returns the deployment named deploymentName with its pods and services
+// (orchestrate_kubernetes). Objects are applied in dependency order (namespaces and CRDs, then configuration
+// and services, then workloads), each checked first by the API server in a dry run so that a bad object stops
+// the apply before anything changes. Errors are *[KubernetesError]s wrapping ErrInvalidArgument (malformed
+// manifests, unknown kinds), ErrNotFound (missing namespace, file), ErrConflict (fields another manager owns),
+// ErrUnauthorized, ErrUnavailable, or ErrRolloutFailed (a pod that cannot start, or the wait timed out).
+func OrchestrateKubernetes(ctx context.Context, deploymentName, manifestPath, namespace string, opts KubernetesOptions) (*KubernetesDeployment, error) {
+	subject := deploymentName
+	if err := kube.ValidateName(deploymentName); err != nil {
+		return nil, kubeErr("apply", subject, err)
+	}
+	if opts.Replicas != nil && (*opts.Replicas < 0 || *opts.Replicas > 1<<30) {
+		return nil, kubeErr("apply", subject, fmt.Errorf("%w: replicas %d", ErrInvalidArgument, *opts.Replicas))
+	}
+	objs, err := kube.ReadManifests(manifestPath, opts.Stdin)
+	if err != nil {
+		return nil, kubeErr("apply", subject, err)
+	}
+	c, err := opts.client()
+	if err != nil {
+		return nil, kubeErr("apply", subject, err)
+	}
+	if namespace == "" {
+		namespace = "default"
+	}
+	ov := kube.Overrides{Image: opts.Image, Images: opts.Images, Labels: opts.Labels, Annotations: opts.Annotations, Env: opts.Environment}
+	if opts.Replicas != nil {
+		n := int32(*opts.Replicas)
+		ov.Replicas = &n
+	}
+	if r := opts.Resources; r != nil {
+		ov.Requests, ov.Limits = amounts(r.Requests), amounts(r.Limits)
+	}
+	res, err := c.Apply(ctx, objs, kube.ApplyOptions{
+		Name: deploymentName, Namespace: namespace, CreateNamespace: opts.CreateNamespace, Overrides: ov,
+		DryRun: opts.DryRun, ForceConflicts: opts.ForceConflicts, Prune: opts.Prune,
+		Wait: opts.Wait, Timeout: opts.Timeout, Progress: opts.Progress,
+	})
+	var d *KubernetesDeployment
+	if res != nil {
+		d = fromStatus(c, res.Status, deploymentName, namespace)
+		d.Changes, d.Pruned, d.DryRun = res.Changes, res.Pruned, res.DryRun
+	}
+	if err != nil {
+		return d, kubeErr("apply", subject, err)
+	}
+	return d, nil
+}
+
+// GetKubernetesDeployment reads a deployment (a Deployment, StatefulSet or DaemonSet) with its pods and services.
+// Only the cluster options of opts are used.
+func GetKubernetesDeployment(ctx context.Context, deploymentName, namespace string, opts KubernetesOptions) (*KubernetesDeployment, error) {
+	if err := kube.ValidateName(deploymentName); err != nil {
+		return nil, kubeErr("status", deploymentName, err)
+	}
+	c, err := opts.client()
+	if err != nil {
+		return nil, kubeErr("status", deploymentName, err)
+	}
+	if namespace == "" {
+		namespace = "default"
+	}
+	st, err := c.Status(ctx, namespace, deploymentName)
+	if err != nil {
+		return nil, kubeErr("status", deploymentName, err)
+	}
+	return fromStatus(c, st, deploymentName, namespace), nil
+}
+
+func amounts(a ResourceAmounts) map[string]string {
+	m := map[string]string{}
+	if a.CPU != "" {
+		m["cpu"] = a.CPU
+	}
+	if a.Memory != "" {
+		m["memory"] = a.Memory
+	}
+	return m
+}
+
+func fromStatus(c *kube.Client, st *kube.Status, name, namespace string) *KubernetesDeployment {
+	d := &KubernetesDeployment{Name: name, Namespace: namespace, Status: "pending", Ports: []int{},
+		Environment: map[string]string{}, Pods: []PodStatus{}, Services: []string{}, client: c}
+	if st == nil {
+		return d
+	}
+	d.apply(st)
+	return d
+}
+
+func (d *KubernetesDeployment) apply(st *kube.Status) {
+	d.Name, d.Namespace, d.Kind = st.Name, st.Namespace, st.Kind
+	d.Replicas, d.ReadyReplicas, d.Image, d.Ports = st.Replicas, st.ReadyReplicas, st.Image, st.Ports
+	d.Environment, d.Services, d.Status, d.Message = st.Environment, st.Services, st.Status, st.Message
+	d.Resources = ResourceRequirements{
+		Requests: ResourceAmounts{CPU: st.Requests["cpu"], Memory: st.Requests["memory"]},
+		Limits:   ResourceAmounts{CPU: st.Limits["cpu"], Memory: st.Limits["memory"]},
+	}
+	d.Revision, d.CreatedAt, d.LastUpdated = st.Revision, st.CreatedAt, st.LastUpdated
+	d.Pods = make([]PodStatus, 0, len(st.Pods))
+	for _, p := range st.Pods {
+		d.Pods = append(d.Pods, PodStatus{Name: p.Name, Phase: p.Phase, Ready: p.Ready, Restarts: p.Restarts,
+			Reason: p.Reason, Container: p.Container, Message: p.Message, Node: p.Node})
+	}
+}
+
+func (d *KubernetesDeployment) clientOrErr(op string) (*kube.Client, error) {
+	if d == nil || d.client == nil {
+		return nil, &KubernetesError{Op: op, Err: fmt.Errorf("%w: this KubernetesDeployment was not returned by OrchestrateKubernetes or GetKubernetesDeployment", ErrInvalidArgument)}
+	}
+	return d.client, nil
+}
+
+func (d *KubernetesDeployment) object() string {
+	kind := "deployment"
+	switch d.Kind {
+	case "StatefulSet":
+		kind = "statefulset"
+	case "DaemonSet":
+		kind = "daemonset"
+	}
+	return kind + ".apps/" + d.Namespace + "/" + d.Name
+}
+
+// Refresh reads the deployment's state again.
+func (d *KubernetesDeployment) Refresh(ctx context.Context) error {
+	c, err := d.clientOrErr("status")
+	if err != nil {
+		return err
+	}
+	st, err := c.Status(ctx, d.Namespace, d.Name)
+	if err != nil {
+		return kubeErr("status", d.object(), err)
+	}
+	d.apply(st)
+	return nil
+}
+
+// Wait waits until everything the deployment applied is ready, failing fast (ErrRolloutFailed naming the pod,
+// container and reason) on pods that cannot become ready; timeout 0 means 5 minutes. The state is refreshed.
+func (d *KubernetesDeployment) Wait(ctx context.Context, timeout time.Duration, progress func(kube.Event)) error {
+	c, err := d.clientOrErr("wait")
+	if err != nil {
+		return err
+	}
+	st, err := c.Wait(ctx, d.Namespace, d.Name, timeout, progress)
+	if st != nil {
+		d.apply(st)
+	}
+	return kubeErr("wait", d.object(), err)
+}
+
+// Scale sets the replicas of the deployment (a Deployment or StatefulSet).
+func (d *KubernetesDeployment) Scale(ctx context.Context, replicas int) error {
+	c, err := d.clientOrErr("scale")
+	if err != nil {
+		return err
+	}
+	if replicas < 0 || replicas > 1<<30 {
+		return kubeErr("scale", d.object(), fmt.Errorf("%w: replicas %d", ErrInvalidArgument, replicas))
+	}
+	st, err := c.Scale(ctx, d.Namespace, d.Name, int32(replicas))
+	if err != nil {
+		return kubeErr("scale", d.object(), err)
+	}
+	d.apply(st)
+	return nil
+}
+
+// Rollback puts the Deployment's pod template back to revision toRevision, or to the previous revision when
+// toRevision is 0 (kubectl rollout undo).
+func (d *KubernetesDeployment) Rollback(ctx context.Context, toRevision int64) error {
+	c, err := d.clientOrErr("rollback")
+	if err != nil {
+		return err
+	}
+	st, err := c.Rollback(ctx, d.Namespace, d.Name, toRevision)
+	if err != nil {
+		return kubeErr("rollback", d.object(), err)
+	}
+	d.apply(st)
+	return nil
+}
+
+// History lists the Deployment's revisions, oldest first.
+func (d *KubernetesDeployment) History(ctx context.Context) ([]kube.Revision, error) {
+	c, err := d.clientOrErr("history")
+	if err != nil {
+		return nil, err
+	}
+	revs, err := c.History(ctx, d.Namespace, d.Name)
+	return revs, kubeErr("history", d.object(), err)
+}
+
+// Delete removes everything the deployment applied (its inventory), workloads first; with wait, until gone.
+func (d *KubernetesDeployment) Delete(ctx context.Context, wait bool) ([]KubernetesChange, error) {
+	c, err := d.clientOrErr("delete")
+	if err != nil {
+		return nil, err
+	}
+	ch, err := c.Delete(ctx, d.Namespace, d.Name, kube.DeleteOptions{Wait: wait})
+	if err != nil {
+		return ch, kubeErr("delete", d.object(), err)
+	}
+	d.Status, d.Pods = "deleted", []PodStatus{}
+	return ch, nil
+}
