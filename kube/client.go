@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,7 +69,7 @@ func New(cfg Config) (*Client, error) {
 		if clientcmd.IsEmptyConfig(err) {
 			return nil, fmt.Errorf("%w: no Kubernetes cluster is configured: set KUBECONFIG or --kubeconfig, write ~/.kube/config, or run in a pod", errdefs.ErrUnavailable)
 		}
-		if cfg.Context != "" && clientcmd.IsContextNotFound(err) {
+		if cfg.Context != "" && (clientcmd.IsContextNotFound(err) || strings.Contains(err.Error(), "context \""+cfg.Context+"\" does not exist")) {
 			return nil, fmt.Errorf("%w: context %q is not in the kubeconfig: %v", errdefs.ErrNotFound, cfg.Context, err)
 		}
 		return nil, fmt.Errorf("%w: kubeconfig: %v", errdefs.ErrInvalidArgument, err)

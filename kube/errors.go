@@ -57,6 +57,9 @@ func Classify(err error, what string) error {
 		s := status.Status()
 		msg := s.Message
 		switch {
+		case strings.Contains(msg, "field not declared in schema") || strings.Contains(msg, "failed to create typed patch object"):
+			// Server-side apply reports fields the schema does not know as an internal error.
+			return wrap(errdefs.ErrInvalidArgument, "%s: the API server refused it: %s", what, msg)
 		case apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err):
 			return wrap(errdefs.ErrUnauthorized, "%s: %s", what, msg)
 		case apierrors.IsNotFound(err):
@@ -92,7 +95,7 @@ func fieldConflicts(s metav1.Status) string {
 	var parts []string
 	for _, c := range s.Details.Causes {
 		if c.Type == metav1.CauseTypeFieldManagerConflict {
-			parts = append(parts, c.Message)
+			parts = append(parts, c.Message+" on "+c.Field)
 		}
 	}
 	return strings.Join(parts, "; ")

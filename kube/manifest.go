@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/codomyrmex/containerization/errdefs"
@@ -161,7 +162,8 @@ func decodeDocument(js []byte, where string) ([]*Object, error) {
 		return nil, nil
 	}
 	var m map[string]any
-	if err := json.Unmarshal(js, &m); err != nil {
+	// Kubernetes' JSON decoding: whole numbers become int64, as in every unstructured object.
+	if err := utiljson.Unmarshal(js, &m); err != nil {
 		return nil, fmt.Errorf("%w: %s: a document must be an object with apiVersion, kind and metadata: %v", errdefs.ErrInvalidArgument, where, err)
 	}
 	u := &unstructured.Unstructured{Object: m}

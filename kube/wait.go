@@ -173,6 +173,14 @@ func (c *Client) refState(ctx context.Context, r ObjRef) (objState, *RolloutErro
 		return objState{status: string(kstatus.UnknownStatus), message: err.Error()}, nil, nil
 	}
 	s := objState{status: string(res.Status), message: res.Message}
+	if r.Group == "" && r.Kind == "Service" && s.status == string(kstatus.CurrentStatus) {
+		// kstatus takes a LoadBalancer Service with a cluster IP as ready; as kapp does, wait for its address.
+		typ, _, _ := unstructured.NestedString(u.Object, "spec", "type")
+		ingress, _, _ := unstructured.NestedSlice(u.Object, "status", "loadBalancer", "ingress")
+		if typ == "LoadBalancer" && len(ingress) == 0 {
+			s = objState{status: string(kstatus.InProgressStatus), message: "waiting for the load balancer's address"}
+		}
+	}
 	if r.Group == "batch" && r.Kind == "Job" {
 		if f := c.jobFailure(ctx, u); f != nil {
 			return s, f, nil

@@ -1,0 +1,583 @@
+package kube_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/codomyrmex/containerization/errdefs"
+	"github.com/codomyrmex/containerization/internal/testenv"
+	"github.com/codomyrmex/containerization/kube"
+)
+
+func parse(t *testing.T, yaml string) []*kube.Object {
+	t.Helper()
+	objs, err := kube.ParseManifests(strings.NewReader(yaml), t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
+}
+
+func deployment(name, image string, replicas int, extraLabels string) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %[1]s}
+spec:
+  replicas: %[3]d
+  selector: {matchLabels: {app: %[1]s}}
+  template:
+    metadata: {labels: {app: %[1]s%[4]s}}
+    spec:
+      containers:
+      - name: web
+        image: %[2]s
+        ports: [{containerPort: 8080}]
+        env: [{name: MODE, value: dev}]
+        resources: {requests: {cpu: 50m, memory: 32Mi}, limits: {memory: 64Mi}}
+`, name, image, replicas, extraLabels)
+}
+
+const appExtras = `---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: web-config}
+data: {greeting: hello}
+`
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestApplyWaitStatusAndReapply(t *testing.T) {
+	_, c := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, c)
+	ctx := ctxT(t, 3*time.Minute)
+	// The workload first in the file: ordering is the library's job.
+	objs := parse(t, deployment("web", "registry.local/web:1", 2, "")+appExtras)
+	var events []kube.Event
+	res, err := c.Apply(ctx, objs, kube.ApplyOptions{Name: "web", Namespace: ns, Wait: true, Timeout: 2 * time.Minute,
+		Progress: func(e kube.Event) { events = append(events, e) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, ch := range res.Changes {
+		if ch.Action != "created" {
+			t.Errorf("%s: action %s, want created", ch.Object, ch.Action)
+		}
+		order = append(order, ch.Kind)
+	}
+	if got := strings.Join(order, ","); got != "ConfigMap,Service,Deployment" {
+		t.Errorf("apply order = %s, want ConfigMap,Service,Deployment", got)
+	}
+	st := res.Status
+	if st == nil || st.Status != "running" || st.Replicas != 2 || st.ReadyReplicas != 2 || len(st.Pods) != 2 {
+		t.Fatalf("status = %+v, want running with 2 ready pods", st)
+	}
+	for _, p := range st.Pods {
+		if !p.Ready || p.Phase != "Running" || !strings.HasPrefix(p.Name, "web-") {
+			t.Errorf("pod %+v: want a ready running web pod", p)
+		}
+	}
+	if st.Image != "registry.local/web:1" || len(st.Ports) != 1 || st.Ports[0] != 8080 || st.Environment["MODE"] != "dev" ||
+		st.Requests["cpu"] != "50m" || st.Requests["memory"] != "32Mi" || st.Limits["memory"] != "64Mi" {
+		t.Errorf("status spec fields = %+v", st)
+	}
+	if len(st.Services) != 1 || st.Services[0] != "web" {
+		t.Errorf("services = %v, want [web]", st.Services)
+	}
+	if st.CreatedAt.IsZero() || st.LastUpdated.Before(st.CreatedAt) || st.Revision != 1 {
+		t.Errorf("created %v, updated %v, revision %d", st.CreatedAt, st.LastUpdated, st.Revision)
+	}
+	var sawWaitCurrent bool
+	for _, e := range events {
+		if e.Phase == "wait" && e.Object == "deployment.apps/"+ns+"/web" && e.Status == "Current" {
+			sawWaitCurrent = true
+		}
+	}
+	if !sawWaitCurrent {
+		t.Errorf("no wait event saying the deployment became Current: %+v", events)
+	}
+	// Every object is marked as the application's.
+	cm, err := c.Typed().CoreV1().ConfigMaps(ns).Get(ctx, "web-config", metav1.GetOptions{})
+	if err != nil || cm.Annotations[kube.AppAnnotation] != ns+"/web" {
+		t.Fatalf("configmap: %v, annotations %v", err, cm.Annotations)
+	}
+	if cm.ManagedFields[0].Manager != kube.DefaultFieldManager || cm.ManagedFields[0].Operation != metav1.ManagedFieldsOperationApply {
+		t.Errorf("managed fields = %+v, want a server-side apply by %s", cm.ManagedFields, kube.DefaultFieldManager)
+	}
+
+	// The same manifests again: nothing changes.
+	res, err = c.Apply(ctx, objs, kube.ApplyOptions{Name: "web", Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range res.Changes {
+		if ch.Action != "unchanged" {
+			t.Errorf("re-apply: %s %s %v, want unchanged", ch.Object, ch.Action, ch.Fields)
+		}
+	}
+	// An override: only the deployment changes, and the change is named.
+	three := int32(3)
+	res, err = c.Apply(ctx, objs, kube.ApplyOptions{Name: "web", Namespace: ns, Overrides: kube.Overrides{Replicas: &three}, Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range res.Changes {
+		switch ch.Kind {
+		case "Deployment":
+			if ch.Action != "configured" || strings.Join(ch.Fields, ";") != "spec.replicas: 2 → 3" {
+				t.Errorf("deployment change = %s %q, want configured spec.replicas: 2 → 3", ch.Action, ch.Fields)
+			}
+		default:
+			if ch.Action != "unchanged" {
+				t.Errorf("%s: %s, want unchanged", ch.Object, ch.Action)
+			}
+		}
+	}
+	if res.Status.ReadyReplicas != 3 || len(res.Status.Pods) != 3 {
+		t.Errorf("after scaling by override: %d ready, %d pods", res.Status.ReadyReplicas, len(res.Status.Pods))
+	}
+	// The user's objects were not changed by the override.
+	if objs[0].Object["spec"].(map[string]any)["replicas"] != int64(2) {
+		t.Errorf("the caller's object was modified: %v", objs[0].Object["spec"])
+	}
+}
+
+func TestNamespacesAndCRDsFirst(t *testing.T) {
+	_, c := testenv.Kube(t)
+	ctx := ctxT(t, 2*time.Minute)
+	suffix := fmt.Sprint(time.Now().UnixNano() % 1e9)
+	ns := "crd-" + suffix
+	group := "t" + suffix + ".myrmex.test"
+	// Reverse order on purpose: the custom resource, then its CRD, then the namespace.
+	manifests := fmt.Sprintf(`apiVersion: %[1]s/v1
+kind: Widget
+metadata: {name: w1}
+spec: {size: 3}
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.%[1]s}
+spec:
+  group: %[1]s
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, properties: {size: {type: integer}}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: %[2]s}
+`, group, ns)
+	t.Cleanup(func() {
+		testenv.DeleteNamespace(t, c, ns)
+		_ = c.Dynamic().Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}).
+			Delete(context.Background(), "widgets."+group, metav1.DeleteOptions{})
+	})
+	res, err := c.Apply(ctx, parse(t, manifests), kube.ApplyOptions{Name: "widgets", Namespace: ns, Wait: true, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, ch := range res.Changes {
+		order = append(order, ch.Kind)
+	}
+	if got := strings.Join(order, ","); got != "Namespace,CustomResourceDefinition,Widget" {
+		t.Errorf("order = %s", got)
+	}
+	w, err := c.Dynamic().Resource(schema.GroupVersionResource{Group: group, Version: "v1", Resource: "widgets"}).Namespace(ns).Get(ctx, "w1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the custom resource was not created: %v", err)
+	}
+	if size, _, _ := unstructuredInt(w.Object, "spec", "size"); size != 3 {
+		t.Errorf("widget size = %d", size)
+	}
+}
+
+func unstructuredInt(m map[string]any, path ...string) (int64, bool, error) {
+	var cur any = m
+	for _, p := range path {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return 0, false, nil
+		}
+		cur = mm[p]
+	}
+	n, ok := cur.(int64)
+	return n, ok, nil
+}
+
+func TestScaleRollbackHistory(t *testing.T) {
+	_, c := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, c)
+	ctx := ctxT(t, 3*time.Minute)
+	opts := kube.ApplyOptions{Name: "web", Namespace: ns, Wait: true, Timeout: time.Minute}
+	if _, err := c.Apply(ctx, parse(t, deployment("web", "registry.local/web:1", 1, "")), opts); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Scale(ctx, ns, "web", 3)
+	if err != nil || st.Replicas != 3 {
+		t.Fatalf("scale up: %v %+v", err, st)
+	}
+	if st, err = c.Wait(ctx, ns, "web", time.Minute, nil); err != nil || st.ReadyReplicas != 3 || len(st.Pods) != 3 {
+		t.Fatalf("after scale up: %v %+v", err, st)
+	}
+	if st, err = c.Scale(ctx, ns, "web", 1); err != nil || st.Replicas != 1 {
+		t.Fatalf("scale down: %v %+v", err, st)
+	}
+	if !testenv.Eventually(time.Minute, func() bool {
+		st, err := c.Status(ctx, ns, "web")
+		return err == nil && len(st.Pods) == 1 && st.ReadyReplicas == 1
+	}) {
+		t.Fatal("scale down: not one pod after a minute")
+	}
+
+	// A new image, then back.
+	if _, err := c.Apply(ctx, parse(t, deployment("web", "registry.local/web:2", 1, "")), opts); err != nil {
+		t.Fatal(err)
+	}
+	revs, err := c.History(ctx, ns, "web")
+	if err != nil || len(revs) != 2 || revs[0].Images["web"] != "registry.local/web:1" || revs[1].Images["web"] != "registry.local/web:2" || !revs[1].Current {
+		t.Fatalf("history = %+v, %v", revs, err)
+	}
+	st, err = c.Rollback(ctx, ns, "web", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Image != "registry.local/web:1" {
+		t.Errorf("after rollback the image is %s, want registry.local/web:1", st.Image)
+	}
+	if st, err = c.Wait(ctx, ns, "web", time.Minute, nil); err != nil || st.Status != "running" || st.Revision != 3 {
+		t.Fatalf("after rollback: %v %+v (want running at revision 3)", err, st)
+	}
+	// Roll back to a named revision, and to one that does not exist.
+	if st, err = c.Rollback(ctx, ns, "web", 2); err != nil || st.Image != "registry.local/web:2" {
+		t.Fatalf("rollback to revision 2: %v %+v", err, st)
+	}
+	if _, err := c.Rollback(ctx, ns, "web", 99); !errors.Is(err, errdefs.ErrNotFound) || !strings.Contains(err.Error(), "revisions:") {
+		t.Errorf("rollback to 99: %v, want ErrNotFound listing the revisions", err)
+	}
+	// The manifests apply again without conflicts after scale and rollback (one field manager throughout).
+	res, err := c.Apply(ctx, parse(t, deployment("web", "registry.local/web:1", 2, "")), opts)
+	if err != nil {
+		t.Fatalf("apply after scale and rollback: %v", err)
+	}
+	if res.Status.Image != "registry.local/web:1" || res.Status.Replicas != 2 {
+		t.Errorf("status = %+v", res.Status)
+	}
+}
+
+func TestFailFast(t *testing.T) {
+	_, c := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, c)
+	for _, reason := range []string{"ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "CreateContainerConfigError"} {
+		t.Run(reason, func(t *testing.T) {
+			ctx := ctxT(t, 3*time.Minute)
+			name := strings.ToLower(reason)
+			objs := parse(t, deployment(name, "registry.local/missing:1", 2, ", myrmex.codomyrmex.dev/simulate-waiting: "+reason))
+			res, err := c.Apply(ctx, objs, kube.ApplyOptions{Name: name, Namespace: ns, Wait: true, Timeout: 2 * time.Minute})
+			var re *kube.RolloutError
+			if !errors.As(err, &re) || !errors.Is(err, errdefs.ErrRolloutFailed) {
+				t.Fatalf("error = %v, want a RolloutError", err)
+			}
+			if re.TimedOut || re.Reason != reason || re.Container != "web" || !strings.HasPrefix(re.Pod, name+"-") ||
+				re.Object != "deployment.apps/"+ns+"/"+name {
+				t.Fatalf("rollout error = %+v, want %s on container web of a %s pod, not a timeout", re, reason, name)
+			}
+			for _, want := range []string{re.Pod, "container web", reason, "registry.local/missing:1"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("message %q does not say %q", err, want)
+				}
+			}
+			if res == nil || res.Status == nil || res.Status.Status != "failed" {
+				t.Fatalf("result status = %+v, want failed", res)
+			}
+			found := false
+			for _, p := range res.Status.Pods {
+				found = found || (p.Name == re.Pod && p.Reason == reason && !p.Ready)
+			}
+			if !found {
+				t.Errorf("pods %+v do not show %s", res.Status.Pods, reason)
+			}
+		})
+	}
+	t.Run("Unschedulable", func(t *testing.T) {
+		ctx := ctxT(t, 3*time.Minute)
+		m := strings.Replace(deployment("nowhere", "registry.local/web:1", 1, ""), "    spec:\n      containers:", "    spec:\n      nodeSelector: {disk: none-has-this}\n      containers:", 1)
+		_, err := c.Apply(ctx, parse(t, m), kube.ApplyOptions{Name: "nowhere", Namespace: ns, Wait: true, Timeout: 2 * time.Minute})
+		var re *kube.RolloutError
+		if !errors.As(err, &re) || re.TimedOut || re.Reason != "Unschedulable" || !strings.Contains(re.Message, "node affinity/selector") {
+			t.Fatalf("error = %v (%+v), want Unschedulable naming the node selector", err, re)
+		}
+	})
+	t.Run("Timeout", func(t *testing.T) {
+		ctx := ctxT(t, time.Minute)
+		// A load balancer that no controller provides (this cluster has none): nothing fails, nothing becomes
+		// ready; the wait ends at its deadline and says what it was waiting for.
+		m := "apiVersion: v1\nkind: Service\nmetadata: {name: lb}\nspec: {type: LoadBalancer, selector: {app: x}, ports: [{port: 80}]}\n"
+		_, err := c.Apply(ctx, parse(t, m), kube.ApplyOptions{Name: "lb", Namespace: ns, Wait: true, Timeout: 3 * time.Second})
+		var re *kube.RolloutError
+		if !errors.As(err, &re) || !re.TimedOut || !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, errdefs.ErrRolloutFailed) ||
+			!strings.Contains(err.Error(), "service/"+ns+"/lb") {
+			t.Fatalf("error = %v, want a timed-out RolloutError naming the service", err)
+		}
+	})
+}
+
+func TestPrune(t *testing.T) {
+	_, c := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, c)
+	ctx := ctxT(t, 2*time.Minute)
+	cms := func(names ...string) string {
+		var b strings.Builder
+		for _, n := range names {
+			fmt.Fprintf(&b, "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s}\ndata: {k: v}\n", n)
+		}
+		return b.String()
+	}
+	opts := kube.ApplyOptions{Name: "app", Namespace: ns, Prune: true}
+	if _, err := c.Apply(ctx, parse(t, cms("keep", "drop", "drop2")), opts); err != nil {
+		t.Fatal(err)
+	}
+	// Another application's object of the same kind, and an object taken over by someone else since.
+	if _, err := c.Apply(ctx, parse(t, cms("other")), kube.ApplyOptions{Name: "other-app", Namespace: ns}); err != nil {
+		t.Fatal(err)
+	}
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:"someone/else"}}}`, kube.AppAnnotation)
+	if _, err := c.Typed().CoreV1().ConfigMaps(ns).Patch(ctx, "drop2", types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: "someone"}); err != nil {
+		t.Fatal(err)
+	}
+	// Dry run: says what would go, deletes nothing.
+	dry := opts
+	dry.DryRun = true
+	res, err := c.Apply(ctx, parse(t, cms("keep")), dry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Pruned) != 1 || res.Pruned[0].Name != "drop" {
+		t.Fatalf("dry-run prune = %+v, want drop only", res.Pruned)
+	}
+	if _, err := c.Typed().CoreV1().ConfigMaps(ns).Get(ctx, "drop", metav1.GetOptions{}); err != nil {
+		t.Fatalf("dry run deleted drop: %v", err)
+	}
+	res, err = c.Apply(ctx, parse(t, cms("keep")), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Pruned) != 1 || res.Pruned[0].Object != "configmap/"+ns+"/drop" {
+		t.Fatalf("pruned = %+v, want configmap drop", res.Pruned)
+	}
+	list, err := c.Typed().CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, cm := range list.Items {
+		names = append(names, cm.Name)
+	}
+	got := strings.Join(names, ",")
+	want := "drop2,keep,kube-root-ca.crt," + kube.InventoryName("app") + "," + kube.InventoryName("other-app") + ",other"
+	if got != want {
+		t.Fatalf("configmaps after prune = %s, want %s", got, want)
+	}
+
+	// Delete removes the application's objects and its inventory, nothing else.
+	deleted, err := c.Delete(ctx, ns, "app", kube.DeleteOptions{Wait: true})
+	if err != nil || len(deleted) != 1 || deleted[0].Name != "keep" {
+		t.Fatalf("delete = %+v, %v", deleted, err)
+	}
+	for _, n := range []string{"keep", kube.InventoryName("app")} {
+		if _, err := c.Typed().CoreV1().ConfigMaps(ns).Get(ctx, n, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("%s still there after delete: %v", n, err)
+		}
+	}
+	for _, n := range []string{"other", "drop2"} {
+		if _, err := c.Typed().CoreV1().ConfigMaps(ns).Get(ctx, n, metav1.GetOptions{}); err != nil {
+			t.Errorf("%s was deleted: %v", n, err)
+		}
+	}
+	if _, err := c.Delete(ctx, ns, "app", kube.DeleteOptions{}); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("deleting it again: %v, want ErrNotFound", err)
+	}
+}
+
+func TestConflictingFieldManager(t *testing.T) {
+	_, c := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, c)
+	ctx := ctxT(t, time.Minute)
+	other := []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"shared"},"data":{"k":"theirs"}}`)
+	if _, err := c.Typed().CoreV1().ConfigMaps(ns).Patch(ctx, "shared", types.ApplyPatchType, other, metav1.PatchOptions{FieldManager: "helm"}); err != nil {
+		t.Fatal(err)
+	}
+	objs := parse(t, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: mine}\ndata: {k: v}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: shared}\ndata: {k: ours}\n")
+	_, err := c.Apply(ctx, objs, kube.ApplyOptions{Name: "app", Namespace: ns})
+	if !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), `"helm"`) || !strings.Contains(err.Error(), ".data.k") ||
+		!strings.Contains(err.Error(), "--force-conflicts") {
+		t.Fatalf("error = %v, want ErrConflict naming the manager helm, the field and --force-conflicts", err)
+	}
+	// Nothing was applied: not even the object without a conflict.
+	if _, err := c.Typed().CoreV1().ConfigMaps(ns).Get(ctx, "mine", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("configmap mine exists after a failed preflight: %v", err)
+	}
+	if _, err := c.Apply(ctx, objs, kube.ApplyOptions{Name: "app", Namespace: ns, ForceConflicts: true}); err != nil {
+		t.Fatal(err)
+	}
+	cm, err := c.Typed().CoreV1().ConfigMaps(ns).Get(ctx, "shared", metav1.GetOptions{})
+	if err != nil || cm.Data["k"] != "ours" {
+		t.Fatalf("after --force-conflicts: %v %v", err, cm.Data)
+	}
+}
+
+func TestBadInputTouchesNothing(t *testing.T) {
+	_, c := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, c)
+	ctx := ctxT(t, time.Minute)
+	good := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: good}\ndata: {k: v}\n---\n"
+	cases := []struct {
+		name, yaml string
+		opts       kube.ApplyOptions
+		want       error
+		says       string
+	}{
+		{"unknown kind", good + "apiVersion: example.com/v1\nkind: Gizmo\nmetadata: {name: g}\n", kube.ApplyOptions{}, errdefs.ErrInvalidArgument, `unknown kind "Gizmo"`},
+		{"missing namespace", good, kube.ApplyOptions{Namespace: "no-such-namespace-here"}, errdefs.ErrNotFound, `namespace "no-such-namespace-here" does not exist`},
+		{"unknown field", good + "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bad}\ndatta: {k: v}\n", kube.ApplyOptions{}, errdefs.ErrInvalidArgument, `.datta: field not declared in schema`},
+		{"invalid object", good + "apiVersion: v1\nkind: Service\nmetadata: {name: svc}\nspec: {ports: [{port: 99999}]}\n", kube.ApplyOptions{}, errdefs.ErrInvalidArgument, "spec.ports[0].port"},
+		{"other namespace", good + "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: elsewhere, namespace: kube-system}\n", kube.ApplyOptions{}, errdefs.ErrInvalidArgument, `names namespace "kube-system"`},
+		{"twice", good + good, kube.ApplyOptions{}, errdefs.ErrInvalidArgument, "defined twice"},
+		{"bad name", good, kube.ApplyOptions{Name: "Not_A_Name"}, errdefs.ErrInvalidArgument, "Not_A_Name"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.opts
+			if o.Name == "" {
+				o.Name = "app"
+			}
+			if o.Namespace == "" {
+				o.Namespace = ns
+			}
+			_, err := c.Apply(ctx, parse(t, tc.yaml), o)
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("error = %v, want %v saying %q", err, tc.want, tc.says)
+			}
+			if _, err := c.Typed().CoreV1().ConfigMaps(ns).Get(ctx, "good", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Fatalf("configmap good was applied before the error: %v", err)
+			}
+		})
+	}
+	// A namespace asked for is created.
+	newNS := ns + "-made"
+	t.Cleanup(func() { testenv.DeleteNamespace(t, c, newNS) })
+	if _, err := c.Apply(ctx, parse(t, good), kube.ApplyOptions{Name: "app", Namespace: newNS, CreateNamespace: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Typed().CoreV1().ConfigMaps(newNS).Get(ctx, "good", metav1.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDryRunShowsChangesAppliesNothing(t *testing.T) {
+	_, c := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, c)
+	ctx := ctxT(t, time.Minute)
+	if _, err := c.Apply(ctx, parse(t, deployment("web", "registry.local/web:1", 1, "")), kube.ApplyOptions{Name: "web", Namespace: ns}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Apply(ctx, parse(t, deployment("web", "registry.local/web:2", 1, "")+appExtras), kube.ApplyOptions{Name: "web", Namespace: ns, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, ch := range res.Changes {
+		got[ch.Kind] = ch.Action + " " + strings.Join(ch.Fields, ";")
+	}
+	if got["Deployment"] != `configured spec.template.spec.containers[web].image: "registry.local/web:1" → "registry.local/web:2"` ||
+		got["Service"] != "created " || got["ConfigMap"] != "created " {
+		t.Fatalf("dry run changes = %q", got)
+	}
+	if res.Status == nil || res.Status.Image != "registry.local/web:2" || res.Status.Status != "pending" {
+		t.Errorf("dry-run status = %+v, want the planned image, pending", res.Status)
+	}
+	d, err := c.Typed().AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+	if err != nil || d.Spec.Template.Spec.Containers[0].Image != "registry.local/web:1" {
+		t.Fatalf("the dry run changed the deployment: %v", err)
+	}
+	if _, err := c.Typed().CoreV1().Services(ns).Get(ctx, "web", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the dry run created the service: %v", err)
+	}
+}
+
+func TestKubeconfigResolution(t *testing.T) {
+	path, _ := testenv.Kube(t)
+	ctx := ctxT(t, 30*time.Second)
+	t.Setenv("KUBECONFIG", path)
+	c, err := kube.New(kube.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ping(ctx); err != nil {
+		t.Fatalf("KUBECONFIG: %v", err)
+	}
+	if c.DefaultNamespace() != "default" {
+		t.Errorf("namespace = %s", c.DefaultNamespace())
+	}
+	if _, err := kube.New(kube.Config{Context: "no-such-context"}); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("unknown context: %v, want ErrNotFound", err)
+	}
+	// Nothing configured, not in a pod. (~/.kube/config is read from the HOME the process started with, so
+	// this only runs where there is none.)
+	home := t.TempDir()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	if _, statErr := os.Stat(clientcmd.RecommendedHomeFile); statErr == nil {
+		t.Logf("%s exists: not checking the error for no configuration", clientcmd.RecommendedHomeFile)
+	} else if _, err := kube.New(kube.Config{}); !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), "no Kubernetes cluster is configured") {
+		t.Errorf("no configuration: %v, want ErrUnavailable saying so", err)
+	}
+	// A server that does not answer.
+	dead := strings.Replace(string(b), "server: https://127.0.0.1:", "server: https://127.0.0.1:1", 1)
+	deadPath := filepath.Join(home, "dead")
+	if err := os.WriteFile(deadPath, []byte(dead), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err = kube.New(kube.Config{Kubeconfig: deadPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ping(ctx); !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Errorf("dead server: %v, want ErrUnavailable", err)
+	}
+}
