@@ -1,0 +1,191 @@
+package containerization_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/codomyrmex/containerization"
+	"github.com/codomyrmex/containerization/internal/testenv"
+	"github.com/codomyrmex/containerization/kube"
+)
+
+// The demo's own manifests (examples/k8s), deployed through the facade with every override, then managed
+// through the methods of the result.
+func TestOrchestrateKubernetes(t *testing.T) {
+	kubeconfig, c := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	three := 3
+	var events []kube.Event
+	opts := containerization.KubernetesOptions{
+		Replicas:    &three,
+		Images:      map[string]string{"app": "registry.local/demo/app:2"},
+		Resources:   &containerization.ResourceRequirements{Requests: containerization.ResourceAmounts{CPU: "100m", Memory: "48Mi"}, Limits: containerization.ResourceAmounts{Memory: "96Mi"}},
+		Labels:      map[string]string{"team": "platform"},
+		Annotations: map[string]string{"owner": "myrmex-tests"},
+		Environment: map[string]string{"MODE": "test", "EXTRA": "1"},
+		Wait:        true,
+		Timeout:     2 * time.Minute,
+		Kubeconfig:  kubeconfig,
+		Progress:    func(e kube.Event) { events = append(events, e) },
+	}
+	d, err := containerization.OrchestrateKubernetes(ctx, "myrmex-demo-web", "examples/k8s", ns, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Name != "myrmex-demo-web" || d.Namespace != ns || d.Replicas != 3 || d.ReadyReplicas != 3 || d.Status != "running" ||
+		d.Image != "registry.local/demo/app:2" || len(d.Ports) != 1 || d.Ports[0] != 8080 ||
+		d.Environment["MODE"] != "test" || d.Environment["EXTRA"] != "1" ||
+		d.Resources.Requests.CPU != "100m" || d.Resources.Requests.Memory != "48Mi" || d.Resources.Limits.Memory != "96Mi" || d.Resources.Limits.CPU != "500m" ||
+		len(d.Services) != 1 || d.Services[0] != "myrmex-demo-web" || len(d.Pods) != 3 || d.CreatedAt.IsZero() || d.LastUpdated.IsZero() {
+		t.Fatalf("deployment = %+v", d)
+	}
+	for _, p := range d.Pods {
+		if !p.Ready || p.Phase != "Running" || p.Restarts != 0 {
+			t.Errorf("pod %+v", p)
+		}
+	}
+	if len(d.Changes) != 3 || len(events) == 0 {
+		t.Errorf("changes %+v, %d events", d.Changes, len(events))
+	}
+	dep, err := c.Typed().AppsV1().Deployments(ns).Get(ctx, "myrmex-demo-web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dep.Labels["team"] != "platform" || dep.Spec.Template.Labels["team"] != "platform" || dep.Annotations["owner"] != "myrmex-tests" {
+		t.Errorf("labels/annotations not applied: %v %v %v", dep.Labels, dep.Spec.Template.Labels, dep.Annotations)
+	}
+	svc, err := c.Typed().CoreV1().Services(ns).Get(ctx, "myrmex-demo-web", metav1.GetOptions{})
+	if err != nil || svc.Labels["team"] != "platform" {
+		t.Errorf("service labels: %v %v", err, svc.Labels)
+	}
+	// The file was not edited.
+	if b, _ := os.ReadFile("examples/k8s/app.yaml"); !strings.Contains(string(b), "image: myrmex.local/demo/app:1") || strings.Contains(string(b), "team") {
+		t.Error("examples/k8s/app.yaml was modified")
+	}
+
+	// JSON: the specification's field names.
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"name", "namespace", "replicas", "image", "ports", "environment", "resources", "status", "pods", "services", "created_at", "last_updated"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("JSON has no %q: %s", k, b)
+		}
+	}
+	pod := m["pods"].([]any)[0].(map[string]any)
+	var podKeys []string
+	for k := range pod {
+		podKeys = append(podKeys, k)
+	}
+	sort.Strings(podKeys)
+	for _, k := range []string{"name", "phase", "ready", "restarts", "reason"} {
+		if _, ok := pod[k]; !ok {
+			t.Errorf("pod JSON has no %q (has %v)", k, podKeys)
+		}
+	}
+
+	// Management on the result.
+	if err := d.Scale(ctx, 1); err != nil || d.Replicas != 1 {
+		t.Fatalf("scale: %v %d", err, d.Replicas)
+	}
+	if err := d.Wait(ctx, time.Minute, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !testenv.Eventually(time.Minute, func() bool { return d.Refresh(ctx) == nil && len(d.Pods) == 1 }) {
+		t.Fatalf("after scaling to 1: %d pods", len(d.Pods))
+	}
+	opts.Images = map[string]string{"app": "registry.local/demo/app:3"}
+	opts.Replicas = nil
+	if d, err = containerization.OrchestrateKubernetes(ctx, "myrmex-demo-web", "examples/k8s", ns, opts); err != nil {
+		t.Fatal(err)
+	}
+	if d.Image != "registry.local/demo/app:3" || d.Replicas != 2 {
+		t.Fatalf("after the new image (replicas back to the manifests' 2): %s %d", d.Image, d.Replicas)
+	}
+	revs, err := d.History(ctx)
+	if err != nil || len(revs) != 2 {
+		t.Fatalf("history: %v %+v", err, revs)
+	}
+	if err := d.Rollback(ctx, 0); err != nil || d.Image != "registry.local/demo/app:2" {
+		t.Fatalf("rollback: %v %s", err, d.Image)
+	}
+	if err := d.Wait(ctx, time.Minute, nil); err != nil || d.Status != "running" {
+		t.Fatalf("after rollback: %v %s", err, d.Status)
+	}
+	got, err := containerization.GetKubernetesDeployment(ctx, "myrmex-demo-web", ns, containerization.KubernetesOptions{Kubeconfig: kubeconfig})
+	if err != nil || got.Image != "registry.local/demo/app:2" || got.Status != "running" {
+		t.Fatalf("get: %v %+v", err, got)
+	}
+	deleted, err := d.Delete(ctx, true)
+	if err != nil || len(deleted) != 3 {
+		t.Fatalf("delete: %v %+v", err, deleted)
+	}
+	_, err = containerization.GetKubernetesDeployment(ctx, "myrmex-demo-web", ns, containerization.KubernetesOptions{Kubeconfig: kubeconfig})
+	var ke *containerization.KubernetesError
+	if !errors.As(err, &ke) || !errors.Is(err, containerization.ErrNotFound) || ke.Op != "status" {
+		t.Fatalf("get after delete: %v, want a KubernetesError wrapping ErrNotFound", err)
+	}
+}
+
+func TestOrchestrateKubernetesErrors(t *testing.T) {
+	kubeconfig, c := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	failing := "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: broken}\nspec:\n  selector: {matchLabels: {app: broken}}\n  template:\n    metadata: {labels: {app: broken, myrmex.codomyrmex.dev/simulate-waiting: CrashLoopBackOff}}\n    spec: {containers: [{name: main, image: registry.local/broken:1}]}\n"
+	minus := -1
+	cases := []struct {
+		name, path string
+		opts       containerization.KubernetesOptions
+		want       error
+		op, says   string
+	}{
+		{"malformed", bad, containerization.KubernetesOptions{}, containerization.ErrInvalidArgument, "apply", "line 1"},
+		{"no such file", filepath.Join(dir, "absent"), containerization.KubernetesOptions{}, containerization.ErrNotFound, "apply", "absent"},
+		{"negative replicas", "examples/k8s", containerization.KubernetesOptions{Replicas: &minus}, containerization.ErrInvalidArgument, "apply", "replicas -1"},
+		{"crash loop", "-", containerization.KubernetesOptions{Wait: true, Timeout: 2 * time.Minute, Stdin: strings.NewReader(failing)}, containerization.ErrRolloutFailed, "apply", "CrashLoopBackOff"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Kubeconfig = kubeconfig
+			d, err := containerization.OrchestrateKubernetes(ctx, "broken", tc.path, ns, tc.opts)
+			var ke *containerization.KubernetesError
+			if !errors.As(err, &ke) || !errors.Is(err, tc.want) || ke.Op != tc.op || !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("error = %v, want a KubernetesError (%s) wrapping %v saying %q", err, tc.op, tc.want, tc.says)
+			}
+			if tc.want == containerization.ErrRolloutFailed {
+				if d == nil || d.Status != "failed" || ke.Object != "deployment.apps/"+ns+"/broken" {
+					t.Errorf("failed rollout: deployment %+v, object %q", d, ke.Object)
+				}
+			}
+		})
+	}
+	if _, err := containerization.OrchestrateKubernetes(ctx, "Bad Name", "examples/k8s", ns, containerization.KubernetesOptions{Kubeconfig: kubeconfig}); !errors.Is(err, containerization.ErrInvalidArgument) {
+		t.Errorf("bad name: %v", err)
+	}
+	var unbound containerization.KubernetesDeployment
+	if err := unbound.Refresh(ctx); !errors.Is(err, containerization.ErrInvalidArgument) {
+		t.Errorf("Refresh on a zero KubernetesDeployment: %v", err)
+	}
+}
