@@ -6,7 +6,7 @@ export DOCKER_HOST ?= unix:///run/myrmex-test/docker.sock
 GO ?= go
 GOTESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build test demo bench bench-registry bench-scan bench-build vet engine-up engine-down images clean
+.PHONY: all build test demo kube-up kube-down bench bench-registry bench-scan bench-build vet engine-up engine-down images clean
 
 all: build
 
@@ -22,14 +22,22 @@ engine-up:
 engine-down:
 	scripts/engine.sh down
 
+kube-up:
+	scripts/kube.sh up
+
+kube-down:
+	scripts/kube.sh down
+
 images: engine-up
 	$(GO) run ./internal/tools/seedimages
 
-# test: install and start what the tests need, vet, run every test against the real engine and registries (the
+# test: install and start what the tests need (the engine; a Kubernetes control plane built once from its Go
+# modules into ~/.cache/myrmex, about 7 minutes cold), vet, run every test against the real engine and registries (the
 # output is searched for canary secrets, see scripts/test.sh), stop what it started.
 test:
 	@scripts/engine.sh up
-	@trap 'scripts/engine.sh down' EXIT; \
+	@trap 'scripts/kube.sh down; scripts/engine.sh down' EXIT; \
+	  GO=$(GO) scripts/kube.sh up && \
 	  GO=$(GO) GOTESTFLAGS="$(GOTESTFLAGS)" scripts/test.sh
 
 # demo: the main job end to end: build the example app, scan it, push it to a local registry, run it, measure it.
