@@ -184,7 +184,7 @@ stderr. Exit codes: 0 ok, 1 error, 2 usage or invalid argument, 3 not found, 4 a
 	pf.StringVarP(&g.output, "output", "o", outputTable, "output format: table, json or yaml")
 	pf.BoolVar(&g.debug, "debug", false, "log debug records to stderr")
 
-	root.AddCommand(newVersionCmd(g), newContainerCmd(g), newRegistryCmd(g), newScanCmd(g), newDBCmd(g), newBuildCmd(g))
+	root.AddCommand(newVersionCmd(g), newContainerCmd(g), newRegistryCmd(g), newScanCmd(g), newDBCmd(g), newBuildCmd(g), newKubeCmd(g))
 	return root
 }
 
