@@ -226,13 +226,13 @@ func (c *Client) Apply(ctx context.Context, objs []*Object, opts ApplyOptions) (
 		}
 	}
 	for n := range needed {
-		if inBatch[n] {
-			missingNS[n] = true // may not exist yet: treated as missing until applied
-			continue
-		}
 		_, err := c.typed.CoreV1().Namespaces().Get(ctx, n, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
+			if inBatch[n] {
+				missingNS[n] = true // made by this apply, before the objects in it
+				continue
+			}
 			if !opts.CreateNamespace || n != ns {
 				return nil, fmt.Errorf("%w: namespace %q does not exist: create it in the manifests, or ask for it to be created (--create-namespace)", errdefs.ErrNotFound, n)
 			}

@@ -221,6 +221,27 @@ metadata: {name: %[2]s}
 	if size, _, _ := unstructuredInt(w.Object, "spec", "size"); size != 3 {
 		t.Errorf("widget size = %d", size)
 	}
+	// Again, without the custom resource and with prune: the namespace exists now, so its objects are checked
+	// in the preflight and the inventory is read; the widget goes, the CRD and namespace stay.
+	withoutWidget := manifests[strings.Index(manifests, "---\n")+4:]
+	res, err = c.Apply(ctx, parse(t, withoutWidget), kube.ApplyOptions{Name: "widgets", Namespace: ns, Prune: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Pruned) != 1 || res.Pruned[0].Kind != "Widget" || res.Pruned[0].Name != "w1" {
+		t.Fatalf("pruned = %+v, want the widget", res.Pruned)
+	}
+	for _, ch := range res.Changes {
+		if ch.Action != "unchanged" {
+			t.Errorf("%s %s %v, want unchanged", ch.Object, ch.Action, ch.Fields)
+		}
+	}
+	if !testenv.Eventually(30*time.Second, func() bool {
+		_, err := c.Dynamic().Resource(schema.GroupVersionResource{Group: group, Version: "v1", Resource: "widgets"}).Namespace(ns).Get(ctx, "w1", metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	}) {
+		t.Error("the widget is still there after prune")
+	}
 }
 
 func unstructuredInt(m map[string]any, path ...string) (int64, bool, error) {
