@@ -602,3 +602,95 @@ func TestKubeconfigResolution(t *testing.T) {
 		t.Errorf("dead server: %v, want ErrUnavailable", err)
 	}
 }
+
+// Kinds beyond Deployments, through discovery and the dynamic client, each waited for as kstatus says.
+func TestAnyKindWaitsForEach(t *testing.T) {
+	_, c := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, c)
+	ctx := ctxT(t, 3*time.Minute)
+	manifests := `apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: migrate, image: registry.local/migrate:1}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 2
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: db, image: registry.local/db:1}]}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec: {containers: [{name: agent, image: registry.local/agent:1}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web}
+spec:
+  rules:
+  - http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: db, port: {number: 80}}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+stringData: {password: hunter2}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db}
+spec: {clusterIP: None, selector: {app: db}, ports: [{port: 80}]}
+`
+	var events []kube.Event
+	res, err := c.Apply(ctx, parse(t, manifests), kube.ApplyOptions{Name: "db", Namespace: ns, Wait: true, Timeout: 2 * time.Minute,
+		Progress: func(e kube.Event) { events = append(events, e) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, ch := range res.Changes {
+		order = append(order, ch.Kind)
+	}
+	if got := strings.Join(order, ","); got != "Secret,Service,DaemonSet,StatefulSet,Job,Ingress" {
+		t.Errorf("order = %s", got)
+	}
+	current := map[string]bool{}
+	for _, e := range events {
+		if e.Phase == "wait" && e.Status == "Current" {
+			current[e.Object] = true
+		}
+	}
+	for _, want := range []string{"job.batch/" + ns + "/migrate", "statefulset.apps/" + ns + "/db", "daemonset.apps/" + ns + "/agent",
+		"ingress.networking.k8s.io/" + ns + "/web", "secret/" + ns + "/creds", "service/" + ns + "/db"} {
+		if !current[want] {
+			t.Errorf("no wait event with %s Current", want)
+		}
+	}
+	job, err := c.Typed().BatchV1().Jobs(ns).Get(ctx, "migrate", metav1.GetOptions{})
+	if err != nil || job.Status.Succeeded != 1 {
+		t.Fatalf("job: %v %+v", err, job.Status)
+	}
+	if st := res.Status; st == nil || st.Kind != "StatefulSet" || st.Status != "running" || st.ReadyReplicas != 2 || len(st.Pods) != 2 {
+		t.Fatalf("primary (the StatefulSet named db) = %+v", st)
+	}
+	ds, err := c.Status(ctx, ns, "agent")
+	if err != nil || ds.Kind != "DaemonSet" || ds.Replicas != 2 || ds.Status != "running" {
+		t.Fatalf("daemonset status = %+v, %v (one pod per KWOK node)", ds, err)
+	}
+}

@@ -182,8 +182,19 @@ func (c *Client) refState(ctx context.Context, r ObjRef) (objState, *RolloutErro
 		}
 	}
 	if r.Group == "batch" && r.Kind == "Job" {
-		if f := c.jobFailure(ctx, u); f != nil {
-			return s, f, nil
+		// kstatus takes a started Job as current; as kapp does, a Job is ready when it completed.
+		switch {
+		case conditionTrue(u, "Complete"):
+			s = objState{status: string(kstatus.CurrentStatus), message: "Job completed"}
+		case conditionTrue(u, "Failed"):
+			s = objState{status: string(kstatus.FailedStatus), message: "Job failed: " + conditionMessage(u, "Failed")}
+		default:
+			if s.status == string(kstatus.CurrentStatus) {
+				s = objState{status: string(kstatus.InProgressStatus), message: "Job running"}
+			}
+			if f := c.jobFailure(ctx, u); f != nil {
+				return s, f, nil
+			}
 		}
 	}
 	return s, nil, nil
@@ -206,4 +217,17 @@ func (c *Client) jobFailure(ctx context.Context, job *unstructured.Unstructured)
 		}
 	}
 	return nil
+}
+
+func conditionMessage(u *unstructured.Unstructured, typ string) string {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == typ {
+			r, _ := m["reason"].(string)
+			msg, _ := m["message"].(string)
+			return strings.TrimSpace(r + " " + msg)
+		}
+	}
+	return ""
 }
