@@ -268,3 +268,22 @@ func (d *KubernetesDeployment) Delete(ctx context.Context, wait bool) ([]Kuberne
 	d.Status, d.Pods = "deleted", []PodStatus{}
 	return ch, nil
 }
+
+// DeleteKubernetesDeployment removes everything a deployment applied (its inventory; also when its workload is
+// gone already), workloads first, then the inventory; with opts.Wait, until the objects are gone (opts.Timeout,
+// default 2 minutes). A deployment Myrmex did not apply has its workload of that name deleted; none at all is
+// ErrNotFound.
+func DeleteKubernetesDeployment(ctx context.Context, deploymentName, namespace string, opts KubernetesOptions) ([]KubernetesChange, error) {
+	if err := kube.ValidateName(deploymentName); err != nil {
+		return nil, kubeErr("delete", deploymentName, err)
+	}
+	c, err := opts.client()
+	if err != nil {
+		return nil, kubeErr("delete", deploymentName, err)
+	}
+	if namespace == "" {
+		namespace = "default"
+	}
+	ch, err := c.Delete(ctx, namespace, deploymentName, kube.DeleteOptions{Wait: opts.Wait, Timeout: opts.Timeout, Progress: opts.Progress})
+	return ch, kubeErr("delete", namespace+"/"+deploymentName, err)
+}

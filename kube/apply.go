@@ -524,6 +524,12 @@ func (c *Client) preflight(ctx context.Context, items []*item, missingNS map[str
 				mu.Unlock()
 				return nil
 			}
+			if err := adoptionConflict(live, it, opts); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				return nil
+			}
 			it.live = live
 			it.checked = true
 			it.change.Action, it.change.Fields = describeChange(live, out)
@@ -556,6 +562,9 @@ func (c *Client) applyGroup(ctx context.Context, group []*item, opts ApplyOption
 			if !it.checked {
 				live, err := ri.Get(gctx, it.ref.Name, metav1.GetOptions{})
 				if err == nil {
+					if err := adoptionConflict(live, it, opts); err != nil {
+						return err
+					}
 					it.live = live
 				} else if !apierrors.IsNotFound(err) {
 					return Classify(err, it.obj.Source+": "+it.ref.String())
@@ -573,6 +582,23 @@ func (c *Client) applyGroup(ctx context.Context, group []*item, opts ApplyOption
 		})
 	}
 	return g.Wait()
+}
+
+// adoptionConflict refuses to take an object that another application applied (its AppAnnotation names another
+// application) unless ForceConflicts: else one application's apply would take over, and its delete remove,
+// what the other still uses. Objects without the annotation (made by hand or by other tools) are adopted, as
+// server-side apply would.
+func adoptionConflict(live *unstructured.Unstructured, it *item, opts ApplyOptions) error {
+	if live == nil || opts.ForceConflicts {
+		return nil
+	}
+	owner := live.GetAnnotations()[AppAnnotation]
+	mine := it.obj.GetAnnotations()[AppAnnotation]
+	if owner == "" || owner == mine {
+		return nil
+	}
+	return fmt.Errorf("%w: %s: %s belongs to application %q (annotation %s); give it another name, or take it over with --force-conflicts (ForceConflicts)",
+		errdefs.ErrConflict, it.obj.Source, it.ref, owner, AppAnnotation)
 }
 
 // waitCRDs waits until the API server serves the CRDs just applied (condition Established).

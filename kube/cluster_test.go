@@ -694,3 +694,34 @@ spec: {clusterIP: None, selector: {app: db}, ports: [{port: 80}]}
 		t.Fatalf("daemonset status = %+v, %v (one pod per KWOK node)", ds, err)
 	}
 }
+
+// One application's apply does not take over another's objects: a conflict, unless forced.
+func TestApplicationsDoNotAdoptEachOther(t *testing.T) {
+	_, c := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, c)
+	ctx := ctxT(t, time.Minute)
+	cm := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shared-config}\ndata: {k: web}\n"
+	if _, err := c.Apply(ctx, parse(t, cm), kube.ApplyOptions{Name: "web", Namespace: ns}); err != nil {
+		t.Fatal(err)
+	}
+	other := strings.Replace(cm, "k: web", "k: api", 1) + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: api-only}\n"
+	_, err := c.Apply(ctx, parse(t, other), kube.ApplyOptions{Name: "api", Namespace: ns})
+	if !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), `belongs to application "`+ns+`/web"`) {
+		t.Fatalf("error = %v, want ErrConflict naming the owning application", err)
+	}
+	if _, err := c.Typed().CoreV1().ConfigMaps(ns).Get(ctx, "api-only", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("api-only was applied despite the conflict: %v", err)
+	}
+	// Deleting the other application leaves web's object alone.
+	if _, err := c.Delete(ctx, ns, "api", kube.DeleteOptions{}); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("delete of an application never applied: %v, want ErrNotFound", err)
+	}
+	res, err := c.Apply(ctx, parse(t, other), kube.ApplyOptions{Name: "api", Namespace: ns, ForceConflicts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Typed().CoreV1().ConfigMaps(ns).Get(ctx, "shared-config", metav1.GetOptions{})
+	if err != nil || got.Annotations[kube.AppAnnotation] != ns+"/api" || got.Data["k"] != "api" || len(res.Changes) != 2 {
+		t.Fatalf("forced: %v %v %v", err, got.Annotations, got.Data)
+	}
+}

@@ -409,10 +409,13 @@ func (c *Client) plannedStatus(ctx context.Context, obj *Object) *Status {
 	case *appsv1.DaemonSet:
 		w.meta, w.selector, w.template = t.ObjectMeta, t.Spec.Selector, t.Spec.Template
 	}
-	if live, err := c.readWorkload(ctx, obj.GetKind(), obj.GetNamespace(), obj.GetName()); err == nil {
-		w.meta.CreationTimestamp, w.ready, w.updated, w.revision = live.meta.CreationTimestamp, live.ready, live.updated, live.revision
-	}
 	st := buildStatus(w, nil, nil, nil)
 	st.Status, st.Message, st.Failure = "pending", "dry run: nothing was applied", nil
+	// What runs now, beside what the manifests would make: the live pods and services, the ready count.
+	if live, err := c.statusOf(ctx, obj.GetKind(), obj.GetNamespace(), obj.GetName()); err == nil {
+		st.CreatedAt, st.ReadyReplicas, st.UpdatedReplicas, st.Revision = live.CreatedAt, live.ReadyReplicas, live.UpdatedReplicas, live.Revision
+		st.Pods, st.Services = live.Pods, live.Services
+		st.Message = "dry run: nothing was applied; pods, services and ready replicas are the live ones"
+	}
 	return st
 }

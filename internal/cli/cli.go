@@ -11,7 +11,9 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 
 	"github.com/codomyrmex/containerization"
 	"github.com/codomyrmex/containerization/engine"
@@ -165,6 +167,10 @@ stderr. Exit codes: 0 ok, 1 error, 2 usage or invalid argument, 3 not found, 4 a
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			g.started = true
+			if !g.debug {
+				// client-go logs through klog (discovery retries, say) on stderr, beside Myrmex's own error.
+				klog.SetLogger(logr.Discard())
+			}
 			if g.debug {
 				g.log = slog.New(slog.NewTextHandler(g.errOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
 				g.log.Debug("running", "command", cmd.CommandPath(), "args", args, "host", g.host, "output", g.output)

@@ -254,11 +254,10 @@ are gone.`,
 		Example: `  myrmex kube delete web -n shop --wait`,
 		Args:    exactArgs(1, "one deployment NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := getDeployment(cmd, f, args[0])
-			if err != nil {
-				return err
-			}
-			deleted, err := d.Delete(cmd.Context(), wait)
+			opts := f.options()
+			opts.Wait = wait
+			opts.Progress = g.kubeProgress()
+			deleted, err := containerization.DeleteKubernetesDeployment(cmd.Context(), args[0], f.namespace, opts)
 			if deleted == nil {
 				deleted = []containerization.KubernetesChange{}
 			}
