@@ -17,7 +17,9 @@ step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
 regdir=$(mktemp -d)
 regpid=
+kube_started=
 cleanup() {
+  [ -n "$kube_started" ] && scripts/kube.sh down || true
   "$myrmex" container rm --force "$name" >/dev/null 2>&1 || true
   docker rmi "$image" >/dev/null 2>&1 || true
   [ -n "$regpid" ] && kill "$regpid" 2>/dev/null || true
@@ -64,5 +66,44 @@ step "$myrmex" container stats "$name"
 step "$myrmex" container logs --tail 3 "$name"
 step "$myrmex" container stop --timeout 2s "$name"
 step "$myrmex" container rm "$name"
+
+# Deploy: to the cluster of KUBECONFIG or ~/.kube/config when one is configured, to the local test control plane
+# (scripts/kube.sh: Kubernetes built from its modules, KWOK nodes) with MYRMEX_DEMO_KUBE=local, not at all with
+# MYRMEX_DEMO_KUBE=off.
+kube_mode=${MYRMEX_DEMO_KUBE:-auto}
+kube_ns=${MYRMEX_DEMO_NAMESPACE:-myrmex-demo}
+if [ "$kube_mode" = auto ]; then
+  if [ -n "${KUBECONFIG:-}" ] || [ -f "$HOME/.kube/config" ]; then kube_mode=configured; else kube_mode=off; fi
+fi
+case "$kube_mode" in
+  local)
+    kube_started=1
+    scripts/kube.sh up
+    export KUBECONFIG=/run/myrmex-test/kube/kubeconfig
+    ;;
+  configured) ;;
+  off)
+    printf '\nNo Kubernetes cluster configured (KUBECONFIG, ~/.kube/config): the deploy step is skipped.\n'
+    printf 'Run `make demo MYRMEX_DEMO_KUBE=local` to deploy to a local control plane built from Kubernetes'"'"' modules.\n'
+    ;;
+  *)
+    echo "demo.sh: MYRMEX_DEMO_KUBE must be auto, local, configured or off" >&2
+    exit 2
+    ;;
+esac
+if [ "$kube_mode" != off ]; then
+  # The cluster pulls the image from the registry the demo pushed to (a simulated node pulls nothing).
+  step "$myrmex" kube apply myrmex-demo-web -f examples/k8s -n "$kube_ns" --create-namespace \
+    --image "app=$image" --set-label demo=myrmex --wait --timeout 3m
+  step "$myrmex" kube status myrmex-demo-web -n "$kube_ns"
+  step "$myrmex" kube scale myrmex-demo-web 3 -n "$kube_ns"
+  step "$myrmex" kube status myrmex-demo-web -n "$kube_ns" --wait
+  step "$myrmex" kube delete myrmex-demo-web -n "$kube_ns" --wait
+fi
+
 step "$myrmex" registry delete "$registry/demo/app:1" --registry "http://$registry"
-printf '\nDemo done: built, scanned, pushed, run and measured; the container is gone, the registry is stopped.\n'
+if [ "$kube_mode" != off ]; then
+  printf '\nDemo done: built, scanned, pushed, run, measured and deployed; the container, the deployment and the registry are gone.\n'
+else
+  printf '\nDemo done: built, scanned, pushed, run and measured; the container is gone, the registry is stopped.\n'
+fi
