@@ -162,7 +162,7 @@ Codomyrmex containerization API specifies.
 Results go to stdout (-o table, json or yaml, with the specification's field names); errors and hints go to
 stderr. Exit codes: 0 ok, 1 error, 2 usage or invalid argument, 3 not found, 4 already exists or conflict,
 5 engine or registry unavailable or its certificate not trusted, 6 unauthorized, 7 policy violation,
-8 not implemented, 130 interrupted.`,
+8 not implemented, 9 rollout failed, 130 interrupted.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
