@@ -77,7 +77,7 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 func unavailable(host string, err error) error {
 	return fmt.Errorf("no container engine answers at %s: %w; start one (dockerd, or `systemctl start docker`, "+
 		"or `podman system service` for Podman's socket) or point DOCKER_HOST / --host at a running engine",
-		host, &classified{sentinel: errdefs.ErrUnavailable, err: err})
+		host, &errdefs.Classified{Sentinel: errdefs.ErrUnavailable, Err: err})
 }
 
 // Host returns the engine address this client talks to.
@@ -117,16 +117,7 @@ func (c *Client) classify(err error) error {
 	default:
 		return err
 	}
-	return &classified{sentinel: sentinel, err: err}
+	return &errdefs.Classified{Sentinel: sentinel, Err: err}
 }
-
-// classified carries the engine's own message while matching its sentinel with errors.Is.
-type classified struct {
-	sentinel error
-	err      error
-}
-
-func (e *classified) Error() string   { return e.err.Error() }
-func (e *classified) Unwrap() []error { return []error{e.sentinel, e.err} }
 
 func closeQuietly(c io.Closer) { _ = c.Close() }

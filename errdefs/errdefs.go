@@ -29,3 +29,21 @@ var (
 	// ErrNotImplemented means the capability is part of the specification but not built yet.
 	ErrNotImplemented = errors.New("not implemented")
 )
+
+// Classified is an error of an underlying library put into a Myrmex category: errors.Is matches Sentinel,
+// errors.As still finds the original error. Its message is Msg, or the original's when Msg is empty.
+type Classified struct {
+	Sentinel error
+	Msg      string
+	Err      error
+}
+
+func (e *Classified) Error() string {
+	if e.Msg != "" {
+		return e.Msg
+	}
+	return e.Err.Error()
+}
+
+// Unwrap returns the sentinel and the original error.
+func (e *Classified) Unwrap() []error { return []error{e.Sentinel, e.Err} }

@@ -17,17 +17,6 @@ import (
 	"github.com/codomyrmex/containerization/errdefs"
 )
 
-// classified is an API server's error with the Myrmex category it falls in: errors.Is matches the category,
-// errors.As still finds the API server's *StatusError.
-type classified struct {
-	sentinel error
-	msg      string
-	err      error
-}
-
-func (e *classified) Error() string   { return e.msg }
-func (e *classified) Unwrap() []error { return []error{e.sentinel, e.err} }
-
 // Classify puts an error of client-go into a Myrmex category: refused credentials → ErrUnauthorized, missing
 // object or namespace → ErrNotFound, exists → ErrAlreadyExists, field-manager conflicts and stale writes →
 // ErrConflict, rejected objects → ErrInvalidArgument, no answer → ErrUnavailable, untrusted certificate → ErrTLS.
@@ -36,12 +25,12 @@ func Classify(err error, what string) error {
 	if err == nil {
 		return nil
 	}
-	var already *classified
+	var already *errdefs.Classified
 	if errors.As(err, &already) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	wrap := func(sentinel error, format string, args ...any) error {
-		return &classified{sentinel: sentinel, msg: fmt.Sprintf(format, args...), err: err}
+		return &errdefs.Classified{Sentinel: sentinel, Msg: fmt.Sprintf(format, args...), Err: err}
 	}
 	var status apierrors.APIStatus
 	var unknownAuthority x509.UnknownAuthorityError

@@ -16,16 +16,6 @@ import (
 	"github.com/codomyrmex/containerization/errdefs"
 )
 
-// classified keeps the registry's own message while matching its sentinel with errors.Is.
-type classified struct {
-	sentinel error
-	msg      string
-	err      error
-}
-
-func (e *classified) Error() string   { return e.msg }
-func (e *classified) Unwrap() []error { return []error{e.sentinel, e.err} }
-
 // Classify wraps an error from go-containerregistry with the errdefs sentinel of its category and a message that
 // says what to do, keeping the original for errors.As. host is the registry; what names the object ("repository
 // r", "tag t") for not-found errors.
@@ -34,7 +24,7 @@ func Classify(err error, host, what string) error {
 		return nil
 	}
 	wrap := func(sentinel error, format string, args ...any) error {
-		return &classified{sentinel: sentinel, msg: fmt.Sprintf(format, args...), err: err}
+		return &errdefs.Classified{Sentinel: sentinel, Msg: fmt.Sprintf(format, args...), Err: err}
 	}
 	var terr *transport.Error
 	var dnsErr *net.DNSError
