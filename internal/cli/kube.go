@@ -86,6 +86,31 @@ func getDeployment(cmd *cobra.Command, f *kubeFlags, name string) (*containeriza
 	return containerization.GetKubernetesDeployment(cmd.Context(), name, f.namespace, f.options())
 }
 
+// actOnDeployment reads the deployment NAME, applies act to it (when not nil), waits for it with --wait, and
+// prints it; a failed wait still prints the deployment, with its failing pod, before the error.
+func actOnDeployment(cmd *cobra.Command, g *globalOptions, f *kubeFlags, name string, wait bool, timeout time.Duration,
+	act func(*containerization.KubernetesDeployment) error) error {
+	if err := checkTimeout(timeout); err != nil {
+		return err
+	}
+	d, err := getDeployment(cmd, f, name)
+	if err != nil {
+		return err
+	}
+	if act != nil {
+		if err := act(d); err != nil {
+			return err
+		}
+	}
+	if wait {
+		err = d.Wait(cmd.Context(), timeout, g.kubeProgress())
+	}
+	if perr := printDeployment(g, d); perr != nil {
+		return perr
+	}
+	return err
+}
+
 func newKubeStatusCmd(g *globalOptions, f *kubeFlags) *cobra.Command {
 	var (
 		wait    bool
@@ -101,20 +126,7 @@ fast (exit 9) on a pod that cannot become ready.`,
   myrmex kube status web -n shop --wait --timeout 2m -o json`,
 		Args: exactArgs(1, "one deployment NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkTimeout(timeout); err != nil {
-				return err
-			}
-			d, err := getDeployment(cmd, f, args[0])
-			if err != nil {
-				return err
-			}
-			if wait {
-				err = d.Wait(cmd.Context(), timeout, g.kubeProgress())
-			}
-			if perr := printDeployment(g, d); perr != nil {
-				return perr
-			}
-			return err
+			return actOnDeployment(cmd, g, f, args[0], wait, timeout, nil)
 		},
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the deployment is ready before showing it")
@@ -139,23 +151,9 @@ conflict with it), and show it. With --wait, wait until the new replicas are rea
 			if err != nil || n < 0 {
 				return invalidf("replicas %q: want a whole number, 0 or more", args[1])
 			}
-			if err := checkTimeout(timeout); err != nil {
-				return err
-			}
-			d, err := getDeployment(cmd, f, args[0])
-			if err != nil {
-				return err
-			}
-			if err := d.Scale(cmd.Context(), n); err != nil {
-				return err
-			}
-			if wait {
-				err = d.Wait(cmd.Context(), timeout, g.kubeProgress())
-			}
-			if perr := printDeployment(g, d); perr != nil {
-				return perr
-			}
-			return err
+			return actOnDeployment(cmd, g, f, args[0], wait, timeout, func(d *containerization.KubernetesDeployment) error {
+				return d.Scale(cmd.Context(), n)
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the deployment is ready")
@@ -182,23 +180,9 @@ revision. With --wait, wait until the rollout is done.`,
 			if to < 0 {
 				return invalidf("--to-revision %d is negative", to)
 			}
-			if err := checkTimeout(timeout); err != nil {
-				return err
-			}
-			d, err := getDeployment(cmd, f, args[0])
-			if err != nil {
-				return err
-			}
-			if err := d.Rollback(cmd.Context(), to); err != nil {
-				return err
-			}
-			if wait {
-				err = d.Wait(cmd.Context(), timeout, g.kubeProgress())
-			}
-			if perr := printDeployment(g, d); perr != nil {
-				return perr
-			}
-			return err
+			return actOnDeployment(cmd, g, f, args[0], wait, timeout, func(d *containerization.KubernetesDeployment) error {
+				return d.Rollback(cmd.Context(), to)
+			})
 		},
 	}
 	cmd.Flags().Int64Var(&to, "to-revision", 0, "the revision to go back to (default: the one before the current)")
