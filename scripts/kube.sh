@@ -122,7 +122,13 @@ start() { # name, then the command line; logs to $state/name.log, pid in $run/na
 }
 
 up() {
-  command -v openssl >/dev/null || { log "openssl is needed"; exit 1; }
+  if ! command -v openssl >/dev/null; then
+    # The API server's certificate and the service-account keys are made with openssl.
+    [ "$(id -u)" = 0 ] || { log "openssl is missing: apt-get install openssl, or run as root"; exit 1; }
+    log "installing openssl"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+  fi
   build
   if answers; then
     log "reusing the control plane at $kubeconfig"
