@@ -72,5 +72,18 @@ bench-build:
 	@trap 'scripts/engine.sh down' EXIT; \
 	  $(GO) run ./bench/build
 
+# bench-kube: 50 Deployments applied and waited for, against kubectl apply + rollout status; results in bench/results/.
+# Starts the test control plane (scripts/kube.sh up) when none answers, and stops it after only in that case:
+# kube.sh's down would also stop a control plane another command started.
+bench-kube:
+	@kubectl=$$(scripts/kube.sh bin)/kubectl; eval "$$(scripts/kube.sh env)"; \
+	  if [ -x "$$kubectl" ] && timeout 5 "$$kubectl" --kubeconfig "$$KUBECONFIG" get --raw /readyz >/dev/null 2>&1; then \
+	    echo "bench-kube: a control plane answers at $$KUBECONFIG: using it, and leaving it running" >&2; \
+	  else \
+	    trap 'scripts/kube.sh down' EXIT; \
+	  fi; \
+	  scripts/kube.sh up && \
+	  $(GO) run ./bench/kube -kubeconfig "$$KUBECONFIG" -kubectl "$$kubectl"
+
 clean:
 	rm -rf bin

@@ -1,0 +1,164 @@
+// Command kube benchmarks Myrmex's Kubernetes apply-and-wait against kubectl, on the same control plane in the
+// same run: N Deployments (50 by default, one replica each) applied and waited for until every one is rolled out.
+//
+// Three contenders, each in a fresh namespace of its own per round: `kubectl apply -f DIR` (client-side apply,
+// the usual way) then `kubectl rollout status deployment/NAME` for each Deployment in turn, as a user's script
+// does; the same with `kubectl apply --server-side`; and one kube.Client.Apply of the N objects with Wait, as one
+// application. Every contender's namespace is created (with its default service account) before the timer starts
+// and deleted, waiting until it is gone, after the round, so that no two contenders' work overlaps. After each
+// contender the benchmark reads the Deployments back and fails unless all N are available (one ready, updated,
+// available replica, the spec observed) and were applied by that contender's field manager.
+//
+// Before the timed rounds, each contender does the same work once, untimed, with its API requests counted (a
+// counting transport under Myrmex's client; kubectl's own request log at -v=6), so that the report can say what
+// each one asks of the API server.
+//
+// Results go to stdout and to bench/results/kube-<date>.md and .json with the machine and the control plane. Run
+// it with `make bench-kube`, or against a control plane that is up (scripts/kube.sh up):
+//
+//	go run ./bench/kube
+//
+// See bench/README.md for what is measured and how to read it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
+	"github.com/codomyrmex/containerization/kube"
+)
+
+// defaultKubeconfig is where scripts/kube.sh writes the control plane's kubeconfig.
+const defaultKubeconfig = "/run/myrmex-test/kube/kubeconfig"
+
+// runLabel marks every namespace of a run with the run's ID; the cleanup deletes what carries it.
+const runLabel = "io.codomyrmex.bench.run"
+
+type config struct {
+	n          int
+	rounds     int
+	census     bool
+	diagnose   bool
+	kubeconfig string
+	kubectl    string
+	image      string
+	timeout    time.Duration
+	outDir     string
+}
+
+func main() {
+	var cfg config
+	kc := os.Getenv("MYRMEX_TEST_KUBECONFIG")
+	if kc == "" {
+		kc = defaultKubeconfig
+	}
+	flag.IntVar(&cfg.n, "n", 50, "Deployments applied and waited for by every contender in every round")
+	flag.IntVar(&cfg.rounds, "rounds", 3, "rounds of every contender; the median is reported")
+	flag.BoolVar(&cfg.census, "census", true, "before the rounds, run every contender once untimed and count its API requests")
+	flag.BoolVar(&cfg.diagnose, "diagnose", true, "also time Myrmex with client-side limits lifted (QPS, poll interval): "+
+		"diagnostic rows, not in the headline ratios")
+	flag.StringVar(&cfg.kubeconfig, "kubeconfig", kc, "kubeconfig of the control plane (scripts/kube.sh up)")
+	flag.StringVar(&cfg.kubectl, "kubectl", "", "kubectl binary; empty: the one `scripts/kube.sh bin` names, else kubectl on PATH")
+	flag.StringVar(&cfg.image, "image", "myrmex.local/busybox:test", "image of the Deployments' container (KWOK nodes pull nothing)")
+	flag.DurationVar(&cfg.timeout, "timeout", 5*time.Minute, "longest a contender may take to roll out all Deployments")
+	flag.StringVar(&cfg.outDir, "out", "bench/results", "directory for the results files; empty writes none")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/kube:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg config) (err error) {
+	if cfg.n < 1 || cfg.n > 999 || cfg.rounds < 1 {
+		return errors.New("n must be between 1 and 999, rounds positive")
+	}
+	if cfg.kubectl, err = findKubectl(ctx, cfg.kubectl); err != nil {
+		return err
+	}
+	c, err := kube.New(kube.Config{Kubeconfig: cfg.kubeconfig})
+	if err != nil {
+		return err
+	}
+	if err := c.Ping(ctx); err != nil {
+		return fmt.Errorf("%w (start the control plane with scripts/kube.sh up)", err)
+	}
+	tmp, err := os.MkdirTemp("", "myrmex-bench-kube-")
+	if err != nil {
+		return err
+	}
+	b := &bench{cfg: cfg, c: c, tmp: tmp, runID: benchkit.NewRunID()}
+	// Whatever happens, delete every namespace of this run, with a context the interrupt has not cancelled.
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		n, cerr := b.deleteRunNamespaces(cctx)
+		if n > 0 {
+			benchkit.Logf("cleanup: deleted %d leftover namespaces of run %s", n, b.runID)
+		}
+		err = errors.Join(err, cerr, os.RemoveAll(tmp))
+	}()
+
+	rep := &report{Started: time.Now(), RunID: b.runID, N: cfg.n, Rounds: cfg.rounds, Image: cfg.image}
+	rep.Machine = describe(ctx, b)
+	others, err := b.otherNamespaces(ctx)
+	if err != nil {
+		return err
+	}
+	rep.OtherNamespacesBefore = others
+	benchkit.Logf("run %s: %s (Kubernetes %s, %d KWOK nodes), kubectl %s, %d Deployments, %d rounds",
+		b.runID, rep.Machine.Server, rep.Machine.ServerVersion, rep.Machine.Nodes, rep.Machine.Kubectl, cfg.n, cfg.rounds)
+	if err := b.setup(rep); err != nil {
+		return err
+	}
+	if err := b.measure(ctx, rep); err != nil {
+		return err
+	}
+	rep.Finished = time.Now()
+	rep.Machine.LoadAfter = benchkit.LoadAvg()
+	if rep.OtherNamespacesAfter, err = b.otherNamespaces(ctx); err != nil {
+		return err
+	}
+	rep.finish()
+	rep.printTable(os.Stdout)
+	if cfg.outDir != "" {
+		md, js, err := rep.write(cfg.outDir)
+		if err != nil {
+			return err
+		}
+		benchkit.Logf("wrote %s and %s", md, js)
+	}
+	return nil
+}
+
+// findKubectl is the kubectl given, else the one scripts/kube.sh built (the control plane's own release), else
+// kubectl on PATH.
+func findKubectl(ctx context.Context, given string) (string, error) {
+	if given != "" {
+		return exec.LookPath(given)
+	}
+	if out, err := exec.CommandContext(ctx, "scripts/kube.sh", "bin").Output(); err == nil {
+		p := filepath.Join(strings.TrimSpace(string(out)), "kubectl")
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("kubectl")
+	if err != nil {
+		return "", fmt.Errorf("no kubectl: build it with scripts/kube.sh build, or give -kubectl: %w", err)
+	}
+	return p, nil
+}
