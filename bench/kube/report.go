@@ -234,32 +234,43 @@ func (r *report) finish() {
 }
 
 // pollNote says, from the census, what Myrmex's wait costs: its requests per poll, the time a poll takes under the
-// client's rate limit, and how long Myrmex took to notice the rollout beside kubectl and the diagnostic rows.
+// client's rate limit and without it, and how long Myrmex took to notice the rollout beside kubectl.
 func (r *report) pollNote() []string {
 	m := r.find("myrmex")
 	if m == nil || m.Requests == 0 || len(m.CensusPhases) != 3 {
 		return nil
 	}
-	polls := m.Routes["LIST /api/v1/namespaces/{ns}/services"] / r.N
-	if polls == 0 {
+	polls := func(m *measurement) int { return m.Routes["LIST /api/v1/namespaces/{ns}/services"] / r.N }
+	n := polls(m)
+	if n == 0 {
 		return nil
 	}
-	perPoll := m.CensusPhases[2].Requests / polls
+	perPoll := m.CensusPhases[2].Requests / n
 	note := fmt.Sprintf("Myrmex's wait reads every object of the application in turn on each poll, including those already "+
 		"ready: %d requests per poll for %d Deployments (%.3g per Deployment: a GET of the Deployment and LISTs of the "+
-		"namespace's pods, ReplicaSets and Services, for its status and fail-fast diagnosis), one after the other. Its client "+
-		"allows 50 requests/s once its burst of 100 is spent (the preflight alone sends %d, the applies %d more), so a poll "+
-		"takes about %.1f s, not the %s of kube.PollInterval: the census run's wait made %d polls (%d requests) in %.2f s.",
-		perPoll, r.N, float64(perPoll)/float64(r.N), 2*r.N, r.N, float64(perPoll)/50, kube.PollInterval, polls,
+		"namespace's pods, ReplicaSets and Services, for its status and fail-fast diagnosis), one after the other. With the "+
+		"defaults, the client allows 50 requests/s once its burst of 100 is spent (the preflight alone sends %d, the applies "+
+		"%d more), so a poll takes at least %.1f s, not the %s of kube.PollInterval: in the census run, %d polls (%d requests) "+
+		"in %.2f s of waiting.",
+		perPoll, r.N, float64(perPoll)/float64(r.N), 2*r.N, r.N, float64(perPoll)/50, kube.PollInterval, n,
 		m.CensusPhases[2].Requests, m.CensusPhases[2].Seconds)
-	if k := r.find("kubectl-csa"); k != nil && len(m.Noticed) > 0 && len(k.Noticed) > 0 {
-		note += fmt.Sprintf(" After the benchmark's watch saw the last Deployment rolled out, Myrmex took %.2f s (median) to "+
-			"notice, kubectl %.2f s.", m.MedianNoticed, k.MedianNoticed)
+	if len(m.Noticed) > 0 {
+		note += fmt.Sprintf(" Myrmex noticed the end of the rollout %.2f s (median) after the benchmark's watch saw it", m.MedianNoticed)
+		for _, k := range []string{"kubectl-csa", "kubectl-ssa"} {
+			if c := r.find(k); c != nil && len(c.Noticed) > 0 {
+				note += fmt.Sprintf("; %s %.2f s", c.Title, c.MedianNoticed)
+			}
+		}
+		note += "."
 	}
-	if d := r.find("myrmex-noqps"); d != nil && len(d.Noticed) > 0 {
-		note += fmt.Sprintf(" With the rate limit lifted (diagnostic), Myrmex noticed after %.2f s (median); the polls then "+
-			"follow one another as fast as the API server answers, %d requests in its census run (%d with the defaults).",
-			d.MedianNoticed, d.Requests, m.Requests)
+	for _, k := range []string{"myrmex-noqps", "myrmex-noqps-poll50"} {
+		d := r.find(k)
+		if d == nil || len(d.CensusPhases) != 3 || polls(d) == 0 {
+			continue
+		}
+		w := d.CensusPhases[2]
+		note += fmt.Sprintf(" %s: %d polls (%d requests) in %.2f s of waiting in the census run, %.2f s a poll; noticed after %.2f s (median).",
+			d.Title, polls(d), w.Requests, w.Seconds, w.Seconds/float64(polls(d)), d.MedianNoticed)
 	}
 	return []string{note}
 }
