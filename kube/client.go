@@ -34,7 +34,7 @@ type Config struct {
 	Context      string // a context of the kubeconfig; empty: its current context
 	FieldManager string // the server-side apply field manager; empty: [DefaultFieldManager]
 	// QPS and Burst bound the requests per second to the API server (client-go's defaults are 5 and 10, too slow
-	// for applying and watching many objects); zero means 50 and 100.
+	// for applying and watching many objects); zero means 100 and 300 (kubectl allows 50 and 300).
 	QPS   float32
 	Burst int
 }
@@ -86,10 +86,10 @@ func NewForConfig(rc *rest.Config, namespace string, cfg Config) (*Client, error
 	rc = rest.CopyConfig(rc)
 	rc.QPS, rc.Burst = cfg.QPS, cfg.Burst
 	if rc.QPS == 0 {
-		rc.QPS = 50
+		rc.QPS = 100
 	}
 	if rc.Burst == 0 {
-		rc.Burst = 100
+		rc.Burst = 300
 	}
 	if rc.UserAgent == "" {
 		rc.UserAgent = "myrmex"

@@ -179,15 +179,30 @@ type workload struct {
 
 func (c *Client) readWorkload(ctx context.Context, kind, ns, name string) (*workload, error) {
 	apps := c.typed.AppsV1()
-	w := &workload{kind: kind}
 	var obj runtime.Object
+	var err error
 	switch kind {
 	case "Deployment":
-		d, err := apps.Deployments(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return nil, err
-		}
-		obj = d
+		obj, err = apps.Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	case "StatefulSet":
+		obj, err = apps.StatefulSets(ns).Get(ctx, name, metav1.GetOptions{})
+	case "DaemonSet":
+		obj, err = apps.DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
+	default:
+		return nil, fmt.Errorf("%w: status of a %s", errdefs.ErrNotImplemented, kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return workloadOf(obj)
+}
+
+// workloadOf reads what status needs of a Deployment, StatefulSet or DaemonSet.
+func workloadOf(obj runtime.Object) (*workload, error) {
+	w := &workload{}
+	switch d := obj.(type) {
+	case *appsv1.Deployment:
+		w.kind = "Deployment"
 		w.meta, w.selector, w.template = d.ObjectMeta, d.Spec.Selector, d.Spec.Template
 		w.replicas = 1
 		if d.Spec.Replicas != nil {
@@ -212,35 +227,27 @@ func (c *Client) readWorkload(ctx context.Context, kind, ns, name string) (*work
 			}
 			return false
 		}
-	case "StatefulSet":
-		s, err := apps.StatefulSets(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return nil, err
-		}
-		obj = s
-		w.meta, w.selector, w.template = s.ObjectMeta, s.Spec.Selector, s.Spec.Template
+	case *appsv1.StatefulSet:
+		w.kind = "StatefulSet"
+		w.meta, w.selector, w.template = d.ObjectMeta, d.Spec.Selector, d.Spec.Template
 		w.replicas = 1
-		if s.Spec.Replicas != nil {
-			w.replicas = int(*s.Spec.Replicas)
+		if d.Spec.Replicas != nil {
+			w.replicas = int(*d.Spec.Replicas)
 		}
-		w.ready, w.updated = int(s.Status.ReadyReplicas), int(s.Status.UpdatedReplicas)
-		upd, uid := s.Status.UpdateRevision, s.UID
+		w.ready, w.updated = int(d.Status.ReadyReplicas), int(d.Status.UpdatedReplicas)
+		upd, uid := d.Status.UpdateRevision, d.UID
 		w.current = func(p *corev1.Pod, _ []appsv1.ReplicaSet) bool {
 			return ownedBy(p.OwnerReferences, uid) && (upd == "" || p.Labels["controller-revision-hash"] == upd)
 		}
-	case "DaemonSet":
-		ds, err := apps.DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return nil, err
-		}
-		obj = ds
-		w.meta, w.selector, w.template = ds.ObjectMeta, ds.Spec.Selector, ds.Spec.Template
-		w.replicas = int(ds.Status.DesiredNumberScheduled)
-		w.ready, w.updated = int(ds.Status.NumberReady), int(ds.Status.UpdatedNumberScheduled)
-		uid := ds.UID
+	case *appsv1.DaemonSet:
+		w.kind = "DaemonSet"
+		w.meta, w.selector, w.template = d.ObjectMeta, d.Spec.Selector, d.Spec.Template
+		w.replicas = int(d.Status.DesiredNumberScheduled)
+		w.ready, w.updated = int(d.Status.NumberReady), int(d.Status.UpdatedNumberScheduled)
+		uid := d.UID
 		w.current = func(p *corev1.Pod, _ []appsv1.ReplicaSet) bool { return ownedBy(p.OwnerReferences, uid) }
 	default:
-		return nil, fmt.Errorf("%w: status of a %s", errdefs.ErrNotImplemented, kind)
+		return nil, fmt.Errorf("%w: status of a %T", errdefs.ErrNotImplemented, obj)
 	}
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
@@ -248,7 +255,7 @@ func (c *Client) readWorkload(ctx context.Context, kind, ns, name string) (*work
 	}
 	w.obj = &unstructured.Unstructured{Object: m}
 	w.obj.SetAPIVersion("apps/v1")
-	w.obj.SetKind(kind)
+	w.obj.SetKind(w.kind)
 	return w, nil
 }
 
@@ -287,6 +294,28 @@ func (c *Client) statusOf(ctx context.Context, kind, ns, name string) (*Status, 
 		return nil, Classify(err, "services of "+ns)
 	}
 	return buildStatus(w, pods.Items, rss, svcs.Items), nil
+}
+
+// statusIn builds a workload's status from lists of its namespace's pods, ReplicaSets and Services (a wait's
+// snapshot), filtering them by its selector.
+func statusIn(w *workload, pods []corev1.Pod, rss []appsv1.ReplicaSet, svcs []corev1.Service) (*Status, error) {
+	sel, err := metav1.LabelSelectorAsSelector(w.selector)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: selector: %v", errdefs.ErrInvalidArgument, w.meta.Name, err)
+	}
+	var mine []corev1.Pod
+	for _, p := range pods {
+		if sel.Matches(labels.Set(p.Labels)) {
+			mine = append(mine, p)
+		}
+	}
+	var myRS []appsv1.ReplicaSet
+	for _, rs := range rss {
+		if sel.Matches(labels.Set(rs.Labels)) {
+			myRS = append(myRS, rs)
+		}
+	}
+	return buildStatus(w, mine, myRS, svcs), nil
 }
 
 func appsGVK(kind string) schema.GroupVersionKind {

@@ -6,10 +6,17 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	"github.com/codomyrmex/containerization/errdefs"
@@ -117,11 +124,17 @@ func (e *timeoutErr) As(target any) bool {
 	return false
 }
 
-// checkOnce reads every object once; it returns how many are not ready yet, or the first failure.
+// checkOnce reads every object once; it returns how many are not ready yet, or the first failure. The reads are
+// lists, one per kind and namespace (and one of the pods, ReplicaSets and Services of each namespace with
+// workloads), not one request per object: a poll costs the same for 5 objects as for 500.
 func (c *Client) checkOnce(ctx context.Context, refs []ObjRef, last map[ObjRef]objState, emit func(Event)) (int, error) {
+	snap, err := c.snapshot(ctx, refs)
+	if err != nil {
+		return 0, err
+	}
 	pending := 0
 	for _, r := range refs {
-		st, failure, err := c.refState(ctx, r)
+		st, failure, err := c.refState(ctx, snap, r)
 		if err != nil {
 			return 0, err
 		}
@@ -142,14 +155,146 @@ func (c *Client) checkOnce(ctx context.Context, refs []ObjRef, last map[ObjRef]o
 	return pending, nil
 }
 
-// refState is one object's kstatus, and for workloads the diagnosis of their pods.
-func (c *Client) refState(ctx context.Context, r ObjRef) (objState, *RolloutError, error) {
-	if r.Group == "apps" && (r.Kind == "Deployment" || r.Kind == "StatefulSet" || r.Kind == "DaemonSet") {
-		st, err := c.statusOf(ctx, r.Kind, r.Namespace, r.Name)
-		if err != nil {
-			if errorsIsNotFound(err) {
-				return objState{status: string(kstatus.NotFoundStatus)}, nil, nil
+// snapshot is one poll's view of the objects waited for.
+type snapshot struct {
+	objs map[ObjRef]*unstructured.Unstructured // nil value: not found
+	pods map[string][]corev1.Pod               // by namespace, where workloads are
+	rss  map[string][]appsv1.ReplicaSet
+	svcs map[string][]corev1.Service
+}
+
+func isWorkloadRef(r ObjRef) bool {
+	return r.Group == "apps" && (r.Kind == "Deployment" || r.Kind == "StatefulSet" || r.Kind == "DaemonSet")
+}
+
+// snapshot lists what the refs need: per kind and namespace the objects (a GET when there are only one or two),
+// and per namespace with workloads its pods, ReplicaSets and Services.
+func (c *Client) snapshot(ctx context.Context, refs []ObjRef) (*snapshot, error) {
+	type group struct {
+		gk schema.GroupKind
+		ns string
+	}
+	groups := map[group][]ObjRef{}
+	workloadNS := map[string]bool{}
+	for _, r := range refs {
+		g := group{schema.GroupKind{Group: r.Group, Kind: r.Kind}, r.Namespace}
+		groups[g] = append(groups[g], r)
+		if isWorkloadRef(r) {
+			workloadNS[r.Namespace] = true
+		}
+	}
+	snap := &snapshot{objs: map[ObjRef]*unstructured.Unstructured{}, pods: map[string][]corev1.Pod{},
+		rss: map[string][]appsv1.ReplicaSet{}, svcs: map[string][]corev1.Service{}}
+	var mu sync.Mutex
+	eg, ectx := errgroup.WithContext(ctx)
+	eg.SetLimit(8)
+	for g, rs := range groups {
+		eg.Go(func() error {
+			m, err := c.mapper.RESTMapping(g.gk)
+			if err != nil {
+				if isNoMatch(err) { // the kind is gone (its CRD deleted): its objects are not found
+					return nil
+				}
+				return Classify(err, g.gk.String())
 			}
+			ri := c.resource(m, g.ns)
+			found := map[ObjRef]*unstructured.Unstructured{}
+			if len(rs) <= 2 {
+				for _, r := range rs {
+					u, err := ri.Get(ectx, r.Name, metav1.GetOptions{})
+					if err != nil && !apierrors.IsNotFound(err) {
+						return Classify(err, r.String())
+					}
+					if err == nil {
+						found[r] = u
+					}
+				}
+			} else {
+				list, err := ri.List(ectx, metav1.ListOptions{})
+				if err != nil {
+					return Classify(err, "list "+g.gk.String())
+				}
+				want := map[string]ObjRef{}
+				for _, r := range rs {
+					want[r.Name] = r
+				}
+				for i := range list.Items {
+					if r, ok := want[list.Items[i].GetName()]; ok {
+						found[r] = &list.Items[i]
+					}
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, r := range rs {
+				snap.objs[r] = found[r]
+			}
+			return nil
+		})
+	}
+	for ns := range workloadNS {
+		eg.Go(func() error {
+			l, err := c.typed.CoreV1().Pods(ns).List(ectx, metav1.ListOptions{})
+			if err != nil {
+				return Classify(err, "pods of "+ns)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			snap.pods[ns] = l.Items
+			return nil
+		})
+		eg.Go(func() error {
+			l, err := c.typed.AppsV1().ReplicaSets(ns).List(ectx, metav1.ListOptions{})
+			if err != nil {
+				return Classify(err, "replicasets of "+ns)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			snap.rss[ns] = l.Items
+			return nil
+		})
+		eg.Go(func() error {
+			l, err := c.typed.CoreV1().Services(ns).List(ectx, metav1.ListOptions{})
+			if err != nil {
+				return Classify(err, "services of "+ns)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			snap.svcs[ns] = l.Items
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return nil, err
+	}
+	return snap, nil
+}
+
+// refState is one object's kstatus, and for workloads the diagnosis of their pods.
+func (c *Client) refState(ctx context.Context, snap *snapshot, r ObjRef) (objState, *RolloutError, error) {
+	u := snap.objs[r]
+	if u == nil {
+		return objState{status: string(kstatus.NotFoundStatus)}, nil, nil
+	}
+	if isWorkloadRef(r) {
+		var typed runtime.Object
+		switch r.Kind {
+		case "Deployment":
+			typed = &appsv1.Deployment{}
+		case "StatefulSet":
+			typed = &appsv1.StatefulSet{}
+		default:
+			typed = &appsv1.DaemonSet{}
+		}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, typed); err != nil {
+			return objState{}, nil, fmt.Errorf("reading %s: %w", r, err)
+		}
+		w, err := workloadOf(typed)
+		if err != nil {
+			return objState{}, nil, err
+		}
+		st, err := statusIn(w, snap.pods[r.Namespace], snap.rss[r.Namespace], snap.svcs[r.Namespace])
+		if err != nil {
 			return objState{}, nil, err
 		}
 		s := objState{status: string(kstatus.InProgressStatus), message: st.Message}
@@ -160,13 +305,6 @@ func (c *Client) refState(ctx context.Context, r ObjRef) (objState, *RolloutErro
 			s.status = string(kstatus.FailedStatus)
 		}
 		return s, st.Failure, nil
-	}
-	u, err := c.getRef(ctx, r)
-	if err != nil {
-		if apierrors.IsNotFound(err) {
-			return objState{status: string(kstatus.NotFoundStatus)}, nil, nil
-		}
-		return objState{}, nil, Classify(err, r.String())
 	}
 	res, err := kstatus.Compute(u)
 	if err != nil {
