@@ -54,7 +54,7 @@ func (b *bench) contenders() []contender {
 		{
 			key: "myrmex", title: "Myrmex library, one Apply with Wait", manager: myrmexManager,
 			how: fmt.Sprintf("kube.ReadManifests(DIR); kube.New(Config{Kubeconfig}); Client.Apply(ctx, objs, ApplyOptions{Name: %q, "+
-				"Namespace: NS, Wait: true, Timeout}): defaults (QPS 50, Burst 100, concurrency 8, poll every %s)", appName, kube.PollInterval),
+				"Namespace: NS, Wait: true, Timeout}): the library's defaults (client QPS and Burst, concurrency, kube.PollInterval %s)", appName, kube.PollInterval),
 			run: b.myrmexRun(kube.Config{}, 0),
 		},
 	}
