@@ -67,13 +67,13 @@ step "$myrmex" container logs --tail 3 "$name"
 step "$myrmex" container stop --timeout 2s "$name"
 step "$myrmex" container rm "$name"
 
-# Deploy: to the cluster of KUBECONFIG or ~/.kube/config when one is configured, to the local test control plane
-# (scripts/kube.sh: Kubernetes built from its modules, KWOK nodes) with MYRMEX_DEMO_KUBE=local, not at all with
-# MYRMEX_DEMO_KUBE=off.
+# Deploy: to the cluster of KUBECONFIG or ~/.kube/config when one is configured, else to the local test control
+# plane (scripts/kube.sh: Kubernetes built from its modules once, about 7 minutes cold, then ready in seconds;
+# KWOK nodes), which MYRMEX_DEMO_KUBE=local also picks when a cluster is configured; MYRMEX_DEMO_KUBE=off skips it.
 kube_mode=${MYRMEX_DEMO_KUBE:-auto}
 kube_ns=${MYRMEX_DEMO_NAMESPACE:-myrmex-demo}
 if [ "$kube_mode" = auto ]; then
-  if [ -n "${KUBECONFIG:-}" ] || [ -f "$HOME/.kube/config" ]; then kube_mode=configured; else kube_mode=off; fi
+  if [ -n "${KUBECONFIG:-}" ] || [ -f "$HOME/.kube/config" ]; then kube_mode=configured; else kube_mode=local; fi
 fi
 case "$kube_mode" in
   local)
@@ -82,10 +82,7 @@ case "$kube_mode" in
     export KUBECONFIG=/run/myrmex-test/kube/kubeconfig
     ;;
   configured) ;;
-  off)
-    printf '\nNo Kubernetes cluster configured (KUBECONFIG, ~/.kube/config): the deploy step is skipped.\n'
-    printf 'Run `make demo MYRMEX_DEMO_KUBE=local` to deploy to a local control plane built from Kubernetes'"'"' modules.\n'
-    ;;
+  off) printf '\nMYRMEX_DEMO_KUBE=off: the deploy step is skipped.\n' ;;
   *)
     echo "demo.sh: MYRMEX_DEMO_KUBE must be auto, local, configured or off" >&2
     exit 2
