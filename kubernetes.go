@@ -53,8 +53,12 @@ func kubeErr(op, object string, err error) error {
 		return nil
 	}
 	var re *kube.RolloutError
-	if errors.As(err, &re) && re.Object != "" && !re.TimedOut {
+	var oe *kube.ObjectError
+	switch {
+	case errors.As(err, &re) && re.Object != "" && !re.TimedOut:
 		object = re.Object
+	case errors.As(err, &oe):
+		object = oe.Object
 	}
 	return &KubernetesError{Op: op, Object: object, Err: err}
 }

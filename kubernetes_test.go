@@ -181,6 +181,16 @@ func TestOrchestrateKubernetesErrors(t *testing.T) {
 			}
 		})
 	}
+	// An object the API server refuses: the error names it.
+	svc := filepath.Join(dir, "svc.yaml")
+	if err := os.WriteFile(svc, []byte("apiVersion: v1\nkind: Service\nmetadata: {name: svc}\nspec: {ports: [{port: 99999}]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := containerization.OrchestrateKubernetes(ctx, "svc", svc, ns, containerization.KubernetesOptions{Kubeconfig: kubeconfig})
+	var ke *containerization.KubernetesError
+	if !errors.As(err, &ke) || ke.Object != "service/"+ns+"/svc" || !errors.Is(err, containerization.ErrInvalidArgument) || !strings.Contains(err.Error(), svc+":1") {
+		t.Errorf("refused object: %v (object %q), want the service named with its file and line", err, ke.Object)
+	}
 	if _, err := containerization.OrchestrateKubernetes(ctx, "Bad Name", "examples/k8s", ns, containerization.KubernetesOptions{Kubeconfig: kubeconfig}); !errors.Is(err, containerization.ErrInvalidArgument) {
 		t.Errorf("bad name: %v", err)
 	}

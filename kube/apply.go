@@ -520,13 +520,13 @@ func (c *Client) preflight(ctx context.Context, items []*item, missingNS map[str
 			out, err := c.applyOne(gctx, ri, it.obj.Unstructured, true, opts.ForceConflicts)
 			if err != nil {
 				mu.Lock()
-				errs = append(errs, fmt.Errorf("%s: %w", it.obj.Source, err))
+				errs = append(errs, &ObjectError{Object: it.ref.String(), Source: it.obj.Source, Err: err})
 				mu.Unlock()
 				return nil
 			}
 			if err := adoptionConflict(live, it, opts); err != nil {
 				mu.Lock()
-				errs = append(errs, err)
+				errs = append(errs, &ObjectError{Object: it.ref.String(), Err: err})
 				mu.Unlock()
 				return nil
 			}
@@ -563,7 +563,7 @@ func (c *Client) applyGroup(ctx context.Context, group []*item, opts ApplyOption
 				live, err := ri.Get(gctx, it.ref.Name, metav1.GetOptions{})
 				if err == nil {
 					if err := adoptionConflict(live, it, opts); err != nil {
-						return err
+						return &ObjectError{Object: it.ref.String(), Err: err}
 					}
 					it.live = live
 				} else if !apierrors.IsNotFound(err) {
@@ -572,7 +572,7 @@ func (c *Client) applyGroup(ctx context.Context, group []*item, opts ApplyOption
 			}
 			out, err := c.applyOne(gctx, ri, it.obj.Unstructured, false, opts.ForceConflicts)
 			if err != nil {
-				return fmt.Errorf("%s: %w", it.obj.Source, err)
+				return &ObjectError{Object: it.ref.String(), Source: it.obj.Source, Err: err}
 			}
 			if !it.checked {
 				it.change.Action, it.change.Fields = describeChange(it.live, out)

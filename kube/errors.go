@@ -93,3 +93,21 @@ func fieldConflicts(s metav1.Status) string {
 func schemaGK(group, kind string) schema.GroupKind { return schema.GroupKind{Group: group, Kind: kind} }
 
 func isNoMatch(err error) bool { return meta.IsNoMatchError(err) }
+
+// ObjectError is the failure of one object of the manifests: Object names it (kind.group/namespace/name), Source
+// is where it came from (file:line).
+type ObjectError struct {
+	Object string
+	Source string
+	Err    error
+}
+
+func (e *ObjectError) Error() string {
+	if e.Source == "" {
+		return e.Err.Error()
+	}
+	return e.Source + ": " + e.Err.Error()
+}
+
+// Unwrap returns the API server's error, classified.
+func (e *ObjectError) Unwrap() error { return e.Err }
