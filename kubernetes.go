@@ -234,8 +234,8 @@ func (d *KubernetesDeployment) Scale(ctx context.Context, replicas int) error {
 	return nil
 }
 
-// Rollback puts the Deployment's pod template back to revision toRevision, or to the previous revision when
-// toRevision is 0 (kubectl rollout undo).
+// Rollback puts the pod template of the deployment (a Deployment, StatefulSet or DaemonSet) back to revision
+// toRevision, or to the previous revision when toRevision is 0 (kubectl rollout undo).
 func (d *KubernetesDeployment) Rollback(ctx context.Context, toRevision int64) error {
 	c, err := d.clientOrErr("rollback")
 	if err != nil {
@@ -249,7 +249,7 @@ func (d *KubernetesDeployment) Rollback(ctx context.Context, toRevision int64) e
 	return nil
 }
 
-// History lists the Deployment's revisions, oldest first.
+// History lists the revisions of the deployment (a Deployment, StatefulSet or DaemonSet), oldest first.
 func (d *KubernetesDeployment) History(ctx context.Context) ([]kube.Revision, error) {
 	c, err := d.clientOrErr("history")
 	if err != nil {

@@ -727,3 +727,44 @@ func TestApplicationsDoNotAdoptEachOther(t *testing.T) {
 		t.Fatalf("forced: %v %v %v", err, got.Annotations, got.Data)
 	}
 }
+
+// StatefulSets and DaemonSets keep their revisions in ControllerRevisions: history and rollback read them.
+func TestRollbackStatefulSetAndDaemonSet(t *testing.T) {
+	_, c := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, c)
+	ctx := ctxT(t, 3*time.Minute)
+	for _, kind := range []string{"StatefulSet", "DaemonSet"} {
+		t.Run(kind, func(t *testing.T) {
+			name := strings.ToLower(kind)
+			m := func(image string) string {
+				extra := ""
+				if kind == "StatefulSet" {
+					extra = "  serviceName: " + name + "\n  replicas: 1\n"
+				}
+				return fmt.Sprintf("apiVersion: apps/v1\nkind: %s\nmetadata: {name: %s}\nspec:\n%s  selector: {matchLabels: {app: %s}}\n  template:\n    metadata: {labels: {app: %s}}\n    spec: {containers: [{name: main, image: %s}]}\n",
+					kind, name, extra, name, name, image)
+			}
+			opts := kube.ApplyOptions{Name: name, Namespace: ns, Wait: true, Timeout: time.Minute}
+			for _, img := range []string{"registry.local/a:1", "registry.local/a:2"} {
+				if _, err := c.Apply(ctx, parse(t, m(img)), opts); err != nil {
+					t.Fatal(err)
+				}
+			}
+			revs, err := c.History(ctx, ns, name)
+			if err != nil || len(revs) != 2 || revs[0].Images["main"] != "registry.local/a:1" || !revs[1].Current || revs[1].Controller == "" {
+				t.Fatalf("history = %+v, %v", revs, err)
+			}
+			st, err := c.Rollback(ctx, ns, name, 0)
+			if err != nil || st.Image != "registry.local/a:1" || st.Kind != kind {
+				t.Fatalf("rollback: %v %+v", err, st)
+			}
+			if st, err = c.Wait(ctx, ns, name, time.Minute, nil); err != nil || st.Status != "running" {
+				t.Fatalf("after rollback: %v %+v", err, st)
+			}
+			revs, err = c.History(ctx, ns, name)
+			if err != nil || len(revs) != 2 || !revs[1].Current || revs[1].Images["main"] != "registry.local/a:1" || revs[1].Revision != 3 {
+				t.Fatalf("history after rollback = %+v, %v (want the old template renumbered 3 and current)", revs, err)
+			}
+		})
+	}
+}

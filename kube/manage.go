@@ -10,8 +10,10 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 
@@ -78,76 +80,138 @@ func specOr(s *appsv1ac.DeploymentSpecApplyConfiguration) *appsv1ac.DeploymentSp
 	return s
 }
 
-// Revision is one revision of a Deployment: its ReplicaSet and the images of its pod template.
+// Revision is one revision of a workload: the ReplicaSet (Deployments) or ControllerRevision (StatefulSets,
+// DaemonSets) that keeps its pod template, and the template's images.
 type Revision struct {
 	Revision   int64             `json:"revision"`
-	ReplicaSet string            `json:"replica_set"`
+	ReplicaSet string            `json:"replica_set,omitempty"`
+	Controller string            `json:"controller_revision,omitempty"`
 	Images     map[string]string `json:"images"`
 	Created    time.Time         `json:"created"`
 	Current    bool              `json:"current"`
 }
 
-// History lists a Deployment's revisions, oldest first (as many as its revisionHistoryLimit keeps).
+// History lists the revisions of the application's Deployment, StatefulSet or DaemonSet, oldest first (as many
+// as its revisionHistoryLimit keeps).
 func (c *Client) History(ctx context.Context, namespace, name string) ([]Revision, error) {
 	if namespace == "" {
 		namespace = c.namespace
 	}
-	_, revs, err := c.revisions(ctx, namespace, name)
+	h, err := c.revisions(ctx, namespace, name)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Revision, 0, len(revs))
-	for _, r := range revs {
+	out := make([]Revision, 0, len(h.revs))
+	for _, r := range h.revs {
 		out = append(out, r.Revision)
 	}
 	return out, nil
 }
 
-type rsRevision struct {
+type templateRevision struct {
 	Revision
-	rs appsv1.ReplicaSet
+	template corev1.PodTemplateSpec
 }
 
-func (c *Client) revisions(ctx context.Context, ns, name string) (*appsv1.Deployment, []rsRevision, error) {
-	d, err := c.typed.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+// history is a workload with its revisions, sorted oldest first.
+type history struct {
+	kind    string
+	current int64
+	deploy  *appsv1.Deployment
+	sts     *appsv1.StatefulSet
+	ds      *appsv1.DaemonSet
+	revs    []templateRevision
+}
+
+func (c *Client) revisions(ctx context.Context, ns, name string) (*history, error) {
+	apps := c.typed.AppsV1()
+	h := &history{}
+	var uid types.UID
+	var selector *metav1.LabelSelector
+	if d, err := apps.Deployments(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
+		h.kind, h.deploy, uid, selector = "Deployment", d, d.UID, d.Spec.Selector
+		h.current, _ = strconv.ParseInt(d.Annotations["deployment.kubernetes.io/revision"], 10, 64)
+	} else if !apierrors.IsNotFound(err) {
+		return nil, Classify(err, "deployment.apps/"+ns+"/"+name)
+	} else if st, err := apps.StatefulSets(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
+		h.kind, h.sts, uid, selector = "StatefulSet", st, st.UID, st.Spec.Selector
+	} else if !apierrors.IsNotFound(err) {
+		return nil, Classify(err, "statefulset.apps/"+ns+"/"+name)
+	} else if ds, err := apps.DaemonSets(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
+		h.kind, h.ds, uid, selector = "DaemonSet", ds, ds.UID, ds.Spec.Selector
+	} else if !apierrors.IsNotFound(err) {
+		return nil, Classify(err, "daemonset.apps/"+ns+"/"+name)
+	} else {
+		return nil, fmt.Errorf("%w: no Deployment, StatefulSet or DaemonSet %q in namespace %q", errdefs.ErrNotFound, name, ns)
+	}
+	sel, err := metav1.LabelSelectorAsSelector(selector)
 	if err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil, fmt.Errorf("%w: no Deployment %q in namespace %q (rollback works on Deployments)", errdefs.ErrNotFound, name, ns)
+		return nil, fmt.Errorf("%w: %s: selector: %v", errdefs.ErrInvalidArgument, name, err)
+	}
+	images := func(t corev1.PodTemplateSpec) map[string]string {
+		m := map[string]string{}
+		for _, ctr := range t.Spec.Containers {
+			m[ctr.Name] = ctr.Image
 		}
-		return nil, nil, Classify(err, "deployment.apps/"+ns+"/"+name)
+		return m
 	}
-	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %s: selector: %v", errdefs.ErrInvalidArgument, name, err)
-	}
-	list, err := c.typed.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
-	if err != nil {
-		return nil, nil, Classify(err, "replicasets of "+name)
-	}
-	cur := d.Annotations["deployment.kubernetes.io/revision"]
-	var out []rsRevision
-	for _, rs := range list.Items {
-		if !ownedBy(rs.OwnerReferences, d.UID) {
-			continue
-		}
-		n, err := strconv.ParseInt(rs.Annotations["deployment.kubernetes.io/revision"], 10, 64)
+	if h.kind == "Deployment" {
+		list, err := apps.ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 		if err != nil {
-			continue
+			return nil, Classify(err, "replicasets of "+name)
 		}
-		imgs := map[string]string{}
-		for _, ctr := range rs.Spec.Template.Spec.Containers {
-			imgs[ctr.Name] = ctr.Image
+		for _, rs := range list.Items {
+			n, err := strconv.ParseInt(rs.Annotations["deployment.kubernetes.io/revision"], 10, 64)
+			if err != nil || !ownedBy(rs.OwnerReferences, uid) {
+				continue
+			}
+			tpl := *rs.Spec.Template.DeepCopy()
+			delete(tpl.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
+			h.revs = append(h.revs, templateRevision{Revision: Revision{Revision: n, ReplicaSet: rs.Name, Images: images(tpl),
+				Created: rs.CreationTimestamp.Time, Current: n == h.current}, template: tpl})
 		}
-		out = append(out, rsRevision{Revision: Revision{Revision: n, ReplicaSet: rs.Name, Images: imgs,
-			Created: rs.CreationTimestamp.Time, Current: strconv.FormatInt(n, 10) == cur}, rs: rs})
+	} else {
+		// The StatefulSet and DaemonSet controllers keep each template in a ControllerRevision, as a patch of
+		// the workload's spec; the one with the highest number is the current one (going back to an older
+		// template renumbers its revision).
+		list, err := apps.ControllerRevisions(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+		if err != nil {
+			return nil, Classify(err, "controllerrevisions of "+name)
+		}
+		for _, cr := range list.Items {
+			if !ownedBy(cr.OwnerReferences, uid) {
+				continue
+			}
+			var patch struct {
+				Spec struct {
+					Template json.RawMessage `json:"template"`
+				} `json:"spec"`
+			}
+			if err := json.Unmarshal(cr.Data.Raw, &patch); err != nil || len(patch.Spec.Template) == 0 {
+				continue
+			}
+			var tpl corev1.PodTemplateSpec
+			if err := json.Unmarshal(patch.Spec.Template, &tpl); err != nil { // "$patch": "replace" is ignored
+				continue
+			}
+			h.revs = append(h.revs, templateRevision{Revision: Revision{Revision: cr.Revision, Controller: cr.Name,
+				Images: images(tpl), Created: cr.CreationTimestamp.Time}, template: tpl})
+			if cr.Revision > h.current {
+				h.current = cr.Revision
+			}
+		}
+		for i := range h.revs {
+			h.revs[i].Current = h.revs[i].Revision.Revision == h.current
+		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Revision.Revision < out[j].Revision.Revision })
-	return d, out, nil
+	sort.Slice(h.revs, func(i, j int) bool { return h.revs[i].Revision.Revision < h.revs[j].Revision.Revision })
+	return h, nil
 }
 
-// Rollback puts a Deployment's pod template back to an earlier revision: toRevision, or the one before the
-// current when toRevision is 0 (kubectl rollout undo). Like Scale, it applies this client's own configuration
-// with the old template, taking over fields others own. The Deployment controller then makes a new revision.
+// Rollback puts the pod template of the application's Deployment, StatefulSet or DaemonSet back to an earlier
+// revision: toRevision, or the one before the current when toRevision is 0 (kubectl rollout undo). Like Scale, it
+// applies this client's own configuration of the object with the old template, taking over fields others own.
+// The controller then rolls it out as a new revision.
 func (c *Client) Rollback(ctx context.Context, namespace, name string, toRevision int64) (*Status, error) {
 	if namespace == "" {
 		namespace = c.namespace
@@ -155,37 +219,35 @@ func (c *Client) Rollback(ctx context.Context, namespace, name string, toRevisio
 	if toRevision < 0 {
 		return nil, fmt.Errorf("%w: revision %d", errdefs.ErrInvalidArgument, toRevision)
 	}
-	d, revs, err := c.revisions(ctx, namespace, name)
+	h, err := c.revisions(ctx, namespace, name)
 	if err != nil {
 		return nil, err
 	}
-	cur, _ := strconv.ParseInt(d.Annotations["deployment.kubernetes.io/revision"], 10, 64)
-	var target *rsRevision
-	for i := range revs {
-		r := &revs[i]
+	var target *templateRevision
+	for i := range h.revs {
+		r := &h.revs[i]
 		switch {
-		case toRevision == 0 && r.Revision.Revision < cur:
+		case toRevision == 0 && r.Revision.Revision < h.current:
 			target = r // the highest below the current, as revs are sorted
 		case toRevision != 0 && r.Revision.Revision == toRevision:
 			target = r
 		}
 	}
+	what := strings.ToLower(h.kind) + " " + name
 	if target == nil {
 		var have []string
-		for _, r := range revs {
+		for _, r := range h.revs {
 			have = append(have, strconv.FormatInt(r.Revision.Revision, 10))
 		}
 		if toRevision == 0 {
-			return nil, fmt.Errorf("%w: deployment %s has no revision before %d to roll back to (revisions: %s)", errdefs.ErrNotFound, name, cur, strings.Join(have, ", "))
+			return nil, fmt.Errorf("%w: %s has no revision before %d to roll back to (revisions: %s)", errdefs.ErrNotFound, what, h.current, strings.Join(have, ", "))
 		}
-		return nil, fmt.Errorf("%w: deployment %s has no revision %d (revisions: %s)", errdefs.ErrNotFound, name, toRevision, strings.Join(have, ", "))
+		return nil, fmt.Errorf("%w: %s has no revision %d (revisions: %s)", errdefs.ErrNotFound, what, toRevision, strings.Join(have, ", "))
 	}
-	if target.Revision.Revision == cur {
-		return c.statusOf(ctx, "Deployment", namespace, name)
+	if target.Revision.Revision == h.current {
+		return c.statusOf(ctx, h.kind, namespace, name)
 	}
-	tpl := target.rs.Spec.Template.DeepCopy()
-	delete(tpl.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
-	raw, err := json.Marshal(tpl)
+	raw, err := json.Marshal(target.template)
 	if err != nil {
 		return nil, err
 	}
@@ -193,15 +255,48 @@ func (c *Client) Rollback(ctx context.Context, namespace, name string, toRevisio
 	if err := json.Unmarshal(raw, &tplAC); err != nil {
 		return nil, err
 	}
-	ac, err := appsv1ac.ExtractDeployment(d, c.manager)
-	if err != nil {
-		return nil, fmt.Errorf("reading the fields %s owns on deployment %s: %w", c.manager, name, err)
+	opts := metav1.ApplyOptions{FieldManager: c.manager, Force: true}
+	apps := c.typed.AppsV1()
+	owned := func(err error) error {
+		return fmt.Errorf("reading the fields %s owns on %s: %w", c.manager, what, err)
 	}
-	ac.WithSpec(specOr(ac.Spec).WithTemplate(&tplAC))
-	if _, err := c.typed.AppsV1().Deployments(namespace).Apply(ctx, ac, metav1.ApplyOptions{FieldManager: c.manager, Force: true}); err != nil {
-		return nil, Classify(err, "deployment.apps/"+namespace+"/"+name)
+	switch h.kind {
+	case "Deployment":
+		ac, err := appsv1ac.ExtractDeployment(h.deploy, c.manager)
+		if err != nil {
+			return nil, owned(err)
+		}
+		ac.WithSpec(specOr(ac.Spec).WithTemplate(&tplAC))
+		_, err = apps.Deployments(namespace).Apply(ctx, ac, opts)
+		if err != nil {
+			return nil, Classify(err, "deployment.apps/"+namespace+"/"+name)
+		}
+	case "StatefulSet":
+		ac, err := appsv1ac.ExtractStatefulSet(h.sts, c.manager)
+		if err != nil {
+			return nil, owned(err)
+		}
+		if ac.Spec == nil {
+			ac.WithSpec(appsv1ac.StatefulSetSpec())
+		}
+		ac.Spec.WithTemplate(&tplAC)
+		if _, err := apps.StatefulSets(namespace).Apply(ctx, ac, opts); err != nil {
+			return nil, Classify(err, "statefulset.apps/"+namespace+"/"+name)
+		}
+	case "DaemonSet":
+		ac, err := appsv1ac.ExtractDaemonSet(h.ds, c.manager)
+		if err != nil {
+			return nil, owned(err)
+		}
+		if ac.Spec == nil {
+			ac.WithSpec(appsv1ac.DaemonSetSpec())
+		}
+		ac.Spec.WithTemplate(&tplAC)
+		if _, err := apps.DaemonSets(namespace).Apply(ctx, ac, opts); err != nil {
+			return nil, Classify(err, "daemonset.apps/"+namespace+"/"+name)
+		}
 	}
-	return c.statusOf(ctx, "Deployment", namespace, name)
+	return c.statusOf(ctx, h.kind, namespace, name)
 }
 
 // DeleteOptions say how to delete an application.

@@ -169,10 +169,10 @@ func newKubeRollbackCmd(g *globalOptions, f *kubeFlags) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "rollback NAME",
-		Short: "Put a Deployment's pod template back to an earlier revision",
-		Long: `Put the pod template of the Deployment NAME back to the revision before the current one (kubectl rollout
-undo), or to --to-revision N (see myrmex kube history). The Deployment controller then rolls it out as a new
-revision. With --wait, wait until the rollout is done.`,
+		Short: "Put a workload's pod template back to an earlier revision",
+		Long: `Put the pod template of the Deployment, StatefulSet or DaemonSet NAME back to the revision before the
+current one (kubectl rollout undo), or to --to-revision N (see myrmex kube history). Its controller then rolls it
+out as a new revision. With --wait, wait until the rollout is done.`,
 		Example: `  myrmex kube rollback web -n shop
   myrmex kube rollback web -n shop --to-revision 2 --wait`,
 		Args: exactArgs(1, "one deployment NAME"),
@@ -194,7 +194,7 @@ revision. With --wait, wait until the rollout is done.`,
 func newKubeHistoryCmd(g *globalOptions, f *kubeFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:     "history NAME",
-		Short:   "List a Deployment's revisions, oldest first",
+		Short:   "List a workload's revisions, oldest first",
 		Example: `  myrmex kube history web -n shop`,
 		Args:    exactArgs(1, "one deployment NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -213,13 +213,13 @@ func newKubeHistoryCmd(g *globalOptions, f *kubeFlags) *cobra.Command {
 				return g.encode(revs)
 			}
 			tw := newTable(g.out)
-			fmt.Fprintln(tw, "REVISION\tREPLICASET\tIMAGES\tCREATED\tCURRENT")
+			fmt.Fprintln(tw, "REVISION\tREPLICASET\tIMAGES\tCREATED\tCURRENT") // or the ControllerRevision of a StatefulSet or DaemonSet
 			for _, r := range revs {
 				current := ""
 				if r.Current {
 					current = "*"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", r.Revision, r.ReplicaSet, joinPairs(r.Images), when(r.Created), current)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", r.Revision, r.ReplicaSet+r.Controller, joinPairs(r.Images), when(r.Created), current)
 			}
 			return tw.Flush()
 		},
