@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -32,13 +31,7 @@ type report struct {
 }
 
 type machine struct {
-	Hostname      string `json:"hostname"`
-	CPU           string `json:"cpu"`
-	NProc         int    `json:"nproc"`
-	MemoryMiB     int    `json:"memory_mib"`
-	Kernel        string `json:"kernel"`
-	LoadBefore    string `json:"load_before"`
-	LoadAfter     string `json:"load_after"`
+	benchkit.Host
 	EngineVersion string `json:"engine_version"`
 	EngineHost    string `json:"engine_host"`
 	DockerCLI     string `json:"docker_cli"`
@@ -80,15 +73,7 @@ type ratio struct {
 }
 
 func describe(ctx context.Context, b *bench) machine {
-	m := machine{CPU: benchkit.ProcField("/proc/cpuinfo", "model name"), NProc: runtime.NumCPU(), LoadBefore: benchkit.LoadAvg(),
-		EngineHost: b.cfg.dockerHost, GoVersion: runtime.Version()}
-	m.Hostname, _ = os.Hostname()
-	var kb int
-	_, _ = fmt.Sscanf(benchkit.ProcField("/proc/meminfo", "MemTotal"), "%d", &kb)
-	m.MemoryMiB = kb / 1024
-	if v, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(v))
-	}
+	m := machine{Host: benchkit.ReadHost(), EngineHost: b.cfg.dockerHost, GoVersion: runtime.Version()}
 	first := func(name string, args ...string) string {
 		out, _ := exec.CommandContext(ctx, name, args...).CombinedOutput()
 		return strings.SplitN(strings.TrimSpace(string(out)), "\n", 2)[0]
@@ -175,13 +160,9 @@ func (r *report) markdown() string {
 	p("")
 	p("| | |")
 	p("|---|---|")
-	p("| date | %s |", r.Started.Format("2006-01-02 15:04 MST"))
-	p("| hostname | %s |", m.Hostname)
-	p("| CPU | %s |", m.CPU)
-	p("| nproc | %d |", m.NProc)
-	p("| memory | %d MiB |", m.MemoryMiB)
-	p("| kernel | %s |", m.Kernel)
-	p("| load average before / after | %s / %s |", m.LoadBefore, m.LoadAfter)
+	for _, row := range m.Rows(r.Started) {
+		p("%s", row)
+	}
 	p("| engine | dockerd %s at %s |", m.EngineVersion, m.EngineHost)
 	p("| docker CLI | %s |", m.DockerCLI)
 	p("| buildkitd | %s |", m.Buildkitd)
@@ -243,13 +224,8 @@ func (r *report) markdown() string {
 		p("| %s | %v | **%.2f** | %s |", x.Name, x.SameBuilder, x.Value, benchkit.Floats(x.PerRound, "%.2f", ", "))
 	}
 	p("")
-	if len(r.Notes) > 0 {
-		p("## Notes")
-		p("")
-		for _, n := range r.Notes {
-			p("- %s", n)
-		}
-		p("")
+	for _, line := range benchkit.NotesSection(r.Notes) {
+		p("%s", line)
 	}
 	p("## Reproduce")
 	p("")

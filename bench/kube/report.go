@@ -5,7 +5,6 @@ import (
 	"debug/buildinfo"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -41,13 +40,7 @@ type report struct {
 }
 
 type machine struct {
-	Hostname      string `json:"hostname"`
-	CPU           string `json:"cpu"`
-	NProc         int    `json:"nproc"`
-	MemoryMiB     int    `json:"memory_mib"`
-	Kernel        string `json:"kernel"`
-	LoadBefore    string `json:"load_before"`
-	LoadAfter     string `json:"load_after"`
+	benchkit.Host
 	Server        string `json:"server"`
 	ServerVersion string `json:"server_version"`
 	Nodes         int    `json:"nodes"`
@@ -127,15 +120,7 @@ type ratio struct {
 }
 
 func describe(ctx context.Context, b *bench) machine {
-	m := machine{CPU: benchkit.ProcField("/proc/cpuinfo", "model name"), NProc: runtime.NumCPU(), LoadBefore: benchkit.LoadAvg(),
-		Server: b.c.Server(), GoVersion: runtime.Version(), KubectlPath: b.cfg.kubectl}
-	m.Hostname, _ = os.Hostname()
-	var kb int
-	_, _ = fmt.Sscanf(benchkit.ProcField("/proc/meminfo", "MemTotal"), "%d", &kb)
-	m.MemoryMiB = kb / 1024
-	if v, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(v))
-	}
+	m := machine{Host: benchkit.ReadHost(), Server: b.c.Server(), GoVersion: runtime.Version(), KubectlPath: b.cfg.kubectl}
 	// Built from k8s.io/kubernetes by scripts/kube.sh, the binaries carry no version stamp (/version says
 	// v0.0.0-master): the module version in their build information is the release.
 	m.Kubectl = moduleVersion(b.cfg.kubectl, "k8s.io/kubernetes")
@@ -200,10 +185,8 @@ func (r *report) finish() {
 	if r.Rounds != 3 {
 		r.Command += fmt.Sprintf(" -rounds %d", r.Rounds)
 	}
-	if busy := max(benchkit.Load1(r.Machine.LoadBefore), benchkit.Load1(r.Machine.LoadAfter)); busy > float64(r.Machine.NProc) {
-		r.Notes = append(r.Notes, fmt.Sprintf("The machine was busy: a 1-minute load of %.1f on %d CPUs (other work shares the "+
-			"CPUs and the control plane, which runs on the same machine). Ratios within this run compare like with like; absolute "+
-			"times are inflated.", busy, r.Machine.NProc))
+	if note := r.Machine.BusyNote("CPUs and the control plane, which runs on the same machine"); note != "" {
+		r.Notes = append(r.Notes, note)
 	}
 	if others := append(slices.Clone(r.OtherNamespacesBefore), r.OtherNamespacesAfter...); len(others) > 0 {
 		slices.Sort(others)
@@ -315,13 +298,9 @@ func (r *report) markdown() string {
 	p("")
 	p("| | |")
 	p("|---|---|")
-	p("| date | %s |", r.Started.Format("2006-01-02 15:04 MST"))
-	p("| hostname | %s |", m.Hostname)
-	p("| CPU | %s |", m.CPU)
-	p("| nproc | %d |", m.NProc)
-	p("| memory | %d MiB |", m.MemoryMiB)
-	p("| kernel | %s |", m.Kernel)
-	p("| load average before / after | %s / %s |", m.LoadBefore, m.LoadAfter)
+	for _, row := range m.Rows(r.Started) {
+		p("%s", row)
+	}
 	p("| API server | Kubernetes %s at %s, with etcd, controller manager and scheduler of scripts/kube.sh on the same machine |", m.ServerVersion, m.Server)
 	p("| nodes | %d KWOK nodes: %s |", m.Nodes, m.NodesDetail)
 	p("| kubectl | %s, %s |", m.Kubectl, m.KubectlPath)
@@ -410,13 +389,8 @@ func (r *report) markdown() string {
 		p("| %s | %v | **%.2f** | %s |", x.Name, x.Diagnostic, x.Value, benchkit.Floats(x.PerRound, "%.2f", " "))
 	}
 	p("")
-	if len(r.Notes) > 0 {
-		p("## Notes")
-		p("")
-		for _, n := range r.Notes {
-			p("- %s", n)
-		}
-		p("")
+	for _, line := range benchkit.NotesSection(r.Notes) {
+		p("%s", line)
 	}
 	p("## Reproduce")
 	p("")

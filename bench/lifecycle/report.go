@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -33,13 +32,7 @@ type report struct {
 }
 
 type machine struct {
-	Hostname      string `json:"hostname"`
-	CPU           string `json:"cpu"`
-	NProc         int    `json:"nproc"`
-	MemoryMiB     int    `json:"memory_mib"`
-	Kernel        string `json:"kernel"`
-	LoadBefore    string `json:"load_before"`
-	LoadAfter     string `json:"load_after"`
+	benchkit.Host
 	EngineVersion string `json:"engine_version"`
 	EngineAPI     string `json:"engine_api"`
 	StorageDriver string `json:"storage_driver"`
@@ -159,17 +152,8 @@ func (r *report) ratios() {
 
 // describe reads the machine and the engine. What it cannot read is left empty and said in the notes.
 func describe(ctx context.Context, raw *rawAPI, docker string) (machine, []string) {
-	m := machine{NProc: runtime.NumCPU(), GoVersion: runtime.Version(), EngineHost: raw.host, LoadBefore: benchkit.LoadAvg()}
+	m := machine{Host: benchkit.ReadHost(), GoVersion: runtime.Version(), EngineHost: raw.host}
 	var notes []string
-	m.Hostname, _ = os.Hostname()
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
-	m.CPU = benchkit.ProcField("/proc/cpuinfo", "model name")
-	var kib int
-	if _, err := fmt.Sscanf(benchkit.ProcField("/proc/meminfo", "MemTotal"), "%d kB", &kib); err == nil {
-		m.MemoryMiB = kib / 1024
-	}
 	var ver struct{ Version, APIVersion string }
 	if err := raw.do(ctx, http.MethodGet, "/version", nil, &ver, http.StatusOK); err != nil {
 		notes = append(notes, "engine version unknown: "+err.Error())
@@ -250,13 +234,9 @@ func (r *report) markdown() string {
 	p("")
 	p("| | |")
 	p("|---|---|")
-	p("| date | %s |", r.Started.Format("2006-01-02 15:04 MST"))
-	p("| hostname | %s |", m.Hostname)
-	p("| CPU | %s |", m.CPU)
-	p("| nproc | %d |", m.NProc)
-	p("| memory | %d MiB |", m.MemoryMiB)
-	p("| kernel | %s |", m.Kernel)
-	p("| load average before / after | %s / %s |", m.LoadBefore, m.LoadAfter)
+	for _, row := range m.Rows(r.Started) {
+		p("%s", row)
+	}
 	p("| engine | dockerd %s, API %s, %s, cgroup v%s (%s) |", m.EngineVersion, m.EngineAPI, m.StorageDriver, m.CgroupVersion, m.CgroupDriver)
 	p("| engine address | %s |", m.EngineHost)
 	p("| docker CLI | %s, %s |", m.DockerCLI, s.DockerCLIPath)
@@ -302,13 +282,8 @@ func (r *report) markdown() string {
 		p("| %s | **%.2f** | %s |", x.Name, x.Value, ratiosString(x.PerRound))
 	}
 	p("")
-	if len(r.Notes) > 0 {
-		p("## Notes")
-		p("")
-		for _, n := range r.Notes {
-			p("- %s", n)
-		}
-		p("")
+	for _, line := range benchkit.NotesSection(r.Notes) {
+		p("%s", line)
 	}
 	p("## Reproduce")
 	p("")

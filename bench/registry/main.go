@@ -151,9 +151,8 @@ func run(ctx context.Context, cfg config) (err error) {
 	rep.Notes = append(rep.Notes, b.notes...)
 	rep.Finished = time.Now()
 	rep.Machine.LoadAfter = benchkit.LoadAvg()
-	if busy := max(benchkit.Load1(rep.Machine.LoadBefore), benchkit.Load1(rep.Machine.LoadAfter)); busy > float64(rep.Machine.NProc) {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("The machine was busy: a 1-minute load of %.1f on %d CPUs (other work shares the "+
-			"CPUs and possibly the engine). Ratios within this run compare like with like; absolute times are inflated.", busy, rep.Machine.NProc))
+	if note := rep.Machine.BusyNote("CPUs and possibly the engine"); note != "" {
+		rep.Notes = append(rep.Notes, note)
 	}
 	rep.finish()
 

@@ -34,13 +34,7 @@ type report struct {
 }
 
 type machine struct {
-	Hostname      string `json:"hostname"`
-	CPU           string `json:"cpu"`
-	NProc         int    `json:"nproc"`
-	MemoryMiB     int    `json:"memory_mib"`
-	Kernel        string `json:"kernel"`
-	LoadBefore    string `json:"load_before"`
-	LoadAfter     string `json:"load_after"`
+	benchkit.Host
 	EngineVersion string `json:"engine_version"`
 	EngineAPI     string `json:"engine_api"`
 	StorageDriver string `json:"storage_driver"`
@@ -211,17 +205,8 @@ func (r *report) finish() {
 
 // describe reads the machine, the engine and the tools. What it cannot read is left empty and said in the notes.
 func describe(ctx context.Context, b *bench) (machine, []string) {
-	m := machine{NProc: runtime.NumCPU(), GoVersion: runtime.Version(), EngineHost: b.cfg.dockerHost, LoadBefore: benchkit.LoadAvg(), DockerdPID: b.dockerdPID}
+	m := machine{Host: benchkit.ReadHost(), GoVersion: runtime.Version(), EngineHost: b.cfg.dockerHost, DockerdPID: b.dockerdPID}
 	var notes []string
-	m.Hostname, _ = os.Hostname()
-	if out, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(out))
-	}
-	m.CPU = benchkit.ProcField("/proc/cpuinfo", "model name")
-	var kib int
-	if _, err := fmt.Sscanf(benchkit.ProcField("/proc/meminfo", "MemTotal"), "%d kB", &kib); err == nil {
-		m.MemoryMiB = kib / 1024
-	}
 	cmd := func(name string, args ...string) string {
 		out, err := exec.CommandContext(ctx, name, args...).Output()
 		if err != nil {
@@ -325,13 +310,9 @@ func (r *report) markdown() string {
 	p("")
 	p("| | |")
 	p("|---|---|")
-	p("| date | %s |", r.Started.Format("2006-01-02 15:04 MST"))
-	p("| hostname | %s |", m.Hostname)
-	p("| CPU | %s |", m.CPU)
-	p("| nproc | %d |", m.NProc)
-	p("| memory | %d MiB |", m.MemoryMiB)
-	p("| kernel | %s |", m.Kernel)
-	p("| load average before / after | %s / %s |", m.LoadBefore, m.LoadAfter)
+	for _, row := range m.Rows(r.Started) {
+		p("%s", row)
+	}
 	p("| engine | dockerd %s, API %s, %s, at %s |", m.EngineVersion, m.EngineAPI, m.StorageDriver, m.EngineHost)
 	p("| docker CLI | %s, %s |", m.DockerCLI, s.DockerCLIPath)
 	p("| crane | %s, %s |", m.CraneVersion, s.CranePath)
@@ -396,13 +377,8 @@ func (r *report) markdown() string {
 		p("| %s | **%.2f** | %s |", x.Name, x.Value, benchkit.Floats(x.PerRound, "%.2f", " "))
 	}
 	p("")
-	if len(r.Notes) > 0 {
-		p("## Notes")
-		p("")
-		for _, n := range r.Notes {
-			p("- %s", n)
-		}
-		p("")
+	for _, line := range benchkit.NotesSection(r.Notes) {
+		p("%s", line)
 	}
 	p("## Reproduce")
 	p("")

@@ -117,9 +117,8 @@ func run(ctx context.Context, cfg config) (err error) {
 	rep.Notes = append(rep.Notes, b.notes...)
 	rep.Finished = time.Now()
 	rep.Machine.LoadAfter = benchkit.LoadAvg()
-	if busy := max(benchkit.Load1(rep.Machine.LoadBefore), benchkit.Load1(rep.Machine.LoadAfter)); busy > float64(rep.Machine.NProc) {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("The machine was busy: a 1-minute load of %.1f on %d CPUs (other work shares the "+
-			"CPUs). Ratios within this run compare like with like; absolute times are inflated.", busy, rep.Machine.NProc))
+	if note := rep.Machine.BusyNote("CPUs"); note != "" {
+		rep.Notes = append(rep.Notes, note)
 	}
 	rep.finish(cfg)
 

@@ -41,13 +41,7 @@ type report struct {
 }
 
 type machine struct {
-	Hostname       string `json:"hostname"`
-	CPU            string `json:"cpu"`
-	NProc          int    `json:"nproc"`
-	MemoryMiB      int    `json:"memory_mib"`
-	Kernel         string `json:"kernel"`
-	LoadBefore     string `json:"load_before"`
-	LoadAfter      string `json:"load_after"`
+	benchkit.Host
 	EngineHost     string `json:"engine_host"`
 	EngineVersion  string `json:"engine_version"`
 	SyftVersion    string `json:"syft_version"`    // `syft version`
@@ -164,17 +158,8 @@ func (r *report) finish(cfg config) {
 
 // describe reads the machine and the tools. What it cannot read is left empty and said in the notes.
 func describe(ctx context.Context, b *bench) (machine, []string) {
-	m := machine{NProc: runtime.NumCPU(), GoVersion: runtime.Version(), EngineHost: b.cfg.dockerHost, LoadBefore: benchkit.LoadAvg(), SyftPath: b.syft}
+	m := machine{Host: benchkit.ReadHost(), GoVersion: runtime.Version(), EngineHost: b.cfg.dockerHost, SyftPath: b.syft}
 	var notes []string
-	m.Hostname, _ = os.Hostname()
-	if out, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(out))
-	}
-	m.CPU = benchkit.ProcField("/proc/cpuinfo", "model name")
-	var kib int
-	if _, err := fmt.Sscanf(benchkit.ProcField("/proc/meminfo", "MemTotal"), "%d kB", &kib); err == nil {
-		m.MemoryMiB = kib / 1024
-	}
 	cmd := func(dir, name string, args ...string) string {
 		c := exec.CommandContext(ctx, name, args...)
 		c.Dir = dir
@@ -282,13 +267,9 @@ func (r *report) markdown() string {
 	p("")
 	p("| | |")
 	p("|---|---|")
-	p("| date | %s |", r.Started.Format("2006-01-02 15:04 MST"))
-	p("| hostname | %s |", m.Hostname)
-	p("| CPU | %s |", m.CPU)
-	p("| nproc | %d |", m.NProc)
-	p("| memory | %d MiB |", m.MemoryMiB)
-	p("| kernel | %s |", m.Kernel)
-	p("| load average before / after | %s / %s |", m.LoadBefore, m.LoadAfter)
+	for _, row := range m.Rows(r.Started) {
+		p("%s", row)
+	}
 	p("| engine (makes the image) | %s, at %s |", m.EngineVersion, m.EngineHost)
 	p("| Syft | %s (SBOM descriptor: %s), %s |", m.SyftVersion, m.SyftDescriptor, m.SyftPath)
 	p("| Syft built by | %s |", m.SyftBuild)
@@ -358,13 +339,8 @@ func (r *report) markdown() string {
 			"database; compliance score %.1f.", f.Scanned, len(f.Findings), strings.Join(f.Findings, ", "), f.ComplianceScore)
 		p("")
 	}
-	if len(r.Notes) > 0 {
-		p("## Notes")
-		p("")
-		for _, n := range r.Notes {
-			p("- %s", n)
-		}
-		p("")
+	for _, line := range benchkit.NotesSection(r.Notes) {
+		p("%s", line)
 	}
 	p("## Reproduce")
 	p("")

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -100,4 +101,66 @@ func WriteResults(dir, name string, started time.Time, report any, markdown stri
 		return "", "", err
 	}
 	return base + ".md", base + ".json", nil
+}
+
+// Host is the machine a benchmark ran on: every benchmark's machine record embeds it (its JSON fields stay at the
+// top level of the record).
+type Host struct {
+	Hostname   string `json:"hostname"`
+	CPU        string `json:"cpu"`
+	NProc      int    `json:"nproc"`
+	MemoryMiB  int    `json:"memory_mib"`
+	Kernel     string `json:"kernel"`
+	LoadBefore string `json:"load_before"`
+	LoadAfter  string `json:"load_after"` // set by the benchmark when it ends: LoadAvg()
+}
+
+// ReadHost reads this machine, with the load average now as LoadBefore.
+func ReadHost() Host {
+	h := Host{CPU: ProcField("/proc/cpuinfo", "model name"), NProc: runtime.NumCPU(), LoadBefore: LoadAvg()}
+	h.Hostname, _ = os.Hostname()
+	var kib int
+	if _, err := fmt.Sscanf(ProcField("/proc/meminfo", "MemTotal"), "%d kB", &kib); err == nil {
+		h.MemoryMiB = kib / 1024
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		h.Kernel = strings.TrimSpace(string(b))
+	}
+	return h
+}
+
+// Rows are the first rows of a results file's machine table: the date the run started, then the host.
+func (h Host) Rows(started time.Time) []string {
+	return []string{
+		fmt.Sprintf("| date | %s |", started.Format("2006-01-02 15:04 MST")),
+		fmt.Sprintf("| hostname | %s |", h.Hostname),
+		fmt.Sprintf("| CPU | %s |", h.CPU),
+		fmt.Sprintf("| nproc | %d |", h.NProc),
+		fmt.Sprintf("| memory | %d MiB |", h.MemoryMiB),
+		fmt.Sprintf("| kernel | %s |", h.Kernel),
+		fmt.Sprintf("| load average before / after | %s / %s |", h.LoadBefore, h.LoadAfter),
+	}
+}
+
+// BusyNote says that the machine was busy (a 1-minute load, before or after, above its CPUs), or "" when it was
+// not; sharers names what else shares the CPUs ("CPUs and possibly the engine").
+func (h Host) BusyNote(sharers string) string {
+	busy := max(Load1(h.LoadBefore), Load1(h.LoadAfter))
+	if busy <= float64(h.NProc) {
+		return ""
+	}
+	return fmt.Sprintf("The machine was busy: a 1-minute load of %.1f on %d CPUs (other work shares the %s). Ratios "+
+		"within this run compare like with like; absolute times are inflated.", busy, h.NProc, sharers)
+}
+
+// NotesSection is a results file's "## Notes" section, one bullet a note, or nothing when there are none.
+func NotesSection(notes []string) []string {
+	if len(notes) == 0 {
+		return nil
+	}
+	out := []string{"## Notes", ""}
+	for _, n := range notes {
+		out = append(out, "- "+n)
+	}
+	return append(out, "")
 }
