@@ -259,6 +259,25 @@ func workloadOf(obj runtime.Object) (*workload, error) {
 	return w, nil
 }
 
+// workloadFromUnstructured reads a Deployment, StatefulSet or DaemonSet given as an unstructured object.
+func workloadFromUnstructured(u *unstructured.Unstructured) (*workload, error) {
+	var typed runtime.Object
+	switch u.GetKind() {
+	case "Deployment":
+		typed = &appsv1.Deployment{}
+	case "StatefulSet":
+		typed = &appsv1.StatefulSet{}
+	case "DaemonSet":
+		typed = &appsv1.DaemonSet{}
+	default:
+		return nil, fmt.Errorf("%w: status of a %s", errdefs.ErrNotImplemented, u.GetKind())
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, typed); err != nil {
+		return nil, fmt.Errorf("reading %s %s: %w", u.GetKind(), u.GetName(), err)
+	}
+	return workloadOf(typed)
+}
+
 func ownedBy(refs []metav1.OwnerReference, uid types.UID) bool {
 	for _, r := range refs {
 		if r.UID == uid {
@@ -409,34 +428,9 @@ func buildStatus(w *workload, pods []corev1.Pod, rss []appsv1.ReplicaSet, svcs [
 // plannedStatus is the status of a workload not applied (a dry run): the live one when it exists, with the
 // template of the manifests, else the manifests' alone.
 func (c *Client) plannedStatus(ctx context.Context, obj *Object) *Status {
-	var typed runtime.Object
-	switch obj.GetKind() {
-	case "Deployment":
-		typed = &appsv1.Deployment{}
-	case "StatefulSet":
-		typed = &appsv1.StatefulSet{}
-	case "DaemonSet":
-		typed = &appsv1.DaemonSet{}
-	default:
+	w, err := workloadFromUnstructured(obj.Unstructured)
+	if err != nil {
 		return nil
-	}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, typed); err != nil {
-		return nil
-	}
-	w := &workload{kind: obj.GetKind(), obj: obj.Unstructured, current: func(*corev1.Pod, []appsv1.ReplicaSet) bool { return false }}
-	switch t := typed.(type) {
-	case *appsv1.Deployment:
-		w.meta, w.selector, w.template, w.replicas = t.ObjectMeta, t.Spec.Selector, t.Spec.Template, 1
-		if t.Spec.Replicas != nil {
-			w.replicas = int(*t.Spec.Replicas)
-		}
-	case *appsv1.StatefulSet:
-		w.meta, w.selector, w.template, w.replicas = t.ObjectMeta, t.Spec.Selector, t.Spec.Template, 1
-		if t.Spec.Replicas != nil {
-			w.replicas = int(*t.Spec.Replicas)
-		}
-	case *appsv1.DaemonSet:
-		w.meta, w.selector, w.template = t.ObjectMeta, t.Spec.Selector, t.Spec.Template
 	}
 	st := buildStatus(w, nil, nil, nil)
 	st.Status, st.Message, st.Failure = "pending", "dry run: nothing was applied", nil

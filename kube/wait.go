@@ -15,7 +15,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
@@ -277,19 +276,7 @@ func (c *Client) refState(ctx context.Context, snap *snapshot, r ObjRef) (objSta
 		return objState{status: string(kstatus.NotFoundStatus)}, nil, nil
 	}
 	if isWorkloadRef(r) {
-		var typed runtime.Object
-		switch r.Kind {
-		case "Deployment":
-			typed = &appsv1.Deployment{}
-		case "StatefulSet":
-			typed = &appsv1.StatefulSet{}
-		default:
-			typed = &appsv1.DaemonSet{}
-		}
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, typed); err != nil {
-			return objState{}, nil, fmt.Errorf("reading %s: %w", r, err)
-		}
-		w, err := workloadOf(typed)
+		w, err := workloadFromUnstructured(u)
 		if err != nil {
 			return objState{}, nil, err
 		}
