@@ -147,7 +147,7 @@ func amounts(a ResourceAmounts) map[string]string {
 
 func fromStatus(c *kube.Client, st *kube.Status, name, namespace string) *KubernetesDeployment {
 	d := &KubernetesDeployment{Name: name, Namespace: namespace, Status: "pending", Ports: []int{},
-		Environment: map[string]string{}, Pods: []PodStatus{}, Services: []string{}, client: c}
+		Environment: map[string]string{}, Pods: []PodStatus{}, Services: []string{}, client: c, app: name}
 	if st == nil {
 		return d
 	}
@@ -195,7 +195,7 @@ func (d *KubernetesDeployment) Refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := c.Status(ctx, d.Namespace, d.Name)
+	st, err := c.Status(ctx, d.Namespace, d.app)
 	if err != nil {
 		return kubeErr("status", d.object(), err)
 	}
@@ -210,7 +210,7 @@ func (d *KubernetesDeployment) Wait(ctx context.Context, timeout time.Duration, 
 	if err != nil {
 		return err
 	}
-	st, err := c.Wait(ctx, d.Namespace, d.Name, timeout, progress)
+	st, err := c.Wait(ctx, d.Namespace, d.app, timeout, progress)
 	if st != nil {
 		d.apply(st)
 	}
@@ -226,7 +226,7 @@ func (d *KubernetesDeployment) Scale(ctx context.Context, replicas int) error {
 	if replicas < 0 || replicas > 1<<30 {
 		return kubeErr("scale", d.object(), fmt.Errorf("%w: replicas %d", ErrInvalidArgument, replicas))
 	}
-	st, err := c.Scale(ctx, d.Namespace, d.Name, int32(replicas))
+	st, err := c.Scale(ctx, d.Namespace, d.app, int32(replicas))
 	if err != nil {
 		return kubeErr("scale", d.object(), err)
 	}
@@ -241,7 +241,7 @@ func (d *KubernetesDeployment) Rollback(ctx context.Context, toRevision int64) e
 	if err != nil {
 		return err
 	}
-	st, err := c.Rollback(ctx, d.Namespace, d.Name, toRevision)
+	st, err := c.Rollback(ctx, d.Namespace, d.app, toRevision)
 	if err != nil {
 		return kubeErr("rollback", d.object(), err)
 	}
@@ -255,7 +255,7 @@ func (d *KubernetesDeployment) History(ctx context.Context) ([]kube.Revision, er
 	if err != nil {
 		return nil, err
 	}
-	revs, err := c.History(ctx, d.Namespace, d.Name)
+	revs, err := c.History(ctx, d.Namespace, d.app)
 	return revs, kubeErr("history", d.object(), err)
 }
 
@@ -265,7 +265,7 @@ func (d *KubernetesDeployment) Delete(ctx context.Context, wait bool) ([]Kuberne
 	if err != nil {
 		return nil, err
 	}
-	ch, err := c.Delete(ctx, d.Namespace, d.Name, kube.DeleteOptions{Wait: wait})
+	ch, err := c.Delete(ctx, d.Namespace, d.app, kube.DeleteOptions{Wait: wait})
 	if err != nil {
 		return ch, kubeErr("delete", d.object(), err)
 	}

@@ -191,6 +191,21 @@ func TestOrchestrateKubernetesErrors(t *testing.T) {
 	if !errors.As(err, &ke) || ke.Object != "service/"+ns+"/svc" || !errors.Is(err, containerization.ErrInvalidArgument) || !strings.Contains(err.Error(), svc+":1") {
 		t.Errorf("refused object: %v (object %q), want the service named with its file and line", err, ke.Object)
 	}
+	// Applied under a name of its own ("demo"), the result names its Deployment, and its methods act on the
+	// whole application.
+	d, err := containerization.OrchestrateKubernetes(ctx, "demo", "examples/k8s", ns, containerization.KubernetesOptions{Kubeconfig: kubeconfig, Wait: true, Timeout: time.Minute})
+	if err != nil || d.Name != "myrmex-demo-web" || d.Status != "running" {
+		t.Fatalf("apply as demo: %v %+v", err, d)
+	}
+	if err := d.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if deleted, err := d.Delete(ctx, true); err != nil || len(deleted) != 3 {
+		t.Fatalf("delete of demo: %v %+v, want its deployment, service and configmap", err, deleted)
+	}
+	if _, err := c.Typed().CoreV1().Services(ns).Get(ctx, "myrmex-demo-web", metav1.GetOptions{}); err == nil {
+		t.Error("the service is still there after the application's delete")
+	}
 	if _, err := containerization.OrchestrateKubernetes(ctx, "Bad Name", "examples/k8s", ns, containerization.KubernetesOptions{Kubeconfig: kubeconfig}); !errors.Is(err, containerization.ErrInvalidArgument) {
 		t.Errorf("bad name: %v", err)
 	}

@@ -115,6 +115,7 @@ type KubernetesDeployment struct {
 	Pruned        []KubernetesChange `json:"pruned,omitempty"`
 
 	client *kube.Client
+	app    string // the name it was applied or read under, which its methods act on (the workload's may differ)
 }
 
 // ResourceRequirements is the resources block of [KubernetesDeployment].

@@ -768,3 +768,41 @@ func TestRollbackStatefulSetAndDaemonSet(t *testing.T) {
 		})
 	}
 }
+
+// An application may be named otherwise than its workload ("shop" applying the Deployment "shop-web"): status,
+// wait, scale, history, rollback and delete find the workload through the application's inventory, as apply
+// picked it.
+func TestApplicationNamedOtherwiseThanItsWorkload(t *testing.T) {
+	_, c := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, c)
+	ctx := ctxT(t, 2*time.Minute)
+	opts := kube.ApplyOptions{Name: "shop", Namespace: ns, Wait: true, Timeout: time.Minute}
+	for _, img := range []string{"registry.local/web:1", "registry.local/web:2"} {
+		if _, err := c.Apply(ctx, parse(t, deployment("shop-web", img, 1, "")+appExtras), opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := c.Status(ctx, ns, "shop")
+	if err != nil || st.Name != "shop-web" || st.Image != "registry.local/web:2" {
+		t.Fatalf("status of the application: %v %+v", err, st)
+	}
+	if st, err = c.Scale(ctx, ns, "shop", 2); err != nil || st.Name != "shop-web" || st.Replicas != 2 {
+		t.Fatalf("scale: %v %+v", err, st)
+	}
+	if st, err = c.Wait(ctx, ns, "shop", time.Minute, nil); err != nil || st.ReadyReplicas != 2 {
+		t.Fatalf("wait: %v %+v", err, st)
+	}
+	if revs, err := c.History(ctx, ns, "shop"); err != nil || len(revs) != 2 {
+		t.Fatalf("history: %v %+v", err, revs)
+	}
+	if st, err = c.Rollback(ctx, ns, "shop", 0); err != nil || st.Image != "registry.local/web:1" {
+		t.Fatalf("rollback: %v %+v", err, st)
+	}
+	deleted, err := c.Delete(ctx, ns, "shop", kube.DeleteOptions{Wait: true})
+	if err != nil || len(deleted) != 3 {
+		t.Fatalf("delete: %v %+v, want the deployment, service and configmap", err, deleted)
+	}
+	if _, err := c.Status(ctx, ns, "shop"); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("status after delete: %v, want ErrNotFound", err)
+	}
+}

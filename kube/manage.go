@@ -35,42 +35,38 @@ func (c *Client) Scale(ctx context.Context, namespace, name string, replicas int
 	if replicas < 0 {
 		return nil, fmt.Errorf("%w: replicas %d is negative", errdefs.ErrInvalidArgument, replicas)
 	}
+	obj, err := c.Primary(ctx, namespace, name)
+	if err != nil {
+		return nil, err
+	}
 	apps := c.typed.AppsV1()
 	force := metav1.ApplyOptions{FieldManager: c.manager, Force: true}
-	d, err := apps.Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
-	switch {
-	case err == nil:
-		ac, err := appsv1ac.ExtractDeployment(d, c.manager)
+	switch w := obj.(type) {
+	case *appsv1.Deployment:
+		ac, err := appsv1ac.ExtractDeployment(w, c.manager)
 		if err != nil {
-			return nil, fmt.Errorf("reading the fields %s owns on deployment %s: %w", c.manager, name, err)
+			return nil, fmt.Errorf("reading the fields %s owns on deployment %s: %w", c.manager, w.Name, err)
 		}
 		ac.WithSpec(specOr(ac.Spec).WithReplicas(replicas))
 		if _, err := apps.Deployments(namespace).Apply(ctx, ac, force); err != nil {
-			return nil, Classify(err, "deployment.apps/"+namespace+"/"+name)
+			return nil, Classify(err, "deployment.apps/"+namespace+"/"+w.Name)
 		}
-		return c.statusOf(ctx, "Deployment", namespace, name)
-	case !apierrors.IsNotFound(err):
-		return nil, Classify(err, "deployment.apps/"+namespace+"/"+name)
-	}
-	s, err := apps.StatefulSets(namespace).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("%w: no Deployment or StatefulSet %q in namespace %q to scale", errdefs.ErrNotFound, name, namespace)
+		return c.statusOf(ctx, "Deployment", namespace, w.Name)
+	case *appsv1.StatefulSet:
+		ac, err := appsv1ac.ExtractStatefulSet(w, c.manager)
+		if err != nil {
+			return nil, fmt.Errorf("reading the fields %s owns on statefulset %s: %w", c.manager, w.Name, err)
 		}
-		return nil, Classify(err, "statefulset.apps/"+namespace+"/"+name)
+		if ac.Spec == nil {
+			ac.WithSpec(appsv1ac.StatefulSetSpec())
+		}
+		ac.Spec.WithReplicas(replicas)
+		if _, err := apps.StatefulSets(namespace).Apply(ctx, ac, force); err != nil {
+			return nil, Classify(err, "statefulset.apps/"+namespace+"/"+w.Name)
+		}
+		return c.statusOf(ctx, "StatefulSet", namespace, w.Name)
 	}
-	ac, err := appsv1ac.ExtractStatefulSet(s, c.manager)
-	if err != nil {
-		return nil, fmt.Errorf("reading the fields %s owns on statefulset %s: %w", c.manager, name, err)
-	}
-	if ac.Spec == nil {
-		ac.WithSpec(appsv1ac.StatefulSetSpec())
-	}
-	ac.Spec.WithReplicas(replicas)
-	if _, err := apps.StatefulSets(namespace).Apply(ctx, ac, force); err != nil {
-		return nil, Classify(err, "statefulset.apps/"+namespace+"/"+name)
-	}
-	return c.statusOf(ctx, "StatefulSet", namespace, name)
+	return nil, fmt.Errorf("%w: %q is a DaemonSet, which has no replicas (it runs one pod per node)", errdefs.ErrInvalidArgument, name)
 }
 
 func specOr(s *appsv1ac.DeploymentSpecApplyConfiguration) *appsv1ac.DeploymentSpecApplyConfiguration {
@@ -116,6 +112,7 @@ type templateRevision struct {
 // history is a workload with its revisions, sorted oldest first.
 type history struct {
 	kind    string
+	name    string // the workload's (the application's may differ)
 	current int64
 	deploy  *appsv1.Deployment
 	sts     *appsv1.StatefulSet
@@ -128,22 +125,20 @@ func (c *Client) revisions(ctx context.Context, ns, name string) (*history, erro
 	h := &history{}
 	var uid types.UID
 	var selector *metav1.LabelSelector
-	if d, err := apps.Deployments(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
-		h.kind, h.deploy, uid, selector = "Deployment", d, d.UID, d.Spec.Selector
-		h.current, _ = strconv.ParseInt(d.Annotations["deployment.kubernetes.io/revision"], 10, 64)
-	} else if !apierrors.IsNotFound(err) {
-		return nil, Classify(err, "deployment.apps/"+ns+"/"+name)
-	} else if st, err := apps.StatefulSets(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
-		h.kind, h.sts, uid, selector = "StatefulSet", st, st.UID, st.Spec.Selector
-	} else if !apierrors.IsNotFound(err) {
-		return nil, Classify(err, "statefulset.apps/"+ns+"/"+name)
-	} else if ds, err := apps.DaemonSets(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
-		h.kind, h.ds, uid, selector = "DaemonSet", ds, ds.UID, ds.Spec.Selector
-	} else if !apierrors.IsNotFound(err) {
-		return nil, Classify(err, "daemonset.apps/"+ns+"/"+name)
-	} else {
-		return nil, fmt.Errorf("%w: no Deployment, StatefulSet or DaemonSet %q in namespace %q", errdefs.ErrNotFound, name, ns)
+	obj, err := c.Primary(ctx, ns, name)
+	if err != nil {
+		return nil, err
 	}
+	switch w := obj.(type) {
+	case *appsv1.Deployment:
+		h.kind, h.deploy, uid, selector = "Deployment", w, w.UID, w.Spec.Selector
+		h.current, _ = strconv.ParseInt(w.Annotations["deployment.kubernetes.io/revision"], 10, 64)
+	case *appsv1.StatefulSet:
+		h.kind, h.sts, uid, selector = "StatefulSet", w, w.UID, w.Spec.Selector
+	case *appsv1.DaemonSet:
+		h.kind, h.ds, uid, selector = "DaemonSet", w, w.UID, w.Spec.Selector
+	}
+	h.name = obj.(metav1.Object).GetName()
 	sel, err := metav1.LabelSelectorAsSelector(selector)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: selector: %v", errdefs.ErrInvalidArgument, name, err)
@@ -223,6 +218,7 @@ func (c *Client) Rollback(ctx context.Context, namespace, name string, toRevisio
 	if err != nil {
 		return nil, err
 	}
+	name = h.name
 	var target *templateRevision
 	for i := range h.revs {
 		r := &h.revs[i]

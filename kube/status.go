@@ -2,7 +2,6 @@ package kube
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -139,25 +138,58 @@ func podView(p *corev1.Pod) (Pod, bool) {
 	return v, failed
 }
 
-// Status reads the application's primary workload: the Deployment, StatefulSet or DaemonSet of that name.
+// Status reads the application's primary workload (see [Client.Primary]) with its pods and services.
 func (c *Client) Status(ctx context.Context, namespace, name string) (*Status, error) {
 	if namespace == "" {
 		namespace = c.namespace
 	}
-	for _, kind := range []string{"Deployment", "StatefulSet", "DaemonSet"} {
-		st, err := c.statusOf(ctx, kind, namespace, name)
-		if err == nil {
-			return st, nil
-		}
-		if !errorsIsNotFound(err) {
-			return nil, err
-		}
+	obj, err := c.Primary(ctx, namespace, name)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("%w: no Deployment, StatefulSet or DaemonSet %q in namespace %q", errdefs.ErrNotFound, name, namespace)
+	w, err := workloadOf(obj)
+	if err != nil {
+		return nil, err
+	}
+	return c.statusWithPods(ctx, w)
 }
 
-func errorsIsNotFound(err error) bool {
-	return apierrors.IsNotFound(err) || errors.Is(err, errdefs.ErrNotFound)
+// Primary finds an application's primary workload as Apply picks it: the Deployment, StatefulSet or DaemonSet
+// named after the application, else the only one its inventory lists (an application "shop" whose manifests
+// hold the Deployment "shop-web"). It returns an *appsv1.Deployment, *appsv1.StatefulSet or *appsv1.DaemonSet.
+func (c *Client) Primary(ctx context.Context, namespace, app string) (runtime.Object, error) {
+	if namespace == "" {
+		namespace = c.namespace
+	}
+	for _, kind := range []string{"Deployment", "StatefulSet", "DaemonSet"} {
+		obj, err := c.getWorkload(ctx, kind, namespace, app)
+		if err == nil {
+			return obj, nil
+		}
+		if !apierrors.IsNotFound(err) {
+			return nil, Classify(err, refOf(appsGVK(kind), namespace, app))
+		}
+	}
+	refs, err := c.readInventory(ctx, namespace, app, false)
+	if err != nil {
+		return nil, err
+	}
+	var found []ObjRef
+	for _, r := range refs {
+		if isWorkloadRef(r) && r.Namespace == namespace {
+			found = append(found, r)
+		}
+	}
+	if len(found) == 1 {
+		obj, err := c.getWorkload(ctx, found[0].Kind, namespace, found[0].Name)
+		if err == nil {
+			return obj, nil
+		}
+		if !apierrors.IsNotFound(err) {
+			return nil, Classify(err, found[0].String())
+		}
+	}
+	return nil, fmt.Errorf("%w: no Deployment, StatefulSet or DaemonSet %q in namespace %q, nor an application of that name with one", errdefs.ErrNotFound, app, namespace)
 }
 
 // workload is what status needs of a Deployment, StatefulSet or DaemonSet.
@@ -177,24 +209,26 @@ type workload struct {
 	deadlineM string
 }
 
-func (c *Client) readWorkload(ctx context.Context, kind, ns, name string) (*workload, error) {
+// getWorkload reads a Deployment, StatefulSet or DaemonSet.
+func (c *Client) getWorkload(ctx context.Context, kind, ns, name string) (runtime.Object, error) {
 	apps := c.typed.AppsV1()
-	var obj runtime.Object
-	var err error
 	switch kind {
 	case "Deployment":
-		obj, err = apps.Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		return nilIfErr(apps.Deployments(ns).Get(ctx, name, metav1.GetOptions{}))
 	case "StatefulSet":
-		obj, err = apps.StatefulSets(ns).Get(ctx, name, metav1.GetOptions{})
+		return nilIfErr(apps.StatefulSets(ns).Get(ctx, name, metav1.GetOptions{}))
 	case "DaemonSet":
-		obj, err = apps.DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
-	default:
-		return nil, fmt.Errorf("%w: status of a %s", errdefs.ErrNotImplemented, kind)
+		return nilIfErr(apps.DaemonSets(ns).Get(ctx, name, metav1.GetOptions{}))
 	}
+	return nil, fmt.Errorf("%w: status of a %s", errdefs.ErrNotImplemented, kind)
+}
+
+// nilIfErr keeps a typed nil pointer out of the runtime.Object interface.
+func nilIfErr[T runtime.Object](obj T, err error) (runtime.Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	return workloadOf(obj)
+	return obj, nil
 }
 
 // workloadOf reads what status needs of a Deployment, StatefulSet or DaemonSet.
@@ -288,10 +322,20 @@ func ownedBy(refs []metav1.OwnerReference, uid types.UID) bool {
 }
 
 func (c *Client) statusOf(ctx context.Context, kind, ns, name string) (*Status, error) {
-	w, err := c.readWorkload(ctx, kind, ns, name)
+	obj, err := c.getWorkload(ctx, kind, ns, name)
 	if err != nil {
 		return nil, Classify(err, refOf(appsGVK(kind), ns, name))
 	}
+	w, err := workloadOf(obj)
+	if err != nil {
+		return nil, err
+	}
+	return c.statusWithPods(ctx, w)
+}
+
+// statusWithPods reads a workload's pods, ReplicaSets and its namespace's Services, and puts them together.
+func (c *Client) statusWithPods(ctx context.Context, w *workload) (*Status, error) {
+	ns, name, kind := w.meta.Namespace, w.meta.Name, w.kind
 	sel, err := metav1.LabelSelectorAsSelector(w.selector)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: selector: %v", errdefs.ErrInvalidArgument, name, err)
