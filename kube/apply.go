@@ -315,10 +315,9 @@ func (c *Client) Apply(ctx context.Context, objs []*Object, opts ApplyOptions) (
 			if err := c.waitCRDs(ctx, group); err != nil {
 				return nil, err
 			}
-			c.resetMapper()
 			for _, it := range items[end:] {
 				if it.mapping == nil {
-					m, err := c.restMapping(it.ref.Group, it.obj.GroupVersionKind().Version, it.ref.Kind)
+					m, err := c.mapServedKind(ctx, it)
 					if err != nil {
 						return nil, Classify(err, it.obj.Source+": "+it.ref.String())
 					}
@@ -599,6 +598,25 @@ func adoptionConflict(live *unstructured.Unstructured, it *item, opts ApplyOptio
 	}
 	return fmt.Errorf("%w: %s: %s belongs to application %q (annotation %s); give it another name, or take it over with --force-conflicts (ForceConflicts)",
 		errdefs.ErrConflict, it.obj.Source, it.ref, owner, AppAnnotation)
+}
+
+// mapServedKind maps the kind of a custom resource whose CRD was just applied and established: discovery may
+// serve the new kind a moment after the CRD says Established, so discovery is read again until it does (for at
+// most 30 seconds).
+func (c *Client) mapServedKind(ctx context.Context, it *item) (*meta.RESTMapping, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c.resetMapper()
+		m, err := c.restMapping(it.ref.Group, it.obj.GroupVersionKind().Version, it.ref.Kind)
+		if err == nil || !meta.IsNoMatchError(err) || time.Now().After(deadline) {
+			return m, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // waitCRDs waits until the API server serves the CRDs just applied (condition Established).
