@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/flowcontrol"
 
 	"github.com/codomyrmex/containerization/errdefs"
 	"github.com/codomyrmex/containerization/internal/testenv"
@@ -804,5 +805,33 @@ func TestApplicationNamedOtherwiseThanItsWorkload(t *testing.T) {
 	}
 	if _, err := c.Status(ctx, ns, "shop"); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("status after delete: %v, want ErrNotFound", err)
+	}
+}
+
+// A wait that ends while its client is held back by its own rate limit still ends as a timeout, saying what was
+// not ready (client-go's limiter refuses, before the deadline, a request that would pass it).
+func TestWaitTimesOutUnderTheRateLimit(t *testing.T) {
+	path, c := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, c)
+	ctx := ctxT(t, time.Minute)
+	lb := "apiVersion: v1\nkind: Service\nmetadata: {name: lb}\nspec: {type: LoadBalancer, selector: {app: x}, ports: [{port: 80}]}\n"
+	if _, err := c.Apply(ctx, parse(t, lb), kube.ApplyOptions{Name: "lb", Namespace: ns}); err != nil {
+		t.Fatal(err)
+	}
+	// One shared limiter: a burst for the inventory, discovery and the first polls, then a token every 100 s, so
+	// that a later poll is refused at once, well before the wait's deadline.
+	rc, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(0.01, 6)
+	slow, err := kube.NewForConfig(rc, ns, kube.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = slow.Wait(ctx, ns, "lb", 20*time.Second, nil)
+	var re *kube.RolloutError
+	if !errors.As(err, &re) || !re.TimedOut || !strings.Contains(err.Error(), "service/"+ns+"/lb") {
+		t.Fatalf("error = %v, want a timed-out RolloutError naming the service", err)
 	}
 }

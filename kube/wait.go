@@ -70,7 +70,7 @@ func (c *Client) waitRefs(ctx context.Context, refs []ObjRef, timeout time.Durat
 	for {
 		pending, err := c.checkOnce(ctx, refs, last, emit)
 		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) || deadlineWouldPass(err) {
 				return c.timeoutError(refs, last, timeout)
 			}
 			return err
@@ -87,6 +87,13 @@ func (c *Client) waitRefs(ctx context.Context, refs []ObjRef, timeout time.Durat
 		case <-tick.C:
 		}
 	}
+}
+
+// deadlineWouldPass: client-go's rate limiter refuses, before the deadline has passed, a request it could only
+// send after it ("rate: Wait(n=1) would exceed context deadline", from golang.org/x/time/rate, not wrapped as
+// context.DeadlineExceeded). For a wait, that is its timeout.
+func deadlineWouldPass(err error) bool {
+	return strings.Contains(err.Error(), "would exceed context deadline")
 }
 
 func (c *Client) timeoutError(refs []ObjRef, last map[ObjRef]objState, timeout time.Duration) error {
