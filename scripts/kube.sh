@@ -8,7 +8,11 @@
 # up:    builds if needed, then starts etcd, the API server (a self-signed certificate, a token for the admin),
 #        the controller manager, the scheduler and kwok (simulated nodes that run pods) on loopback, and writes a
 #        kubeconfig to $run/kube/kubeconfig. Reuses a control plane that already answers there.
-# down:  stops what `up` started, by pid, and nothing else; MYRMEX_KEEP_KUBE=1 keeps it.
+#        It takes nothing that belongs to something else: when one of its ports (MYRMEX_KUBE_PORT, default 16443;
+#        MYRMEX_ETCD_PORT and the next one, default 12379-12380) is taken, it stops before starting anything and
+#        names the program in the way.
+# down:  stops what `up` started, by pid (after checking that the pid still runs the program it started), and
+#        nothing else; MYRMEX_KEEP_KUBE=1 keeps it.
 # env:   prints the KUBECONFIG line to export.
 set -euo pipefail
 
@@ -111,7 +115,40 @@ build() {
 }
 
 answers() {
-  [ -f "$kubeconfig" ] && timeout 5 "$bin/kubectl" --kubeconfig "$kubeconfig" get --raw /readyz >/dev/null 2>&1
+  [ -f "$kubeconfig" ] && [ -x "$bin/kubectl" ] && timeout 5 "$bin/kubectl" --kubeconfig "$kubeconfig" get --raw /readyz >/dev/null 2>&1
+}
+
+# ours NAME: the pid in $run/NAME.pid still runs our $bin/NAME (a pid reused by another process is not ours).
+ours() {
+  local pidfile="$run/$1.pid" pid
+  [ -f "$pidfile" ] || return 1
+  pid=$(cat "$pidfile")
+  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$bin/$1 "
+}
+
+# port_user PORT prints what listens on the TCP port PORT on this machine, or nothing.
+port_user() {
+  local line
+  line=$(ss -Hltnp "sport = :$1" 2>/dev/null | head -1)
+  [ -n "$line" ] || return 0
+  local who
+  who=$(echo "$line" | sed -n 's/.*users:((\("[^"]*",pid=[0-9]*\).*/\1/p' | tr -d '"' | sed 's/,pid=/ (pid /; s/$/)/')
+  echo "${who:-a process} on $(echo "$line" | awk '{print $4}')"
+}
+
+preflight() {
+  command -v ss >/dev/null || return 0
+  local port what taken=()
+  for port in "$apiport:the API server (MYRMEX_KUBE_PORT)" "$etcdport:etcd's clients (MYRMEX_ETCD_PORT)" "$etcdpeer:etcd's peers (MYRMEX_ETCD_PORT + 1)"; do
+    what=$(port_user "${port%%:*}")
+    [ -z "$what" ] || taken+=("port ${port%%:*} for ${port#*:} is taken by $what")
+  done
+  if [ ${#taken[@]} -gt 0 ]; then
+    local t
+    for t in "${taken[@]}"; do log "$t"; done
+    log "not starting the control plane: free those ports, or choose others with MYRMEX_KUBE_PORT and MYRMEX_ETCD_PORT"
+    exit 1
+  fi
 }
 
 start() { # name, then the command line; logs to $state/name.log, pid in $run/name.pid
@@ -129,11 +166,17 @@ up() {
     DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
   fi
-  build
   if answers; then
     log "reusing the control plane at $kubeconfig"
     return 0
   fi
+  # An earlier control plane of ours that no longer answers: stop what is left of it before starting anew.
+  if [ -f "$run/started-by-myrmex" ]; then
+    log "stopping what is left of an earlier control plane that no longer answers"
+    MYRMEX_KEEP_KUBE= down
+  fi
+  preflight
+  build
   rm -rf "$state" "$run"
   mkdir -p "$state/pki" "$state/etcd" "$run"
   local pki="$state/pki"
@@ -254,7 +297,10 @@ down() {
   [ -f "$run/started-by-myrmex" ] || return 0
   local name pid
   for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
-    [ -f "$run/$name.pid" ] || continue
+    if ! ours "$name"; then
+      rm -f "$run/$name.pid"
+      continue
+    fi
     pid=$(cat "$run/$name.pid")
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 50); do
