@@ -37,6 +37,8 @@ startedmark="$run/started-by-myrmex"
 record="$run/engine.env"
 
 log() { echo "engine.sh: $*" >&2; }
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 die() {
   log "$*"
   exit 1
@@ -110,34 +112,6 @@ filter -I FORWARD -o $veth -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT 
 EOF
 }
 
-# alive PIDFILE WORD: the pid in PIDFILE runs a program whose command line contains WORD (a stale pidfile whose
-# pid now belongs to another process is not ours to stop).
-alive() {
-  [ -f "$1" ] || return 1
-  local pid
-  pid=$(cat "$1")
-  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$2"
-}
-
-stop_pid() { # PIDFILE WORD NAME
-  alive "$1" "$2" || {
-    rm -f "$1"
-    return 0
-  }
-  local pid
-  pid=$(cat "$1")
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 60); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.5
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "$3 (pid $pid) did not stop within 30s: killing it"
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$1"
-}
-
 # routes_in CIDR prints the machine's routes that overlap CIDR (inside it, or containing it but the default route).
 routes_in() {
   {
@@ -172,7 +146,7 @@ preflight() {
       die "the private engine's subnet $cidr overlaps routes on this machine: $(echo "$what" | tr '\n' ';' | sed 's/;$//'); choose free subnets with MYRMEX_LINK_CIDR, MYRMEX_BRIDGE_CIDR and MYRMEX_ADDRESS_POOL"
     fi
   done
-  if [ -S "$sock" ] && ! alive "$pidfile" "$sock"; then
+  if [ -S "$sock" ] && ! pid_runs "$pidfile" "$sock"; then
     rm -f "$sock"
   fi
 }
@@ -259,7 +233,7 @@ EOF
   local i
   for i in $(seq 1 60); do
     [ -S "$run/containerd/containerd.sock" ] && break
-    alive "$ctrdpid" containerd || {
+    pid_runs "$ctrdpid" containerd || {
       tail -n 30 "$state/containerd.log" >&2
       false
     }
@@ -303,8 +277,8 @@ EOF
 teardown() {
   trap - ERR
   set +e
-  stop_pid "$pidfile" "$sock" dockerd
-  stop_pid "$ctrdpid" "$run/containerd.toml" containerd
+  stop_pidfile "$pidfile" "$sock" dockerd 30
+  stop_pidfile "$ctrdpid" "$run/containerd.toml" containerd 30
   if [ ! -f "$record" ]; then
     rm -f "$startedmark"
     set -e

@@ -32,6 +32,8 @@ GO=${GO:-go}
 here=$(cd "$(dirname "$0")" && pwd)
 
 log() { echo "kube.sh: $*" >&2; }
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 
 build_kubernetes() {
   local src="$cache/src/kubernetes"
@@ -116,14 +118,6 @@ build() {
 
 answers() {
   [ -f "$kubeconfig" ] && [ -x "$bin/kubectl" ] && timeout 5 "$bin/kubectl" --kubeconfig "$kubeconfig" get --raw /readyz >/dev/null 2>&1
-}
-
-# ours NAME: the pid in $run/NAME.pid still runs our $bin/NAME (a pid reused by another process is not ours).
-ours() {
-  local pidfile="$run/$1.pid" pid
-  [ -f "$pidfile" ] || return 1
-  pid=$(cat "$pidfile")
-  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$bin/$1 "
 }
 
 # port_user PORT prints what listens on the TCP port PORT on this machine, or nothing.
@@ -295,20 +289,9 @@ down() {
     return 0
   fi
   [ -f "$run/started-by-myrmex" ] || return 0
-  local name pid
+  local name
   for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
-    if ! ours "$name"; then
-      rm -f "$run/$name.pid"
-      continue
-    fi
-    pid=$(cat "$run/$name.pid")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$run/$name.pid"
+    stop_pidfile "$run/$name.pid" "$bin/$name " "$name" 5
   done
   rm -f "$run/started-by-myrmex"
   log "control plane stopped"
