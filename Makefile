@@ -1,8 +1,13 @@
-# Myrmex — the two commands: `make demo` and `make test`. Both bring up what they need (a private dockerd with
-# its own socket, data-root, exec-root, pidfile and bridge; the local test images) and stop what they started.
+# Myrmex — the two commands: `make demo` and `make test`. Both bring up what they need (a private engine in a
+# network namespace of its own, see docs/test-environment.md; the local test images) and stop what they started.
 
 SHELL := /bin/bash
-export DOCKER_HOST ?= unix:///run/myrmex-test/docker.sock
+# The tests, the demo and the benchmarks talk to the private engine, never to an engine an inherited DOCKER_HOST
+# names; MYRMEX_DOCKER_HOST chooses another engine on purpose (scripts/engine.sh then starts nothing).
+export DOCKER_HOST := $(or $(MYRMEX_DOCKER_HOST),unix:///run/myrmex-test/docker.sock)
+# Each command that starts the engine or the control plane stops it after, and only if it started it: an engine
+# that `make engine-up` or another command started is left running (scripts/engine.sh, scripts/kube.sh).
+OWN = export MYRMEX_OWNER=make-$@-$$$$
 GO ?= go
 GOTESTFLAGS ?= -count=1 -timeout 20m
 
@@ -20,13 +25,13 @@ engine-up:
 	scripts/engine.sh up
 
 engine-down:
-	scripts/engine.sh down
+	MYRMEX_OWNER= scripts/engine.sh down
 
 kube-up:
 	scripts/kube.sh up
 
 kube-down:
-	scripts/kube.sh down
+	MYRMEX_OWNER= scripts/kube.sh down
 
 images: engine-up
 	$(GO) run ./internal/tools/seedimages
@@ -35,53 +40,48 @@ images: engine-up
 # modules into ~/.cache/myrmex, about 7 minutes cold), vet, run every test against the real engine and registries (the
 # output is searched for canary secrets, see scripts/test.sh), stop what it started.
 test:
-	@scripts/engine.sh up
-	@trap 'scripts/kube.sh down; scripts/engine.sh down' EXIT; \
+	@$(OWN); trap 'scripts/kube.sh down; scripts/engine.sh down' EXIT; \
+	  scripts/engine.sh up && \
 	  GO=$(GO) scripts/kube.sh up && \
 	  GO=$(GO) GOTESTFLAGS="$(GOTESTFLAGS)" scripts/test.sh
 
 # demo: the main job end to end: build the example app, scan it, push it to a local registry, run it, measure it.
 demo: build
-	@scripts/engine.sh up
-	@trap 'scripts/engine.sh down' EXIT; \
+	@$(OWN); trap 'scripts/engine.sh down' EXIT; \
+	  scripts/engine.sh up && \
 	  $(GO) run ./internal/tools/seedimages && \
 	  scripts/demo.sh bin/myrmex
 
 # bench: lifecycle and stats against the docker CLI and the raw Engine API; results in bench/results/.
 bench: build
-	@scripts/engine.sh up
-	@trap 'scripts/engine.sh down' EXIT; \
+	@$(OWN); trap 'scripts/engine.sh down' EXIT; \
+	  scripts/engine.sh up && \
 	  $(GO) run ./internal/tools/seedimages && \
 	  $(GO) run ./bench/lifecycle
 
 # bench-registry: push, pull and copy of a 300 MB image against docker and crane; results in bench/results/.
 bench-registry:
-	@scripts/engine.sh up
-	@trap 'scripts/engine.sh down' EXIT; \
+	@$(OWN); trap 'scripts/engine.sh down' EXIT; \
+	  scripts/engine.sh up && \
 	  $(GO) run ./bench/registry
 
 # bench-scan: cold and warm scans of the Debian test image against Syft; results in bench/results/.
 bench-scan:
-	@scripts/engine.sh up
-	@trap 'scripts/engine.sh down' EXIT; \
+	@$(OWN); trap 'scripts/engine.sh down' EXIT; \
+	  scripts/engine.sh up && \
 	  $(GO) run ./bench/scan
 
 # bench-build: cold and warm multi-stage builds against docker build and buildctl; results in bench/results/.
 bench-build:
-	@scripts/engine.sh up
-	@trap 'scripts/engine.sh down' EXIT; \
+	@$(OWN); trap 'scripts/engine.sh down' EXIT; \
+	  scripts/engine.sh up && \
 	  $(GO) run ./bench/build
 
 # bench-kube: 50 Deployments applied and waited for, against kubectl apply + rollout status; results in bench/results/.
-# Starts the test control plane (scripts/kube.sh up) when none answers, and stops it after only in that case:
-# kube.sh's down would also stop a control plane another command started.
+# Starts the test control plane (scripts/kube.sh up) when none answers, and stops it after only in that case.
 bench-kube:
-	@kubectl=$$(scripts/kube.sh bin)/kubectl; eval "$$(scripts/kube.sh env)"; \
-	  if [ -x "$$kubectl" ] && timeout 5 "$$kubectl" --kubeconfig "$$KUBECONFIG" get --raw /readyz >/dev/null 2>&1; then \
-	    echo "bench-kube: a control plane answers at $$KUBECONFIG: using it, and leaving it running" >&2; \
-	  else \
-	    trap 'scripts/kube.sh down' EXIT; \
-	  fi; \
+	@$(OWN); trap 'scripts/kube.sh down' EXIT; \
+	  kubectl=$$(scripts/kube.sh bin)/kubectl; eval "$$(scripts/kube.sh env)"; \
 	  scripts/kube.sh up && \
 	  $(GO) run ./bench/kube -kubeconfig "$$KUBECONFIG" -kubectl "$$kubectl"
 

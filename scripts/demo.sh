@@ -15,6 +15,8 @@ image=$registry/demo/app:1
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
+# The control plane this script starts is stopped at the end; one that another command started is left running.
+export MYRMEX_OWNER=${MYRMEX_OWNER:-demo-$$}
 regdir=$(mktemp -d)
 regpid=
 kube_started=

@@ -17,7 +17,9 @@
 #       It refuses to start, naming what is in the way, when the namespace, the veth or the subnets are taken.
 # down: stops what `up` started (by pid, after checking that the pid is still that program) and removes everything
 #       it added: namespace, veth, routes, iptables rules, ip_forward if it turned it on. MYRMEX_KEEP_ENGINE=1 keeps
-#       the engine running.
+#       the engine running. With MYRMEX_OWNER set (the Makefile sets it per command), `up` records it when it starts
+#       the engine and `down` stops only an engine that `up` started for the same owner: `make test` leaves alone
+#       an engine that `make engine-up` or another command started.
 # env:  prints the DOCKER_HOST line to export.
 set -Eeuo pipefail
 
@@ -175,7 +177,7 @@ up() {
     echo "bridge_cidr=$bridge_cidr"
     echo "pool=$pool"
   } >"$record"
-  touch "$startedmark"
+  echo "${MYRMEX_OWNER:-}" >"$startedmark"
   # From here on, a failure undoes what was done.
   trap 'log "start-up failed: undoing it"; teardown' ERR
 
@@ -188,6 +190,14 @@ up() {
   ip -n "$netns" addr add "$link_engine/${link_net#*/}" dev eth0
   ip -n "$netns" link set eth0 up
   ip -n "$netns" route add default via "$link_host"
+  # The engine's own connections to 127.0.0.1 (BuildKit pulling a base image from a registry on the machine's
+  # loopback, as a dockerd in the machine's namespace would) reach the machine's loopback: the namespace has no
+  # 127.0.0.1 of its own and routes 127.0.0.0/8 over the link, where both ends accept loopback addresses.
+  # Containers keep their own loopback, and cannot send to the machine's.
+  ip -n "$netns" addr del 127.0.0.1/8 dev lo
+  ip -n "$netns" route add 127.0.0.0/8 via "$link_host" dev eth0 src "$link_engine"
+  nsenter --net="/run/netns/$netns" sh -c 'echo 1 >/proc/sys/net/ipv4/conf/eth0/route_localnet'
+  echo 1 >"/proc/sys/net/ipv4/conf/$veth/route_localnet"
   ip route add "$bridge_net" via "$link_engine" dev "$veth"
   ip route add "$pool_net" via "$link_engine" dev "$veth"
 
@@ -327,6 +337,10 @@ down() {
   fi
   if [ ! -f "$startedmark" ]; then
     log "not stopping the engine: this script did not start it"
+    return 0
+  fi
+  if [ -n "${MYRMEX_OWNER:-}" ] && [ "$(cat "$startedmark")" != "$MYRMEX_OWNER" ]; then
+    log "leaving the engine running: another command started it (make engine-down stops it)"
     return 0
   fi
   teardown

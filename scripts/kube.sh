@@ -12,7 +12,8 @@
 #        MYRMEX_ETCD_PORT and the next one, default 12379-12380) is taken, it stops before starting anything and
 #        names the program in the way.
 # down:  stops what `up` started, by pid (after checking that the pid still runs the program it started), and
-#        nothing else; MYRMEX_KEEP_KUBE=1 keeps it.
+#        nothing else; MYRMEX_KEEP_KUBE=1 keeps it. With MYRMEX_OWNER set (the Makefile sets it per command), only a
+#        control plane that `up` started for the same owner is stopped.
 # env:   prints the KUBECONFIG line to export.
 set -euo pipefail
 
@@ -167,7 +168,7 @@ up() {
   # An earlier control plane of ours that no longer answers: stop what is left of it before starting anew.
   if [ -f "$run/started-by-myrmex" ]; then
     log "stopping what is left of an earlier control plane that no longer answers"
-    MYRMEX_KEEP_KUBE= down
+    MYRMEX_KEEP_KUBE= MYRMEX_OWNER= down
   fi
   preflight
   build
@@ -202,7 +203,7 @@ contexts:
 current-context: myrmex-test
 EOF
   chmod 600 "$kubeconfig"
-  touch "$run/started-by-myrmex"
+  echo "${MYRMEX_OWNER:-}" >"$run/started-by-myrmex"
 
   log "starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (logs: $state)"
   start etcd "$bin/etcd" --data-dir "$state/etcd" \
@@ -289,6 +290,10 @@ down() {
     return 0
   fi
   [ -f "$run/started-by-myrmex" ] || return 0
+  if [ -n "${MYRMEX_OWNER:-}" ] && [ "$(cat "$run/started-by-myrmex")" != "$MYRMEX_OWNER" ]; then
+    log "leaving the control plane running: another command started it (make kube-down stops it)"
+    return 0
+  fi
   local name
   for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
     stop_pidfile "$run/$name.pid" "$bin/$name " "$name" 5

@@ -88,6 +88,17 @@ func TestPrivateEngineLeavesTheMachinesEngineAlone(t *testing.T) {
 	})
 	priv := &engineProc{m: m, host: "unix://" + filepath.Join(m.dir, "priv-run", "docker.sock")}
 
+	// Another command (another make, say) reuses the engine, and its down leaves it running for the one that
+	// started it.
+	other := "MYRMEX_OWNER=another-command"
+	if out, err := m.script("engine.sh", "up", "MYRMEX_ENGINE_NETNS="+m.engineNetns, other); err != nil || !strings.Contains(out, "reusing the engine") {
+		t.Errorf("a second engine.sh up did not reuse the engine: %v\n%s", err, out)
+	}
+	if out, err := m.script("engine.sh", "down", "MYRMEX_ENGINE_NETNS="+m.engineNetns, other); err != nil || !strings.Contains(out, "another command started it") {
+		t.Errorf("engine.sh down for another owner: %v\n%s", err, out)
+	}
+	priv.docker(t, "version")
+
 	// The machine's engine is as it was while the private one runs.
 	if got := m.link(t, "docker0"); got != docker0 {
 		t.Errorf("docker0 changed while the private engine runs:\nbefore %s\nafter  %s", docker0, got)
@@ -113,6 +124,19 @@ func TestPrivateEngineLeavesTheMachinesEngineAlone(t *testing.T) {
 	m.fetch(t, "127.0.0.1:18081")
 	if got := priv.docker(t, "run", "--rm", "bb:priv", "timeout", "20", "wget", "-qO-", "http://10.213.255.1:18080/"); !strings.Contains(got, "Hello from Myrmex") {
 		t.Errorf("a private engine's container fetching the machine's engine's published port got %q", got)
+	}
+	// The private dockerd reaches a registry on the machine's loopback, as a dockerd in the machine's namespace
+	// does (BuildKit pulls bases from one in the build tests).
+	regConf := filepath.Join(m.dir, "registry.yml")
+	writeTestFile(t, regConf, fmt.Sprintf("version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 127.0.0.1:15001}\n", filepath.Join(m.dir, "registry")))
+	m.daemon(t, "registry", filepath.Join(m.dir, "registry.log"), testenv.DistributionBinary, "serve", regConf)
+	waitFor(t, "the registry on the machine's loopback", func() bool {
+		return m.command(context.Background(), testimages.BusyboxPath, "wget", "-qO-", "http://127.0.0.1:15001/v2/").Run() == nil
+	})
+	priv.docker(t, "tag", "bb:priv", "127.0.0.1:15001/bb:priv")
+	priv.docker(t, "push", "127.0.0.1:15001/bb:priv")
+	if got := m.out(t, testimages.BusyboxPath, "wget", "-qO-", "http://127.0.0.1:15001/v2/bb/tags/list"); !strings.Contains(got, `"priv"`) {
+		t.Errorf("the registry on the machine's loopback lists %s after the private engine's push", got)
 	}
 
 	out, err = m.engineSh("down")
@@ -225,7 +249,7 @@ func (m *machine) script(name, verb string, env ...string) (string, error) {
 	cmd.Env = append(append(os.Environ(),
 		"MYRMEX_STATE_DIR="+filepath.Join(m.dir, "priv-state"),
 		"MYRMEX_RUN_DIR="+filepath.Join(m.dir, "priv-run"),
-		"MYRMEX_DOCKER_HOST=", "MYRMEX_KEEP_ENGINE=", "MYRMEX_KEEP_KUBE=",
+		"MYRMEX_DOCKER_HOST=", "MYRMEX_KEEP_ENGINE=", "MYRMEX_KEEP_KUBE=", "MYRMEX_OWNER=test-"+m.ns,
 	), env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err

@@ -67,7 +67,8 @@ func TestScriptsStopOnlyWhatTheyStarted(t *testing.T) {
 		writeTestFile(t, path, string(data))
 	}
 	for _, script := range []string{"kube.sh", "engine.sh"} {
-		out, err := m.script(script, "down", "MYRMEX_ENGINE_NETNS="+m.engineNetns)
+		// As `make engine-down` and `make kube-down` run it: for whoever started it.
+		out, err := m.script(script, "down", "MYRMEX_ENGINE_NETNS="+m.engineNetns, "MYRMEX_OWNER=")
 		if err != nil {
 			t.Errorf("%s down: %v\n%s", script, err, out)
 		}
@@ -81,5 +82,38 @@ func TestScriptsStopOnlyWhatTheyStarted(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(run, name)); err == nil {
 			t.Errorf("%s is left after down", name)
 		}
+	}
+
+	// A control plane that one command started is stopped by that command's down, not by another's.
+	bin, err := m.script("kube.sh", "bin")
+	if err != nil {
+		t.Fatalf("kube.sh bin: %v: %s", err, bin)
+	}
+	// A process whose command line is that of kube.sh's etcd, as `up` starts it.
+	etcd := exec.Command("bash", "-c", `exec -a "$0" sleep 600`, filepath.Join(strings.TrimSpace(bin), "etcd")+" --data-dir x")
+	if err := etcd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	etcdExited := make(chan struct{})
+	go func() { _ = etcd.Wait(); close(etcdExited) }()
+	t.Cleanup(func() { _ = etcd.Process.Kill(); <-etcdExited })
+	writeTestFile(t, filepath.Join(run, "kube/started-by-myrmex"), "make-test-1\n")
+	writeTestFile(t, filepath.Join(run, "kube/etcd.pid"), fmt.Sprint(etcd.Process.Pid))
+	out, err := m.script("kube.sh", "down", "MYRMEX_OWNER=make-demo-2")
+	if err != nil || !strings.Contains(out, "another command started it") {
+		t.Errorf("kube.sh down for another owner: %v\n%s", err, out)
+	}
+	select {
+	case <-etcdExited:
+		t.Fatalf("kube.sh down for another owner stopped the control plane:\n%s", out)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if out, err := m.script("kube.sh", "down", "MYRMEX_OWNER=make-test-1"); err != nil {
+		t.Errorf("kube.sh down for its owner: %v\n%s", err, out)
+	}
+	select {
+	case <-etcdExited:
+	case <-time.After(10 * time.Second):
+		t.Errorf("kube.sh down for the owner that started it did not stop its etcd")
 	}
 }
