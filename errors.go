@@ -1,6 +1,7 @@
 package containerization
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/codomyrmex/containerization/errdefs"
@@ -108,4 +109,56 @@ func (e *OptimizationError) Unwrap() error { return e.Err }
 // notImplemented names the area of the specification that a later piece of work fills.
 func notImplemented(area string) error {
 	return fmt.Errorf("%s is specified but not built yet (see the %s issue): %w", area, area, ErrNotImplemented)
+}
+
+// ErrorObject is an error as a caller outside Go receives it (myrmex's stderr with -o json, the HTTP API's error
+// bodies): the specification's error class, a stable code from the table in package errdefs, the message and what
+// the error names, so that a Python caller raises the right exception without parsing prose.
+type ErrorObject struct {
+	// Class is the specification's error class: ContainerBuildError, ContainerManagementError, KubernetesError,
+	// SecurityScanError, RegistryError or OptimizationError; "Error" for a failure outside the six functions.
+	Class string `json:"class"`
+	// Code is the failure's category: canceled, invalid_argument, not_found, already_exists, conflict,
+	// unavailable, tls, unauthorized, policy_violation, not_implemented, rollout_failed, deadline_exceeded or
+	// internal.
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Op is the operation that failed (push, create, apply…), as the error type's Op field says.
+	Op string `json:"op,omitempty"`
+	// Subject is what the operation acted on: the image, container, object (kind/namespace/name) or registry.
+	Subject string `json:"subject,omitempty"`
+}
+
+// NewErrorObject describes err as an [ErrorObject]; nil gives the zero value.
+func NewErrorObject(err error) ErrorObject {
+	if err == nil {
+		return ErrorObject{}
+	}
+	o := ErrorObject{Class: "Error", Code: errdefs.KindOf(err).Code, Message: err.Error()}
+	var (
+		build   *ContainerBuildError
+		manage  *ContainerManagementError
+		kube    *KubernetesError
+		scan    *SecurityScanError
+		reg     *RegistryError
+		optimum *OptimizationError
+	)
+	switch {
+	case errors.As(err, &build):
+		o.Class, o.Op, o.Subject = "ContainerBuildError", build.Op, build.Image
+	case errors.As(err, &manage):
+		o.Class, o.Op, o.Subject = "ContainerManagementError", manage.Op, manage.Container
+	case errors.As(err, &kube):
+		o.Class, o.Op, o.Subject = "KubernetesError", kube.Op, kube.Object
+	case errors.As(err, &scan):
+		o.Class, o.Op, o.Subject = "SecurityScanError", scan.Op, scan.Image
+	case errors.As(err, &reg):
+		o.Class, o.Op, o.Subject = "RegistryError", reg.Op, reg.Image
+		if o.Subject == "" {
+			o.Subject = reg.Registry
+		}
+	case errors.As(err, &optimum):
+		o.Class, o.Op, o.Subject = "OptimizationError", optimum.Op, optimum.Image
+	}
+	return o
 }

@@ -2,7 +2,10 @@
 // the category of a failure with errors.Is whatever capability it came from. The root package re-exports them.
 package errdefs
 
-import "errors"
+import (
+	"context"
+	"errors"
+)
 
 var (
 	// ErrNotFound means the object named (container, image, network, tag, deployment…) does not exist.
@@ -47,3 +50,45 @@ func (e *Classified) Error() string {
 
 // Unwrap returns the sentinel and the original error.
 func (e *Classified) Unwrap() []error { return []error{e.Sentinel, e.Err} }
+
+// Kind is a category of failure and what it becomes outside Go: a stable machine-readable code, myrmex's exit
+// code and the HTTP API's status.
+type Kind struct {
+	Code       string // stable: not_found, unauthorized, …
+	Sentinel   error  // what errors.Is matches; nil for [Internal]
+	ExitCode   int
+	HTTPStatus int
+}
+
+// Kinds is the one table from a failure to its category, in precedence order: an error that matches several rows
+// takes the first. myrmex's exit codes and the HTTP API's statuses both come from it.
+var Kinds = []Kind{
+	{"canceled", context.Canceled, 130, 499},
+	{"invalid_argument", ErrInvalidArgument, 2, 400},
+	{"not_found", ErrNotFound, 3, 404},
+	{"already_exists", ErrAlreadyExists, 4, 409},
+	{"conflict", ErrConflict, 4, 409},
+	{"unavailable", ErrUnavailable, 5, 503},
+	{"tls", ErrTLS, 5, 502},
+	{"unauthorized", ErrUnauthorized, 6, 401},
+	{"policy_violation", ErrPolicyViolation, 7, 422},
+	{"not_implemented", ErrNotImplemented, 8, 501},
+	{"rollout_failed", ErrRolloutFailed, 9, 500},
+	{"deadline_exceeded", context.DeadlineExceeded, 1, 504},
+}
+
+// Internal is the kind of an error that no row of [Kinds] matches.
+var Internal = Kind{Code: "internal", ExitCode: 1, HTTPStatus: 500}
+
+// KindOf returns the first row of [Kinds] that err matches, or [Internal]; nil has no kind (the zero Kind).
+func KindOf(err error) Kind {
+	if err == nil {
+		return Kind{}
+	}
+	for _, k := range Kinds {
+		if errors.Is(err, k.Sentinel) {
+			return k
+		}
+	}
+	return Internal
+}

@@ -179,7 +179,7 @@ up() {
   } >"$record"
   echo "${MYRMEX_OWNER:-}" >"$startedmark"
   # From here on, a failure undoes what was done.
-  trap 'log "start-up failed: undoing it"; teardown' ERR
+  trap 'log "start-up failed at line $LINENO ($BASH_COMMAND): undoing it"; teardown' ERR
 
   ip netns add "$netns"
   touch "$run/netns-created"
@@ -237,6 +237,10 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 EOF
 
   log "starting a private containerd and dockerd in network namespace $netns at $host (logs: $state)"
+  local f
+  for f in containerd dockerd; do
+    [ -f "$state/$f.log" ] && mv -f "$state/$f.log" "$state/$f.log.1" # the previous start's, kept once
+  done
   setsid nsenter --net="/run/netns/$netns" -- containerd --config "$run/containerd.toml" \
     >"$state/containerd.log" 2>&1 </dev/null &
   echo $! >"$ctrdpid"

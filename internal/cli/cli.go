@@ -6,6 +6,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/codomyrmex/containerization"
 	"github.com/codomyrmex/containerization/engine"
+	"github.com/codomyrmex/containerization/errdefs"
 )
 
 // Exit codes of myrmex. An error that falls in more than one category takes the first row that matches:
@@ -64,7 +66,7 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
-// ExitCode maps an error to its exit code (see [ExitOK] for the table).
+// ExitCode maps an error to its exit code (see [ExitOK] for the table; the categories are errdefs.Kinds).
 func ExitCode(err error) int {
 	var usage *usageError
 	var chosen *exitError
@@ -73,26 +75,19 @@ func ExitCode(err error) int {
 		return ExitOK
 	case errors.As(err, &chosen):
 		return chosen.code
-	case errors.Is(err, context.Canceled):
-		return ExitInterrupted
-	case errors.As(err, &usage), errors.Is(err, containerization.ErrInvalidArgument):
+	case errors.As(err, &usage) && !errors.Is(err, context.Canceled):
 		return ExitUsage
-	case errors.Is(err, containerization.ErrNotFound):
-		return ExitNotFound
-	case errors.Is(err, containerization.ErrAlreadyExists), errors.Is(err, containerization.ErrConflict):
-		return ExitConflict
-	case errors.Is(err, containerization.ErrUnavailable), errors.Is(err, containerization.ErrTLS):
-		return ExitUnavailable
-	case errors.Is(err, containerization.ErrUnauthorized):
-		return ExitUnauthorized
-	case errors.Is(err, containerization.ErrPolicyViolation):
-		return ExitPolicy
-	case errors.Is(err, containerization.ErrNotImplemented):
-		return ExitNotImplemented
-	case errors.Is(err, containerization.ErrRolloutFailed):
-		return ExitRolloutFailed
 	}
-	return ExitError
+	return errdefs.KindOf(err).ExitCode
+}
+
+// jsonOutput reports whether the command that ran was asked for JSON (-o json, the root's flag or its own).
+func jsonOutput(cmd *cobra.Command) bool {
+	if cmd == nil {
+		return false
+	}
+	f := cmd.Flag("output")
+	return f != nil && f.Value.String() == outputJSON
 }
 
 // reported is an error whose details the command has already written to stderr (one line per failed name); Main
@@ -129,11 +124,22 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = fmt.Errorf("%w: %w", context.Canceled, err)
 	}
 	var done *reported
-	if !errors.As(err, &done) {
+	if jsonOutput(cmd) {
+		// For callers outside Go: the specification's error class and a stable code, on one line.
+		obj := containerization.NewErrorObject(err)
+		var usage *usageError
+		if errors.As(err, &usage) && !errors.Is(err, context.Canceled) {
+			obj.Code = "invalid_argument"
+		}
+		b, _ := json.Marshal(struct {
+			Error containerization.ErrorObject `json:"error"`
+		}{obj})
+		fmt.Fprintf(stderr, "%s\n", b)
+	} else if !errors.As(err, &done) {
 		fmt.Fprintf(stderr, "myrmex: %v\n", err)
 	}
 	var usage *usageError
-	if errors.As(err, &usage) && cmd != nil {
+	if errors.As(err, &usage) && cmd != nil && !jsonOutput(cmd) {
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	}
 	return ExitCode(err)

@@ -587,3 +587,37 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version with an engine = %s, want the engine's version and API", r.stdout)
 	}
 }
+
+// With -o json a failure is also a JSON object on stderr, for callers outside Go; without it, the usual line.
+func TestJSONError(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args            []string
+		exit            int
+		class, code, op string
+		subject         string
+	}{
+		{[]string{"registry", "pull", "127.0.0.1:1/none:1", "-o", "json"}, cli.ExitUnavailable, "RegistryError", "unavailable", "pull", "127.0.0.1:1/none:1"},
+		{[]string{"-o", "json", "--host", "unix:///nonexistent.sock", "container", "start", "web"}, cli.ExitUnavailable, "Error", "unavailable", "", ""}, // no engine to connect to: before manage_containers
+		{[]string{"-o", "json", "container", "stop", "x", "--timeout", "soon"}, cli.ExitUsage, "Error", "invalid_argument", "", ""},
+	} {
+		r := myrmex(t, tc.args...)
+		if r.code != tc.exit {
+			t.Errorf("myrmex %q = exit %d, want %d; stderr:\n%s", tc.args, r.code, tc.exit, r.stderr)
+		}
+		var body struct {
+			Error containerization.ErrorObject `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(r.stderr), &body); err != nil {
+			t.Errorf("myrmex %q stderr is not one JSON object: %v\n%s", tc.args, err, r.stderr)
+			continue
+		}
+		e := body.Error
+		if e.Class != tc.class || e.Code != tc.code || e.Op != tc.op || e.Subject != tc.subject || e.Message == "" {
+			t.Errorf("myrmex %q error = %+v, want class %s, code %s, op %q, subject %q", tc.args, e, tc.class, tc.code, tc.op, tc.subject)
+		}
+	}
+	if r := myrmex(t, "registry", "pull", "127.0.0.1:1/none:1"); !strings.HasPrefix(r.stderr, "myrmex: ") {
+		t.Errorf("without -o json stderr = %q, want the myrmex: line", r.stderr)
+	}
+}
