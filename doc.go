@@ -5,9 +5,11 @@
 // ([BuildContainers], [ManageContainers], [OrchestrateKubernetes], [ScanContainerSecurity],
 // [ManageContainerRegistry], [OptimizeContainers]), its data structures, with JSON field names spelled as the
 // specification spells them, and its six error types. It validates input and calls the capability packages
-// below it: engine (the Docker Engine API) first, the others as they land.
+// below it: engine (containers on the Docker Engine API), build (BuildKit), registry (OCI registries), scan
+// (package inventory, OSV advisories, compliance checks) and kube (Kubernetes); optimize is specified and not
+// built yet ([ErrNotImplemented]).
 //
 // Every error returned here is one of the six typed errors, each wrapping one of the sentinels ([ErrNotFound],
 // [ErrAlreadyExists], [ErrInvalidArgument], …): test the category with errors.Is and read the details with
-// errors.As.
+// errors.As. [NewErrorObject] describes an error for callers outside Go: the class, a stable code, the subject.
 package containerization

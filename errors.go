@@ -68,7 +68,7 @@ func (e *KubernetesError) Unwrap() error { return e.Err }
 // SecurityScanError reports a scan that could not run. Findings above a threshold are a distinct outcome that
 // wraps [ErrPolicyViolation].
 type SecurityScanError struct {
-	Op    string // scan, db
+	Op    string // scan (the scan could not run), policy (findings at or above the threshold)
 	Image string
 	Err   error
 }

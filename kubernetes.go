@@ -66,7 +66,8 @@ func kubeErr(op, object string, err error) error {
 // OrchestrateKubernetes applies the manifests at manifestPath (a file, a directory read recursively, or "-" for
 // stdin; YAML or JSON, several documents each; any kind the cluster serves) to namespace with server-side apply,
 // after the overrides of opts, and returns the deployment named deploymentName with its pods and services
-// (orchestrate_kubernetes). Objects are applied in dependency order (namespaces and CRDs, then configuration
+// (orchestrate_kubernetes). An empty namespace is the kubeconfig context's namespace, else "default", as kubectl
+// takes it. Objects are applied in dependency order (namespaces and CRDs, then configuration
 // and services, then workloads), each checked first by the API server in a dry run so that a bad object stops
 // the apply before anything changes. Errors are *[KubernetesError]s wrapping ErrInvalidArgument (malformed
 // manifests, unknown kinds), ErrNotFound (missing namespace, file), ErrConflict (fields another manager owns),
@@ -88,7 +89,7 @@ func OrchestrateKubernetes(ctx context.Context, deploymentName, manifestPath, na
 		return nil, kubeErr("apply", subject, err)
 	}
 	if namespace == "" {
-		namespace = "default"
+		namespace = c.DefaultNamespace() // the kubeconfig context's, as kubectl does
 	}
 	ov := kube.Overrides{Image: opts.Image, Images: opts.Images, Labels: opts.Labels, Annotations: opts.Annotations, Env: opts.Environment}
 	if opts.Replicas != nil {
@@ -125,7 +126,7 @@ func GetKubernetesDeployment(ctx context.Context, deploymentName, namespace stri
 		return nil, kubeErr("status", deploymentName, err)
 	}
 	if namespace == "" {
-		namespace = "default"
+		namespace = c.DefaultNamespace() // the kubeconfig context's, as kubectl does
 	}
 	st, err := c.Status(ctx, namespace, deploymentName)
 	if err != nil {
@@ -286,7 +287,7 @@ func DeleteKubernetesDeployment(ctx context.Context, deploymentName, namespace s
 		return nil, kubeErr("delete", deploymentName, err)
 	}
 	if namespace == "" {
-		namespace = "default"
+		namespace = c.DefaultNamespace() // the kubeconfig context's, as kubectl does
 	}
 	ch, err := c.Delete(ctx, namespace, deploymentName, kube.DeleteOptions{Wait: opts.Wait, Timeout: opts.Timeout, Progress: opts.Progress})
 	return ch, kubeErr("delete", namespace+"/"+deploymentName, err)

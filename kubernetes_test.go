@@ -12,6 +12,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/codomyrmex/containerization"
 	"github.com/codomyrmex/containerization/internal/testenv"
@@ -212,5 +213,42 @@ func TestOrchestrateKubernetesErrors(t *testing.T) {
 	var unbound containerization.KubernetesDeployment
 	if err := unbound.Refresh(ctx); !errors.Is(err, containerization.ErrInvalidArgument) {
 		t.Errorf("Refresh on a zero KubernetesDeployment: %v", err)
+	}
+}
+
+// An empty namespace is the kubeconfig context's, as kubectl takes it (the facade used "default").
+func TestKubernetesContextNamespace(t *testing.T) {
+	kubeconfig, c := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg, err := clientcmd.LoadFromFile(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Contexts[cfg.CurrentContext].Namespace = ns
+	withNS := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, withNS); err != nil {
+		t.Fatal(err)
+	}
+	opts := containerization.KubernetesOptions{Kubeconfig: withNS}
+	d, err := containerization.OrchestrateKubernetes(ctx, "ctxns", "examples/k8s", "", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Namespace != ns {
+		t.Errorf("applied to namespace %q, want the context's %q", d.Namespace, ns)
+	}
+	if _, err := c.Status(ctx, ns, "ctxns"); err != nil {
+		t.Errorf("the workload is not in the context's namespace %s: %v", ns, err)
+	}
+	if got, err := containerization.GetKubernetesDeployment(ctx, "ctxns", "", opts); err != nil || got.Namespace != ns {
+		t.Errorf("GetKubernetesDeployment(namespace \"\") = %+v, %v; want it found in %s", got, err, ns)
+	}
+	if _, err := containerization.DeleteKubernetesDeployment(ctx, "ctxns", "", opts); err != nil {
+		t.Errorf("DeleteKubernetesDeployment(namespace \"\") = %v", err)
+	}
+	if _, err := c.Status(ctx, ns, "ctxns"); !errors.Is(err, containerization.ErrNotFound) {
+		t.Errorf("after delete, status = %v; want not found", err)
 	}
 }

@@ -157,7 +157,7 @@ func resultOf(imageName string, rep *scan.Report) *SecurityScanResult {
 		ImageName: imageName, ScanTimestamp: rep.Started.UTC(), ScanDuration: rep.Duration.Seconds(),
 		Vulnerabilities: []Vulnerability{}, Recommendations: rep.Recommendations, ScanType: string(rep.Type),
 		PolicyPassed: rep.PolicyPassed, PackagesScanned: len(rep.Packages), Warnings: rep.Warnings,
-		ScanTool: "myrmex " + version() + " (osv-scalibr v0.5.3 inventory, OSV advisories, Dockle checks)",
+		ScanTool: scanTool(),
 	}
 	if rep.Match != nil {
 		for _, f := range rep.Match.Findings {
@@ -201,4 +201,13 @@ func resultOf(imageName string, rep *scan.Report) *SecurityScanResult {
 		res.Database = d
 	}
 	return res
+}
+
+// scanTool names the scanner and the inventory library's version, as this binary was built.
+func scanTool() string {
+	scalibr := depVersion("github.com/google/osv-scalibr")
+	if scalibr == "" {
+		scalibr = "(unknown version)"
+	}
+	return "myrmex " + version() + " (osv-scalibr " + scalibr + " inventory, OSV advisories, Dockle checks)"
 }

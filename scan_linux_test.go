@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -119,6 +120,12 @@ func TestScanFindsExactlyWhatTheAdvisoriesSay(t *testing.T) {
 		t.Errorf("full scan = counts %d/%d/%d/%d, %d packages, compliance %v, duration %v, tool %q, db %v, policy %v",
 			full.CriticalCount, full.HighCount, full.MediumCount, full.LowCount, full.PackagesScanned, full.ComplianceScore,
 			full.ScanDuration, full.ScanTool, full.Database, full.PolicyPassed)
+	}
+	// The inventory library's version as go.mod requires it, never a version written by hand.
+	if gomod, err := os.ReadFile("go.mod"); err != nil {
+		t.Error(err)
+	} else if m := regexp.MustCompile(`github.com/google/osv-scalibr (v\S+)`).FindSubmatch(gomod); m == nil || !strings.Contains(full.ScanTool, "osv-scalibr "+string(m[1])+" ") {
+		t.Errorf("scan_tool = %q, want osv-scalibr's version from go.mod (%s)", full.ScanTool, m)
 	}
 	if !hasLine(full.Recommendations, "upgrade npm minimist from 1.2.5 to 1.2.6") || !hasLine(full.Recommendations, "[CIS-DI-0006]") {
 		t.Errorf("recommendations = %q, want the minimist upgrade and the HEALTHCHECK remediation", full.Recommendations)

@@ -139,13 +139,19 @@ func rankOf(kind string) int {
 	return len(applyRank)
 }
 
-// ValidateName checks an application name (a DNS label, as a Deployment's name must be for its pods).
+// ValidateName checks an application name: a DNS subdomain (lowercase letters, digits, '-' and '.', starting and
+// ending with a letter or digit), as Kubernetes requires of a Deployment's name, short enough that its inventory
+// ConfigMap's name ([InventoryName]) is one too.
 func ValidateName(name string) error {
 	if name == "" {
 		return fmt.Errorf("%w: no application (deployment) name given", errdefs.ErrInvalidArgument)
 	}
 	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
 		return fmt.Errorf("%w: name %q: %s", errdefs.ErrInvalidArgument, name, strings.Join(errs, "; "))
+	}
+	if inv := InventoryName(name); len(inv) > validation.DNS1123SubdomainMaxLength {
+		return fmt.Errorf("%w: name %q is %d characters, at most %d: its inventory ConfigMap %s<name> must be a DNS subdomain too",
+			errdefs.ErrInvalidArgument, name, len(name), validation.DNS1123SubdomainMaxLength-len(InventoryName("")), InventoryName(""))
 	}
 	return nil
 }

@@ -835,3 +835,24 @@ func TestWaitTimesOutUnderTheRateLimit(t *testing.T) {
 		t.Fatalf("error = %v, want a timed-out RolloutError naming the service", err)
 	}
 }
+
+// A Deployment scaled to zero is done: its status says succeeded (the specification's word for a workload that
+// finished), and a wait for it ends.
+func TestScaledToZeroSucceeds(t *testing.T) {
+	_, c := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, c)
+	ctx := ctxT(t, 2*time.Minute)
+	if _, err := c.Apply(ctx, parse(t, deployment("idle", "registry.local/web:1", 1, "")), kube.ApplyOptions{Name: "idle", Namespace: ns, Wait: true, Timeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.Status(ctx, ns, "idle"); err != nil || st.Status != "running" {
+		t.Fatalf("one replica: %v %+v, want running", err, st)
+	}
+	if _, err := c.Scale(ctx, ns, "idle", 0); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Wait(ctx, ns, "idle", time.Minute, nil)
+	if err != nil || st.Status != "succeeded" || len(st.Pods) != 0 || st.Replicas != 0 {
+		t.Fatalf("scaled to zero: %v %+v, want succeeded with no pods", err, st)
+	}
+}

@@ -459,6 +459,9 @@ func buildStatus(w *workload, pods []corev1.Pod, rss []appsv1.ReplicaSet, svcs [
 		st.Status, st.Message = "failed", st.Failure.Error()
 	case err != nil:
 		st.Status, st.Message = "pending", err.Error()
+	case res.Status == kstatus.CurrentStatus && w.kind != "DaemonSet" && st.Replicas == 0 && len(st.Pods) == 0:
+		// Scaled to zero and done: nothing runs, nothing is left to do (the specification's "succeeded").
+		st.Status, st.Message = "succeeded", "scaled to zero: no pods run"
 	case res.Status == kstatus.CurrentStatus:
 		st.Status, st.Message = "running", res.Message
 	case res.Status == kstatus.FailedStatus:

@@ -293,7 +293,7 @@ func (c *Client) refState(ctx context.Context, snap *snapshot, r ObjRef) (objSta
 		}
 		s := objState{status: string(kstatus.InProgressStatus), message: st.Message}
 		switch st.Status {
-		case "running":
+		case "running", "succeeded":
 			s.status = string(kstatus.CurrentStatus)
 		case "failed":
 			s.status = string(kstatus.FailedStatus)

@@ -1,4 +1,6 @@
-// Command myrmex creates, runs, inspects and measures containers; see package internal/cli.
+// Command myrmex builds, runs, scans, ships and deploys containers on the real engines underneath (the Docker
+// Engine API, BuildKit, OCI registries, Kubernetes), as the Codomyrmex containerization API specifies; see
+// package internal/cli.
 package main
 
 import (

@@ -160,13 +160,16 @@ type globalOptions struct {
 func newRootCmd(g *globalOptions) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "myrmex",
-		Short: "Run and inspect containers on a Docker-compatible engine",
-		Long: `Myrmex creates, runs, inspects and measures containers on a Docker-compatible engine (Docker or
-Podman's Docker socket), and pushes, pulls, tags, copies, lists and deletes images in OCI registries, as the
-Codomyrmex containerization API specifies.
+		Short: "Build, run, scan, ship and deploy containers",
+		Long: `Myrmex builds images on BuildKit (lint, scan and gate included), creates, runs, inspects and measures
+containers on a Docker-compatible engine (Docker or Podman's Docker socket), scans images for vulnerabilities and
+compliance, pushes, pulls, tags, copies, lists and deletes images in OCI registries with retention policies, and
+deploys to Kubernetes with server-side apply, waits that fail fast, scale, rollback and delete, as the Codomyrmex
+containerization API specifies.
 
 Results go to stdout (-o table, json or yaml, with the specification's field names); errors and hints go to
-stderr. Exit codes: 0 ok, 1 error, 2 usage or invalid argument, 3 not found, 4 already exists or conflict,
+stderr, and with -o json a failure is also a JSON object there ({"error": {"class", "code", "message", "op",
+"subject"}}). Exit codes: 0 ok, 1 error, 2 usage or invalid argument, 3 not found, 4 already exists or conflict,
 5 engine or registry unavailable or its certificate not trusted, 6 unauthorized, 7 policy violation,
 8 not implemented, 9 rollout failed, 130 interrupted.`,
 		SilenceUsage:  true,

@@ -44,7 +44,7 @@ times out) exits 9.`
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG, else ~/.kube/config, else the in-cluster configuration)")
 	pf.StringVar(&f.context, "context", "", "kubeconfig context (default its current context)")
-	pf.StringVarP(&f.namespace, "namespace", "n", "default", "namespace of the deployment")
+	pf.StringVarP(&f.namespace, "namespace", "n", "", "namespace of the deployment (default: the kubeconfig context's namespace, else default)")
 	return cmd
 }
 
