@@ -10,6 +10,7 @@ import (
 	"github.com/codomyrmex/containerization/engine"
 	"github.com/codomyrmex/containerization/registry"
 	"github.com/codomyrmex/containerization/scan"
+	"github.com/codomyrmex/containerization/scan/inventory"
 	"github.com/codomyrmex/containerization/scan/match"
 )
 
@@ -203,11 +204,7 @@ func resultOf(imageName string, rep *scan.Report) *SecurityScanResult {
 	return res
 }
 
-// scanTool names the scanner and the inventory library's version, as this binary was built.
+// scanTool names the scanner and the version of the library that lists the packages.
 func scanTool() string {
-	scalibr := depVersion("github.com/google/osv-scalibr")
-	if scalibr == "" {
-		scalibr = "(unknown version)"
-	}
-	return "myrmex " + version() + " (osv-scalibr " + scalibr + " inventory, OSV advisories, Dockle checks)"
+	return "myrmex " + version() + " (osv-scalibr " + inventory.ScalibrVersion + " inventory, OSV advisories, Dockle checks)"
 }
