@@ -94,8 +94,19 @@ pool_base() { # base=10.214.0.0/16,size=24 → 10.214.0.0/16
   echo "${b%%,*}"
 }
 
+# check_cidr NAME VALUE [MAXPREFIX]: VALUE is an IPv4 address with a prefix length of at most MAXPREFIX.
+check_cidr() {
+  local re='^(([0-9]|[1-9][0-9]|1[0-9][0-9]|2[0-4][0-9]|25[0-5])\.){3}([0-9]|[1-9][0-9]|1[0-9][0-9]|2[0-4][0-9]|25[0-5])/([0-9]|[12][0-9]|3[0-2])$'
+  if ! [[ $2 =~ $re ]] || [ "${2#*/}" -gt "${3:-32}" ]; then
+    die "$1=$2 is not an IPv4 subnet like 10.213.0.1/24${3:+ (prefix length at most $3)}"
+  fi
+}
+
 # The engine's side of the machine, computed from the settings (from the record when `down` reads it).
 derive() {
+  check_cidr MYRMEX_LINK_CIDR "$link_cidr" 30
+  check_cidr MYRMEX_BRIDGE_CIDR "$bridge_cidr" 30
+  check_cidr MYRMEX_ADDRESS_POOL "$(pool_base "$pool")" 30
   link_net=$(network "$link_cidr")
   link_host=$(offset "$link_net" 1)
   link_engine=$(offset "$link_net" 2)

@@ -28,6 +28,12 @@ state=${MYRMEX_STATE_DIR:-/var/lib/myrmex-test}/kube
 kubeconfig="$run/kubeconfig"
 apiport=${MYRMEX_KUBE_PORT:-16443}
 etcdport=${MYRMEX_ETCD_PORT:-12379}
+for p in "MYRMEX_KUBE_PORT=$apiport" "MYRMEX_ETCD_PORT=$etcdport"; do
+  if ! [[ ${p#*=} =~ ^[1-9][0-9]{0,4}$ ]] || [ "${p#*=}" -gt 65534 ]; then
+    echo "kube.sh: $p is not a port (1-65534)" >&2
+    exit 2
+  fi
+done
 etcdpeer=$((etcdport + 1))
 GO=${GO:-go}
 here=$(cd "$(dirname "$0")" && pwd)
