@@ -54,7 +54,8 @@ install_missing() {
   command -v docker >/dev/null || need+=(docker.io)
   command -v containerd >/dev/null || need+=(containerd)
   command -v iptables >/dev/null || need+=(iptables)
-  [ -x /bin/busybox ] || need+=(busybox-static)
+  # The test images are busybox root filesystems: the binary must be static (Debian's busybox package is not).
+  if [ ! -x /bin/busybox ] || LC_ALL=C grep -qa '/ld-linux' /bin/busybox; then need+=(busybox-static); fi
   command -v ip >/dev/null || need+=(iproute2)
   command -v nsenter >/dev/null || need+=(util-linux)
   # The registry tests run Debian's CNCF distribution server themselves, on loopback.

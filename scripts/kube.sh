@@ -44,10 +44,14 @@ log() { echo "kube.sh: $*" >&2; }
 
 build_kubernetes() {
   local src="$cache/src/kubernetes"
-  mkdir -p "$src" "$bin"
-  (
-    cd "$src"
-    if [ ! -f go.mod ]; then
+  mkdir -p "$bin"
+  # The throwaway module is made in a directory of its own and moved into place whole: a first download that
+  # fails half-way leaves nothing that a later run would take for a finished module.
+  if [ ! -f "$src/go.mod" ]; then
+    rm -rf "$src.tmp"
+    mkdir -p "$src.tmp"
+    (
+      cd "$src.tmp"
       # The same go line and godebug as Kubernetes' own go.mod.
       printf 'module myrmex.local/kubebuild\n\ngo 1.26.0\n\ngodebug default=go1.26\n' >go.mod
       $GO mod edit -require "k8s.io/kubernetes@$k8s_version"
@@ -60,8 +64,14 @@ build_kubernetes() {
         esac
         $GO mod edit -replace "$m=$m@$staging_version"
       done
+      grep -q 'k8s.io/api => ' go.mod || { log "no staging replacements were written to the Kubernetes build module"; exit 1; }
       printf 'package kubebuild\n' >doc.go
-    fi
+    )
+    rm -rf "$src"
+    mv "$src.tmp" "$src"
+  fi
+  (
+    cd "$src"
     local cmd
     for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
       if [ ! -x "$bin/$cmd" ]; then
@@ -76,10 +86,13 @@ build_kubernetes() {
 build_etcd() {
   [ -x "$bin/etcd" ] && return 0
   local src="$cache/src/etcd"
-  mkdir -p "$src" "$bin"
-  (
-    cd "$src"
-    if [ ! -f go.mod ]; then
+  mkdir -p "$bin"
+  if [ ! -f "$src/go.mod" ]; then
+    # As for Kubernetes: made aside, moved into place whole.
+    rm -rf "$src.tmp"
+    mkdir -p "$src.tmp"
+    (
+      cd "$src.tmp"
       printf 'module myrmex.local/etcdbuild\n\ngo 1.26.0\n' >go.mod
       cat >main.go <<'EOF'
 // Command etcd is etcd's own server main, built from go.etcd.io/etcd/server/v3.
@@ -94,7 +107,12 @@ import (
 func main() { etcdmain.Main(os.Args) }
 EOF
       $GO mod edit -require "go.etcd.io/etcd/server/v3@$etcd_version"
-    fi
+    )
+    rm -rf "$src"
+    mv "$src.tmp" "$src"
+  fi
+  (
+    cd "$src"
     log "building etcd $etcd_version"
     GOFLAGS=-mod=mod $GO mod tidy >/dev/null 2>&1 || true
     GOFLAGS=-mod=mod $GO build -o "$bin/etcd.tmp" .

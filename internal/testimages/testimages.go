@@ -9,6 +9,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"debug/elf"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -75,6 +77,9 @@ func Rootfs() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading busybox (install Debian's busybox-static): %w", err)
 	}
+	if err := static(bin); err != nil {
+		return nil, fmt.Errorf("%s: %w", BusyboxPath, err)
+	}
 	out, err := exec.Command(BusyboxPath, "--list").Output()
 	if err != nil {
 		return nil, fmt.Errorf("listing busybox applets: %w", err)
@@ -122,4 +127,19 @@ func Rootfs() ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// static checks that an executable needs no dynamic loader: the images hold nothing but the binary.
+func static(bin []byte) error {
+	f, err := elf.NewFile(bytes.NewReader(bin))
+	if err != nil {
+		return fmt.Errorf("not an ELF executable: %w", err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return errors.New("dynamically linked: the test images need a static busybox (apt-get install busybox-static)")
+		}
+	}
+	return nil
 }
