@@ -78,7 +78,7 @@ type BuildOptions struct {
 // Errors are *[ContainerBuildError] with Op lint, build, scan or push. A failing step wraps a *build.StepError
 // (instruction, line, exit code, output tail); a failing gate wraps ErrPolicyViolation and the image is not
 // pushed; both return the result so far. optimization_applied stays false until optimize_containers is built.
-func BuildContainers(ctx context.Context, imageName string, opts BuildOptions) (*BuildResult, error) {
+func (c *Client) BuildContainers(ctx context.Context, imageName string, opts BuildOptions) (*BuildResult, error) {
 	res := &BuildResult{ImageName: imageName, Tags: []string{}, Lint: []LintFinding{}, Recommendations: []string{}}
 	fail := func(op string, err error) (*BuildResult, error) {
 		return res, &ContainerBuildError{Op: op, Image: imageName, Err: err}
@@ -128,10 +128,9 @@ func BuildContainers(ctx context.Context, imageName string, opts BuildOptions) (
 	}
 	eng := opts.Engine
 	if eng == nil && !remote {
-		if eng, err = engine.New(ctx, engine.Options{Host: opts.Host, Logger: opts.Logger}); err != nil {
+		if eng, err = c.engine(ctx); err != nil {
 			return fail("build", err)
 		}
-		defer eng.Close()
 	}
 	out, err := build.Build(ctx, eng, build.Options{
 		DockerfilePath: opts.DockerfilePath, ContextPath: opts.ContextPath, BuildArgs: opts.BuildArgs,
@@ -178,7 +177,7 @@ func BuildContainers(ctx context.Context, imageName string, opts BuildOptions) (
 		if remote {
 			so.Registry = opts.RegistryOptions
 		}
-		sr, err := ScanContainerSecurity(ctx, source, scanType, so)
+		sr, err := c.ScanContainerSecurity(ctx, source, scanType, so)
 		res.Scan = sr
 		if sr != nil {
 			res.VulnerabilitiesFound = len(sr.Vulnerabilities)
@@ -220,7 +219,7 @@ func BuildContainers(ctx context.Context, imageName string, opts BuildOptions) (
 				ro.Tags = append(ro.Tags, tr.TagStr())
 			}
 		}
-		pushed, err := ManageContainerRegistry(ctx, RegistryPush, imageName, opts.Registry, ro)
+		pushed, err := c.ManageContainerRegistry(ctx, RegistryPush, imageName, opts.Registry, ro)
 		if err != nil {
 			return fail("push", errors.Unwrap(err))
 		}

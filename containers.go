@@ -89,7 +89,7 @@ type ManageOptions struct {
 // *[ContainerManagementError] wrapping a sentinel: [ErrInvalidArgument] for bad input, [ErrNotFound] for an
 // unknown container, image or network, [ErrAlreadyExists] for a name in use, [ErrConflict] for removing a running
 // container without Force, [ErrUnavailable] when no engine answers.
-func ManageContainers(ctx context.Context, operation, containerName string, config *ContainerConfig, opts ManageOptions) (*ContainerResult, error) {
+func (c *Client) ManageContainers(ctx context.Context, operation, containerName string, config *ContainerConfig, opts ManageOptions) (*ContainerResult, error) {
 	start := time.Now()
 	res := &ContainerResult{Operation: operation, ContainerName: containerName}
 	finish := func(err error) (*ContainerResult, error) {
@@ -110,19 +110,12 @@ func ManageContainers(ctx context.Context, operation, containerName string, conf
 		res.ContainerName = strings.TrimPrefix(config.Name, "/")
 	}
 
-	eng := opts.Engine
-	if eng == nil {
-		var err error
-		if eng, err = engine.New(ctx, engine.Options{Host: opts.Host, Logger: opts.Logger}); err != nil {
-			return finish(err)
-		}
-		defer eng.Close()
+	eng, err := c.engineFor(ctx, opts.Engine)
+	if err != nil {
+		return finish(err)
 	}
 
-	var (
-		st  engine.State
-		err error
-	)
+	var st engine.State
 	stop := engine.StopOptions{Timeout: opts.StopTimeout}
 	switch operation {
 	case OpCreate:
@@ -207,17 +200,13 @@ type MetricsOptions struct {
 
 // GetContainerMetrics samples one container, or, with an empty name, every running container of Myrmex's
 // concurrently. Errors are *[ContainerManagementError] with Op "stats".
-func GetContainerMetrics(ctx context.Context, containerName string, opts MetricsOptions) ([]ContainerMetrics, error) {
+func (c *Client) GetContainerMetrics(ctx context.Context, containerName string, opts MetricsOptions) ([]ContainerMetrics, error) {
 	fail := func(err error) ([]ContainerMetrics, error) {
 		return nil, &ContainerManagementError{Op: "stats", Container: containerName, Err: err}
 	}
-	eng := opts.Engine
-	if eng == nil {
-		var err error
-		if eng, err = engine.New(ctx, engine.Options{Host: opts.Host, Logger: opts.Logger}); err != nil {
-			return fail(err)
-		}
-		defer eng.Close()
+	eng, err := c.engineFor(ctx, opts.Engine)
+	if err != nil {
+		return fail(err)
 	}
 	if containerName != "" {
 		m, err := eng.Metrics(ctx, containerName)

@@ -44,10 +44,6 @@ type KubernetesOptions struct {
 // KubernetesChange is what an apply did or would do to one object.
 type KubernetesChange = kube.Change
 
-func (o KubernetesOptions) client() (*kube.Client, error) {
-	return kube.New(kube.Config{Kubeconfig: o.Kubeconfig, Context: o.Context, FieldManager: o.FieldManager})
-}
-
 func kubeErr(op, object string, err error) error {
 	if err == nil {
 		return nil
@@ -72,7 +68,7 @@ func kubeErr(op, object string, err error) error {
 // the apply before anything changes. Errors are *[KubernetesError]s wrapping ErrInvalidArgument (malformed
 // manifests, unknown kinds), ErrNotFound (missing namespace, file), ErrConflict (fields another manager owns),
 // ErrUnauthorized, ErrUnavailable, or ErrRolloutFailed (a pod that cannot start, or the wait timed out).
-func OrchestrateKubernetes(ctx context.Context, deploymentName, manifestPath, namespace string, opts KubernetesOptions) (*KubernetesDeployment, error) {
+func (c *Client) OrchestrateKubernetes(ctx context.Context, deploymentName, manifestPath, namespace string, opts KubernetesOptions) (*KubernetesDeployment, error) {
 	subject := deploymentName
 	if err := kube.ValidateName(deploymentName); err != nil {
 		return nil, kubeErr("apply", subject, err)
@@ -84,12 +80,12 @@ func OrchestrateKubernetes(ctx context.Context, deploymentName, manifestPath, na
 	if err != nil {
 		return nil, kubeErr("apply", subject, err)
 	}
-	c, err := opts.client()
+	kc, err := c.kube(opts)
 	if err != nil {
 		return nil, kubeErr("apply", subject, err)
 	}
 	if namespace == "" {
-		namespace = c.DefaultNamespace() // the kubeconfig context's, as kubectl does
+		namespace = kc.DefaultNamespace() // the kubeconfig context's, as kubectl does
 	}
 	ov := kube.Overrides{Image: opts.Image, Images: opts.Images, Labels: opts.Labels, Annotations: opts.Annotations, Env: opts.Environment}
 	if opts.Replicas != nil {
@@ -99,14 +95,14 @@ func OrchestrateKubernetes(ctx context.Context, deploymentName, manifestPath, na
 	if r := opts.Resources; r != nil {
 		ov.Requests, ov.Limits = amounts(r.Requests), amounts(r.Limits)
 	}
-	res, err := c.Apply(ctx, objs, kube.ApplyOptions{
+	res, err := kc.Apply(ctx, objs, kube.ApplyOptions{
 		Name: deploymentName, Namespace: namespace, CreateNamespace: opts.CreateNamespace, Overrides: ov,
 		DryRun: opts.DryRun, ForceConflicts: opts.ForceConflicts, Prune: opts.Prune,
 		Wait: opts.Wait, Timeout: opts.Timeout, Progress: opts.Progress,
 	})
 	var d *KubernetesDeployment
 	if res != nil {
-		d = fromStatus(c, res.Status, deploymentName, namespace)
+		d = fromStatus(kc, res.Status, deploymentName, namespace)
 		d.Changes, d.Pruned, d.DryRun = res.Changes, res.Pruned, res.DryRun
 	}
 	if err != nil {
@@ -117,22 +113,22 @@ func OrchestrateKubernetes(ctx context.Context, deploymentName, manifestPath, na
 
 // GetKubernetesDeployment reads a deployment (a Deployment, StatefulSet or DaemonSet) with its pods and services.
 // Only the cluster options of opts are used.
-func GetKubernetesDeployment(ctx context.Context, deploymentName, namespace string, opts KubernetesOptions) (*KubernetesDeployment, error) {
+func (c *Client) GetKubernetesDeployment(ctx context.Context, deploymentName, namespace string, opts KubernetesOptions) (*KubernetesDeployment, error) {
 	if err := kube.ValidateName(deploymentName); err != nil {
 		return nil, kubeErr("status", deploymentName, err)
 	}
-	c, err := opts.client()
+	kc, err := c.kube(opts)
 	if err != nil {
 		return nil, kubeErr("status", deploymentName, err)
 	}
 	if namespace == "" {
-		namespace = c.DefaultNamespace() // the kubeconfig context's, as kubectl does
+		namespace = kc.DefaultNamespace() // the kubeconfig context's, as kubectl does
 	}
-	st, err := c.Status(ctx, namespace, deploymentName)
+	st, err := kc.Status(ctx, namespace, deploymentName)
 	if err != nil {
 		return nil, kubeErr("status", deploymentName, err)
 	}
-	return fromStatus(c, st, deploymentName, namespace), nil
+	return fromStatus(kc, st, deploymentName, namespace), nil
 }
 
 func amounts(a ResourceAmounts) map[string]string {
@@ -278,17 +274,17 @@ func (d *KubernetesDeployment) Delete(ctx context.Context, wait bool) ([]Kuberne
 // gone already), workloads first, then the inventory; with opts.Wait, until the objects are gone (opts.Timeout,
 // default 2 minutes). A deployment Myrmex did not apply has its workload of that name deleted; none at all is
 // ErrNotFound.
-func DeleteKubernetesDeployment(ctx context.Context, deploymentName, namespace string, opts KubernetesOptions) ([]KubernetesChange, error) {
+func (c *Client) DeleteKubernetesDeployment(ctx context.Context, deploymentName, namespace string, opts KubernetesOptions) ([]KubernetesChange, error) {
 	if err := kube.ValidateName(deploymentName); err != nil {
 		return nil, kubeErr("delete", deploymentName, err)
 	}
-	c, err := opts.client()
+	kc, err := c.kube(opts)
 	if err != nil {
 		return nil, kubeErr("delete", deploymentName, err)
 	}
 	if namespace == "" {
-		namespace = c.DefaultNamespace() // the kubeconfig context's, as kubectl does
+		namespace = kc.DefaultNamespace() // the kubeconfig context's, as kubectl does
 	}
-	ch, err := c.Delete(ctx, namespace, deploymentName, kube.DeleteOptions{Wait: opts.Wait, Timeout: opts.Timeout, Progress: opts.Progress})
+	ch, err := kc.Delete(ctx, namespace, deploymentName, kube.DeleteOptions{Wait: opts.Wait, Timeout: opts.Timeout, Progress: opts.Progress})
 	return ch, kubeErr("delete", namespace+"/"+deploymentName, err)
 }

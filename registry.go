@@ -77,7 +77,7 @@ type RegistryOptions struct {
 // registry, in registryURL as in a reference ("http://127.0.0.1:5000/app:1"). The result is never nil; errors are *[RegistryError] wrapping ErrInvalidArgument (refused before any
 // request), ErrUnauthorized, ErrNotFound, ErrUnavailable, ErrTLS or ErrNotImplemented (the registry refuses the
 // operation, such as a delete where deletes are disabled).
-func ManageContainerRegistry(ctx context.Context, operation, imageName, registryURL string, opts RegistryOptions) (*RegistryResult, error) {
+func (c *Client) ManageContainerRegistry(ctx context.Context, operation, imageName, registryURL string, opts RegistryOptions) (*RegistryResult, error) {
 	res := &RegistryResult{Operation: operation, ImageName: imageName, RegistryURL: registryURL, Tags: []string{}}
 	// The registry package closes Progress once it is called; an operation that fails before that closes it here.
 	called := false
@@ -159,7 +159,7 @@ func ManageContainerRegistry(ctx context.Context, operation, imageName, registry
 		if err != nil {
 			return fail(err)
 		}
-		eng, closeEng, err := opts.engine(ctx, imageName)
+		eng, closeEng, err := c.registryEngine(ctx, opts, imageName)
 		if err != nil {
 			return fail(err)
 		}
@@ -170,7 +170,7 @@ func ManageContainerRegistry(ctx context.Context, operation, imageName, registry
 			return fail(err)
 		}
 	case RegistryPull:
-		eng, closeEng, err := opts.engine(ctx, "")
+		eng, closeEng, err := c.registryEngine(ctx, opts, "")
 		if err != nil {
 			return fail(err)
 		}
@@ -278,17 +278,14 @@ func (o RegistryOptions) registryOptions(kind registry.Kind, creds RegistryCrede
 	return ro, nil
 }
 
-// engine returns the engine push and pull need (none for a push from a layout or archive).
-func (o RegistryOptions) engine(ctx context.Context, source string) (registry.Engine, func(), error) {
+// registryEngine returns the engine push and pull need (none for a push from a layout or archive).
+func (c *Client) registryEngine(ctx context.Context, o RegistryOptions, source string) (registry.Engine, func(), error) {
 	if isLocalSource(source) {
 		return nil, func() {}, nil
 	}
-	if o.Engine != nil {
-		return o.Engine, func() {}, nil
-	}
-	eng, err := engine.New(ctx, engine.Options{Host: o.Host, Logger: o.Logger})
+	eng, err := c.engineFor(ctx, o.Engine)
 	if err != nil {
 		return nil, nil, err
 	}
-	return eng, func() { eng.Close() }, nil
+	return eng, func() {}, nil
 }

@@ -48,7 +48,7 @@ type ScanOptions struct {
 // Errors are *[SecurityScanError]: ErrInvalidArgument for bad input, ErrNotFound for a missing image or
 // database, ErrPolicyViolation when findings are at or above the threshold — then the result is complete and
 // returned too.
-func ScanContainerSecurity(ctx context.Context, imageName, scanType string, opts ScanOptions) (*SecurityScanResult, error) {
+func (c *Client) ScanContainerSecurity(ctx context.Context, imageName, scanType string, opts ScanOptions) (*SecurityScanResult, error) {
 	fail := func(op string, err error) (*SecurityScanResult, error) {
 		return nil, &SecurityScanError{Op: op, Image: imageName, Err: err}
 	}
@@ -81,9 +81,8 @@ func ScanContainerSecurity(ctx context.Context, imageName, scanType string, opts
 	eng := opts.Engine
 	if eng == nil && !strings.HasPrefix(imageName, registry.SourceRemote) && !isLocalSource(imageName) {
 		// Without an engine, a plain reference is read from its registry.
-		if e, err := engine.New(ctx, engine.Options{Host: opts.Host, Logger: opts.Logger}); err == nil {
+		if e, err := c.engine(ctx); err == nil {
 			eng = e
-			defer e.Close()
 		}
 	}
 	var regEngine registry.Engine

@@ -9,6 +9,6 @@ type OptimizeOptions struct {
 
 // OptimizeContainers rewrites an image to be smaller, faster or harder, and measures before and after
 // (optimize_containers). Not built yet: it returns a *[OptimizationError] wrapping [ErrNotImplemented].
-func OptimizeContainers(ctx context.Context, imageName, optimizationType string, opts OptimizeOptions) (*OptimizationResult, error) {
+func (c *Client) OptimizeContainers(ctx context.Context, imageName, optimizationType string, opts OptimizeOptions) (*OptimizationResult, error) {
 	return nil, &OptimizationError{Op: optimizationType, Image: imageName, Err: notImplemented("optimize_containers")}
 }

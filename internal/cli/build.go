@@ -111,7 +111,7 @@ func runBuild(cmd *cobra.Command, g *globalOptions, o buildOptions, contextDir s
 		p := newStepPrinter(g.errOut)
 		opts.Progress, stop = p.event, p.stop
 	}
-	res, err := containerization.BuildContainers(cmd.Context(), o.tags[0], opts)
+	res, err := g.myrmex().BuildContainers(cmd.Context(), o.tags[0], opts)
 	stop()
 	var step *build.StepError
 	if errors.As(err, &step) {

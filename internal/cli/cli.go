@@ -108,6 +108,9 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetErr(stderr)
 
 	cmd, err := root.ExecuteContextC(ctx)
+	if g.client != nil {
+		_ = g.client.Close()
+	}
 	if err == nil {
 		if ctx.Err() != nil {
 			return ExitInterrupted // logs --follow ends quietly when interrupted
@@ -154,7 +157,8 @@ type globalOptions struct {
 	in          io.Reader
 	out, errOut io.Writer
 	log         *slog.Logger // nil unless --debug, so that the library stays silent
-	started     bool         // a command's RunE was reached: its errors are not usage errors
+	client      *containerization.Client
+	started     bool // a command's RunE was reached: its errors are not usage errors
 }
 
 func newRootCmd(g *globalOptions) *cobra.Command {
@@ -223,7 +227,17 @@ func group(use, short string, children ...*cobra.Command) *cobra.Command {
 
 // engine connects to the engine for a command that makes several calls. The caller closes it.
 func (g *globalOptions) engine(ctx context.Context) (*engine.Client, error) {
-	return engine.New(ctx, engine.Options{Host: g.host, Logger: g.log})
+	return g.myrmex().Engine(ctx)
+}
+
+// myrmex is the process's one Client, made on first use (after the flags are parsed: --host, --debug) and
+// closed by Main.
+func (g *globalOptions) myrmex() *containerization.Client {
+	if g.client == nil {
+		// New fails only for a cancelled context; a client over no context still answers each call's own.
+		g.client, _ = containerization.New(context.Background(), containerization.Config{Host: g.host, Logger: g.log})
+	}
+	return g.client
 }
 
 // manageOptions are the library options every lifecycle call shares.

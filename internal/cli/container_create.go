@@ -181,7 +181,7 @@ func initMap[M ~map[K]V, K comparable, V any](m M) M {
 func runCreate(cmd *cobra.Command, g *globalOptions, o createOptions, name string, cfg *containerization.ContainerConfig) error {
 	opts := g.manageOptions(nil)
 	opts.CreateNetworks = o.createNetworks
-	res, err := containerization.ManageContainers(cmd.Context(), containerization.OpCreate, name, cfg, opts)
+	res, err := g.myrmex().ManageContainers(cmd.Context(), containerization.OpCreate, name, cfg, opts)
 	for _, w := range res.Warnings {
 		fmt.Fprintf(g.errOut, "myrmex: warning: %s\n", w)
 	}

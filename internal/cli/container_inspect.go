@@ -12,7 +12,7 @@ func newContainerInspectCmd(g *globalOptions) *cobra.Command {
 		Short: "Show the engine's full view of a container (JSON unless -o yaml)",
 		Args:  exactArgs(1, "one container NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := containerization.ManageContainers(cmd.Context(), containerization.OpInspect, args[0], nil, g.manageOptions(nil))
+			res, err := g.myrmex().ManageContainers(cmd.Context(), containerization.OpInspect, args[0], nil, g.manageOptions(nil))
 			if err != nil {
 				return err
 			}

@@ -68,7 +68,6 @@ func runLifecycle(cmd *cobra.Command, g *globalOptions, op string, names []strin
 	if err != nil {
 		return err
 	}
-	defer eng.Close()
 	opts.Engine, opts.Logger = eng, g.log
 
 	var (
@@ -76,7 +75,7 @@ func runLifecycle(cmd *cobra.Command, g *globalOptions, op string, names []strin
 		first   error
 	)
 	for _, name := range names {
-		res, err := containerization.ManageContainers(ctx, op, name, nil, opts)
+		res, err := g.myrmex().ManageContainers(ctx, op, name, nil, opts)
 		results = append(results, res)
 		if err != nil {
 			g.fail(err)

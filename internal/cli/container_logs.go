@@ -72,7 +72,7 @@ func runLogs(cmd *cobra.Command, g *globalOptions, name string, opts engine.LogO
 		}
 		mo := g.manageOptions(nil)
 		mo.Logs = opts
-		res, err := containerization.ManageContainers(ctx, containerization.OpLogs, name, nil, mo)
+		res, err := g.myrmex().ManageContainers(ctx, containerization.OpLogs, name, nil, mo)
 		if err != nil {
 			return err
 		}
@@ -82,6 +82,5 @@ func runLogs(cmd *cobra.Command, g *globalOptions, name string, opts engine.LogO
 	if err != nil {
 		return err
 	}
-	defer eng.Close()
 	return eng.StreamLogs(ctx, name, opts, g.out, g.errOut)
 }

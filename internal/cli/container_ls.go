@@ -20,7 +20,7 @@ func newContainerLsCmd(g *globalOptions) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := g.manageOptions(nil)
 			opts.Foreign = all
-			res, err := containerization.ManageContainers(cmd.Context(), containerization.OpList, "", nil, opts)
+			res, err := g.myrmex().ManageContainers(cmd.Context(), containerization.OpList, "", nil, opts)
 			if err != nil {
 				return err
 			}

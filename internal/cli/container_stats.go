@@ -35,7 +35,6 @@ func runStats(cmd *cobra.Command, g *globalOptions, names []string, all bool) er
 	if err != nil {
 		return err
 	}
-	defer eng.Close()
 	opts := containerization.MetricsOptions{Engine: eng, Logger: g.log, Foreign: all}
 
 	var (
@@ -43,7 +42,7 @@ func runStats(cmd *cobra.Command, g *globalOptions, names []string, all bool) er
 		first   error
 	)
 	if len(names) == 0 {
-		metrics, first = containerization.GetContainerMetrics(ctx, "", opts)
+		metrics, first = g.myrmex().GetContainerMetrics(ctx, "", opts)
 		if first != nil {
 			g.fail(first)
 		}
@@ -56,7 +55,7 @@ func runStats(cmd *cobra.Command, g *globalOptions, names []string, all bool) er
 		errs := make([]error, len(names))
 		var wg sync.WaitGroup
 		for i, name := range names {
-			wg.Go(func() { samples[i], errs[i] = containerization.GetContainerMetrics(ctx, name, opts) })
+			wg.Go(func() { samples[i], errs[i] = g.myrmex().GetContainerMetrics(ctx, name, opts) })
 		}
 		wg.Wait()
 		for i := range names {

@@ -18,13 +18,14 @@ import (
 
 // kubeFlags are the group's persistent flags: the cluster and the namespace every kube command works in.
 type kubeFlags struct {
+	g          *globalOptions
 	kubeconfig string
 	context    string
 	namespace  string
 }
 
 func newKubeCmd(g *globalOptions) *cobra.Command {
-	f := &kubeFlags{}
+	f := &kubeFlags{g: g}
 	cmd := group("kube", "Apply manifests to a Kubernetes cluster and manage the deployment: status, scale, rollback, history, delete",
 		newKubeApplyCmd(g, f),
 		newKubeStatusCmd(g, f),
@@ -83,7 +84,7 @@ func checkTimeout(d time.Duration) error {
 
 // getDeployment reads the deployment NAME, for the commands that act on it.
 func getDeployment(cmd *cobra.Command, f *kubeFlags, name string) (*containerization.KubernetesDeployment, error) {
-	return containerization.GetKubernetesDeployment(cmd.Context(), name, f.namespace, f.options())
+	return f.g.myrmex().GetKubernetesDeployment(cmd.Context(), name, f.namespace, f.options())
 }
 
 // actOnDeployment reads the deployment NAME, applies act to it (when not nil), waits for it with --wait, and
@@ -241,7 +242,7 @@ are gone.`,
 			opts := f.options()
 			opts.Wait = wait
 			opts.Progress = g.kubeProgress()
-			deleted, err := containerization.DeleteKubernetesDeployment(cmd.Context(), args[0], f.namespace, opts)
+			deleted, err := g.myrmex().DeleteKubernetesDeployment(cmd.Context(), args[0], f.namespace, opts)
 			if deleted == nil {
 				deleted = []containerization.KubernetesChange{}
 			}

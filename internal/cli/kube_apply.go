@@ -58,7 +58,7 @@ deployment). --requests and --limits take cpu=QUANTITY,memory=QUANTITY.`,
 				return err
 			}
 			opts.Progress = g.kubeProgress()
-			d, err := containerization.OrchestrateKubernetes(cmd.Context(), args[0], o.file, f.namespace, opts)
+			d, err := g.myrmex().OrchestrateKubernetes(cmd.Context(), args[0], o.file, f.namespace, opts)
 			if d != nil {
 				if perr := printApply(g, d, err == nil); perr != nil {
 					return perr

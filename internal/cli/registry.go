@@ -126,7 +126,7 @@ func runRegistry(cmd *cobra.Command, g *globalOptions, op, image, registryURL st
 	if progressVerbs[op] != "" {
 		opts.Progress, stop = g.progress(op)
 	}
-	res, err := containerization.ManageContainerRegistry(cmd.Context(), op, image, registryURL, opts)
+	res, err := g.myrmex().ManageContainerRegistry(cmd.Context(), op, image, registryURL, opts)
 	stop() // the progress line goes before the result or the error is written
 	if err != nil {
 		if g.structured() {

@@ -112,7 +112,7 @@ func runScan(cmd *cobra.Command, g *globalOptions, o scanOptions, image string) 
 		}
 	}
 
-	res, err := containerization.ScanContainerSecurity(cmd.Context(), image, o.scanType, opts)
+	res, err := g.myrmex().ScanContainerSecurity(cmd.Context(), image, o.scanType, opts)
 	if res == nil {
 		return err
 	}

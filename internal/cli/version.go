@@ -102,7 +102,6 @@ func engineVersionOf(ctx context.Context, g *globalOptions) (*engineVersion, err
 	if err != nil {
 		return nil, err
 	}
-	defer eng.Close()
 	sv, err := eng.API().ServerVersion(ctx, client.ServerVersionOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("asking the engine at %s for its version: %w", eng.Host(), err)

@@ -1,0 +1,36 @@
+package containerization_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/codomyrmex/containerization"
+)
+
+// New opens nothing: a client for an engine that is not there is made, its calls check their input first, and a
+// call that needs the engine says it is unavailable.
+func TestClientConnectsOnFirstUse(t *testing.T) {
+	ctx := context.Background()
+	c, err := containerization.New(ctx, containerization.Config{Host: "unix:///nonexistent/docker.sock"})
+	if err != nil {
+		t.Fatalf("New with no engine there = %v; it should open nothing yet", err)
+	}
+	defer c.Close()
+	if _, err := c.ManageContainers(ctx, "frobnicate", "web", nil, containerization.ManageOptions{}); !errors.Is(err, containerization.ErrInvalidArgument) {
+		t.Errorf("bad input = %v, want ErrInvalidArgument before any connection", err)
+	}
+	res, err := c.ManageContainers(ctx, containerization.OpInspect, "web", nil, containerization.ManageOptions{})
+	var cme *containerization.ContainerManagementError
+	if !errors.Is(err, containerization.ErrUnavailable) || !errors.As(err, &cme) || res == nil || res.Success {
+		t.Errorf("inspect with no engine = %+v, %v; want a ContainerManagementError wrapping ErrUnavailable", res, err)
+	}
+	if _, err := c.OptimizeContainers(ctx, "app:1", "size", containerization.OptimizeOptions{}); !errors.Is(err, containerization.ErrNotImplemented) {
+		t.Errorf("OptimizeContainers = %v, want ErrNotImplemented", err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := containerization.New(cancelled, containerization.Config{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("New(cancelled) = %v", err)
+	}
+}
