@@ -64,8 +64,8 @@ type BuildOptions struct {
 	Registry        string
 	RegistryOptions RegistryOptions
 
-	// Progress receives the build's step events as they happen.
-	Progress func(build.Event)
+	// Progress receives the build's events as they happen: each step's start, output lines and end.
+	Progress func(Event)
 	// Engine reuses a connected engine client; else one is opened to Host.
 	Engine *engine.Client
 	Host   string
@@ -103,6 +103,12 @@ func (c *Client) BuildContainers(ctx context.Context, imageName string, opts Bui
 	if err != nil {
 		return fail("lint", err)
 	}
+	// How the built image is read back from a registry or a file (its size, its digest): a CA file that cannot
+	// be read is refused here, before anything is built.
+	readOpts, err := opts.RegistryOptions.registryOptions("", opts.RegistryOptions.Credentials, nil)
+	if err != nil {
+		return fail("build", err)
+	}
 
 	// Lint first: a Dockerfile that fails its threshold is not built.
 	dockerfile, err := os.ReadFile(dockerfilePath(opts))
@@ -137,7 +143,7 @@ func (c *Client) BuildContainers(ctx context.Context, imageName string, opts Bui
 		Target: opts.Target, Labels: opts.Labels, NoCache: opts.NoCache, Pull: opts.Pull,
 		Tags: append([]string{imageName}, opts.Tags...), Secrets: opts.Secrets, Platform: opts.Platform,
 		Builder: opts.Builder, Output: output, CacheFrom: opts.CacheFrom, CacheTo: opts.CacheTo,
-		Progress: opts.Progress, Logger: opts.Logger,
+		Progress: buildProgress(opts.Progress), Logger: opts.Logger,
 	})
 	if err != nil {
 		return fail("build", err)
@@ -159,7 +165,7 @@ func (c *Client) BuildContainers(ctx context.Context, imageName string, opts Bui
 			res.SizeMB = float64(ins.Size) / (1 << 20)
 			res.Layers = len(ins.RootFS.Layers)
 		}
-	} else if img, cleanup, err := registry.OpenImage(ctx, nil, source, registryOptionsFor(opts.RegistryOptions)); err == nil {
+	} else if img, cleanup, err := registry.OpenImage(ctx, nil, source, readOpts); err == nil {
 		if layers, err := img.Layers(); err == nil {
 			res.Layers = len(layers)
 			for _, l := range layers {
@@ -174,6 +180,9 @@ func (c *Client) BuildContainers(ctx context.Context, imageName string, opts Bui
 	if scanType != "off" {
 		so := opts.ScanOptions
 		so.SeverityThreshold, so.Engine = opts.ScanThreshold, eng
+		if so.Progress == nil {
+			so.Progress = opts.Progress // one stream of events for the whole build
+		}
 		if remote {
 			so.Registry = opts.RegistryOptions
 		}
@@ -202,7 +211,7 @@ func (c *Client) BuildContainers(ctx context.Context, imageName string, opts Bui
 	if remote && output == build.OutputRegistry {
 		// The builder pushed it already: the gate above ran on what the registry holds.
 		res.PushedTo = imageName
-		if img, cleanup, err := registry.OpenImage(ctx, nil, source, registryOptionsFor(opts.RegistryOptions)); err == nil {
+		if img, cleanup, err := registry.OpenImage(ctx, nil, source, readOpts); err == nil {
 			if d, err := img.Digest(); err == nil {
 				res.ImageDigest = d.String()
 			}
@@ -213,6 +222,9 @@ func (c *Client) BuildContainers(ctx context.Context, imageName string, opts Bui
 	if opts.PushToRegistry && !remote {
 		ro := opts.RegistryOptions
 		ro.Engine, ro.Tags = eng, nil
+		if ro.Progress == nil {
+			ro.Progress = opts.Progress
+		}
 		for _, t := range opts.Tags {
 			// Extra tags in the same repository go along as tags; others are pushed on their own.
 			if tr, err := name.NewTag(t); err == nil && sameRepository(tr, imageName) {
@@ -226,15 +238,6 @@ func (c *Client) BuildContainers(ctx context.Context, imageName string, opts Bui
 		res.ImageDigest, res.PushedTo = pushed.ImageDigest, pushed.Reference
 	}
 	return res, nil
-}
-
-// registryOptionsFor turns the facade's registry options into the registry package's, for reading an image.
-func registryOptionsFor(o RegistryOptions) registry.Options {
-	ro, err := o.registryOptions("", o.Credentials)
-	if err != nil {
-		return registry.Options{}
-	}
-	return ro
 }
 
 func dockerfilePath(o BuildOptions) string {

@@ -111,14 +111,39 @@ func TestBuildContainersBuildsScansGatesAndPushes(t *testing.T) {
 		t.Errorf("%s is in the registry after a failed gate", target)
 	}
 
-	// Without the gate it is pushed, and the result carries every field.
+	// Without the gate it is pushed, and the result carries every field; one stream of events tells the build's
+	// steps, the scan's phases and the push's bytes.
+	var events []containerization.Event
 	res, err = containerization.BuildContainers(ctx, image, containerization.BuildOptions{
 		ContextPath: ctxDir, Engine: eng, Scan: "full",
 		ScanOptions:    containerization.ScanOptions{DBDir: db, Cache: t.TempDir()},
 		PushToRegistry: true, Registry: "http://" + reg.Host,
+		Progress: func(e containerization.Event) { events = append(events, e) },
 	})
 	if err != nil {
 		t.Fatalf("BuildContainers() = %v", err)
+	}
+	seen := map[string]bool{}
+	var pushed int64
+	for _, e := range events {
+		if e.Time.IsZero() {
+			t.Errorf("event without a time: %+v", e)
+		}
+		seen[e.Op+" "+e.Phase+" "+e.Status] = true
+		if e.Op == "build" && (e.Status == "done" || e.Status == "cached") && strings.Contains(e.Subject, "RUN echo built") {
+			seen["the RUN step done"] = true
+		}
+		if e.Op == "push" && e.Status == "done" {
+			pushed = e.BytesDone
+		}
+	}
+	for _, want := range []string{"build step started", "the RUN step done", "scan open done", "scan scan done", "push transfer running", "push transfer done"} {
+		if !seen[want] {
+			t.Errorf("no %q event among %d: %v", want, len(events), seen)
+		}
+	}
+	if pushed <= 0 {
+		t.Errorf("the push's last event counts %d bytes", pushed)
 	}
 	if !strings.HasPrefix(res.ImageID, "sha256:") || res.BuildTime <= 0 || res.SizeMB <= 0 || res.Layers < 2 ||
 		!res.SecurityScanPassed || res.VulnerabilitiesFound == 0 || res.OptimizationApplied || res.CacheHits == 0 {

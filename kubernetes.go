@@ -37,8 +37,8 @@ type KubernetesOptions struct {
 	Context      string
 	FieldManager string // default "myrmex"
 
-	Stdin    io.Reader        // manifests when manifestPath is "-" (default os.Stdin)
-	Progress func(kube.Event) // apply, prune and wait events, as they happen
+	Stdin    io.Reader   // manifests when manifestPath is "-" (default os.Stdin)
+	Progress func(Event) // apply, prune, wait and delete events per object, as they happen
 }
 
 // KubernetesChange is what an apply did or would do to one object.
@@ -98,7 +98,7 @@ func (c *Client) OrchestrateKubernetes(ctx context.Context, deploymentName, mani
 	res, err := kc.Apply(ctx, objs, kube.ApplyOptions{
 		Name: deploymentName, Namespace: namespace, CreateNamespace: opts.CreateNamespace, Overrides: ov,
 		DryRun: opts.DryRun, ForceConflicts: opts.ForceConflicts, Prune: opts.Prune,
-		Wait: opts.Wait, Timeout: opts.Timeout, Progress: opts.Progress,
+		Wait: opts.Wait, Timeout: opts.Timeout, Progress: kubeProgress(opts.Progress),
 	})
 	var d *KubernetesDeployment
 	if res != nil {
@@ -202,12 +202,12 @@ func (d *KubernetesDeployment) Refresh(ctx context.Context) error {
 
 // Wait waits until everything the deployment applied is ready, failing fast (ErrRolloutFailed naming the pod,
 // container and reason) on pods that cannot become ready; timeout 0 means 5 minutes. The state is refreshed.
-func (d *KubernetesDeployment) Wait(ctx context.Context, timeout time.Duration, progress func(kube.Event)) error {
+func (d *KubernetesDeployment) Wait(ctx context.Context, timeout time.Duration, progress func(Event)) error {
 	c, err := d.clientOrErr("wait")
 	if err != nil {
 		return err
 	}
-	st, err := c.Wait(ctx, d.Namespace, d.app, timeout, progress)
+	st, err := c.Wait(ctx, d.Namespace, d.app, timeout, kubeProgress(progress))
 	if st != nil {
 		d.apply(st)
 	}
@@ -285,6 +285,6 @@ func (c *Client) DeleteKubernetesDeployment(ctx context.Context, deploymentName,
 	if namespace == "" {
 		namespace = kc.DefaultNamespace() // the kubeconfig context's, as kubectl does
 	}
-	ch, err := kc.Delete(ctx, namespace, deploymentName, kube.DeleteOptions{Wait: opts.Wait, Timeout: opts.Timeout, Progress: opts.Progress})
+	ch, err := kc.Delete(ctx, namespace, deploymentName, kube.DeleteOptions{Wait: opts.Wait, Timeout: opts.Timeout, Progress: kubeProgress(opts.Progress)})
 	return ch, kubeErr("delete", namespace+"/"+deploymentName, err)
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/codomyrmex/containerization"
 	"github.com/codomyrmex/containerization/internal/testenv"
-	"github.com/codomyrmex/containerization/kube"
 )
 
 // The demo's own manifests (examples/k8s), deployed through the facade with every override, then managed
@@ -27,7 +26,7 @@ func TestOrchestrateKubernetes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	three := 3
-	var events []kube.Event
+	var events []containerization.Event
 	opts := containerization.KubernetesOptions{
 		Replicas:    &three,
 		Images:      map[string]string{"app": "registry.local/demo/app:2"},
@@ -38,7 +37,7 @@ func TestOrchestrateKubernetes(t *testing.T) {
 		Wait:        true,
 		Timeout:     2 * time.Minute,
 		Kubeconfig:  kubeconfig,
-		Progress:    func(e kube.Event) { events = append(events, e) },
+		Progress:    func(e containerization.Event) { events = append(events, e) },
 	}
 	d, err := containerization.OrchestrateKubernetes(ctx, "myrmex-demo-web", "examples/k8s", ns, opts)
 	if err != nil {
@@ -56,8 +55,13 @@ func TestOrchestrateKubernetes(t *testing.T) {
 			t.Errorf("pod %+v", p)
 		}
 	}
-	if len(d.Changes) != 3 || len(events) == 0 {
-		t.Errorf("changes %+v, %d events", d.Changes, len(events))
+	applied, current := false, false
+	for _, e := range events {
+		applied = applied || e.Op == "apply" && e.Subject == "deployment.apps/"+ns+"/myrmex-demo-web" && e.Status == "created"
+		current = current || e.Op == "wait" && strings.HasSuffix(e.Subject, "/myrmex-demo-web") && e.Status == "Current"
+	}
+	if len(d.Changes) != 3 || !applied || !current {
+		t.Errorf("changes %+v, events %+v; want the Deployment's apply (created) and wait (Current) events", d.Changes, events)
 	}
 	dep, err := c.Typed().AppsV1().Deployments(ns).Get(ctx, "myrmex-demo-web", metav1.GetOptions{})
 	if err != nil {

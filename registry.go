@@ -53,8 +53,9 @@ type RegistryOptions struct {
 	Platform string
 	// Jobs, Retries and PageSize tune transfers; see [registry.Options].
 	Jobs, Retries, PageSize int
-	// Progress receives byte counts during push, pull and copy; it is closed when the operation ends.
-	Progress chan<- v1.Update
+	// Progress receives the byte counts of a push, pull or copy as they move (Phase "transfer"), and a last event
+	// when the transfer is done; it is called on one goroutine, and not after the operation returns.
+	Progress func(Event)
 	// Transport is the base HTTP transport (tests put a proxy here).
 	Transport http.RoundTripper
 	// Engine (push from, pull into) reuses a connected client; else one is opened to Host when needed.
@@ -79,11 +80,14 @@ type RegistryOptions struct {
 // operation, such as a delete where deletes are disabled).
 func (c *Client) ManageContainerRegistry(ctx context.Context, operation, imageName, registryURL string, opts RegistryOptions) (*RegistryResult, error) {
 	res := &RegistryResult{Operation: operation, ImageName: imageName, RegistryURL: registryURL, Tags: []string{}}
-	// The registry package closes Progress once it is called; an operation that fails before that closes it here.
+	// The registry package reports bytes on a channel and closes it once it is called; an operation that fails
+	// before that closes it here. The deferred wait returns once the last event was delivered.
+	updates, delivered := transferProgress(operation, imageName, opts.Progress)
+	defer delivered()
 	called := false
 	defer func() {
-		if !called && opts.Progress != nil {
-			close(opts.Progress)
+		if !called && updates != nil {
+			close(updates)
 		}
 	}()
 	fail := func(err error) (*RegistryResult, error) {
@@ -128,7 +132,7 @@ func (c *Client) ManageContainerRegistry(ctx context.Context, operation, imageNa
 			res.RegistryURL = "http://" + ep.Host
 		}
 	}
-	ropts, err := opts.registryOptions(ep.Kind, opts.Credentials)
+	ropts, err := opts.registryOptions(ep.Kind, opts.Credentials, updates)
 	if err != nil {
 		return fail(err)
 	}
@@ -220,7 +224,7 @@ func (c *Client) ManageContainerRegistry(ctx context.Context, operation, imageNa
 		if dref, err = registry.Normalize(raw, dep); err != nil {
 			return fail(err)
 		}
-		dopts, err := opts.registryOptions(dep.Kind, opts.DestinationCredentials)
+		dopts, err := opts.registryOptions(dep.Kind, opts.DestinationCredentials, updates)
 		if err != nil {
 			return fail(err)
 		}
@@ -250,10 +254,13 @@ func isLocalSource(s string) bool {
 	return strings.HasPrefix(s, registry.SourceOCI) || strings.HasPrefix(s, registry.SourceArchive)
 }
 
-func (o RegistryOptions) registryOptions(kind registry.Kind, creds RegistryCredentials) (registry.Options, error) {
+func (o RegistryOptions) registryOptions(kind registry.Kind, creds RegistryCredentials, progress chan v1.Update) (registry.Options, error) {
 	ro := registry.Options{
 		Kind: kind, Keychain: o.Keychain, Transport: o.Transport, Jobs: o.Jobs, Retries: o.Retries,
-		PageSize: o.PageSize, Progress: o.Progress, Logger: o.Logger,
+		PageSize: o.PageSize, Logger: o.Logger,
+	}
+	if progress != nil {
+		ro.Progress = progress
 	}
 	if creds.Username != "" || creds.Password != "" || creds.Token != "" {
 		ro.Auth = &authn.AuthConfig{Username: creds.Username, Password: string(creds.Password), RegistryToken: string(creds.Token)}

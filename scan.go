@@ -33,6 +33,9 @@ type ScanOptions struct {
 	Cache string
 	// Registry options for an image read from a registry (credentials, CA, platform).
 	Registry RegistryOptions
+	// Progress receives the scan's phases: the image opened (Phase "open"), then the scan itself ("scan"),
+	// each started and done (or failed).
+	Progress func(Event)
 	// Engine reuses a connected engine client; else one is opened to Host, and an image the engine does not hold
 	// (or no engine at all) is read from its registry.
 	Engine *engine.Client
@@ -73,7 +76,7 @@ func (c *Client) ScanContainerSecurity(ctx context.Context, imageName, scanType 
 		}
 		rules = append(rules, more...)
 	}
-	ropts, err := opts.Registry.registryOptions("", opts.Registry.Credentials)
+	ropts, err := opts.Registry.registryOptions("", opts.Registry.Credentials, nil)
 	if err != nil {
 		return fail("scan", err)
 	}
@@ -89,19 +92,34 @@ func (c *Client) ScanContainerSecurity(ctx context.Context, imageName, scanType 
 	if eng != nil {
 		regEngine = eng
 	}
+	phase := func(name, status, msg string) {
+		if opts.Progress != nil {
+			opts.Progress(Event{Time: time.Now(), Op: "scan", Phase: name, Subject: imageName, Status: status, Message: msg})
+		}
+	}
+	phase("open", "started", "")
 	img, cleanup, err := registry.OpenImage(ctx, regEngine, imageName, ropts)
 	if err != nil {
+		phase("open", "failed", err.Error())
 		return fail("scan", err)
 	}
 	defer cleanup()
+	phase("open", "done", "")
 
+	phase("scan", "started", string(typ))
 	rep, err := scan.Image(ctx, img, referenceOf(imageName), scan.Options{
 		Type: typ, SeverityThreshold: threshold, Ignore: rules, IgnoreChecks: checks,
 		DBDir: opts.DBDir, MaxDBAge: opts.MaxDBAge, Cache: opts.Cache,
 	})
 	if err != nil {
+		phase("scan", "failed", err.Error())
 		return fail("scan", err)
 	}
+	findings := 0
+	if rep.Match != nil {
+		findings = len(rep.Match.Findings)
+	}
+	phase("scan", "done", fmt.Sprintf("%d packages, %d findings", len(rep.Packages), findings))
 	res := resultOf(imageName, rep)
 	if !rep.PolicyPassed {
 		n := len(rep.Match.Violations)

@@ -5,12 +5,12 @@ import (
 	"io"
 	"time"
 
-	"github.com/codomyrmex/containerization/build"
+	"github.com/codomyrmex/containerization"
 )
 
 // stepPrinter shows a build's steps on stderr as plain lines: one when a step starts, one when it ends (done,
-// cached or failed), and the output of running steps, indented under them. The library calls event on the
-// caller's goroutine, so it needs no lock.
+// cached or failed), and the output of running steps, indented under them. The library calls event on one
+// goroutine at a time, so it needs no lock. Events of the scan and push that follow the build are not drawn.
 type stepPrinter struct {
 	w       io.Writer
 	started map[string]time.Time
@@ -21,31 +21,33 @@ func newStepPrinter(w io.Writer) *stepPrinter {
 	return &stepPrinter{w: w, started: map[string]time.Time{}}
 }
 
-func (p *stepPrinter) event(e build.Event) {
-	switch e.Kind {
-	case build.StepStarted:
-		p.started[e.Step] = e.Time
-		fmt.Fprintf(p.w, "=> %s\n", e.Name)
-		p.last = e.Step
-	case build.StepLog:
-		if p.last != e.Step {
-			fmt.Fprintf(p.w, "=> %s\n", e.Name)
-			p.last = e.Step
+func (p *stepPrinter) event(e containerization.Event) {
+	if e.Op != "build" {
+		return
+	}
+	switch {
+	case e.Phase == "log":
+		if p.last != e.ID {
+			fmt.Fprintf(p.w, "=> %s\n", e.Subject)
+			p.last = e.ID
 		}
-		fmt.Fprintf(p.w, "   | %s\n", e.Line)
-	case build.StepCompleted:
-		switch {
-		case e.Error != "":
-			fmt.Fprintf(p.w, "=> FAILED %s: %s\n", e.Name, e.Error)
-		case e.Cached:
-			fmt.Fprintf(p.w, "=> CACHED %s\n", e.Name)
-		default:
-			took := ""
-			if at, ok := p.started[e.Step]; ok {
-				took = fmt.Sprintf(" %.1fs", e.Time.Sub(at).Seconds())
-			}
-			fmt.Fprintf(p.w, "=> DONE %s%s\n", e.Name, took)
+		fmt.Fprintf(p.w, "   | %s\n", e.Message)
+	case e.Status == "started":
+		p.started[e.ID] = e.Time
+		fmt.Fprintf(p.w, "=> %s\n", e.Subject)
+		p.last = e.ID
+	case e.Status == "failed":
+		fmt.Fprintf(p.w, "=> FAILED %s: %s\n", e.Subject, e.Message)
+		p.last = ""
+	case e.Status == "cached":
+		fmt.Fprintf(p.w, "=> CACHED %s\n", e.Subject)
+		p.last = ""
+	case e.Status == "done":
+		took := ""
+		if at, ok := p.started[e.ID]; ok {
+			took = fmt.Sprintf(" %.1fs", e.Time.Sub(at).Seconds())
 		}
+		fmt.Fprintf(p.w, "=> DONE %s%s\n", e.Subject, took)
 		p.last = ""
 	}
 }

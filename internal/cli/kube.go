@@ -56,13 +56,13 @@ func (f *kubeFlags) options() containerization.KubernetesOptions {
 
 // progress returns the function the library reports apply, prune, wait and delete events to: plain lines on
 // stderr in table mode, nothing with -o json or yaml (stdout carries the result alone either way).
-func (g *globalOptions) kubeProgress() func(kube.Event) {
+func (g *globalOptions) kubeProgress() func(containerization.Event) {
 	if g.structured() {
 		return nil
 	}
 	w := g.errOut
-	return func(e kube.Event) {
-		line := e.Phase + "  " + e.Object + "  " + e.Status
+	return func(e containerization.Event) {
+		line := e.Phase + "  " + e.Subject + "  " + e.Status
 		if e.Message != "" {
 			line += "  " + e.Message
 		}

@@ -6,8 +6,6 @@ import (
 	"sync"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-
 	"github.com/codomyrmex/containerization"
 )
 
@@ -18,18 +16,16 @@ var progressVerbs = map[string]string{
 	containerization.RegistryCopy: "copying",
 }
 
-// progress returns the channel a push, pull or copy reports its bytes to, and a function to call once the
+// progress returns the function a push, pull or copy reports its bytes to, and a function to call once the
 // operation has returned. The bytes are drawn on one line of stderr when stderr is a terminal and results are a
-// table; otherwise the channel is nil, and the library reports nothing.
-func (g *globalOptions) progress(op string) (chan v1.Update, func()) {
+// table; otherwise the function is nil, and the library reports nothing.
+func (g *globalOptions) progress(op string) (func(containerization.Event), func()) {
 	if g.structured() || !isTerminal(g.errOut) {
 		return nil, func() {}
 	}
-	ch := make(chan v1.Update, 16)
 	// The first draw waits a moment: a transfer that takes less draws nothing.
 	p := &progressLine{w: g.errOut, verb: progressVerbs[op], last: time.Now()}
-	go p.draw(ch)
-	return ch, p.stop
+	return p.draw, p.stop
 }
 
 // progressLine draws a transfer's progress on one terminal line, at most ten times a second.
@@ -43,21 +39,21 @@ type progressLine struct {
 	last    time.Time
 }
 
-// draw shows updates until the library closes the channel. It keeps reading after stop, so that an update sent
-// as the operation returns never blocks the library.
-func (p *progressLine) draw(updates <-chan v1.Update) {
-	for u := range updates {
-		p.mu.Lock()
-		if !p.stopped && u.Error == nil && time.Since(p.last) >= 100*time.Millisecond {
-			p.drawn, p.last = true, time.Now()
-			line := fmt.Sprintf("%s %.1f MB", p.verb, float64(u.Complete)/(1<<20))
-			if u.Total > 0 {
-				line = fmt.Sprintf("%s %.1f / %.1f MB  %3d%%", p.verb, float64(u.Complete)/(1<<20),
-					float64(u.Total)/(1<<20), 100*u.Complete/u.Total)
-			}
-			fmt.Fprintf(p.w, "\r\033[K%s", line)
+// draw shows a transfer's bytes, at most ten times a second, until stop.
+func (p *progressLine) draw(e containerization.Event) {
+	if e.Phase != "transfer" || e.Status != "running" {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.stopped && time.Since(p.last) >= 100*time.Millisecond {
+		p.drawn, p.last = true, time.Now()
+		line := fmt.Sprintf("%s %.1f MB", p.verb, float64(e.BytesDone)/(1<<20))
+		if e.BytesTotal > 0 {
+			line = fmt.Sprintf("%s %.1f / %.1f MB  %3d%%", p.verb, float64(e.BytesDone)/(1<<20),
+				float64(e.BytesTotal)/(1<<20), 100*e.BytesDone/e.BytesTotal)
 		}
-		p.mu.Unlock()
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
 	}
 }
 
