@@ -61,6 +61,8 @@ func TestBuildContainersRefusesBeforeBuilding(t *testing.T) {
 		{"bad scan", "app:1", containerization.BuildOptions{ContextPath: ok, Scan: "deep"}, "build", containerization.ErrInvalidArgument},
 		{"no Dockerfile", "app:1", containerization.BuildOptions{ContextPath: t.TempDir()}, "build", containerization.ErrInvalidArgument},
 		{"bad lint threshold", "app:1", containerization.BuildOptions{ContextPath: ok, LintFailureThreshold: "fatal"}, "lint", containerization.ErrInvalidArgument},
+		// A CA file that cannot be read (it was ignored, and the image read back without it).
+		{"bad CA file", "app:1", containerization.BuildOptions{ContextPath: ok, RegistryOptions: containerization.RegistryOptions{CAFile: "/nonexistent/ca.pem"}}, "build", containerization.ErrInvalidArgument},
 		// DL3000 (a relative WORKDIR) is an error in hadolint: with that threshold nothing is built.
 		{"lint gate", "app:1", containerization.BuildOptions{ContextPath: relative, LintFailureThreshold: "error", Host: nowhere}, "lint", containerization.ErrPolicyViolation},
 	}
