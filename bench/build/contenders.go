@@ -233,16 +233,19 @@ func contentDigest(img v1.Image) (string, int, error) {
 	return "sha256:" + hex.EncodeToString(all.Sum(nil)), len(files), nil
 }
 
-// measure runs every contender cold then warm, rounds times, in an order that rotates from round to round.
+// measure runs every contender cold then warm, rounds times, in a random order of each round's own (b.order).
 func (b *bench) measure(ctx context.Context, rep *report) error {
 	cs := b.contenders()
 	rep.Contenders = make([]measurement, len(cs))
 	for i, c := range cs {
 		rep.Contenders[i] = measurement{Key: c.key, Title: c.title, Builder: c.builder, How: c.how}
 	}
-	for r := range b.cfg.rounds {
-		for k := range cs {
-			i := (k + r) % len(cs)
+	keys := make([]string, len(cs))
+	for i, c := range cs {
+		keys[i] = c.key
+	}
+	for r, order := range b.order.Rounds("build", keys, b.cfg.rounds) {
+		for _, i := range order {
 			c, m := cs[i], &rep.Contenders[i]
 			if err := c.prune(ctx); err != nil {
 				return fmt.Errorf("%s: pruning: %w", c.key, err)

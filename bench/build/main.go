@@ -8,7 +8,8 @@
 //
 // Cold rounds start from a pruned build cache (`docker builder prune -af` and the classic builder's images
 // removed; `buildctl prune --all`); warm rounds repeat the same build at once. Every build is checked to have
-// made an image, and the files its final stage holds are hashed and compared across contenders.
+// made an image, and the files its final stage holds are hashed and compared across contenders. Every round runs
+// the contenders in a random order of its own, drawn from a recorded seed.
 //
 // The benchmark makes what it needs and removes it at the end: the build context, an in-process registry on
 // 127.0.0.1 holding the engine's myrmex.local/busybox:test (nothing is pulled from the internet), a buildkitd
@@ -46,6 +47,7 @@ type config struct {
 	dockerHost string
 	docker     string
 	outDir     string
+	shared     *benchkit.Flags
 }
 
 func main() {
@@ -58,6 +60,7 @@ func main() {
 	flag.StringVar(&cfg.dockerHost, "docker-host", host, "engine address, for Myrmex and the docker CLI")
 	flag.StringVar(&cfg.docker, "docker", "docker", "docker CLI binary")
 	flag.StringVar(&cfg.outDir, "out", "bench/results", "directory for the results files; empty writes none")
+	cfg.shared = benchkit.RegisterFlags(flag.CommandLine)
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -71,6 +74,13 @@ func main() {
 func run(ctx context.Context, cfg config) (err error) {
 	if cfg.rounds < 1 {
 		return errors.New("rounds must be positive")
+	}
+	// Results are only written from a commit, unless -allow-dirty: refused now, not after the run.
+	src := benchkit.ReadSource(ctx, ".", cfg.outDir)
+	if cfg.outDir != "" {
+		if err := src.Check(cfg.shared.AllowDirty); err != nil {
+			return err
+		}
 	}
 	docker, err := exec.LookPath(cfg.docker)
 	if err != nil {
@@ -88,24 +98,28 @@ func run(ctx context.Context, cfg config) (err error) {
 	if err != nil {
 		return err
 	}
-	b := &bench{eng: eng, docker: docker, cfg: cfg, tmp: tmp, runID: benchkit.NewRunID()}
+	b := &bench{eng: eng, docker: docker, cfg: cfg, tmp: tmp, runID: benchkit.NewRunID(), order: cfg.shared.Order()}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		err = errors.Join(err, b.cleanup(cctx))
 	}()
 
-	rep := &report{Started: time.Now(), RunID: b.runID, Rounds: cfg.rounds}
+	rep := &report{Started: time.Now(), RunID: b.runID, Source: src, Order: b.order, Rounds: cfg.rounds}
 	if err := b.setup(ctx, rep); err != nil {
 		return err
 	}
 	rep.Machine = describe(ctx, b)
-	benchkit.Logf("run %s: engine %s (dockerd %s), buildkitd %s", b.runID, cfg.dockerHost, rep.Machine.EngineVersion, rep.Machine.Buildkitd)
+	benchkit.Logf("run %s: engine %s (dockerd %s), buildkitd %s; %s; %s", b.runID, cfg.dockerHost, rep.Machine.EngineVersion,
+		rep.Machine.Buildkitd, src.Summary(), b.order.Summary())
 	if err := b.measure(ctx, rep); err != nil {
 		return err
 	}
 	rep.Finished = time.Now()
 	rep.Machine.LoadAfter = benchkit.LoadAvg()
+	if note := rep.Source.Recheck(ctx); note != "" {
+		rep.Notes = append(rep.Notes, note)
+	}
 	if note := rep.Machine.BusyNote("CPUs and possibly the engine"); note != "" {
 		rep.Notes = append(rep.Notes, note)
 	}

@@ -16,18 +16,20 @@ import (
 
 // report is everything a results file holds; the JSON file is this struct.
 type report struct {
-	Started    time.Time     `json:"started"`
-	Finished   time.Time     `json:"finished"`
-	RunID      string        `json:"run_id"`
-	Machine    machine       `json:"machine"`
-	Rounds     int           `json:"rounds"`
-	Dockerfile string        `json:"dockerfile"`
-	Setup      []setupStep   `json:"setup"`
-	Contenders []measurement `json:"contenders"`
-	Identical  bool          `json:"content_identical_across_contenders"`
-	Ratios     []ratio       `json:"ratios"`
-	Notes      []string      `json:"notes,omitempty"`
-	Command    string        `json:"command"`
+	Started    time.Time       `json:"started"`
+	Finished   time.Time       `json:"finished"`
+	RunID      string          `json:"run_id"`
+	Source     benchkit.Source `json:"source"` // the commit measured, and whether the work tree was clean
+	Order      *benchkit.Order `json:"order"`  // the seed and the contenders' order in every round
+	Machine    machine         `json:"machine"`
+	Rounds     int             `json:"rounds"`
+	Dockerfile string          `json:"dockerfile"`
+	Setup      []setupStep     `json:"setup"`
+	Contenders []measurement   `json:"contenders"`
+	Identical  bool            `json:"content_identical_across_contenders"`
+	Ratios     []ratio         `json:"ratios"`
+	Notes      []string        `json:"notes,omitempty"`
+	Command    string          `json:"command"`
 }
 
 type machine struct {
@@ -39,7 +41,6 @@ type machine struct {
 	Buildctl      string `json:"buildctl"`
 	Runc          string `json:"runc"`
 	GoVersion     string `json:"go_version"`
-	Revision      string `json:"revision"`
 }
 
 // setupStep is an untimed step of the setup and how long it took.
@@ -84,7 +85,6 @@ func describe(ctx context.Context, b *bench) machine {
 	m.Buildkitd = testenv.BuildkitVersion + ", " + b.buildkitdBin
 	m.Buildctl = testenv.BuildkitVersion + ", " + b.buildctl
 	m.Runc = first("runc", "--version")
-	m.Revision = first("git", "describe", "--always", "--dirty")
 	return m
 }
 
@@ -132,6 +132,7 @@ func (r *report) find(key string) *measurement {
 }
 
 func (r *report) printTable(w io.Writer) {
+	fmt.Fprintf(w, "%s\n%s\n\n", r.Source.Summary(), r.Order.Summary())
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "contender\tbuilder\tcold median s\twarm median s\tcold rounds\twarm rounds")
 	for _, c := range r.Contenders {
@@ -153,6 +154,9 @@ func (r *report) markdown() string {
 	m := r.Machine
 	p("# Build benchmark, %s", r.Started.Format("2006-01-02"))
 	p("")
+	for _, line := range r.Source.Banner() {
+		p("%s", line)
+	}
 	p("Run %s, %s to %s. Reproduce with `%s`; see [../README.md](../README.md) for what is measured.",
 		r.RunID, r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.Command)
 	p("")
@@ -169,11 +173,13 @@ func (r *report) markdown() string {
 	p("| buildctl | %s |", m.Buildctl)
 	p("| runc | %s |", m.Runc)
 	p("| Go | %s |", m.GoVersion)
-	p("| Myrmex revision | %s |", m.Revision)
+	for _, row := range r.Source.Rows() {
+		p("%s", row)
+	}
 	p("")
 	p("## Build")
 	p("")
-	p("%d rounds; in each, every contender (in an order rotating from round to round) builds once from a pruned cache "+
+	p("%d rounds; in each, every contender (in a random order drawn anew for every round, below) builds once from a pruned cache "+
 		"(*cold*) and once more at once (*warm*). Cold on the engine: the run's images removed and `docker builder prune -af`; "+
 		"cold on buildkitd: `buildctl prune --all`, which also drops the base image, so buildkitd's cold builds pull it (2 MB) "+
 		"from a registry on loopback, while the engine has it in its store.", r.Rounds)
@@ -200,6 +206,9 @@ func (r *report) markdown() string {
 			benchkit.Floats(c.Warm, "%.2f", ", "), c.MedianWarm, hits)
 	}
 	p("")
+	for _, line := range r.Order.Markdown() {
+		p("%s", line)
+	}
 	p("## Verification")
 	p("")
 	p("Every build returned an image (an ID in the engine, or an OCI layout with one manifest), which was read back "+

@@ -66,6 +66,7 @@ type bench struct {
 	cfg    config
 	tmp    string
 	runID  string
+	order  *benchkit.Order // the contenders' order in every round
 
 	contextDir string
 	regHost    string // 127.0.0.1:PORT of the in-process registry

@@ -218,7 +218,8 @@ func (b *bench) myrmexRun(kc kube.Config, poll time.Duration) func(ctx context.C
 }
 
 // measure runs the census (one untimed run of every contender, its requests counted), then the rounds: every
-// contender once per round in an order that rotates, each in a fresh namespace made before and deleted after.
+// contender once per round in a random order of the round's own (b.order), each in a fresh namespace made before and
+// deleted after.
 func (b *bench) measure(ctx context.Context, rep *report) error {
 	cs := b.contenders()
 	rep.Contenders = make([]measurement, len(cs))
@@ -244,9 +245,12 @@ func (b *bench) measure(ctx context.Context, rep *report) error {
 			benchkit.Logf("census %-22s %6.2fs %5d requests", c.key, d, m.Requests)
 		}
 	}
-	for r := range b.cfg.rounds {
-		for k := range cs {
-			i := (k + r) % len(cs)
+	keys := make([]string, len(cs))
+	for i, c := range cs {
+		keys[i] = c.key
+	}
+	for r, order := range b.order.Rounds("kube", keys, b.cfg.rounds) {
+		for _, i := range order {
 			d, o, err := b.once(ctx, cs[i], fmt.Sprintf("r%d", r+1), nil)
 			if err != nil {
 				return fmt.Errorf("round %d of %s: %w", r+1, cs[i].title, err)

@@ -9,6 +9,8 @@
 // contender the benchmark reads the Deployments back and fails unless all N are available (one ready, updated,
 // available replica, the spec observed) and were applied by that contender's field manager.
 //
+// Every round runs the contenders in a random order of its own, drawn from a recorded seed.
+//
 // Before the timed rounds, each contender does the same work once, untimed, with its API requests counted (a
 // counting transport under Myrmex's client; kubectl's own request log at -v=6), so that the report can say what
 // each one asks of the API server.
@@ -54,6 +56,7 @@ type config struct {
 	image      string
 	timeout    time.Duration
 	outDir     string
+	shared     *benchkit.Flags
 }
 
 func main() {
@@ -72,6 +75,7 @@ func main() {
 	flag.StringVar(&cfg.image, "image", "myrmex.local/busybox:test", "image of the Deployments' container (KWOK nodes pull nothing)")
 	flag.DurationVar(&cfg.timeout, "timeout", 5*time.Minute, "longest a contender may take to roll out all Deployments")
 	flag.StringVar(&cfg.outDir, "out", "bench/results", "directory for the results files; empty writes none")
+	cfg.shared = benchkit.RegisterFlags(flag.CommandLine)
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -85,6 +89,13 @@ func main() {
 func run(ctx context.Context, cfg config) (err error) {
 	if cfg.n < 1 || cfg.n > 999 || cfg.rounds < 1 {
 		return errors.New("n must be between 1 and 999, rounds positive")
+	}
+	// Results are only written from a commit, unless -allow-dirty: refused now, not after the run.
+	src := benchkit.ReadSource(ctx, ".", cfg.outDir)
+	if cfg.outDir != "" {
+		if err := src.Check(cfg.shared.AllowDirty); err != nil {
+			return err
+		}
 	}
 	if cfg.kubectl, err = findKubectl(ctx, cfg.kubectl); err != nil {
 		return err
@@ -100,7 +111,7 @@ func run(ctx context.Context, cfg config) (err error) {
 	if err != nil {
 		return err
 	}
-	b := &bench{cfg: cfg, c: c, tmp: tmp, runID: benchkit.NewRunID()}
+	b := &bench{cfg: cfg, c: c, tmp: tmp, runID: benchkit.NewRunID(), order: cfg.shared.Order()}
 	// Whatever happens, delete every namespace of this run, with a context the interrupt has not cancelled.
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -112,15 +123,16 @@ func run(ctx context.Context, cfg config) (err error) {
 		err = errors.Join(err, cerr, os.RemoveAll(tmp))
 	}()
 
-	rep := &report{Started: time.Now(), RunID: b.runID, N: cfg.n, Rounds: cfg.rounds, Image: cfg.image}
+	rep := &report{Started: time.Now(), RunID: b.runID, Source: src, Order: b.order, N: cfg.n, Rounds: cfg.rounds, Image: cfg.image}
 	rep.Machine = describe(ctx, b)
 	others, err := b.otherNamespaces(ctx)
 	if err != nil {
 		return err
 	}
 	rep.OtherNamespacesBefore = others
-	benchkit.Logf("run %s: %s (Kubernetes %s, %d KWOK nodes), kubectl %s, %d Deployments, %d rounds",
-		b.runID, rep.Machine.Server, rep.Machine.ServerVersion, rep.Machine.Nodes, rep.Machine.Kubectl, cfg.n, cfg.rounds)
+	benchkit.Logf("run %s: %s (Kubernetes %s, %d KWOK nodes), kubectl %s, %d Deployments, %d rounds; %s; %s",
+		b.runID, rep.Machine.Server, rep.Machine.ServerVersion, rep.Machine.Nodes, rep.Machine.Kubectl, cfg.n, cfg.rounds,
+		src.Summary(), b.order.Summary())
 	if err := b.setup(rep); err != nil {
 		return err
 	}
@@ -129,6 +141,9 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	rep.Finished = time.Now()
 	rep.Machine.LoadAfter = benchkit.LoadAvg()
+	if note := rep.Source.Recheck(ctx); note != "" {
+		rep.Notes = append(rep.Notes, note)
+	}
 	if rep.OtherNamespacesAfter, err = b.otherNamespaces(ctx); err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"debug/buildinfo"
 	"fmt"
 	"io"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -22,21 +21,23 @@ import (
 
 // report is everything a results file holds; the JSON file is this struct.
 type report struct {
-	Started               time.Time     `json:"started"`
-	Finished              time.Time     `json:"finished"`
-	RunID                 string        `json:"run_id"`
-	Machine               machine       `json:"machine"`
-	N                     int           `json:"deployments"`
-	Rounds                int           `json:"rounds"`
-	Image                 string        `json:"image"`
-	Manifest              string        `json:"manifest"`
-	Setup                 []setupStep   `json:"setup"`
-	Contenders            []measurement `json:"contenders"`
-	Ratios                []ratio       `json:"ratios"`
-	OtherNamespacesBefore []string      `json:"other_namespaces_before"`
-	OtherNamespacesAfter  []string      `json:"other_namespaces_after"`
-	Notes                 []string      `json:"notes,omitempty"`
-	Command               string        `json:"command"`
+	Started               time.Time       `json:"started"`
+	Finished              time.Time       `json:"finished"`
+	RunID                 string          `json:"run_id"`
+	Source                benchkit.Source `json:"source"` // the commit measured, and whether the work tree was clean
+	Order                 *benchkit.Order `json:"order"`  // the seed and the contenders' order in every round
+	Machine               machine         `json:"machine"`
+	N                     int             `json:"deployments"`
+	Rounds                int             `json:"rounds"`
+	Image                 string          `json:"image"`
+	Manifest              string          `json:"manifest"`
+	Setup                 []setupStep     `json:"setup"`
+	Contenders            []measurement   `json:"contenders"`
+	Ratios                []ratio         `json:"ratios"`
+	OtherNamespacesBefore []string        `json:"other_namespaces_before"`
+	OtherNamespacesAfter  []string        `json:"other_namespaces_after"`
+	Notes                 []string        `json:"notes,omitempty"`
+	Command               string          `json:"command"`
 }
 
 type machine struct {
@@ -49,7 +50,6 @@ type machine struct {
 	KubectlPath   string `json:"kubectl_path"`
 	ClientGo      string `json:"myrmex_client_go"`
 	GoVersion     string `json:"go_version"`
-	Revision      string `json:"revision"`
 }
 
 // setupStep is an untimed step of the setup and how long it took.
@@ -155,8 +155,6 @@ func describe(ctx context.Context, b *bench) machine {
 			}
 		}
 	}
-	out, _ := exec.CommandContext(ctx, "git", "describe", "--always", "--dirty").Output()
-	m.Revision = strings.TrimSpace(string(out))
 	return m
 }
 
@@ -263,6 +261,7 @@ func (r *report) find(key string) *measurement {
 }
 
 func (r *report) printTable(w io.Writer) {
+	fmt.Fprintf(w, "%s\n%s\n\n", r.Source.Summary(), r.Order.Summary())
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "contender\tmedian s\trounds\tall rolled out (watch) s\tnoticed after s\tcensus requests")
 	for _, c := range r.Contenders {
@@ -290,6 +289,9 @@ func (r *report) markdown() string {
 	m := r.Machine
 	p("# Kubernetes benchmark, %s", r.Started.Format("2006-01-02"))
 	p("")
+	for _, line := range r.Source.Banner() {
+		p("%s", line)
+	}
 	p("Run %s, %s to %s. Reproduce with `%s` against a running control plane (`scripts/kube.sh up`), or `make bench-kube`; "+
 		"see [../README.md](../README.md) for what is measured.",
 		r.RunID, r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.Command)
@@ -306,15 +308,17 @@ func (r *report) markdown() string {
 	p("| kubectl | %s, %s |", m.Kubectl, m.KubectlPath)
 	p("| Myrmex's client-go | %s |", m.ClientGo)
 	p("| Go | %s |", m.GoVersion)
-	p("| Myrmex revision | %s |", m.Revision)
+	for _, row := range r.Source.Rows() {
+		p("%s", row)
+	}
 	p("")
 	p("## Workload")
 	p("")
 	p("%d Deployments of one replica each, `web-001` to `web-%03d`, one manifest file each in one directory; every contender "+
 		"applies all of them to a namespace of its own and waits until every one is rolled out. The namespace (and its default "+
 		"service account) is made before the timer starts and deleted, waiting until it is gone, after the verification. KWOK "+
-		"marks a pod ready about a second after it is scheduled; nothing is pulled or run. %d rounds, the contenders' order "+
-		"rotating from round to round; the median is reported with every round.", r.N, r.N, r.Rounds)
+		"marks a pod ready about a second after it is scheduled; nothing is pulled or run. %d rounds, the contenders in a random "+
+		"order drawn anew for every round (seed %d, below); the median is reported with every round.", r.N, r.N, r.Rounds, r.Order.Seed)
 	p("")
 	p("```yaml")
 	p("%s```", r.Manifest)
@@ -371,6 +375,9 @@ func (r *report) markdown() string {
 		p("- **%s**, %d requests (census run %.2f s): %s", c.Title, c.Requests, c.CensusSeconds, strings.Join(formatRoutes(c.Routes, float64(r.N)), ", "))
 	}
 	p("")
+	for _, line := range r.Order.Markdown() {
+		p("%s", line)
+	}
 	p("## Verification")
 	p("")
 	p("After every run (census and rounds), the benchmark listed the namespace's Deployments with its own client: exactly the " +

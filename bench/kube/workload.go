@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 	"github.com/codomyrmex/containerization/kube"
 )
 
@@ -23,6 +24,7 @@ type bench struct {
 	c     *kube.Client // the benchmark's own client: namespaces, verification, cleanup
 	tmp   string
 	runID string
+	order *benchkit.Order // the contenders' order in every round
 
 	manifests string   // directory of the N manifests, one file each
 	names     []string // the Deployments' names

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	containerization "github.com/codomyrmex/containerization"
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 	"github.com/codomyrmex/containerization/engine"
 )
 
@@ -34,6 +35,7 @@ type bench struct {
 	dockerHost string // DOCKER_HOST for the docker CLI; empty inherits this process's
 	cfg        config
 	runID      string
+	order      *benchkit.Order // the contenders' order in every round
 }
 
 // dockerEnv is the environment of a docker CLI process.

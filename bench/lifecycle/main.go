@@ -4,10 +4,11 @@
 // The lifecycle part runs N create→start→stop→remove cycles of a sleeping busybox container through the Myrmex
 // library, the docker CLI one step at a time, the docker CLI under xargs -P, and raw Engine API calls over the
 // socket. The stats part samples N running Myrmex containers with GetContainerMetrics and with
-// docker stats --no-stream. Each contender runs several rounds in rotating order; the report gives every round,
-// the median, and Myrmex's median divided by each peer's. Every contender's work is verified, and every container
-// the run makes carries the label io.codomyrmex.bench.run=<run id> and is removed at the end, also on failure or
-// interrupt.
+// docker stats --no-stream. Each contender runs several rounds, in a random order drawn anew for every round from a
+// recorded seed; the report gives every round, the median, and Myrmex's median divided by each peer's. Every
+// contender's work is verified, and every container the run makes carries the label io.codomyrmex.bench.run=<run id>
+// and is removed at the end, also on failure or interrupt. Results are written only from a clean commit, unless
+// -allow-dirty.
 //
 // Results go to stdout as a table and to bench/results/lifecycle-<date>.md and .json with the machine and
 // engine. Run it with `make bench`, or against a running engine:
@@ -56,6 +57,7 @@ type config struct {
 	image       string
 	docker      string
 	outDir      string
+	shared      *benchkit.Flags
 }
 
 func main() {
@@ -71,6 +73,7 @@ func main() {
 	flag.StringVar(&cfg.image, "image", testimages.Busybox, "local image the containers run")
 	flag.StringVar(&cfg.docker, "docker", "docker", "docker CLI binary")
 	flag.StringVar(&cfg.outDir, "out", "bench/results", "directory for the results files; empty writes none")
+	cfg.shared = benchkit.RegisterFlags(flag.CommandLine)
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -84,6 +87,13 @@ func main() {
 func run(ctx context.Context, cfg config) (err error) {
 	if cfg.cycles < 1 || cfg.concurrency < 1 || cfg.rounds < 1 || cfg.statsRounds < 1 || cfg.stopTimeout < 0 || cfg.statsN < 0 || cfg.warmup < 0 || cfg.census < 0 {
 		return errors.New("cycles, concurrency, rounds and stats-rounds must be positive; stop-timeout, stats, warmup and census not negative")
+	}
+	// Results are only written from a commit, unless -allow-dirty: refused now, not after the run.
+	src := benchkit.ReadSource(ctx, ".", cfg.outDir)
+	if cfg.outDir != "" {
+		if err := src.Check(cfg.shared.AllowDirty); err != nil {
+			return err
+		}
 	}
 	docker, err := exec.LookPath(cfg.docker)
 	if err != nil {
@@ -104,7 +114,7 @@ func run(ctx context.Context, cfg config) (err error) {
 		return fmt.Errorf("image %s is not in the engine: seed it with `go run ./internal/tools/seedimages`", cfg.image)
 	}
 
-	b := &bench{eng: eng, raw: raw, docker: docker, cfg: cfg, runID: benchkit.NewRunID()}
+	b := &bench{eng: eng, raw: raw, docker: docker, cfg: cfg, runID: benchkit.NewRunID(), order: cfg.shared.Order()}
 	// Whatever happens, remove every container of this run, with a context the interrupt has not cancelled.
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -116,10 +126,11 @@ func run(ctx context.Context, cfg config) (err error) {
 		err = errors.Join(err, cerr)
 	}()
 
-	rep := &report{Started: time.Now(), RunID: b.runID, Settings: settingsOf(cfg, docker)}
+	rep := &report{Started: time.Now(), RunID: b.runID, Source: src, Order: b.order, Settings: settingsOf(cfg, docker)}
 	rep.Machine, rep.Notes = describe(ctx, raw, docker)
-	benchkit.Logf("run %s on %s (engine %s, API %s), %d cycles, concurrency %d, stop timeout %ds, %d rounds",
-		b.runID, raw.host, rep.Machine.EngineVersion, rep.Machine.EngineAPI, cfg.cycles, cfg.concurrency, cfg.stopTimeout, cfg.rounds)
+	benchkit.Logf("run %s on %s (engine %s, API %s), %d cycles, concurrency %d, stop timeout %ds, %d rounds; %s; %s",
+		b.runID, raw.host, rep.Machine.EngineVersion, rep.Machine.EngineAPI, cfg.cycles, cfg.concurrency, cfg.stopTimeout, cfg.rounds,
+		src.Summary(), b.order.Summary())
 
 	if rep.Lifecycle, err = b.lifecycle(ctx); err != nil {
 		return err
@@ -133,6 +144,9 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	rep.Finished = time.Now()
 	rep.Machine.LoadAfter = benchkit.LoadAvg()
+	if note := rep.Source.Recheck(ctx); note != "" {
+		rep.Notes = append(rep.Notes, note)
+	}
 	if note := rep.Machine.BusyNote("CPUs and possibly the engine"); note != "" {
 		rep.Notes = append(rep.Notes, note)
 	}
@@ -149,8 +163,8 @@ func run(ctx context.Context, cfg config) (err error) {
 	return nil
 }
 
-// lifecycle runs the warm-up and then the rounds, each contender once per round in an order that rotates, so
-// that no contender always runs first (cold) or last (after the others' garbage).
+// lifecycle runs the warm-up and then the rounds, each contender once per round in a random order of the round's
+// own (b.order), so that no contender is bound to run first (cold) or right after another (in its garbage).
 func (b *bench) lifecycle(ctx context.Context) ([]measurement, error) {
 	cs := b.lifecycleContenders()
 	ms := make([]measurement, len(cs))
@@ -173,9 +187,12 @@ func (b *bench) lifecycle(ctx context.Context) ([]measurement, error) {
 			benchkit.Logf("census  %-28s %5.1f requests/cycle: %s", m.Title, m.Requests.PerOp, m.Requests)
 		}
 	}
-	for r := range b.cfg.rounds {
-		for k := range cs {
-			i := (k + r) % len(cs)
+	keys := make([]string, len(cs))
+	for i, c := range cs {
+		keys[i] = c.key
+	}
+	for r, order := range b.order.Rounds("lifecycle", keys, b.cfg.rounds) {
+		for _, i := range order {
 			s, err := b.lifecycleRound(ctx, cs[i], fmt.Sprintf("r%d", r+1), b.cfg.cycles)
 			if err != nil {
 				return nil, fmt.Errorf("round %d of %s: %w", r+1, cs[i].title, err)
@@ -251,9 +268,9 @@ func measure(s *sample, inProcess bool, fn func() error) error {
 	return err
 }
 
-// stats starts statsN containers through Myrmex, samples them with every stats contender in rotating order, and
-// removes them. Running Myrmex containers that are not the benchmark's are sampled by GetContainerMetrics too;
-// the notes say how many there were.
+// stats starts statsN containers through Myrmex, samples them with every stats contender in a random order per
+// round, and removes them. Running Myrmex containers that are not the benchmark's are sampled by
+// GetContainerMetrics too; the notes say how many there were.
 func (b *bench) stats(ctx context.Context) ([]measurement, []string, error) {
 	n := b.cfg.statsN
 	names := make([]string, n)
@@ -293,9 +310,12 @@ func (b *bench) stats(ctx context.Context) ([]measurement, []string, error) {
 		}
 	}
 	maxExtra := 0
-	for r := range b.cfg.statsRounds {
-		for k := range cs {
-			i := (k + r) % len(cs)
+	keys := make([]string, len(cs))
+	for i, c := range cs {
+		keys[i] = c.key
+	}
+	for r, order := range b.order.Rounds("stats", keys, b.cfg.statsRounds) {
+		for _, i := range order {
 			var s sample
 			var sampled []string
 			for attempt := 1; ; attempt++ {

@@ -19,16 +19,18 @@ const reproduce = "make bench"
 
 // report is everything a results file holds; the JSON file is this struct.
 type report struct {
-	Started   time.Time     `json:"started"`
-	Finished  time.Time     `json:"finished"`
-	RunID     string        `json:"run_id"`
-	Machine   machine       `json:"machine"`
-	Settings  settings      `json:"settings"`
-	Lifecycle []measurement `json:"lifecycle"`
-	Stats     []measurement `json:"stats,omitempty"`
-	Ratios    []ratio       `json:"ratios"`
-	Notes     []string      `json:"notes,omitempty"`
-	Command   string        `json:"command"`
+	Started   time.Time       `json:"started"`
+	Finished  time.Time       `json:"finished"`
+	RunID     string          `json:"run_id"`
+	Source    benchkit.Source `json:"source"` // the commit measured, and whether the work tree was clean
+	Order     *benchkit.Order `json:"order"`  // the seed and the contenders' order in every round
+	Machine   machine         `json:"machine"`
+	Settings  settings        `json:"settings"`
+	Lifecycle []measurement   `json:"lifecycle"`
+	Stats     []measurement   `json:"stats,omitempty"`
+	Ratios    []ratio         `json:"ratios"`
+	Notes     []string        `json:"notes,omitempty"`
+	Command   string          `json:"command"`
 }
 
 type machine struct {
@@ -41,7 +43,6 @@ type machine struct {
 	EngineHost    string `json:"engine_host"`
 	DockerCLI     string `json:"docker_cli"`
 	GoVersion     string `json:"go_version"`
-	Revision      string `json:"revision"` // git describe of the library measured
 }
 
 type settings struct {
@@ -167,13 +168,11 @@ func describe(ctx context.Context, raw *rawAPI, docker string) (machine, []strin
 	if out, err := exec.CommandContext(ctx, docker, "version", "--format", "{{.Client.Version}} (API {{.Client.APIVersion}}, negotiated)").Output(); err == nil {
 		m.DockerCLI = strings.TrimSpace(string(out))
 	}
-	if out, err := exec.CommandContext(ctx, "git", "describe", "--always", "--dirty").Output(); err == nil {
-		m.Revision = strings.TrimSpace(string(out))
-	}
 	return m, notes
 }
 
 func (r *report) printTable(w io.Writer) {
+	fmt.Fprintf(w, "%s\n%s\n\n", r.Source.Summary(), r.Order.Summary())
 	section := func(title, per string, ms []measurement) {
 		fmt.Fprintf(w, "%s\n\n", title)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -227,6 +226,9 @@ func (r *report) markdown() string {
 	m, s := r.Machine, r.Settings
 	p("# Lifecycle benchmark, %s", r.Started.Format("2006-01-02"))
 	p("")
+	for _, line := range r.Source.Banner() {
+		p("%s", line)
+	}
 	p("Run %s, %s to %s. Reproduce with `%s`; see [../README.md](../README.md) for what is measured.",
 		r.RunID, r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.Command)
 	p("")
@@ -241,12 +243,15 @@ func (r *report) markdown() string {
 	p("| engine address | %s |", m.EngineHost)
 	p("| docker CLI | %s, %s |", m.DockerCLI, s.DockerCLIPath)
 	p("| Go | %s |", m.GoVersion)
-	p("| Myrmex revision | %s |", m.Revision)
+	for _, row := range r.Source.Rows() {
+		p("%s", row)
+	}
 	p("")
 	p("## Settings")
 	p("")
-	p("Container: `%s` running `%s`. Stop timeout %ds for every contender. %d rounds per contender in rotating order, "+
-		"after %d unrecorded warm-up cycles each; the median round is reported.", s.Image, s.Command, s.StopTimeoutSeconds, s.Rounds, s.Warmup)
+	p("Container: `%s` running `%s`. Stop timeout %ds for every contender. %d rounds per contender, in a random order "+
+		"drawn anew for every round (seed %d, below), after %d unrecorded warm-up cycles each; the median round is reported.",
+		s.Image, s.Command, s.StopTimeoutSeconds, s.Rounds, r.Order.Seed, s.Warmup)
 	p("")
 	table := func(title, per string, ms []measurement) {
 		p("## %s", title)
@@ -271,6 +276,9 @@ func (r *report) markdown() string {
 	table(fmt.Sprintf("Lifecycle: %d create→start→stop→remove cycles", s.Cycles), "ms/cycle", r.Lifecycle)
 	if len(r.Stats) > 0 {
 		table(fmt.Sprintf("Stats: %d running containers, one sample each", s.StatsContainers), "ms/container", r.Stats)
+	}
+	for _, line := range r.Order.Markdown() {
+		p("%s", line)
 	}
 	p("## Ratios")
 	p("")

@@ -31,7 +31,8 @@ type bench struct {
 	cfg        config
 	tmp        string // the run's directory, removed at the end
 	runID      string
-	dockerdPID int // 0 when dockerd's CPU time cannot be read
+	dockerdPID int             // 0 when dockerd's CPU time cannot be read
+	order      *benchkit.Order // the contenders' order in every round
 
 	// What the setup made, and what every result is checked against.
 	imageID    string   // config digest: the engine's image ID, the same whoever pushes or pulls
@@ -78,16 +79,19 @@ type sample struct {
 	wire                               int64
 }
 
-// rounds runs every contender once per round, in an order that rotates from round to round, so that no
-// contender always runs first or right after another's burst of disk writes.
+// rounds runs every contender once per round, in a random order of the round's own (b.order), so that no
+// contender is bound to run first or right after another's burst of disk writes.
 func (b *bench) rounds(ctx context.Context, phase string, cs []contender) ([]measurement, error) {
 	ms := make([]measurement, len(cs))
 	for i, c := range cs {
 		ms[i] = measurement{Key: c.key, Title: c.title, How: c.how, InProcess: c.inProcess}
 	}
-	for r := range b.cfg.rounds {
-		for k := range cs {
-			i := (k + r) % len(cs)
+	keys := make([]string, len(cs))
+	for i, c := range cs {
+		keys[i] = c.key
+	}
+	for r, order := range b.order.Rounds(phase, keys, b.cfg.rounds) {
+		for _, i := range order {
 			s, err := b.round(ctx, cs[i])
 			if err != nil {
 				return nil, fmt.Errorf("round %d of %s: %w", r+1, cs[i].title, err)

@@ -8,9 +8,10 @@
 // into a cache next to the Go build cache. It also measures the machine's limits on the same data (sha256, gzip,
 // loopback TCP, disk), so that each contender's MB/s can be read against them.
 //
-// Each contender runs several rounds in rotating order; the report gives every round, the median, the CPU
-// seconds of the client, dockerd and the registries, and Myrmex's median divided by each peer's. Every result is
-// verified against the registry or the engine, and any error is fatal.
+// Each contender runs several rounds, in a random order drawn anew for every round from a recorded seed; the
+// report gives every round, the median, the CPU seconds of the client, dockerd and the registries, and Myrmex's
+// median divided by each peer's. Every result is verified against the registry or the engine, and any error is
+// fatal. Results are written only from a clean commit, unless -allow-dirty.
 //
 // Results go to stdout as a table and to bench/results/registry-<date>.md and .json with the machine and the
 // tools' versions. Run it against a running engine:
@@ -49,6 +50,7 @@ type config struct {
 	distribution   string
 	outDir         string
 	limits         bool
+	shared         *benchkit.Flags
 }
 
 func main() {
@@ -71,6 +73,7 @@ func main() {
 	flag.StringVar(&cfg.distribution, "distribution", "/usr/bin/docker-registry", "CNCF distribution server binary (Debian's docker-registry)")
 	flag.StringVar(&cfg.outDir, "out", "bench/results", "directory for the results files; empty writes none")
 	flag.BoolVar(&cfg.limits, "limits", true, "measure the machine's limits (sha256, gzip, loopback TCP, disk) on the same data")
+	cfg.shared = benchkit.RegisterFlags(flag.CommandLine)
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -84,6 +87,13 @@ func main() {
 func run(ctx context.Context, cfg config) (err error) {
 	if cfg.rounds < 1 || cfg.layers < 1 || cfg.layerMB < 2 {
 		return errors.New("rounds and layers must be positive, layer-mb at least 2")
+	}
+	// Results are only written from a commit, unless -allow-dirty: refused now, not after the run.
+	src := benchkit.ReadSource(ctx, ".", cfg.outDir)
+	if cfg.outDir != "" {
+		if err := src.Check(cfg.shared.AllowDirty); err != nil {
+			return err
+		}
 	}
 	docker, err := exec.LookPath(cfg.docker)
 	if err != nil {
@@ -115,7 +125,8 @@ func run(ctx context.Context, cfg config) (err error) {
 	if err := os.Setenv("TMPDIR", tmp); err != nil {
 		return err
 	}
-	b := &bench{eng: eng, docker: docker, crane: crane, cfg: cfg, tmp: tmp, runID: benchkit.NewRunID(), engineRefs: map[string]bool{}}
+	b := &bench{eng: eng, docker: docker, crane: crane, cfg: cfg, tmp: tmp, runID: benchkit.NewRunID(), engineRefs: map[string]bool{},
+		order: cfg.shared.Order()}
 	b.dockerdPID = readPidFile(cfg.dockerdPidFile, "dockerd")
 	// Whatever happens, stop the registries, remove the engine images the run made and the temporary files, with
 	// a context the interrupt has not cancelled.
@@ -125,10 +136,10 @@ func run(ctx context.Context, cfg config) (err error) {
 		err = errors.Join(err, b.cleanup(cctx))
 	}()
 
-	rep := &report{Started: time.Now(), RunID: b.runID, Settings: settingsOf(cfg, docker, crane)}
+	rep := &report{Started: time.Now(), RunID: b.runID, Source: src, Order: b.order, Settings: settingsOf(cfg, docker, crane)}
 	rep.Machine, rep.Notes = describe(ctx, b)
-	benchkit.Logf("run %s: engine %s (dockerd %s), crane %s, %s", b.runID, cfg.dockerHost, rep.Machine.EngineVersion,
-		rep.Machine.CraneVersion, rep.Machine.Distribution)
+	benchkit.Logf("run %s: engine %s (dockerd %s), crane %s, %s; %s; %s", b.runID, cfg.dockerHost, rep.Machine.EngineVersion,
+		rep.Machine.CraneVersion, rep.Machine.Distribution, src.Summary(), b.order.Summary())
 
 	if err := b.setup(ctx, rep); err != nil {
 		return err
@@ -151,6 +162,9 @@ func run(ctx context.Context, cfg config) (err error) {
 	rep.Notes = append(rep.Notes, b.notes...)
 	rep.Finished = time.Now()
 	rep.Machine.LoadAfter = benchkit.LoadAvg()
+	if note := rep.Source.Recheck(ctx); note != "" {
+		rep.Notes = append(rep.Notes, note)
+	}
 	if note := rep.Machine.BusyNote("CPUs and possibly the engine"); note != "" {
 		rep.Notes = append(rep.Notes, note)
 	}

@@ -17,20 +17,22 @@ import (
 
 // report is everything a results file holds; the JSON file is this struct.
 type report struct {
-	Started  time.Time     `json:"started"`
-	Finished time.Time     `json:"finished"`
-	RunID    string        `json:"run_id"`
-	Machine  machine       `json:"machine"`
-	Settings settings      `json:"settings"`
-	Image    imageInfo     `json:"image"`
-	Setup    []setupStep   `json:"setup"` // untimed preparation, for the record
-	Limits   []limit       `json:"limits,omitempty"`
-	Push     []measurement `json:"push"`
-	Copy     []measurement `json:"copy"`
-	Pull     []measurement `json:"pull"`
-	Ratios   []ratio       `json:"ratios"`
-	Notes    []string      `json:"notes,omitempty"`
-	Command  string        `json:"command"`
+	Started  time.Time       `json:"started"`
+	Finished time.Time       `json:"finished"`
+	RunID    string          `json:"run_id"`
+	Source   benchkit.Source `json:"source"` // the commit measured, and whether the work tree was clean
+	Order    *benchkit.Order `json:"order"`  // the seed and the contenders' order in every round
+	Machine  machine         `json:"machine"`
+	Settings settings        `json:"settings"`
+	Image    imageInfo       `json:"image"`
+	Setup    []setupStep     `json:"setup"` // untimed preparation, for the record
+	Limits   []limit         `json:"limits,omitempty"`
+	Push     []measurement   `json:"push"`
+	Copy     []measurement   `json:"copy"`
+	Pull     []measurement   `json:"pull"`
+	Ratios   []ratio         `json:"ratios"`
+	Notes    []string        `json:"notes,omitempty"`
+	Command  string          `json:"command"`
 }
 
 type machine struct {
@@ -44,7 +46,6 @@ type machine struct {
 	CraneVersion  string `json:"crane_version"`
 	Distribution  string `json:"distribution"`
 	GoVersion     string `json:"go_version"`
-	Revision      string `json:"revision"` // git describe of the library measured
 }
 
 type settings struct {
@@ -197,6 +198,11 @@ func (r *report) finish() {
 	add(r.Copy, "myrmex-copy", "crane-copy", "copy: Myrmex / crane copy")
 	add(r.Pull, "myrmex-pull", "docker-pull", "pull: Myrmex into the engine / docker pull")
 	add(r.Pull, "myrmex-pull", "crane-pull+docker-load", "pull: Myrmex into the engine / crane pull + docker load")
+	// Said in every results file until there is a row at equal compression to show instead.
+	r.Notes = append(r.Notes, "The push ratios against docker push compare unequal compression: Myrmex gzips the layers at level 1 "+
+		"(klauspost's BestSpeed), dockerd at level 6 (compress/gzip's default), which costs it several times more CPU per byte and "+
+		"sends fewer bytes (the *wire MB* column). There is no row at equal compression: registry.Push has no option to set the "+
+		"gzip level.")
 	r.Command = "DOCKER_HOST=" + r.Machine.EngineHost + " go run ./bench/registry"
 	if len(os.Args) > 1 {
 		r.Command += " " + strings.Join(os.Args[1:], " ")
@@ -224,7 +230,6 @@ func describe(ctx context.Context, b *bench) (machine, []string) {
 	if f := strings.Fields(cmd(b.cfg.distribution, "--version")); len(f) > 1 {
 		m.Distribution = strings.Join(f[1:], " ")
 	}
-	m.Revision = cmd("git", "describe", "--always", "--dirty")
 	if b.dockerdPID == 0 {
 		notes = append(notes, "dockerd's CPU time was not read (no readable -dockerd-pidfile naming a running dockerd): its column is 0.")
 	}
@@ -247,6 +252,7 @@ func (r *report) phases() []struct {
 }
 
 func (r *report) printTable(w io.Writer) {
+	fmt.Fprintf(w, "%s\n%s\n\n", r.Source.Summary(), r.Order.Summary())
 	fmt.Fprintf(w, "image %s: %d layers, %.1f MB uncompressed, %.1f MB gzipped (level 1); image MB/s counts the uncompressed MB\n\n",
 		r.Image.Digest, r.Image.Layers, float64(r.Image.Bytes)/1e6, float64(r.Image.GzipBytes)/1e6)
 	for _, ph := range r.phases() {
@@ -303,6 +309,9 @@ func (r *report) markdown() string {
 	m, s, img := r.Machine, r.Settings, r.Image
 	p("# Registry benchmark, %s", r.Started.Format("2006-01-02"))
 	p("")
+	for _, line := range r.Source.Banner() {
+		p("%s", line)
+	}
 	p("Run %s, %s to %s. Reproduce with `%s`; see [../README.md](../README.md) for what is measured.",
 		r.RunID, r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.Command)
 	p("")
@@ -318,7 +327,9 @@ func (r *report) markdown() string {
 	p("| crane | %s, %s |", m.CraneVersion, s.CranePath)
 	p("| registry | %s, %s |", m.Distribution, s.DistributionPath)
 	p("| Go | %s |", m.GoVersion)
-	p("| Myrmex revision | %s |", m.Revision)
+	for _, row := range r.Source.Rows() {
+		p("%s", row)
+	}
 	p("")
 	p("## Image and settings")
 	p("")
@@ -327,9 +338,9 @@ func (r *report) markdown() string {
 		"(blobs pushed or pulled, archive written or read).", img.Reference, img.ID, img.Digest, img.Content,
 		float64(img.Bytes)/1e6, float64(img.GzipBytes)/1e6, float64(img.Bytes)/1e6)
 	p("")
-	p("%d rounds per contender in rotating order; the median round is reported. %s; %s. CPU seconds are the client's "+
-		"(this process for Myrmex, the CLI process otherwise), dockerd's with the children it waited for, and the two registries'.",
-		s.Rounds, upperFirst(s.Freshness), s.Concurrency)
+	p("%d rounds per contender, in a random order drawn anew for every round (seed %d, below); the median round is reported. "+
+		"%s; %s. CPU seconds are the client's (this process for Myrmex, the CLI process otherwise), dockerd's with the children it "+
+		"waited for, and the two registries'.", s.Rounds, r.Order.Seed, upperFirst(s.Freshness), s.Concurrency)
 	p("")
 	var setup []string
 	for _, st := range r.Setup {
@@ -366,6 +377,9 @@ func (r *report) markdown() string {
 			p("| %s | %.1f | **%.1f** | %.1f | %s | %s |", l.Title, l.MBps, l.MBpsCPU, float64(l.InBytes)/1e6, l.out(), l.Note)
 		}
 		p("")
+	}
+	for _, line := range r.Order.Markdown() {
+		p("%s", line)
 	}
 	p("## Ratios")
 	p("")

@@ -29,6 +29,7 @@ type bench struct {
 	root  string // the main module's directory
 	tmp   string // the run's directory, removed at the end
 	runID string
+	order *benchkit.Order // the contenders' order in every round
 
 	img          testimages.DebianImage
 	archive      string // docker save of the image: what every contender reads
@@ -54,6 +55,7 @@ const (
 type contender struct {
 	key, title, how string
 	tool            string // "Myrmex" or "Syft"
+	caveat          string // what the row is not: said beside it in the results
 	cmd             func(dir string) *exec.Cmd
 	// check reads the round's output and verifies it; any error is fatal.
 	check func(dir string, stdout []byte) (*scanOutput, error)
@@ -186,17 +188,33 @@ func (b *bench) contenders() []contender {
 				}
 				return nil
 			}),
-		b.myrmex("inventory-warm", "Myrmex inventory, warm", kindInventory, b.warmCache,
+		withCaveat(b.myrmex("inventory-warm", warmTitle, kindInventory, b.warmCache,
 			func(out *scanOutput) error {
 				if out.cached != out.layers {
 					return fmt.Errorf("%d of %d layers came from the cache, want all", out.cached, out.layers)
 				}
 				return nil
-			}),
+			}), warmCaveat),
 		b.myrmex("full", "Myrmex full scan, cold", kindFull, "", nil),
 		b.syftScan("syft-cold", "Syft, cold", ""),
-		b.syftScan("syft-warm", "Syft, warm", b.syftCache),
+		withCaveat(b.syftScan("syft-warm", "Syft, warm", b.syftCache), syftWarmCaveat),
 	}
+}
+
+// The warm inventory measures Myrmex's layer cache, which Syft has no equivalent of: its row and every ratio it is
+// in say so, in the row's name and its caveat.
+const (
+	warmTitle  = "Myrmex inventory, warm: Myrmex's layer cache (Syft has none)"
+	warmCaveat = "Myrmex's layer cache against a scanner without one: the layers come from the cache an earlier scan of " +
+		"the image filled, and no archive layer is read. Syft has no layer cache, so this row measures the cache, not the " +
+		"two scanners doing the same work."
+	syftWarmCaveat = "Syft has no layer cache: its warm run differs from its cold one only in the cache directory it is given " +
+		"(kept from earlier runs), and reads and catalogs every layer again."
+)
+
+func withCaveat(c contender, caveat string) contender {
+	c.caveat = caveat
+	return c
 }
 
 // myrmex is a contender that runs one of Myrmex's scans in a child process. An empty cache is the round's own
@@ -321,19 +339,22 @@ func (b *bench) runOnce(c contender) (*scanOutput, sample, error) {
 	return out, s, nil
 }
 
-// rounds runs every contender once per round, in an order that rotates from round to round, so that no
-// contender always runs first or right after another's burst of writes.
+// rounds runs every contender once per round, in a random order of the round's own (b.order), so that no
+// contender is bound to run first or right after another's burst of writes.
 func (b *bench) rounds(ctx context.Context, cs []contender) ([]measurement, error) {
 	ms := make([]measurement, len(cs))
 	for i, c := range cs {
-		ms[i] = measurement{Key: c.key, Title: c.title, How: c.how, Tool: c.tool}
+		ms[i] = measurement{Key: c.key, Title: c.title, How: c.how, Tool: c.tool, Caveat: c.caveat}
 	}
-	for r := range b.cfg.rounds {
-		for k := range cs {
+	keys := make([]string, len(cs))
+	for i, c := range cs {
+		keys[i] = c.key
+	}
+	for r, order := range b.order.Rounds("scan", keys, b.cfg.rounds) {
+		for _, i := range order {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			i := (k + r) % len(cs)
 			_, s, err := b.runOnce(cs[i])
 			if err != nil {
 				return nil, fmt.Errorf("round %d of %s: %w", r+1, cs[i].title, err)

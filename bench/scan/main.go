@@ -2,8 +2,9 @@
 // (testimages.DebianScan: a debootstrapped bookworm with npm packages, a Go binary and Python metadata), read by
 // both tools from the same docker save archive, in the same run.
 //
-// Five contenders run several rounds each, in rotating order: Myrmex's package inventory with an empty layer cache
-// (cold) and with the cache a previous scan left (warm), Myrmex's full scan through the facade
+// Five contenders run several rounds each, in a random order drawn anew for every round from a recorded seed:
+// Myrmex's package inventory with an empty layer cache (cold) and with the layer cache a previous scan left (warm:
+// Myrmex's layer cache, which Syft has no equivalent of), Myrmex's full scan through the facade
 // (ScanContainerSecurity: inventory, advisory match against a small OSV database imported from the repository's
 // fixtures, compliance checks), and Syft's `syft scan docker-archive:FILE -o syft-json` with an empty and with a
 // kept cache directory. Every scan runs in a child process of its own, Myrmex's too (the benchmark runs itself
@@ -45,6 +46,7 @@ type config struct {
 	dockerHost string
 	syft       string
 	outDir     string
+	shared     *benchkit.Flags
 }
 
 func main() {
@@ -65,6 +67,7 @@ func main() {
 	flag.StringVar(&cfg.dockerHost, "docker-host", host, "engine address, where the Debian test image is made or found")
 	flag.StringVar(&cfg.syft, "syft", "", "syft binary; empty builds syft "+syftVersion+" once into a cache next to GOCACHE")
 	flag.StringVar(&cfg.outDir, "out", "bench/results", "directory for the results files; empty writes none")
+	cfg.shared = benchkit.RegisterFlags(flag.CommandLine)
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -78,6 +81,13 @@ func main() {
 func run(ctx context.Context, cfg config) (err error) {
 	if cfg.rounds < 1 {
 		return errors.New("rounds must be positive")
+	}
+	// Results are only written from a commit, unless -allow-dirty: refused now, not after the run.
+	src := benchkit.ReadSource(ctx, ".", cfg.outDir)
+	if cfg.outDir != "" {
+		if err := src.Check(cfg.shared.AllowDirty); err != nil {
+			return err
+		}
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -99,11 +109,12 @@ func run(ctx context.Context, cfg config) (err error) {
 	// also after a failure or an interrupt.
 	defer func() { err = errors.Join(err, os.RemoveAll(tmp)) }()
 
-	b := &bench{cfg: cfg, self: self, syft: syft, root: root, tmp: tmp, runID: benchkit.NewRunID()}
-	rep := &report{Started: time.Now(), RunID: b.runID}
+	b := &bench{cfg: cfg, self: self, syft: syft, root: root, tmp: tmp, runID: benchkit.NewRunID(), order: cfg.shared.Order()}
+	rep := &report{Started: time.Now(), RunID: b.runID, Source: src, Order: b.order}
 	rep.Machine, rep.Notes = describe(ctx, b)
 	rep.Machine.SyftBuild = build
-	benchkit.Logf("run %s: syft %s (%s), osv-scalibr %s, %s", b.runID, rep.Machine.SyftVersion, syft, rep.Machine.ScalibrVersion, rep.Machine.GoVersion)
+	benchkit.Logf("run %s: syft %s (%s), osv-scalibr %s, %s; %s; %s", b.runID, rep.Machine.SyftVersion, syft, rep.Machine.ScalibrVersion,
+		rep.Machine.GoVersion, src.Summary(), b.order.Summary())
 
 	if err := b.setup(ctx, rep); err != nil {
 		return err
@@ -117,6 +128,9 @@ func run(ctx context.Context, cfg config) (err error) {
 	rep.Notes = append(rep.Notes, b.notes...)
 	rep.Finished = time.Now()
 	rep.Machine.LoadAfter = benchkit.LoadAvg()
+	if note := rep.Source.Recheck(ctx); note != "" {
+		rep.Notes = append(rep.Notes, note)
+	}
 	if note := rep.Machine.BusyNote("CPUs"); note != "" {
 		rep.Notes = append(rep.Notes, note)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,20 +25,22 @@ import (
 
 // report is everything a results file holds; the JSON file is this struct.
 type report struct {
-	Started    time.Time     `json:"started"`
-	Finished   time.Time     `json:"finished"`
-	RunID      string        `json:"run_id"`
-	Machine    machine       `json:"machine"`
-	Rounds     int           `json:"rounds"`
-	Image      imageInfo     `json:"image"`
-	Database   string        `json:"database"`
-	Setup      []setupStep   `json:"setup"` // untimed preparation, for the record
-	Contenders []measurement `json:"contenders"`
-	Ratios     []ratio       `json:"ratios"`
-	Packages   comparison    `json:"packages"`
-	FullScan   fullScan      `json:"full_scan"`
-	Notes      []string      `json:"notes,omitempty"`
-	Command    string        `json:"command"`
+	Started    time.Time       `json:"started"`
+	Finished   time.Time       `json:"finished"`
+	RunID      string          `json:"run_id"`
+	Source     benchkit.Source `json:"source"` // the commit measured, and whether the work tree was clean
+	Order      *benchkit.Order `json:"order"`  // the seed and the contenders' order in every round
+	Machine    machine         `json:"machine"`
+	Rounds     int             `json:"rounds"`
+	Image      imageInfo       `json:"image"`
+	Database   string          `json:"database"`
+	Setup      []setupStep     `json:"setup"` // untimed preparation, for the record
+	Contenders []measurement   `json:"contenders"`
+	Ratios     []ratio         `json:"ratios"`
+	Packages   comparison      `json:"packages"`
+	FullScan   fullScan        `json:"full_scan"`
+	Notes      []string        `json:"notes,omitempty"`
+	Command    string          `json:"command"`
 }
 
 type machine struct {
@@ -51,7 +54,6 @@ type machine struct {
 	ScalibrVersion string `json:"osv_scalibr_version"`
 	GGCRVersion    string `json:"go_containerregistry_version"`
 	GoVersion      string `json:"go_version"`
-	Revision       string `json:"revision"` // git describe of the library measured
 }
 
 // imageInfo describes the scanned image and what its manifest (testimages') lists.
@@ -83,7 +85,8 @@ type measurement struct {
 	Title             string    `json:"title"`
 	How               string    `json:"how"`
 	Tool              string    `json:"tool"`
-	Rounds            []float64 `json:"rounds_seconds"` // the child process's wall time, start to exit
+	Caveat            string    `json:"caveat,omitempty"` // what the row is not, when it is not a like-for-like measurement
+	Rounds            []float64 `json:"rounds_seconds"`   // the child process's wall time, start to exit
 	Median            float64   `json:"median_seconds"`
 	CPU               []float64 `json:"cpu_seconds"` // user and system
 	MedianCPU         float64   `json:"median_cpu_seconds"`
@@ -125,6 +128,7 @@ func find(ms []measurement, key string) *measurement {
 // in the machine's load shows as spread.
 type ratio struct {
 	Name            string    `json:"name"`
+	Caveat          string    `json:"caveat,omitempty"` // why the two sides do not do the same work, when they do not
 	Seconds         float64   `json:"seconds"`
 	SecondsPerRound []float64 `json:"seconds_per_round"`
 	CPU             float64   `json:"cpu_seconds"`
@@ -137,15 +141,19 @@ func (r *report) finish(cfg config) {
 		if a == nil || b == nil || b.Median == 0 {
 			return
 		}
-		x := ratio{Name: name, Seconds: a.Median / b.Median, CPU: a.MedianCPU / b.MedianCPU, MaxRSS: a.MedianMaxRSSMB / b.MedianMaxRSSMB}
+		caveat := "" // a tool against itself is like for like
+		if a.Tool != b.Tool {
+			caveat = cmp.Or(a.Caveat, b.Caveat)
+		}
+		x := ratio{Name: name, Caveat: caveat, Seconds: a.Median / b.Median, CPU: a.MedianCPU / b.MedianCPU, MaxRSS: a.MedianMaxRSSMB / b.MedianMaxRSSMB}
 		for i := range min(len(a.Rounds), len(b.Rounds)) {
 			x.SecondsPerRound = append(x.SecondsPerRound, a.Rounds[i]/b.Rounds[i])
 		}
 		r.Ratios = append(r.Ratios, x)
 	}
 	add("inventory-cold", "syft-cold", "Myrmex inventory, cold / Syft, cold")
-	add("inventory-warm", "syft-warm", "Myrmex inventory, warm / Syft, warm")
-	add("inventory-warm", "syft-cold", "Myrmex inventory, warm / Syft, cold")
+	add("inventory-warm", "syft-warm", "warm: Myrmex's layer cache (Syft has none) / Syft, warm")
+	add("inventory-warm", "syft-cold", "warm: Myrmex's layer cache (Syft has none) / Syft, cold")
 	add("full", "syft-cold", "Myrmex full scan / Syft, cold")
 	add("inventory-warm", "inventory-cold", "Myrmex's layer cache: inventory warm / cold")
 	add("syft-warm", "syft-cold", "Syft's second run: warm / cold")
@@ -185,7 +193,6 @@ func describe(ctx context.Context, b *bench) (machine, []string) {
 			}
 		}
 	}
-	m.Revision = cmd(b.root, "git", "describe", "--always", "--dirty")
 	return m, notes
 }
 
@@ -198,6 +205,7 @@ func engineVersion(ctx context.Context, eng *engine.Client) string {
 }
 
 func (r *report) printTable(w io.Writer) {
+	fmt.Fprintf(w, "%s\n%s\n\n", r.Source.Summary(), r.Order.Summary())
 	fmt.Fprintf(w, "%s (%s, Debian %s): %d layers, docker save archive %.1f MB; syft %s, osv-scalibr %s, %s\n\n",
 		r.Image.Reference, short(r.Image.ID), r.Image.Debian, r.Image.Layers, float64(r.Image.ArchiveBytes)/1e6,
 		r.Machine.SyftVersion, r.Machine.ScalibrVersion, r.Machine.GoVersion)
@@ -210,7 +218,7 @@ func (r *report) printTable(w io.Writer) {
 	tw.Flush()
 	fmt.Fprintln(w)
 	for _, x := range r.Ratios {
-		fmt.Fprintf(w, "%-46s time %5.2f  CPU %5.2f  peak RSS %5.2f   (time per round: %s)\n", x.Name, x.Seconds, x.CPU, x.MaxRSS,
+		fmt.Fprintf(w, "%-62s time %5.2f  CPU %5.2f  peak RSS %5.2f   (time per round: %s)\n", x.Name, x.Seconds, x.CPU, x.MaxRSS,
 			benchkit.Floats(x.SecondsPerRound, "%.2f", " "))
 	}
 	fmt.Fprintln(w)
@@ -260,6 +268,9 @@ func (r *report) markdown() string {
 	m, img := r.Machine, r.Image
 	p("# Scan benchmark, %s", r.Started.Format("2006-01-02"))
 	p("")
+	for _, line := range r.Source.Banner() {
+		p("%s", line)
+	}
 	p("Run %s, %s to %s. Reproduce with `%s`; see [../README.md](../README.md) for what is measured.",
 		r.RunID, r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.Command)
 	p("")
@@ -273,8 +284,11 @@ func (r *report) markdown() string {
 	p("| engine (makes the image) | %s, at %s |", m.EngineVersion, m.EngineHost)
 	p("| Syft | %s (SBOM descriptor: %s), %s |", m.SyftVersion, m.SyftDescriptor, m.SyftPath)
 	p("| Syft built by | %s |", m.SyftBuild)
-	p("| Myrmex | revision %s, osv-scalibr %s, go-containerregistry %s |", m.Revision, m.ScalibrVersion, m.GGCRVersion)
+	p("| Myrmex | osv-scalibr %s, go-containerregistry %s |", m.ScalibrVersion, m.GGCRVersion)
 	p("| Go | %s (Myrmex and Syft) |", m.GoVersion)
+	for _, row := range r.Source.Rows() {
+		p("%s", row)
+	}
 	p("")
 	p("## Image and settings")
 	p("")
@@ -286,10 +300,10 @@ func (r *report) markdown() string {
 		"(uncompressed layers). Its manifest (what testimages read from the image's files when it built it) lists %s.",
 		img.Reference, img.ID, img.Debian, img.Layers, float64(img.ArchiveBytes)/1e6, strings.Join(manifest, ", "))
 	p("")
-	p("%d rounds per contender in rotating order; the median round is reported. Every scan runs in a child process: "+
+	p("%d rounds per contender, in a random order drawn anew for every round (seed %d, below); the median round is reported. Every scan runs in a child process: "+
 		"*seconds* are its wall time from start to exit, *CPU s* its user and system time, *peak RSS* its ru_maxrss, "+
 		"all from the rusage wait4 returns. *In-process scan* is Myrmex's scan alone, timed inside the child. The full "+
-		"scan's database: %s.", r.Rounds, r.Database)
+		"scan's database: %s.", r.Rounds, r.Order.Seed, r.Database)
 	p("")
 	var setup []string
 	for _, st := range r.Setup {
@@ -302,13 +316,22 @@ func (r *report) markdown() string {
 	p("| contender | how | rounds (s) | median (s) | CPU s | peak RSS MB, median (max) | in-process scan (s) | packages |")
 	p("|---|---|---|---:|---:|---:|---:|---:|")
 	for _, x := range r.Contenders {
-		p("| %s | %s | %s | **%.2f** | %.2f | **%.0f** (%.0f) | %s | %d |", x.Title, x.How, benchkit.Floats(x.Rounds, "%.2f", " "), x.Median,
+		how := x.How
+		if x.Caveat != "" {
+			how += ". *" + x.Caveat + "*"
+		}
+		p("| %s | %s | %s | **%.2f** | %.2f | **%.0f** (%.0f) | %s | %d |", x.Title, how, benchkit.Floats(x.Rounds, "%.2f", " "), x.Median,
 			x.MedianCPU, x.MedianMaxRSSMB, x.PeakMaxRSSMB, x.scan(), x.Packages[0])
 	}
 	p("")
+	for _, line := range r.Order.Markdown() {
+		p("%s", line)
+	}
 	p("## Ratios")
 	p("")
-	p("The first contender's median over the second's: below 1 the first is faster (or uses less CPU, or less memory).")
+	p("The first contender's median over the second's: below 1 the first is faster (or uses less CPU, or less memory). " +
+		"A ratio of Myrmex's *warm* inventory to Syft is Myrmex's layer cache against a scanner without one: it measures the " +
+		"cache, not the two scanners doing the same work (its `caveat` in the JSON says so too).")
 	p("")
 	p("| ratio | wall time | round by round | CPU s | peak RSS |")
 	p("|---|---:|---|---:|---:|")
