@@ -34,3 +34,12 @@ func TestClientConnectsOnFirstUse(t *testing.T) {
 		t.Errorf("New(cancelled) = %v", err)
 	}
 }
+
+// A push's gzip level is checked before any engine or registry is reached.
+func TestRegistryGzipLevelRefusedFirst(t *testing.T) {
+	_, err := containerization.ManageContainerRegistry(context.Background(), containerization.RegistryPush, "app:1", "127.0.0.1:1",
+		containerization.RegistryOptions{GzipLevel: 12, Host: "unix:///nonexistent/docker.sock"})
+	if !errors.Is(err, containerization.ErrInvalidArgument) {
+		t.Errorf("push at gzip level 12 = %v, want ErrInvalidArgument", err)
+	}
+}

@@ -51,6 +51,9 @@ type RegistryOptions struct {
 	CAFile string
 	// Platform (pull) selects the image of a multi-platform index: "linux/arm64". Default linux/amd64.
 	Platform string
+	// GzipLevel (push) is the gzip level of layers Myrmex compresses itself (an image from the engine or a docker
+	// save archive): 1 (fastest; the default when 0) to 9; docker push uses 6.
+	GzipLevel int
 	// Jobs, Retries and PageSize tune transfers; see [registry.Options].
 	Jobs, Retries, PageSize int
 	// Progress receives the byte counts of a push, pull or copy as they move (Phase "transfer"), and a last event
@@ -99,6 +102,9 @@ func (c *Client) ManageContainerRegistry(ctx context.Context, operation, imageNa
 	}
 	if imageName == "" && operation != RegistryList {
 		return fail(fmt.Errorf("%w: %s needs an image name", ErrInvalidArgument, operation))
+	}
+	if opts.GzipLevel < 0 || opts.GzipLevel > 9 {
+		return fail(fmt.Errorf("%w: gzip level %d: want 1 to 9 (0: the default, 1)", ErrInvalidArgument, opts.GzipLevel))
 	}
 	kind, err := registry.ParseKind(opts.Type)
 	if err != nil {
@@ -169,7 +175,7 @@ func (c *Client) ManageContainerRegistry(ctx context.Context, operation, imageNa
 		}
 		defer closeEng()
 		called = true
-		out, err = registry.Push(ctx, eng, imageName, dst, ep, registry.PushOptions{Tags: opts.Tags}, ropts)
+		out, err = registry.Push(ctx, eng, imageName, dst, ep, registry.PushOptions{Tags: opts.Tags, GzipLevel: opts.GzipLevel}, ropts)
 		if err != nil {
 			return fail(err)
 		}

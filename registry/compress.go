@@ -26,7 +26,7 @@ import (
 // upload it). Here each layer is compressed once, with klauspost's gzip at BestSpeed (about twice the standard
 // library's speed), while its uncompressed digest is checked against the image's diff ID. The image's config is
 // kept byte for byte, so its ID is the engine's.
-func precompress(ctx context.Context, img v1.Image, dir string, jobs int) (v1.Image, error) {
+func precompress(ctx context.Context, img v1.Image, dir string, jobs, level int) (v1.Image, error) {
 	layers, err := img.Layers()
 	if err != nil {
 		return nil, err
@@ -36,7 +36,7 @@ func precompress(ctx context.Context, img v1.Image, dir string, jobs int) (v1.Im
 	g.SetLimit(max(1, jobs))
 	for i, l := range layers {
 		g.Go(func() error {
-			gl, err := compressLayer(ctx, l, filepath.Join(dir, fmt.Sprintf("layer-%d.gz", i)))
+			gl, err := compressLayer(ctx, l, filepath.Join(dir, fmt.Sprintf("layer-%d.gz", i)), level)
 			out[i] = gl
 			return err
 		})
@@ -72,7 +72,7 @@ func sha256Hash(b []byte) v1.Hash {
 	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
 }
 
-func compressLayer(ctx context.Context, l v1.Layer, path string) (*gzLayer, error) {
+func compressLayer(ctx context.Context, l v1.Layer, path string, level int) (*gzLayer, error) {
 	wantDiffID, err := l.DiffID()
 	if err != nil {
 		return nil, err
@@ -89,7 +89,10 @@ func compressLayer(ctx context.Context, l v1.Layer, path string) (*gzLayer, erro
 	defer f.Close()
 	compressed := sha256.New()
 	counter := &countingWriter{}
-	zw, err := gzip.NewWriterLevel(io.MultiWriter(f, compressed, counter), gzip.BestSpeed)
+	if level == 0 {
+		level = gzip.BestSpeed
+	}
+	zw, err := gzip.NewWriterLevel(io.MultiWriter(f, compressed, counter), level)
 	if err != nil {
 		return nil, err
 	}

@@ -167,7 +167,7 @@ type image struct {
 
 // precompress gzips the uncompressed layers of an image read from a docker save archive once, in parallel, so
 // that a push does not compress them three times (see the precompress function).
-func (i *image) precompress(ctx context.Context, src string) error {
+func (i *image) precompress(ctx context.Context, src string, level int) error {
 	if i.img == nil || i.archive == "" || strings.HasPrefix(src, SourceOCI) {
 		return nil
 	}
@@ -179,7 +179,7 @@ func (i *image) precompress(ctx context.Context, src string) error {
 		return err
 	}
 	i.tmp = dir
-	img, err := precompress(ctx, i.img, dir, runtime.NumCPU())
+	img, err := precompress(ctx, i.img, dir, runtime.NumCPU(), level)
 	if err != nil {
 		return err
 	}
@@ -357,6 +357,9 @@ func openSource(ctx context.Context, src string, eng Engine) (image, func(), err
 type PushOptions struct {
 	// Tags are more tags to give the pushed image in the destination repository.
 	Tags []string
+	// GzipLevel is the gzip level of layers that Myrmex compresses itself (an image from the engine or a docker
+	// save archive): 1 (fastest, the default when 0) to 9 (smallest); docker push uses 6.
+	GzipLevel int
 }
 
 // Push writes the image src to dst. src is a reference in the engine's store (or docker-daemon:REF), an OCI
@@ -375,12 +378,15 @@ func Push(ctx context.Context, eng Engine, src string, dst name.Reference, ep En
 	if err != nil {
 		return res, err
 	}
+	if po.GzipLevel < 0 || po.GzipLevel > 9 {
+		return res, fmt.Errorf("%w: gzip level %d: want 1 to 9 (0: the default, 1)", errdefs.ErrInvalidArgument, po.GzipLevel)
+	}
 	img, cleanup, err := openSource(ctx, src, eng)
 	if err != nil {
 		return res, err
 	}
 	defer cleanup()
-	if err := img.precompress(ctx, src); err != nil {
+	if err := img.precompress(ctx, src, po.GzipLevel); err != nil {
 		return res, fmt.Errorf("preparing %s: %w", src, err)
 	}
 	defer img.cleanup()

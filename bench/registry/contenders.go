@@ -266,6 +266,16 @@ func (b *bench) pushPhase(ctx context.Context) ([]measurement, error) {
 			check: checkMyrmex,
 		},
 		{
+			key: "myrmex-engine-gzip6", title: "Myrmex Push, from the engine, gzip level 6", inProcess: true,
+			how:     `registry.Push(ctx, eng, "` + imageRef + `", ref, registry.PushOptions{GzipLevel: 6}, …): as above, at docker push's compression level`,
+			prepare: fresh("myrmex-engine-gzip6"),
+			run: func(ctx context.Context) (outcome, error) {
+				res, err := registry.Push(ctx, b.eng, imageRef, ref, b.dst.endpoint(), registry.PushOptions{GzipLevel: 6}, registry.Options{})
+				return outcome{digest: res.Digest}, err
+			},
+			check: checkMyrmex,
+		},
+		{
 			key: "myrmex-archive", title: "Myrmex Push, from the archive", inProcess: true,
 			how:     `registry.Push(ctx, nil, "docker-archive:FILE", ref, …) of the docker save archive crane pushes`,
 			prepare: fresh("myrmex-archive"),

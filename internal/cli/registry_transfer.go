@@ -8,9 +8,10 @@ import (
 
 func newRegistryPushCmd(g *globalOptions) *cobra.Command {
 	var (
-		f    registryFlags
-		to   string
-		tags []string
+		f     registryFlags
+		to    string
+		tags  []string
+		level int
 	)
 	cmd := &cobra.Command{
 		Use:   "push IMAGE",
@@ -30,13 +31,14 @@ it was. stdout gets a line per tag written: REFERENCE DIGEST pushed SIZE.`,
 				return err
 			}
 			// A destination that names its registry (with http:// for plain HTTP) speaks for itself.
-			opts.Destination, opts.Tags = to, tags
+			opts.Destination, opts.Tags, opts.GzipLevel = to, tags, level
 			return runRegistry(cmd, g, containerization.RegistryPush, args[0], f.url, opts)
 		},
 	}
 	f.add(cmd)
 	cmd.Flags().StringVar(&to, "to", "", "destination REPO:TAG or full reference (default: the image's own repository and tag)")
 	cmd.Flags().StringArrayVarP(&tags, "tag", "t", nil, "another tag for the pushed image (repeat for several)")
+	cmd.Flags().IntVar(&level, "gzip-level", 0, "gzip level of the layers Myrmex compresses (an image from the engine or a docker save tarball): 1 fastest (default) to 9 smallest; docker push uses 6")
 	return cmd
 }
 
