@@ -11,7 +11,7 @@ OWN = export MYRMEX_OWNER=make-$@-$$$$
 GO ?= go
 GOTESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build test demo kube-up kube-down bench bench-registry bench-scan bench-build vet engine-up engine-down images clean
+.PHONY: all build test demo kube-up kube-down bench bench-registry bench-scan bench-build bench-kube bench-client vet engine-up engine-down images clean
 
 all: build
 
@@ -84,6 +84,14 @@ bench-kube:
 	  kubectl=$$(scripts/kube.sh bin)/kubectl; eval "$$(scripts/kube.sh env)"; \
 	  scripts/kube.sh up && \
 	  $(GO) run ./bench/kube -kubeconfig "$$KUBECONFIG" -kubectl "$$kubectl"
+
+# bench-client: one containerization.Client against the package functions (a client per call), for 50 container
+# inspects and 50 Kubernetes reads; results in bench/results/. Starts the engine and the control plane when needed.
+bench-client:
+	@$(OWN); trap 'scripts/kube.sh down; scripts/engine.sh down' EXIT; \
+	  scripts/engine.sh up && GO=$(GO) scripts/kube.sh up && \
+	  $(GO) run ./internal/tools/seedimages && \
+	  $(GO) run ./bench/client -kubeconfig /run/myrmex-test/kube/kubeconfig
 
 clean:
 	rm -rf bin
