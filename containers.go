@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/types/container"
-
 	"github.com/codomyrmex/containerization/engine"
 )
 
@@ -50,9 +48,13 @@ type ContainerResult struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Containers is the list operation's answer.
 	Containers []engine.Container `json:"containers,omitempty"`
-	// Details is the inspect operation's answer: the engine's own view of the container.
-	Details *container.InspectResponse `json:"details,omitempty"`
+	// Details is the inspect operation's answer: the container's configuration, state, resources, ports,
+	// networks and mounts.
+	Details *ContainerDetails `json:"details,omitempty"`
 }
+
+// ContainerDetails is what inspect tells of a container; see [engine.Details].
+type ContainerDetails = engine.Details
 
 // LogOptions selects the log lines of the logs operation; see [engine.LogOptions].
 type LogOptions = engine.LogOptions
@@ -129,31 +131,24 @@ func (c *Client) ManageContainers(ctx context.Context, operation, containerName 
 	case OpRemove:
 		st, err = eng.Remove(ctx, containerName, engine.RemoveOptions{Force: opts.Force, Volumes: opts.RemoveVolumes})
 	case OpLogs:
-		var ins container.InspectResponse
-		if ins, err = eng.Inspect(ctx, containerName); err == nil {
+		var d engine.Details
+		if d, err = eng.Details(ctx, containerName); err == nil {
 			var logs engine.Logs
-			logs, err = eng.Logs(ctx, ins.ID, opts.Logs)
+			logs, err = eng.Logs(ctx, d.ID, opts.Logs)
 			res.Logs, res.Stdout, res.Stderr = logs.Combined, logs.Stdout, logs.Stderr
-			st = engine.State{ID: ins.ID, Status: statusOf(ins)}
+			st = engine.State{ID: d.ID, Status: d.State.Status}
 		}
 	case OpInspect:
-		var ins container.InspectResponse
-		if ins, err = eng.Inspect(ctx, containerName); err == nil {
-			res.Details = &ins
-			st = engine.State{ID: ins.ID, Status: statusOf(ins)}
+		var d engine.Details
+		if d, err = eng.Details(ctx, containerName); err == nil {
+			res.Details = &d
+			st = engine.State{ID: d.ID, Status: d.State.Status}
 		}
 	case OpList:
 		res.Containers, err = eng.List(ctx, engine.ListOptions{Foreign: opts.Foreign})
 	}
 	res.ContainerID, res.Status, res.Changed, res.Warnings = st.ID, st.Status, st.Changed, st.Warnings
 	return finish(err)
-}
-
-func statusOf(ins container.InspectResponse) string {
-	if ins.State == nil {
-		return ""
-	}
-	return string(ins.State.Status)
 }
 
 func validateOperation(operation, name string, config *ContainerConfig, opts ManageOptions) error {

@@ -138,7 +138,8 @@ func TestManageContainersLifecycle(t *testing.T) {
 				t.Errorf("logs = %q / stdout %q / stderr %q, want both runs' lines split by stream", res.Logs, res.Stdout, res.Stderr)
 			}
 		case containerization.OpInspect:
-			if res.Details == nil || res.Details.Config.Labels[testenv.Label] != run.ID {
+			if d := res.Details; d == nil || d.Labels[testenv.Label] != run.ID || d.ID != res.ContainerID || d.State.Status != res.Status ||
+				d.Name != res.ContainerName || d.Image == "" || d.Created.IsZero() || len(d.Command) == 0 {
 				t.Errorf("inspect details = %+v, want the engine's view with our labels", res.Details)
 			}
 		}

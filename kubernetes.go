@@ -102,7 +102,7 @@ func (c *Client) OrchestrateKubernetes(ctx context.Context, deploymentName, mani
 	})
 	var d *KubernetesDeployment
 	if res != nil {
-		d = fromStatus(kc, res.Status, deploymentName, namespace)
+		d = fromStatus(res.Status, deploymentName, namespace)
 		d.Changes, d.Pruned, d.DryRun = res.Changes, res.Pruned, res.DryRun
 	}
 	if err != nil {
@@ -128,7 +128,7 @@ func (c *Client) GetKubernetesDeployment(ctx context.Context, deploymentName, na
 	if err != nil {
 		return nil, kubeErr("status", deploymentName, err)
 	}
-	return fromStatus(kc, st, deploymentName, namespace), nil
+	return fromStatus(st, deploymentName, namespace), nil
 }
 
 func amounts(a ResourceAmounts) map[string]string {
@@ -142,9 +142,9 @@ func amounts(a ResourceAmounts) map[string]string {
 	return m
 }
 
-func fromStatus(c *kube.Client, st *kube.Status, name, namespace string) *KubernetesDeployment {
+func fromStatus(st *kube.Status, name, namespace string) *KubernetesDeployment {
 	d := &KubernetesDeployment{Name: name, Namespace: namespace, Status: "pending", Ports: []int{},
-		Environment: map[string]string{}, Pods: []PodStatus{}, Services: []string{}, client: c, app: name}
+		Environment: map[string]string{}, Pods: []PodStatus{}, Services: []string{}, Application: name}
 	if st == nil {
 		return d
 	}
@@ -168,106 +168,81 @@ func (d *KubernetesDeployment) apply(st *kube.Status) {
 	}
 }
 
-func (d *KubernetesDeployment) clientOrErr(op string) (*kube.Client, error) {
-	if d == nil || d.client == nil {
-		return nil, &KubernetesError{Op: op, Err: fmt.Errorf("%w: this KubernetesDeployment was not returned by OrchestrateKubernetes or GetKubernetesDeployment", ErrInvalidArgument)}
+// deployment is the start of the Client's methods that act on a deployment by name: the name checked, the
+// namespace defaulted to the kubeconfig context's, the cluster client.
+func (c *Client) deployment(op, deploymentName, namespace string, opts KubernetesOptions) (*kube.Client, string, error) {
+	if err := kube.ValidateName(deploymentName); err != nil {
+		return nil, "", kubeErr(op, deploymentName, err)
 	}
-	return d.client, nil
+	kc, err := c.kube(opts)
+	if err != nil {
+		return nil, "", kubeErr(op, deploymentName, err)
+	}
+	if namespace == "" {
+		namespace = kc.DefaultNamespace()
+	}
+	return kc, namespace, nil
 }
 
-func (d *KubernetesDeployment) object() string {
-	kind := "deployment"
-	switch d.Kind {
-	case "StatefulSet":
-		kind = "statefulset"
-	case "DaemonSet":
-		kind = "daemonset"
-	}
-	return kind + ".apps/" + d.Namespace + "/" + d.Name
-}
-
-// Refresh reads the deployment's state again.
-func (d *KubernetesDeployment) Refresh(ctx context.Context) error {
-	c, err := d.clientOrErr("status")
+// WaitKubernetesDeployment waits until everything the deployment applied is ready, failing fast
+// (ErrRolloutFailed naming the pod, container and reason) on pods that cannot become ready; timeout 0 means 5
+// minutes. It returns the deployment as it is at the end, also when the wait failed. opts.Progress receives the
+// wait's events.
+func (c *Client) WaitKubernetesDeployment(ctx context.Context, deploymentName, namespace string, timeout time.Duration, opts KubernetesOptions) (*KubernetesDeployment, error) {
+	kc, namespace, err := c.deployment("wait", deploymentName, namespace, opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	st, err := c.Status(ctx, d.Namespace, d.app)
-	if err != nil {
-		return kubeErr("status", d.object(), err)
-	}
-	d.apply(st)
-	return nil
-}
-
-// Wait waits until everything the deployment applied is ready, failing fast (ErrRolloutFailed naming the pod,
-// container and reason) on pods that cannot become ready; timeout 0 means 5 minutes. The state is refreshed.
-func (d *KubernetesDeployment) Wait(ctx context.Context, timeout time.Duration, progress func(Event)) error {
-	c, err := d.clientOrErr("wait")
-	if err != nil {
-		return err
-	}
-	st, err := c.Wait(ctx, d.Namespace, d.app, timeout, kubeProgress(progress))
+	st, err := kc.Wait(ctx, namespace, deploymentName, timeout, kubeProgress(opts.Progress))
+	var d *KubernetesDeployment
 	if st != nil {
-		d.apply(st)
+		d = fromStatus(st, deploymentName, namespace)
 	}
-	return kubeErr("wait", d.object(), err)
+	return d, kubeErr("wait", namespace+"/"+deploymentName, err)
 }
 
-// Scale sets the replicas of the deployment (a Deployment or StatefulSet).
-func (d *KubernetesDeployment) Scale(ctx context.Context, replicas int) error {
-	c, err := d.clientOrErr("scale")
-	if err != nil {
-		return err
-	}
+// ScaleKubernetesDeployment sets the replicas of the deployment (a Deployment or StatefulSet).
+func (c *Client) ScaleKubernetesDeployment(ctx context.Context, deploymentName, namespace string, replicas int, opts KubernetesOptions) (*KubernetesDeployment, error) {
 	if replicas < 0 || replicas > 1<<30 {
-		return kubeErr("scale", d.object(), fmt.Errorf("%w: replicas %d", ErrInvalidArgument, replicas))
+		return nil, kubeErr("scale", deploymentName, fmt.Errorf("%w: replicas %d", ErrInvalidArgument, replicas))
 	}
-	st, err := c.Scale(ctx, d.Namespace, d.app, int32(replicas))
-	if err != nil {
-		return kubeErr("scale", d.object(), err)
-	}
-	d.apply(st)
-	return nil
-}
-
-// Rollback puts the pod template of the deployment (a Deployment, StatefulSet or DaemonSet) back to revision
-// toRevision, or to the previous revision when toRevision is 0 (kubectl rollout undo).
-func (d *KubernetesDeployment) Rollback(ctx context.Context, toRevision int64) error {
-	c, err := d.clientOrErr("rollback")
-	if err != nil {
-		return err
-	}
-	st, err := c.Rollback(ctx, d.Namespace, d.app, toRevision)
-	if err != nil {
-		return kubeErr("rollback", d.object(), err)
-	}
-	d.apply(st)
-	return nil
-}
-
-// History lists the revisions of the deployment (a Deployment, StatefulSet or DaemonSet), oldest first.
-func (d *KubernetesDeployment) History(ctx context.Context) ([]kube.Revision, error) {
-	c, err := d.clientOrErr("history")
+	kc, namespace, err := c.deployment("scale", deploymentName, namespace, opts)
 	if err != nil {
 		return nil, err
 	}
-	revs, err := c.History(ctx, d.Namespace, d.app)
-	return revs, kubeErr("history", d.object(), err)
+	st, err := kc.Scale(ctx, namespace, deploymentName, int32(replicas))
+	if err != nil {
+		return nil, kubeErr("scale", namespace+"/"+deploymentName, err)
+	}
+	return fromStatus(st, deploymentName, namespace), nil
 }
 
-// Delete removes everything the deployment applied (its inventory), workloads first; with wait, until gone.
-func (d *KubernetesDeployment) Delete(ctx context.Context, wait bool) ([]KubernetesChange, error) {
-	c, err := d.clientOrErr("delete")
+// RollbackKubernetesDeployment puts the pod template of the deployment (a Deployment, StatefulSet or DaemonSet)
+// back to revision toRevision, or to the previous revision when toRevision is 0 (kubectl rollout undo).
+func (c *Client) RollbackKubernetesDeployment(ctx context.Context, deploymentName, namespace string, toRevision int64, opts KubernetesOptions) (*KubernetesDeployment, error) {
+	if toRevision < 0 {
+		return nil, kubeErr("rollback", deploymentName, fmt.Errorf("%w: revision %d", ErrInvalidArgument, toRevision))
+	}
+	kc, namespace, err := c.deployment("rollback", deploymentName, namespace, opts)
 	if err != nil {
 		return nil, err
 	}
-	ch, err := c.Delete(ctx, d.Namespace, d.app, kube.DeleteOptions{Wait: wait})
+	st, err := kc.Rollback(ctx, namespace, deploymentName, toRevision)
 	if err != nil {
-		return ch, kubeErr("delete", d.object(), err)
+		return nil, kubeErr("rollback", namespace+"/"+deploymentName, err)
 	}
-	d.Status, d.Pods = "deleted", []PodStatus{}
-	return ch, nil
+	return fromStatus(st, deploymentName, namespace), nil
+}
+
+// KubernetesDeploymentHistory lists the revisions of the deployment (a Deployment, StatefulSet or DaemonSet),
+// oldest first.
+func (c *Client) KubernetesDeploymentHistory(ctx context.Context, deploymentName, namespace string, opts KubernetesOptions) ([]KubernetesRevision, error) {
+	kc, namespace, err := c.deployment("history", deploymentName, namespace, opts)
+	if err != nil {
+		return nil, err
+	}
+	revs, err := kc.History(ctx, namespace, deploymentName)
+	return revs, kubeErr("history", namespace+"/"+deploymentName, err)
 }
 
 // DeleteKubernetesDeployment removes everything a deployment applied (its inventory; also when its workload is

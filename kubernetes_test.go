@@ -105,15 +105,29 @@ func TestOrchestrateKubernetes(t *testing.T) {
 		}
 	}
 
-	// Management on the result.
-	if err := d.Scale(ctx, 1); err != nil || d.Replicas != 1 {
-		t.Fatalf("scale: %v %d", err, d.Replicas)
+	// Management through a Client, by the name and namespace of the result: also of a result that went through
+	// JSON, as a caller outside Go holds it.
+	var decoded containerization.KubernetesDeployment
+	if err := json.Unmarshal(b, &decoded); err != nil || decoded.Application != "myrmex-demo-web" || decoded.Namespace != ns {
+		t.Fatalf("decoded %+v, %v", decoded, err)
 	}
-	if err := d.Wait(ctx, time.Minute, nil); err != nil {
+	c2, err := containerization.New(ctx, containerization.Config{Kubeconfig: kubeconfig})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !testenv.Eventually(time.Minute, func() bool { return d.Refresh(ctx) == nil && len(d.Pods) == 1 }) {
-		t.Fatalf("after scaling to 1: %d pods", len(d.Pods))
+	defer c2.Close()
+	kopts := containerization.KubernetesOptions{}
+	if d, err = c2.ScaleKubernetesDeployment(ctx, decoded.Application, decoded.Namespace, 1, kopts); err != nil || d.Replicas != 1 {
+		t.Fatalf("scale: %v %+v", err, d)
+	}
+	if _, err := c2.WaitKubernetesDeployment(ctx, decoded.Application, decoded.Namespace, time.Minute, kopts); err != nil {
+		t.Fatal(err)
+	}
+	if !testenv.Eventually(time.Minute, func() bool {
+		d, err = c2.GetKubernetesDeployment(ctx, decoded.Application, decoded.Namespace, kopts)
+		return err == nil && len(d.Pods) == 1
+	}) {
+		t.Fatalf("after scaling to 1: %+v", d)
 	}
 	opts.Images = map[string]string{"app": "registry.local/demo/app:3"}
 	opts.Replicas = nil
@@ -123,21 +137,24 @@ func TestOrchestrateKubernetes(t *testing.T) {
 	if d.Image != "registry.local/demo/app:3" || d.Replicas != 2 {
 		t.Fatalf("after the new image (replicas back to the manifests' 2): %s %d", d.Image, d.Replicas)
 	}
-	revs, err := d.History(ctx)
+	revs, err := c2.KubernetesDeploymentHistory(ctx, d.Application, d.Namespace, kopts)
 	if err != nil || len(revs) != 2 {
 		t.Fatalf("history: %v %+v", err, revs)
 	}
-	if err := d.Rollback(ctx, 0); err != nil || d.Image != "registry.local/demo/app:2" {
-		t.Fatalf("rollback: %v %s", err, d.Image)
+	if d, err = c2.RollbackKubernetesDeployment(ctx, d.Application, d.Namespace, 0, kopts); err != nil || d.Image != "registry.local/demo/app:2" {
+		t.Fatalf("rollback: %v %+v", err, d)
 	}
-	if err := d.Wait(ctx, time.Minute, nil); err != nil || d.Status != "running" {
-		t.Fatalf("after rollback: %v %s", err, d.Status)
+	var waitEvents []containerization.Event
+	if d, err = c2.WaitKubernetesDeployment(ctx, d.Application, d.Namespace, time.Minute, containerization.KubernetesOptions{
+		Progress: func(e containerization.Event) { waitEvents = append(waitEvents, e) },
+	}); err != nil || d.Status != "running" || len(waitEvents) == 0 {
+		t.Fatalf("after rollback: %v %+v, %d wait events", err, d, len(waitEvents))
 	}
 	got, err := containerization.GetKubernetesDeployment(ctx, "myrmex-demo-web", ns, containerization.KubernetesOptions{Kubeconfig: kubeconfig})
 	if err != nil || got.Image != "registry.local/demo/app:2" || got.Status != "running" {
 		t.Fatalf("get: %v %+v", err, got)
 	}
-	deleted, err := d.Delete(ctx, true)
+	deleted, err := c2.DeleteKubernetesDeployment(ctx, d.Application, d.Namespace, containerization.KubernetesOptions{Wait: true})
 	if err != nil || len(deleted) != 3 {
 		t.Fatalf("delete: %v %+v", err, deleted)
 	}
@@ -196,16 +213,17 @@ func TestOrchestrateKubernetesErrors(t *testing.T) {
 	if !errors.As(err, &ke) || ke.Object != "service/"+ns+"/svc" || !errors.Is(err, containerization.ErrInvalidArgument) || !strings.Contains(err.Error(), svc+":1") {
 		t.Errorf("refused object: %v (object %q), want the service named with its file and line", err, ke.Object)
 	}
-	// Applied under a name of its own ("demo"), the result names its Deployment, and its methods act on the
-	// whole application.
+	// Applied under a name of its own ("demo"), the result names its Deployment, and acting on its application
+	// acts on the whole application.
 	d, err := containerization.OrchestrateKubernetes(ctx, "demo", "examples/k8s", ns, containerization.KubernetesOptions{Kubeconfig: kubeconfig, Wait: true, Timeout: time.Minute})
-	if err != nil || d.Name != "myrmex-demo-web" || d.Status != "running" {
+	if err != nil || d.Name != "myrmex-demo-web" || d.Application != "demo" || d.Status != "running" {
 		t.Fatalf("apply as demo: %v %+v", err, d)
 	}
-	if err := d.Refresh(ctx); err != nil {
-		t.Fatal(err)
+	kopts := containerization.KubernetesOptions{Kubeconfig: kubeconfig, Wait: true}
+	if got, err := containerization.GetKubernetesDeployment(ctx, d.Application, ns, kopts); err != nil || got.Name != "myrmex-demo-web" {
+		t.Fatalf("get demo: %v %+v", err, got)
 	}
-	if deleted, err := d.Delete(ctx, true); err != nil || len(deleted) != 3 {
+	if deleted, err := containerization.DeleteKubernetesDeployment(ctx, d.Application, ns, kopts); err != nil || len(deleted) != 3 {
 		t.Fatalf("delete of demo: %v %+v, want its deployment, service and configmap", err, deleted)
 	}
 	if _, err := c.Typed().CoreV1().Services(ns).Get(ctx, "myrmex-demo-web", metav1.GetOptions{}); err == nil {
@@ -214,9 +232,19 @@ func TestOrchestrateKubernetesErrors(t *testing.T) {
 	if _, err := containerization.OrchestrateKubernetes(ctx, "Bad Name", "examples/k8s", ns, containerization.KubernetesOptions{Kubeconfig: kubeconfig}); !errors.Is(err, containerization.ErrInvalidArgument) {
 		t.Errorf("bad name: %v", err)
 	}
-	var unbound containerization.KubernetesDeployment
-	if err := unbound.Refresh(ctx); !errors.Is(err, containerization.ErrInvalidArgument) {
-		t.Errorf("Refresh on a zero KubernetesDeployment: %v", err)
+	c2, err := containerization.New(ctx, containerization.Config{Kubeconfig: kubeconfig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if _, err := c2.ScaleKubernetesDeployment(ctx, "demo", ns, -1, containerization.KubernetesOptions{}); !errors.Is(err, containerization.ErrInvalidArgument) {
+		t.Errorf("scale to -1: %v", err)
+	}
+	if _, err := c2.RollbackKubernetesDeployment(ctx, "demo", ns, -2, containerization.KubernetesOptions{}); !errors.Is(err, containerization.ErrInvalidArgument) {
+		t.Errorf("rollback to revision -2: %v", err)
+	}
+	if _, err := c2.KubernetesDeploymentHistory(ctx, "", ns, containerization.KubernetesOptions{}); !errors.Is(err, containerization.ErrInvalidArgument) {
+		t.Errorf("history of no name: %v", err)
 	}
 }
 

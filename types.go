@@ -99,13 +99,16 @@ type KubernetesDeployment struct {
 	Ports       []int                `json:"ports"`
 	Environment map[string]string    `json:"environment"`
 	Resources   ResourceRequirements `json:"resources"`
-	Status      string               `json:"status"` // pending, running, failed, succeeded (deleted after Delete)
+	Status      string               `json:"status"` // pending, running, failed, succeeded
 	Pods        []PodStatus          `json:"pods"`
 	Services    []string             `json:"services"`
 	CreatedAt   time.Time            `json:"created_at"`
 	LastUpdated time.Time            `json:"last_updated"`
 
-	// Beyond the specification: what a caller needs to act on the result.
+	// Beyond the specification: what a caller needs to act on the result. Application is the name the
+	// deployment was applied (or read) under, which the Client's methods take; its workload's name is Name, and
+	// differs when the manifests name it otherwise.
+	Application   string             `json:"application"`
 	Kind          string             `json:"kind,omitempty"` // Deployment, StatefulSet or DaemonSet
 	ReadyReplicas int                `json:"ready_replicas"`
 	Revision      int64              `json:"revision,omitempty"`
@@ -113,10 +116,10 @@ type KubernetesDeployment struct {
 	DryRun        bool               `json:"dry_run,omitempty"`
 	Changes       []KubernetesChange `json:"changes,omitempty"` // what the apply did (or would do) per object
 	Pruned        []KubernetesChange `json:"pruned,omitempty"`
-
-	client *kube.Client
-	app    string // the name it was applied or read under, which its methods act on (the workload's may differ)
 }
+
+// KubernetesRevision is one revision of a deployment's pod template, as its history lists it.
+type KubernetesRevision = kube.Revision
 
 // ResourceRequirements is the resources block of [KubernetesDeployment].
 type ResourceRequirements struct {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -180,6 +181,34 @@ func TestCreateHonoursEveryField(t *testing.T) {
 	// And it works: the published port serves the web root, and the read-only bind cannot be written.
 	if _, err := eng.Start(ctx, name); err != nil {
 		t.Fatalf("Start() = %v", err)
+	}
+	// Myrmex's own shape of the same container, once it runs.
+	d, err := eng.Details(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Name != name || d.ID != st.ID || d.Image != testimages.Web || !d.State.Running || d.State.Status != "running" ||
+		d.State.StartedAt.IsZero() || !d.State.FinishedAt.IsZero() || strings.Join(d.Cmd, " ") != "httpd -f -p 8080 -h /www" ||
+		d.MemoryLimitBytes != 256<<20 || d.MemoryReservationBytes != 128<<20 || d.NanoCPUs != 5e8 || d.CPUShares != 256 ||
+		d.RestartPolicy != "on-failure" || d.Labels["team"] != "ants" || d.Privileged {
+		t.Errorf("Details = %+v", d)
+	}
+	for _, want := range []string{fmt.Sprintf("127.0.0.1:%d->8080/tcp", web), fmt.Sprintf("127.0.0.1:%d->5353/udp", udp), fmt.Sprintf("127.0.0.1:%d->9001/tcp", lo+1)} {
+		if !slices.Contains(d.Ports, want) {
+			t.Errorf("Details.Ports = %v, want %s", d.Ports, want)
+		}
+	}
+	dm := map[string]engine.Mount{}
+	for _, m := range d.Mounts {
+		dm[m.Destination] = m
+	}
+	if dm["/conf"].Type != "bind" || !dm["/conf"].ReadOnly || dm["/data"].Type != "volume" || dm["/data"].ReadOnly || dm["/data"].Name != volume {
+		t.Errorf("Details.Mounts = %+v", d.Mounts)
+	}
+	for _, n := range []string{existing, created} {
+		if ep, ok := d.Networks[n]; !ok || ep.IPAddress == "" {
+			t.Errorf("Details.Networks = %+v, want an address on %s", d.Networks, n)
+		}
 	}
 	var body string
 	ok := testenv.Eventually(10*time.Second, func() bool {

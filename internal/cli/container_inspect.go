@@ -12,7 +12,15 @@ func newContainerInspectCmd(g *globalOptions) *cobra.Command {
 		Short: "Show the engine's full view of a container (JSON unless -o yaml)",
 		Args:  exactArgs(1, "one container NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := g.myrmex().ManageContainers(cmd.Context(), containerization.OpInspect, args[0], nil, g.manageOptions(nil))
+			if _, err := g.myrmex().ManageContainers(cmd.Context(), containerization.OpInspect, args[0], nil, g.manageOptions(nil)); err != nil {
+				return err
+			}
+			// The engine's own view, as docker inspect shows it (the library's result has Myrmex's shape).
+			eng, err := g.engine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			raw, err := eng.Inspect(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -20,7 +28,7 @@ func newContainerInspectCmd(g *globalOptions) *cobra.Command {
 				// The engine's view is a tree, not rows: the default is JSON.
 				g.output = outputJSON
 			}
-			return g.encode(res.Details)
+			return g.encode(raw)
 		},
 	}
 }

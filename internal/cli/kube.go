@@ -87,24 +87,27 @@ func getDeployment(cmd *cobra.Command, f *kubeFlags, name string) (*containeriza
 	return f.g.myrmex().GetKubernetesDeployment(cmd.Context(), name, f.namespace, f.options())
 }
 
-// actOnDeployment reads the deployment NAME, applies act to it (when not nil), waits for it with --wait, and
+// actOnDeployment runs act on the deployment NAME (when act is nil, reads it), waits for it with --wait, and
 // prints it; a failed wait still prints the deployment, with its failing pod, before the error.
 func actOnDeployment(cmd *cobra.Command, g *globalOptions, f *kubeFlags, name string, wait bool, timeout time.Duration,
-	act func(*containerization.KubernetesDeployment) error) error {
+	act func() (*containerization.KubernetesDeployment, error)) error {
 	if err := checkTimeout(timeout); err != nil {
 		return err
 	}
-	d, err := getDeployment(cmd, f, name)
+	if act == nil {
+		act = func() (*containerization.KubernetesDeployment, error) { return getDeployment(cmd, f, name) }
+	}
+	d, err := act()
 	if err != nil {
 		return err
 	}
-	if act != nil {
-		if err := act(d); err != nil {
-			return err
-		}
-	}
 	if wait {
-		err = d.Wait(cmd.Context(), timeout, g.kubeProgress())
+		opts := f.options()
+		opts.Progress = g.kubeProgress()
+		var waited *containerization.KubernetesDeployment
+		if waited, err = g.myrmex().WaitKubernetesDeployment(cmd.Context(), name, f.namespace, timeout, opts); waited != nil {
+			d = waited
+		}
 	}
 	if perr := printDeployment(g, d); perr != nil {
 		return perr
@@ -152,8 +155,8 @@ conflict with it), and show it. With --wait, wait until the new replicas are rea
 			if err != nil || n < 0 {
 				return invalidf("replicas %q: want a whole number, 0 or more", args[1])
 			}
-			return actOnDeployment(cmd, g, f, args[0], wait, timeout, func(d *containerization.KubernetesDeployment) error {
-				return d.Scale(cmd.Context(), n)
+			return actOnDeployment(cmd, g, f, args[0], wait, timeout, func() (*containerization.KubernetesDeployment, error) {
+				return g.myrmex().ScaleKubernetesDeployment(cmd.Context(), args[0], f.namespace, n, f.options())
 			})
 		},
 	}
@@ -181,8 +184,8 @@ out as a new revision. With --wait, wait until the rollout is done.`,
 			if to < 0 {
 				return invalidf("--to-revision %d is negative", to)
 			}
-			return actOnDeployment(cmd, g, f, args[0], wait, timeout, func(d *containerization.KubernetesDeployment) error {
-				return d.Rollback(cmd.Context(), to)
+			return actOnDeployment(cmd, g, f, args[0], wait, timeout, func() (*containerization.KubernetesDeployment, error) {
+				return g.myrmex().RollbackKubernetesDeployment(cmd.Context(), args[0], f.namespace, to, f.options())
 			})
 		},
 	}
@@ -199,11 +202,7 @@ func newKubeHistoryCmd(g *globalOptions, f *kubeFlags) *cobra.Command {
 		Example: `  myrmex kube history web -n shop`,
 		Args:    exactArgs(1, "one deployment NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := getDeployment(cmd, f, args[0])
-			if err != nil {
-				return err
-			}
-			revs, err := d.History(cmd.Context())
+			revs, err := g.myrmex().KubernetesDeploymentHistory(cmd.Context(), args[0], f.namespace, f.options())
 			if err != nil {
 				return err
 			}
