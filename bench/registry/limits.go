@@ -87,8 +87,8 @@ func measureLimits(ctx context.Context, layers [][]byte, dir string) ([]limit, e
 		}},
 		{"gzip-1", "compress/gzip, level 1 (BestSpeed)", "go-containerregistry's level: Myrmex and crane gzip with it", nil, toDiscard(std(gzip.BestSpeed))},
 		{"gzip-6", "compress/gzip, level 6 (default)", "dockerd's level on docker push", nil, toDiscard(std(gzip.DefaultCompression))},
-		{"klauspost-gzip-1", "klauspost/compress/gzip, level 1", "in the module graph; used by neither side", nil, toDiscard(klaus(kgzip.BestSpeed))},
-		{"klauspost-gzip-6", "klauspost/compress/gzip, level 6", "in the module graph; used by neither side", nil, toDiscard(klaus(kgzip.DefaultCompression))},
+		{"klauspost-gzip-1", "klauspost/compress/gzip, level 1", "what Myrmex compresses layers with by default (registry/compress.go)", nil, toDiscard(klaus(kgzip.BestSpeed))},
+		{"klauspost-gzip-6", "klauspost/compress/gzip, level 6", "what Myrmex compresses layers with at --gzip-level 6", nil, toDiscard(klaus(kgzip.DefaultCompression))},
 		{"gunzip", "compress/gzip, decompress (the level-1 stream)", "dockerd's gunzip on pull and load (it uses unpigz only when installed)",
 			func() error {
 				level1.Reset()
