@@ -255,11 +255,14 @@ EOF
   done
   setsid nsenter --net="/run/netns/$netns" -- containerd --config "$run/containerd.toml" \
     >"$state/containerd.log" 2>&1 </dev/null &
-  echo $! >"$ctrdpid"
+  local ctrd=$!
+  echo "$ctrd" >"$ctrdpid"
   local i
   for i in $(seq 1 60); do
     [ -S "$run/containerd/containerd.sock" ] && break
-    pid_runs "$ctrdpid" containerd || {
+    # Alive is enough here: until setsid and nsenter have exec'd, the pid's command line is still this shell's.
+    kill -0 "$ctrd" 2>/dev/null || {
+      log "containerd exited; its log:"
       tail -n 30 "$state/containerd.log" >&2
       false
     }
