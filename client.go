@@ -30,7 +30,10 @@ type Config struct {
 // safe for concurrent use; Close releases what it opened.
 //
 // The package-level functions ([ManageContainers], [BuildContainers], …) are the same methods on a client made
-// for the one call, for callers that follow the specification's function signatures.
+// for the one call, for callers that follow the specification's function signatures. The connection fields of a
+// call's options (Engine, Host, Logger) are what the package-level functions make that client from; a Client's
+// methods use an options' Engine when it is set, and otherwise the Client's own connection (the options' Host and
+// Logger are not read).
 type Client struct {
 	cfg Config
 
