@@ -51,8 +51,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return &Client{cfg: cfg, kubes: map[kubeKey]*kube.Client{}}, nil
+	return newClient(cfg), nil
 }
+
+func newClient(cfg Config) *Client { return &Client{cfg: cfg, kubes: map[kubeKey]*kube.Client{}} }
 
 // Close closes the connections the client opened (not a Config.Engine it was given). Calls after Close fail
 // with ErrInvalidArgument.
@@ -139,5 +141,5 @@ func (c *Client) kube(opts KubernetesOptions) (*kube.Client, error) {
 // callClient is the client a package-level function makes for one call, from the connection options the call
 // carries; the function closes it when the call returns.
 func callClient(eng *engine.Client, host string, log *slog.Logger) *Client {
-	return &Client{cfg: Config{Engine: eng, Host: host, Logger: log}, kubes: map[kubeKey]*kube.Client{}}
+	return newClient(Config{Engine: eng, Host: host, Logger: log})
 }

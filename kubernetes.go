@@ -114,15 +114,9 @@ func (c *Client) OrchestrateKubernetes(ctx context.Context, deploymentName, mani
 // GetKubernetesDeployment reads a deployment (a Deployment, StatefulSet or DaemonSet) with its pods and services.
 // Only the cluster options of opts are used.
 func (c *Client) GetKubernetesDeployment(ctx context.Context, deploymentName, namespace string, opts KubernetesOptions) (*KubernetesDeployment, error) {
-	if err := kube.ValidateName(deploymentName); err != nil {
-		return nil, kubeErr("status", deploymentName, err)
-	}
-	kc, err := c.kube(opts)
+	kc, namespace, err := c.deployment("status", deploymentName, namespace, opts)
 	if err != nil {
-		return nil, kubeErr("status", deploymentName, err)
-	}
-	if namespace == "" {
-		namespace = kc.DefaultNamespace() // the kubeconfig context's, as kubectl does
+		return nil, err
 	}
 	st, err := kc.Status(ctx, namespace, deploymentName)
 	if err != nil {
@@ -169,7 +163,7 @@ func (d *KubernetesDeployment) apply(st *kube.Status) {
 }
 
 // deployment is the start of the Client's methods that act on a deployment by name: the name checked, the
-// namespace defaulted to the kubeconfig context's, the cluster client.
+// namespace defaulted to the kubeconfig context's (as kubectl takes it), the cluster client.
 func (c *Client) deployment(op, deploymentName, namespace string, opts KubernetesOptions) (*kube.Client, string, error) {
 	if err := kube.ValidateName(deploymentName); err != nil {
 		return nil, "", kubeErr(op, deploymentName, err)
@@ -250,15 +244,9 @@ func (c *Client) KubernetesDeploymentHistory(ctx context.Context, deploymentName
 // default 2 minutes). A deployment Myrmex did not apply has its workload of that name deleted; none at all is
 // ErrNotFound.
 func (c *Client) DeleteKubernetesDeployment(ctx context.Context, deploymentName, namespace string, opts KubernetesOptions) ([]KubernetesChange, error) {
-	if err := kube.ValidateName(deploymentName); err != nil {
-		return nil, kubeErr("delete", deploymentName, err)
-	}
-	kc, err := c.kube(opts)
+	kc, namespace, err := c.deployment("delete", deploymentName, namespace, opts)
 	if err != nil {
-		return nil, kubeErr("delete", deploymentName, err)
-	}
-	if namespace == "" {
-		namespace = kc.DefaultNamespace() // the kubeconfig context's, as kubectl does
+		return nil, err
 	}
 	ch, err := kc.Delete(ctx, namespace, deploymentName, kube.DeleteOptions{Wait: opts.Wait, Timeout: opts.Timeout, Progress: kubeProgress(opts.Progress)})
 	return ch, kubeErr("delete", namespace+"/"+deploymentName, err)

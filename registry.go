@@ -103,8 +103,8 @@ func (c *Client) ManageContainerRegistry(ctx context.Context, operation, imageNa
 	if imageName == "" && operation != RegistryList {
 		return fail(fmt.Errorf("%w: %s needs an image name", ErrInvalidArgument, operation))
 	}
-	if opts.GzipLevel < 0 || opts.GzipLevel > 9 {
-		return fail(fmt.Errorf("%w: gzip level %d: want 1 to 9 (0: the default, 1)", ErrInvalidArgument, opts.GzipLevel))
+	if err := (registry.PushOptions{GzipLevel: opts.GzipLevel}).Validate(); err != nil {
+		return fail(err)
 	}
 	kind, err := registry.ParseKind(opts.Type)
 	if err != nil {
@@ -169,13 +169,17 @@ func (c *Client) ManageContainerRegistry(ctx context.Context, operation, imageNa
 		if err != nil {
 			return fail(err)
 		}
+		po := registry.PushOptions{Tags: opts.Tags, GzipLevel: opts.GzipLevel}
+		if err := po.Validate(); err != nil { // the tags too, before the engine is opened
+			return fail(err)
+		}
 		eng, closeEng, err := c.registryEngine(ctx, opts, imageName)
 		if err != nil {
 			return fail(err)
 		}
 		defer closeEng()
 		called = true
-		out, err = registry.Push(ctx, eng, imageName, dst, ep, registry.PushOptions{Tags: opts.Tags, GzipLevel: opts.GzipLevel}, ropts)
+		out, err = registry.Push(ctx, eng, imageName, dst, ep, po, ropts)
 		if err != nil {
 			return fail(err)
 		}
@@ -263,10 +267,7 @@ func isLocalSource(s string) bool {
 func (o RegistryOptions) registryOptions(kind registry.Kind, creds RegistryCredentials, progress chan v1.Update) (registry.Options, error) {
 	ro := registry.Options{
 		Kind: kind, Keychain: o.Keychain, Transport: o.Transport, Jobs: o.Jobs, Retries: o.Retries,
-		PageSize: o.PageSize, Logger: o.Logger,
-	}
-	if progress != nil {
-		ro.Progress = progress
+		PageSize: o.PageSize, Progress: progress, Logger: o.Logger,
 	}
 	if creds.Username != "" || creds.Password != "" || creds.Token != "" {
 		ro.Auth = &authn.AuthConfig{Username: creds.Username, Password: string(creds.Password), RegistryToken: string(creds.Token)}

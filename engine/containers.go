@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -310,12 +311,17 @@ func formatPort(p container.PortSummary) string {
 	if p.PublicPort == 0 {
 		return fmt.Sprintf("%d/%s", p.PrivatePort, p.Type)
 	}
-	ip := "0.0.0.0"
-	if p.IP.IsValid() {
-		ip = p.IP.String()
+	return fmt.Sprintf("%s:%d->%d/%s", hostIP(p.IP), p.PublicPort, p.PrivatePort, p.Type)
+}
+
+// hostIP is the host address a port is published on, as ports are written: 0.0.0.0 when none is set, an IPv6
+// address in brackets.
+func hostIP(ip netip.Addr) string {
+	switch {
+	case !ip.IsValid():
+		return "0.0.0.0"
+	case ip.Is6():
+		return "[" + ip.String() + "]"
 	}
-	if p.IP.Is6() {
-		ip = "[" + ip + "]"
-	}
-	return fmt.Sprintf("%s:%d->%d/%s", ip, p.PublicPort, p.PrivatePort, p.Type)
+	return ip.String()
 }

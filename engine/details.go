@@ -125,14 +125,7 @@ func DetailsOf(ins container.InspectResponse) Details {
 		published := map[string]bool{}
 		for port, bindings := range n.Ports {
 			for _, b := range bindings {
-				ip := "0.0.0.0"
-				if b.HostIP.IsValid() {
-					ip = b.HostIP.String()
-				}
-				if b.HostIP.Is6() {
-					ip = "[" + ip + "]"
-				}
-				d.Ports = append(d.Ports, fmt.Sprintf("%s:%s->%s", ip, b.HostPort, port.String()))
+				d.Ports = append(d.Ports, fmt.Sprintf("%s:%s->%s", hostIP(b.HostIP), b.HostPort, port.String()))
 				published[port.String()] = true
 			}
 		}

@@ -362,6 +362,18 @@ type PushOptions struct {
 	GzipLevel int
 }
 
+// Validate checks the tags and the gzip level, as Push does before it reads anything; a caller that must open
+// an engine first checks them before that.
+func (po PushOptions) Validate() error {
+	if _, err := validTags(po.Tags); err != nil {
+		return err
+	}
+	if po.GzipLevel < 0 || po.GzipLevel > 9 {
+		return fmt.Errorf("%w: gzip level %d: want 1 to 9 (0: the default, 1)", errdefs.ErrInvalidArgument, po.GzipLevel)
+	}
+	return nil
+}
+
 // Push writes the image src to dst. src is a reference in the engine's store (or docker-daemon:REF), an OCI
 // layout (oci:DIR, oci:DIR:TAG; a multi-platform index is pushed whole), or a docker save tarball
 // (docker-archive:FILE). Blobs the registry has are skipped; the manifest is written last, so a push that fails
@@ -374,13 +386,10 @@ func Push(ctx context.Context, eng Engine, src string, dst name.Reference, ep En
 			opts.closeProgress()
 		}
 	}()
-	tags, err := validTags(po.Tags)
-	if err != nil {
+	if err := po.Validate(); err != nil {
 		return res, err
 	}
-	if po.GzipLevel < 0 || po.GzipLevel > 9 {
-		return res, fmt.Errorf("%w: gzip level %d: want 1 to 9 (0: the default, 1)", errdefs.ErrInvalidArgument, po.GzipLevel)
-	}
+	tags := po.Tags
 	img, cleanup, err := openSource(ctx, src, eng)
 	if err != nil {
 		return res, err
