@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,29 +20,13 @@ import (
 // BuildOptions are the build options of [BuildContainers]. The zero value builds ./Dockerfile in "." on the
 // engine's BuildKit, lints it (reporting, not failing), and runs a quick scan of the result with no gate.
 type BuildOptions struct {
-	// DockerfilePath is the Dockerfile, relative to ContextPath unless absolute (default "Dockerfile").
-	DockerfilePath string
-	// ContextPath is the build context directory (default "."); its .dockerignore is honoured.
-	ContextPath string
-	BuildArgs   map[string]string
-	Target      string
-	Labels      map[string]string
-	NoCache     bool
-	// Pull asks for newer versions of the base images.
-	Pull bool
-	// Tags are more names for the image, beside imageName.
-	Tags []string
-	// Secrets are files exposed to RUN --mount=type=secret,id=ID, by id.
-	Secrets  map[string]string
-	Platform string
-	// Builder is a standalone buildkitd ("unix://…", "tcp://…"); empty builds on the engine's BuildKit. A
-	// remote build has no engine to land in: the image is pushed to its registry as it is built (Output
-	// "registry", the default), or written to "oci:PATH" or "docker:PATH"; a pushed image is scanned there.
-	Builder string
-	Output  string
-	// CacheFrom and CacheTo import and export the build cache in buildx's syntax ("type=registry,ref=…",
-	// "type=local,src=DIR" / "dest=DIR"); Docker 20.10's BuildKit exports only inline caches.
-	CacheFrom, CacheTo []string
+	// Options are the build package's: the Dockerfile and context, build arguments, target, labels, secrets,
+	// platform, cache, and a standalone Builder with its Output. Tags are more names for the image beside
+	// imageName. A remote build (Builder set) has no engine to land in: the image is pushed to its registry as
+	// it is built (Output "registry", the default), or written to "oci:PATH" or "docker:PATH"; a pushed image is
+	// scanned there. Docker 20.10's BuildKit exports only inline caches. Options.Progress, when set, receives
+	// the build package's own events, beside Progress.
+	build.Options
 
 	// LintIgnore lists hadolint rule ids not to report; LintFailureThreshold (error, warning, info, style) fails
 	// the build before it starts when a finding is that severe. Empty: lint reports and never fails.
@@ -64,12 +47,12 @@ type BuildOptions struct {
 	Registry        string
 	RegistryOptions RegistryOptions
 
-	// Progress receives the build's events as they happen: each step's start, output lines and end.
+	// Progress receives the build's events as they happen: each step's start, output lines and end; then the
+	// scan's and the push's.
 	Progress func(Event)
 	// Engine reuses a connected engine client; else one is opened to Host.
 	Engine *engine.Client
 	Host   string
-	Logger *slog.Logger
 }
 
 // BuildContainers builds an image from a Dockerfile on BuildKit, lints it first, scans it, gates it on a severity
@@ -105,7 +88,7 @@ func (c *Client) BuildContainers(ctx context.Context, imageName string, opts Bui
 	}
 	// How the built image is read back from a registry or a file (its size, its digest): a CA file that cannot
 	// be read is refused here, before anything is built.
-	readOpts, err := opts.RegistryOptions.registryOptions("", opts.RegistryOptions.Credentials, nil)
+	readOpts, err := c.registryOptions(opts.RegistryOptions, "", opts.RegistryOptions.Credentials, nil)
 	if err != nil {
 		return fail("build", err)
 	}
@@ -138,29 +121,18 @@ func (c *Client) BuildContainers(ctx context.Context, imageName string, opts Bui
 			return fail("build", err)
 		}
 	}
-	out, err := build.Build(ctx, eng, build.Options{
-		DockerfilePath: opts.DockerfilePath, ContextPath: opts.ContextPath, BuildArgs: opts.BuildArgs,
-		Target: opts.Target, Labels: opts.Labels, NoCache: opts.NoCache, Pull: opts.Pull,
-		Tags: append([]string{imageName}, opts.Tags...), Secrets: opts.Secrets, Platform: opts.Platform,
-		Builder: opts.Builder, Output: output, CacheFrom: opts.CacheFrom, CacheTo: opts.CacheTo,
-		Progress: buildProgress(opts.Progress), Logger: opts.Logger,
-	})
+	bo := opts.Options
+	bo.Output = output
+	bo.Tags = append([]string{imageName}, opts.Tags...)
+	bo.Progress = bothProgress(opts.Options.Progress, buildProgress(opts.Progress))
+	out, err := build.Build(ctx, eng, bo)
 	if err != nil {
 		return fail("build", err)
 	}
 	res.ImageID, res.Tags, res.BuildTime = out.ImageID, out.Tags, out.Duration.Seconds()
 	res.Steps, res.CacheHits = out.Steps, out.CacheHits
-	// Where the image is to be read from now: the engine, or, for a remote build, the registry or the file.
-	source := imageName
-	switch {
-	case remote && output == build.OutputRegistry:
-		source = registry.SourceRemote + imageName
-	case remote && strings.HasPrefix(output, "oci:"):
-		source = "oci:" + strings.TrimPrefix(output, "oci:")
-	case remote && strings.HasPrefix(output, "docker:"):
-		source = registry.SourceArchive + strings.TrimPrefix(output, "docker:")
-	}
-	if eng != nil && !remote {
+	source := out.Source // where the image is to be read from now: the engine, or the registry or file
+	if !remote {
 		if ins, err := eng.API().ImageInspect(ctx, out.ImageID); err == nil {
 			res.SizeMB = float64(ins.Size) / (1 << 20)
 			res.Layers = len(ins.RootFS.Layers)
@@ -253,6 +225,17 @@ func dockerfilePath(o BuildOptions) string {
 		ctxDir = "."
 	}
 	return filepath.Join(ctxDir, df)
+}
+
+// bothProgress calls a and b, either of which may be nil.
+func bothProgress(a, b func(build.Event)) func(build.Event) {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	return func(e build.Event) { a(e); b(e) }
 }
 
 func sameRepository(t name.Tag, image string) bool {

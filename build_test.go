@@ -57,14 +57,14 @@ func TestBuildContainersRefusesBeforeBuilding(t *testing.T) {
 		op          string
 		want        error
 	}{
-		{"bad image name", "App:1", containerization.BuildOptions{ContextPath: ok}, "build", containerization.ErrInvalidArgument},
-		{"bad scan", "app:1", containerization.BuildOptions{ContextPath: ok, Scan: "deep"}, "build", containerization.ErrInvalidArgument},
-		{"no Dockerfile", "app:1", containerization.BuildOptions{ContextPath: t.TempDir()}, "build", containerization.ErrInvalidArgument},
-		{"bad lint threshold", "app:1", containerization.BuildOptions{ContextPath: ok, LintFailureThreshold: "fatal"}, "lint", containerization.ErrInvalidArgument},
+		{"bad image name", "App:1", containerization.BuildOptions{Options: build.Options{ContextPath: ok}}, "build", containerization.ErrInvalidArgument},
+		{"bad scan", "app:1", containerization.BuildOptions{Options: build.Options{ContextPath: ok}, Scan: "deep"}, "build", containerization.ErrInvalidArgument},
+		{"no Dockerfile", "app:1", containerization.BuildOptions{Options: build.Options{ContextPath: t.TempDir()}}, "build", containerization.ErrInvalidArgument},
+		{"bad lint threshold", "app:1", containerization.BuildOptions{Options: build.Options{ContextPath: ok}, LintFailureThreshold: "fatal"}, "lint", containerization.ErrInvalidArgument},
 		// A CA file that cannot be read (it was ignored, and the image read back without it).
-		{"bad CA file", "app:1", containerization.BuildOptions{ContextPath: ok, RegistryOptions: containerization.RegistryOptions{CAFile: "/nonexistent/ca.pem"}}, "build", containerization.ErrInvalidArgument},
+		{"bad CA file", "app:1", containerization.BuildOptions{Options: build.Options{ContextPath: ok}, RegistryOptions: containerization.RegistryOptions{CAFile: "/nonexistent/ca.pem"}}, "build", containerization.ErrInvalidArgument},
 		// DL3000 (a relative WORKDIR) is an error in hadolint: with that threshold nothing is built.
-		{"lint gate", "app:1", containerization.BuildOptions{ContextPath: relative, LintFailureThreshold: "error", Host: nowhere}, "lint", containerization.ErrPolicyViolation},
+		{"lint gate", "app:1", containerization.BuildOptions{Options: build.Options{ContextPath: relative}, LintFailureThreshold: "error", Host: nowhere}, "lint", containerization.ErrPolicyViolation},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,7 +98,7 @@ func TestBuildContainersBuildsScansGatesAndPushes(t *testing.T) {
 	image := buildName(t, eng)
 	target := reg.Host + "/" + strings.TrimPrefix(image, "myrmex.local/")
 	res, err := containerization.BuildContainers(ctx, image, containerization.BuildOptions{
-		ContextPath: ctxDir, Engine: eng, Scan: "full", ScanThreshold: "critical",
+		Options: build.Options{ContextPath: ctxDir}, Engine: eng, Scan: "full", ScanThreshold: "critical",
 		ScanOptions:    containerization.ScanOptions{DBDir: db, Cache: t.TempDir()},
 		PushToRegistry: true, Registry: "http://" + reg.Host,
 	})
@@ -117,7 +117,7 @@ func TestBuildContainersBuildsScansGatesAndPushes(t *testing.T) {
 	// steps, the scan's phases and the push's bytes.
 	var events []containerization.Event
 	res, err = containerization.BuildContainers(ctx, image, containerization.BuildOptions{
-		ContextPath: ctxDir, Engine: eng, Scan: "full",
+		Options: build.Options{ContextPath: ctxDir}, Engine: eng, Scan: "full",
 		ScanOptions:    containerization.ScanOptions{DBDir: db, Cache: t.TempDir()},
 		PushToRegistry: true, Registry: "http://" + reg.Host,
 		Progress: func(e containerization.Event) { events = append(events, e) },
@@ -161,7 +161,7 @@ func TestBuildContainersNamesTheFailingStep(t *testing.T) {
 	ctx := context.Background()
 	eng := testenv.Engine(t)
 	ctxDir := buildContext(t, "FROM "+testimages.Busybox+"\nRUN echo starting\nRUN echo broken >&2 && exit 3\n", map[string]string{})
-	res, err := containerization.BuildContainers(ctx, buildName(t, eng), containerization.BuildOptions{ContextPath: ctxDir, Engine: eng, Scan: "off"})
+	res, err := containerization.BuildContainers(ctx, buildName(t, eng), containerization.BuildOptions{Options: build.Options{ContextPath: ctxDir}, Engine: eng, Scan: "off"})
 	var step *build.StepError
 	var cbe *containerization.ContainerBuildError
 	if !errors.As(err, &step) || !errors.As(err, &cbe) || cbe.Op != "build" {
@@ -183,14 +183,14 @@ func TestBuildContainersWithoutADatabase(t *testing.T) {
 	t.Setenv("MYRMEX_CACHE_DIR", t.TempDir()) // no database here
 	ctxDir := buildContext(t, "FROM "+testimages.Busybox+"\nRUN echo hi\n", map[string]string{})
 	image := buildName(t, eng)
-	res, err := containerization.BuildContainers(ctx, image, containerization.BuildOptions{ContextPath: ctxDir, Engine: eng})
+	res, err := containerization.BuildContainers(ctx, image, containerization.BuildOptions{Options: build.Options{ContextPath: ctxDir}, Engine: eng})
 	if err != nil {
 		t.Fatalf("BuildContainers(default scan, no database) = %v, want the build to stand", err)
 	}
 	if res.ImageID == "" || res.SecurityScanPassed || res.Scan != nil || !hasLine(res.Recommendations, "the image was not scanned") {
 		t.Errorf("result = %+v, want built, not scanned, and a recommendation saying so", res)
 	}
-	_, err = containerization.BuildContainers(ctx, image, containerization.BuildOptions{ContextPath: ctxDir, Engine: eng, Scan: "quick"})
+	_, err = containerization.BuildContainers(ctx, image, containerization.BuildOptions{Options: build.Options{ContextPath: ctxDir}, Engine: eng, Scan: "quick"})
 	var cbe *containerization.ContainerBuildError
 	if !errors.As(err, &cbe) || cbe.Op != "scan" || !errors.Is(err, containerization.ErrNotFound) {
 		t.Errorf("BuildContainers(explicit scan, no database) error = %v, want a scan ContainerBuildError wrapping ErrNotFound", err)
@@ -213,7 +213,7 @@ func TestBuildContainersOnARemoteBuildkitd(t *testing.T) {
 	ctxDir := buildContext(t, "FROM "+base+"\nRUN echo remote > /built\nUSER nobody\n", map[string]string{})
 	image := reg.Host + "/team/remote:1"
 	res, err := containerization.BuildContainers(ctx, image, containerization.BuildOptions{
-		ContextPath: ctxDir, Builder: builder, Scan: "compliance",
+		Options: build.Options{ContextPath: ctxDir, Builder: builder}, Scan: "compliance",
 		RegistryOptions: containerization.RegistryOptions{Transport: reg.Transport()},
 	})
 	if err != nil {

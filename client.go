@@ -2,12 +2,19 @@ package containerization
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
+
+	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/codomyrmex/containerization/engine"
 	"github.com/codomyrmex/containerization/kube"
+	"github.com/codomyrmex/containerization/registry"
+	"github.com/codomyrmex/containerization/scan"
+	"github.com/codomyrmex/containerization/scan/vulndb"
 )
 
 // Config configures a [Client]. The zero value talks to the engine at DOCKER_HOST (else the default socket) and
@@ -20,12 +27,17 @@ type Config struct {
 	// Kubeconfig, KubeContext and FieldManager are the default cluster of the Kubernetes methods; a call's
 	// [KubernetesOptions] naming another kubeconfig or context gets a cluster client of its own, kept too.
 	Kubeconfig, KubeContext, FieldManager string
+	// Keychain resolves registry credentials for calls whose options carry none (before the Docker config and
+	// its helpers); nil means none of its own.
+	Keychain authn.Keychain
 	// Logger receives debug records; nil discards them.
 	Logger *slog.Logger
 }
 
 // Client is Myrmex: the specification's six functions as methods, over connections opened once and shared by
-// every call — the engine client, and the Kubernetes clients (with their discovery) per kubeconfig and context.
+// every call — the engine client, the Kubernetes clients (with their discovery) per kubeconfig and context, the
+// registry HTTP transport per CA file (its connections kept alive between calls), and the advisory database
+// per directory (its indexes read once; opened again when an import replaces it).
 // Connections are opened on first use, so a client that only deploys to Kubernetes needs no engine. A Client is
 // safe for concurrent use; Close releases what it opened.
 //
@@ -37,10 +49,16 @@ type Config struct {
 type Client struct {
 	cfg Config
 
-	mu     sync.Mutex
-	eng    *engine.Client // opened on first use, unless cfg.Engine
-	kubes  map[kubeKey]*kube.Client
-	closed bool
+	mu    sync.Mutex
+	eng   *engine.Client // opened on first use, unless cfg.Engine
+	kubes map[kubeKey]*kube.Client
+	// transports are the registry transports by CA file ("": the system's roots).
+	transports map[string]*http.Transport
+	// dbs are the open advisory databases by directory; retired ones were replaced by an import while a scan
+	// may still read them, and are closed with the client.
+	dbs     map[string]*vulndb.DB
+	retired []*vulndb.DB
+	closed  bool
 }
 
 type kubeKey struct{ kubeconfig, context, manager string }
@@ -54,7 +72,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	return newClient(cfg), nil
 }
 
-func newClient(cfg Config) *Client { return &Client{cfg: cfg, kubes: map[kubeKey]*kube.Client{}} }
+func newClient(cfg Config) *Client {
+	return &Client{cfg: cfg, kubes: map[kubeKey]*kube.Client{}, transports: map[string]*http.Transport{}, dbs: map[string]*vulndb.DB{}}
+}
 
 // Close closes the connections the client opened (not a Config.Engine it was given). Calls after Close fail
 // with ErrInvalidArgument.
@@ -71,6 +91,17 @@ func (c *Client) Close() error {
 		c.eng = nil
 	}
 	c.kubes = nil
+	for _, t := range c.transports {
+		t.CloseIdleConnections()
+	}
+	c.transports = nil
+	for _, db := range c.dbs {
+		c.retired = append(c.retired, db)
+	}
+	for _, db := range c.retired {
+		_ = db.Close()
+	}
+	c.dbs, c.retired = nil, nil
 	return err
 }
 
@@ -136,6 +167,51 @@ func (c *Client) kube(opts KubernetesOptions) (*kube.Client, error) {
 	}
 	c.kubes[k] = kc
 	return kc, nil
+}
+
+// transport returns the registry transport for a CA file ("" for the system's roots), made on first use.
+func (c *Client) transport(caFile string) (http.RoundTripper, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, errClosed
+	}
+	if t, ok := c.transports[caFile]; ok {
+		return t, nil
+	}
+	var roots *x509.CertPool
+	if caFile != "" {
+		var err error
+		if roots, err = registry.LoadCAFile(caFile); err != nil {
+			return nil, err
+		}
+	}
+	t := registry.NewTransport(roots)
+	c.transports[caFile] = t
+	return t, nil
+}
+
+// advisoryDB returns the advisory database in dir (empty: the default), opened on first use and again when an
+// import or update has replaced it since.
+func (c *Client) advisoryDB(dir string) (*vulndb.DB, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, errClosed
+	}
+	if db, ok := c.dbs[dir]; ok {
+		if db.Current() {
+			return db, nil
+		}
+		c.retired = append(c.retired, db)
+		delete(c.dbs, dir)
+	}
+	db, err := scan.OpenDB(dir)
+	if err != nil {
+		return nil, err
+	}
+	c.dbs[dir] = db
+	return db, nil
 }
 
 // callClient is the client a package-level function makes for one call, from the connection options the call

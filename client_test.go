@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/codomyrmex/containerization"
+	"github.com/codomyrmex/containerization/registry"
 )
 
 // New opens nothing: a client for an engine that is not there is made, its calls check their input first, and a
@@ -38,7 +39,7 @@ func TestClientConnectsOnFirstUse(t *testing.T) {
 // A push's gzip level is checked before any engine or registry is reached.
 func TestRegistryGzipLevelRefusedFirst(t *testing.T) {
 	_, err := containerization.ManageContainerRegistry(context.Background(), containerization.RegistryPush, "app:1", "127.0.0.1:1",
-		containerization.RegistryOptions{GzipLevel: 12, Host: "unix:///nonexistent/docker.sock"})
+		containerization.RegistryOptions{PushOptions: registry.PushOptions{GzipLevel: 12}, Host: "unix:///nonexistent/docker.sock"})
 	if !errors.Is(err, containerization.ErrInvalidArgument) {
 		t.Errorf("push at gzip level 12 = %v, want ErrInvalidArgument", err)
 	}

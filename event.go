@@ -3,10 +3,9 @@ package containerization
 import (
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-
 	"github.com/codomyrmex/containerization/build"
 	"github.com/codomyrmex/containerization/kube"
+	"github.com/codomyrmex/containerization/registry"
 )
 
 // Event is one moment of a long operation, as it happens: a build step starting, its output, its end; bytes of a
@@ -77,32 +76,20 @@ func buildProgress(progress func(Event)) func(build.Event) {
 	return func(e build.Event) { progress(buildEvent(e)) }
 }
 
-// transferProgress returns the channel the registry package reports a transfer's bytes to, forwarding each update
-// to progress as an Event, and a function that waits until the last one was delivered (the registry package
-// closes the channel when the operation ends; so does the caller, if the operation never started). Without
-// progress both are nil-safe no-ops.
-func transferProgress(op, subject string, progress func(Event)) (chan v1.Update, func()) {
+// transferProgress adapts progress to the registry package's transfer reports; nil stays nil.
+func transferProgress(op, subject string, progress func(Event)) func(registry.Transfer) {
 	if progress == nil {
-		return nil, func() {}
+		return nil
 	}
-	ch := make(chan v1.Update, 16)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var last v1.Update
-		for u := range ch {
-			last = u
-			ev := Event{Time: time.Now(), Op: op, Phase: "transfer", Subject: subject, Status: "running",
-				BytesDone: u.Complete, BytesTotal: u.Total}
-			if u.Error != nil {
-				ev.Status, ev.Message = "failed", u.Error.Error()
-			}
-			progress(ev)
+	return func(t registry.Transfer) {
+		ev := Event{Time: time.Now(), Op: op, Phase: "transfer", Subject: subject, Status: "running",
+			BytesDone: t.Done, BytesTotal: t.Total}
+		switch {
+		case t.Err != nil:
+			ev.Status, ev.Message = "failed", t.Err.Error()
+		case t.Finished:
+			ev.Status = "done"
 		}
-		if last.Error == nil && (last.Total > 0 || last.Complete > 0) {
-			progress(Event{Time: time.Now(), Op: op, Phase: "transfer", Subject: subject, Status: "done",
-				BytesDone: last.Complete, BytesTotal: last.Total})
-		}
-	}()
-	return ch, func() { <-done }
+		progress(ev)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	containerization "github.com/codomyrmex/containerization"
 	"github.com/codomyrmex/containerization/internal/testenv"
 	"github.com/codomyrmex/containerization/internal/testimages"
+	"github.com/codomyrmex/containerization/registry"
 )
 
 func TestManageContainerRegistryRejectsBadInputBeforeAnyRequest(t *testing.T) {
@@ -31,7 +32,7 @@ func TestManageContainerRegistryRejectsBadInputBeforeAnyRequest(t *testing.T) {
 		{"bad platform", containerization.RegistryPull, "app:1", "registry.invalid", containerization.RegistryOptions{Platform: "linux/"}},
 		{"copy without destination", containerization.RegistryCopy, "app:1", "registry.invalid", containerization.RegistryOptions{}},
 		{"tag without tags", containerization.RegistryTag, "app:1", "registry.invalid", containerization.RegistryOptions{}},
-		{"bad new tag", containerization.RegistryTag, "app:1", "registry.invalid", containerization.RegistryOptions{Tags: []string{"no spaces"}}},
+		{"bad new tag", containerization.RegistryTag, "app:1", "registry.invalid", containerization.RegistryOptions{PushOptions: registry.PushOptions{Tags: []string{"no spaces"}}}},
 		{"layout push without destination", containerization.RegistryPush, "oci:/tmp/x", "registry.invalid", containerization.RegistryOptions{}},
 	}
 	for _, tt := range tests {
@@ -111,6 +112,14 @@ func TestManageContainerRegistryEveryOperation(t *testing.T) {
 	}
 	if got := do(containerization.RegistryDelete, image+"@"+push.ImageDigest, "", opts); !slices.Equal(got.Tags, []string{"stable", "v1"}) {
 		t.Errorf("delete digest removed tags %v, want [stable v1]", got.Tags)
+	}
+
+	// Each operation that fails at the registry says so, typed.
+	for _, op := range []string{containerization.RegistryPull, containerization.RegistryTag, containerization.RegistryDelete, containerization.RegistryCopy} {
+		o := withTags(cp, "again")
+		if res, err := containerization.ManageContainerRegistry(ctx, op, image+":missing", "", o); !errors.Is(err, containerization.ErrNotFound) || res.Success {
+			t.Errorf("%s of a missing tag = %+v, %v; want ErrNotFound and no success", op, res, err)
+		}
 	}
 
 	wrong := opts

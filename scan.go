@@ -76,13 +76,13 @@ func (c *Client) ScanContainerSecurity(ctx context.Context, imageName, scanType 
 		}
 		rules = append(rules, more...)
 	}
-	ropts, err := opts.Registry.registryOptions("", opts.Registry.Credentials, nil)
+	ropts, err := c.registryOptions(opts.Registry, "", opts.Registry.Credentials, nil)
 	if err != nil {
 		return fail("scan", err)
 	}
 
 	eng := opts.Engine
-	if eng == nil && !strings.HasPrefix(imageName, registry.SourceRemote) && !isLocalSource(imageName) {
+	if eng == nil && !strings.HasPrefix(imageName, registry.SourceRemote) && !registry.IsLocalSource(imageName) {
 		// Without an engine, a plain reference is read from its registry.
 		if e, err := c.engine(ctx); err == nil {
 			eng = e
@@ -107,10 +107,18 @@ func (c *Client) ScanContainerSecurity(ctx context.Context, imageName, scanType 
 	phase("open", "done", "")
 
 	phase("scan", "started", string(typ))
-	rep, err := scan.Image(ctx, img, referenceOf(imageName), scan.Options{
+	so := scan.Options{
 		Type: typ, SeverityThreshold: threshold, Ignore: rules, IgnoreChecks: checks,
 		DBDir: opts.DBDir, MaxDBAge: opts.MaxDBAge, Cache: opts.Cache,
-	})
+	}
+	if typ != scan.Compliance {
+		// The client's handle: the database's indexes are read once, not per scan.
+		if so.DB, err = c.advisoryDB(opts.DBDir); err != nil {
+			phase("scan", "failed", err.Error())
+			return fail("scan", err)
+		}
+	}
+	rep, err := scan.Image(ctx, img, referenceOf(imageName), so)
 	if err != nil {
 		phase("scan", "failed", err.Error())
 		return fail("scan", err)
@@ -132,11 +140,11 @@ func (c *Client) ScanContainerSecurity(ctx context.Context, imageName, scanType 
 // referenceOf is the image reference imageName names, for the checks that read one (the latest tag): a path to
 // an archive or a layout names none.
 func referenceOf(imageName string) string {
-	if isLocalSource(imageName) {
+	if registry.IsLocalSource(imageName) {
 		return ""
 	}
 	s := strings.TrimPrefix(strings.TrimPrefix(imageName, registry.SourceRemote), registry.SourceDaemon)
-	_, s = splitScheme(s)
+	_, s = registry.SplitScheme(s)
 	return s
 }
 

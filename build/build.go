@@ -95,6 +95,28 @@ type Result struct {
 	Duration time.Duration
 	// Steps counts the build's vertices that completed; CacheHits counts those served from the build cache.
 	Steps, CacheHits int
+	// Source is where the built image can be read from, in the registry package's source forms: its first tag
+	// (or ID) in the engine's store, "docker://TAG" when a remote build pushed it, "oci:PATH" or
+	// "docker-archive:PATH" when it wrote a file.
+	Source string
+}
+
+// source is where the image of a build with opts, stored as id, can be read from (see [Result.Source]).
+func source(opts Options, id string) string {
+	switch out := opts.Output; {
+	case opts.Builder == "":
+		if len(opts.Tags) > 0 {
+			return opts.Tags[0]
+		}
+		return id
+	case out == OutputRegistry:
+		return "docker://" + opts.Tags[0]
+	case strings.HasPrefix(out, OutputOCIPrefix):
+		return out
+	case strings.HasPrefix(out, OutputDockerPrefix):
+		return "docker-archive:" + strings.TrimPrefix(out, OutputDockerPrefix)
+	}
+	return id
 }
 
 // request is Options resolved and checked.
@@ -326,6 +348,7 @@ func Build(ctx context.Context, eng *engine.Client, opts Options) (*Result, erro
 		Steps:     tr.completed,
 		CacheHits: tr.cached,
 	}
+	res.Source = source(opts, res.ImageID)
 	req.log.Debug("built", "image", res.ImageID, "steps", res.Steps, "cached", res.CacheHits, "exporter", resp.ExporterResponse)
 	return res, nil
 }

@@ -121,6 +121,9 @@ RUN test "$GREETING" = hello && echo "$GREETING" > /greeting
 	if !slices.Equal(res.Tags, []string{tag}) {
 		t.Errorf("Build().Tags = %v, want [%s]", res.Tags, tag)
 	}
+	if res.Source != tag {
+		t.Errorf("Build().Source = %q, want the tag %s in the engine", res.Source, tag)
+	}
 	ins, err := f.eng.API().ImageInspect(context.Background(), tag)
 	if err != nil {
 		t.Fatalf("ImageInspect(%q) = %v", tag, err)

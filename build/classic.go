@@ -233,5 +233,6 @@ func (r *request) readClassic(body io.Reader, start time.Time) (*Result, error) 
 		return nil, fmt.Errorf("classic build: the engine named no image")
 	}
 	res.Duration = time.Since(start)
+	res.Source = source(r.opts, res.ImageID)
 	return res, nil
 }

@@ -170,6 +170,9 @@ LABEL greeting=$GREETING
 	if err != nil {
 		t.Fatalf("Build(oci) = %v", err)
 	}
+	if res.Source != "oci:"+out {
+		t.Errorf("Build(oci).Source = %q, want oci:%s", res.Source, out)
+	}
 	img := readOCI(t, out)
 	cfgName, err := img.ConfigName()
 	if err != nil {
@@ -198,6 +201,9 @@ func TestRemoteDockerOutput(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Build(docker) = %v", err)
 	}
+	if res.Source != "docker-archive:"+out {
+		t.Errorf("Build(docker).Source = %q, want docker-archive:%s", res.Source, out)
+	}
 	img, err := tarball.ImageFromPath(out, nil)
 	if err != nil {
 		t.Fatalf("tarball.ImageFromPath(%s) = %v", out, err)
@@ -221,6 +227,9 @@ func TestRemoteRegistryOutput(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("Build(registry) = %v", err)
+	}
+	if res.Source != "docker://"+tag {
+		t.Errorf("Build(registry).Source = %q, want docker://%s", res.Source, tag)
 	}
 	img, err := remote.Image(f.ref(tag), remote.WithTransport(f.reg.Transport()))
 	if err != nil {

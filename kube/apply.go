@@ -451,7 +451,7 @@ func crdScope(objs []*Object, gk schema.GroupKind) string {
 	return ""
 }
 
-// findPrimary is the workload named after the application, or the only Deployment, StatefulSet or DaemonSet.
+// findPrimary is the workload named after the application, or the only Deployment, StatefulSet, DaemonSet or Job.
 func findPrimary(objs []*Object, name string) *Object {
 	var only []*Object
 	for _, o := range objs {

@@ -856,3 +856,49 @@ func TestScaledToZeroSucceeds(t *testing.T) {
 		t.Fatalf("scaled to zero: %v %+v, want succeeded with no pods", err, st)
 	}
 }
+
+// A Job is an application's workload too: running while its pods run, succeeded (the specification's word) once
+// it completed; it has no replicas to scale and no revisions to roll back to, and says so.
+func TestJobSucceeds(t *testing.T) {
+	_, c := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, c)
+	ctx := ctxT(t, 2*time.Minute)
+	job := parse(t, `apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec:
+  completions: 2
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: migrate, image: registry.local/migrate:1}]
+`)
+	two := int32(2)
+	if _, err := c.Apply(ctx, job, kube.ApplyOptions{Name: "migrate", Namespace: ns, Overrides: kube.Overrides{Replicas: &two}}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("replicas override on a Job: %v, want ErrInvalidArgument", err)
+	}
+	if _, err := c.Typed().BatchV1().Jobs(ns).Get(ctx, "migrate", metav1.GetOptions{}); err == nil {
+		t.Fatal("the refused apply created the Job")
+	}
+	res, err := c.Apply(ctx, job, kube.ApplyOptions{Name: "migrate", Namespace: ns, Wait: true, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := res.Status
+	if st == nil || st.Kind != "Job" || st.Status != "succeeded" || st.Replicas != 2 || st.ReadyReplicas != 2 || len(st.Pods) != 2 {
+		t.Fatalf("applied Job's status = %+v, want a Job, succeeded, 2 of 2 with their pods", st)
+	}
+	if st, err := c.Status(ctx, ns, "migrate"); err != nil || st.Status != "succeeded" || st.Image != "registry.local/migrate:1" {
+		t.Fatalf("Status(migrate) = %+v, %v, want succeeded", st, err)
+	}
+	if _, err := c.Scale(ctx, ns, "migrate", 3); !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "Job") {
+		t.Errorf("Scale(Job) = %v, want ErrInvalidArgument naming the Job", err)
+	}
+	if _, err := c.History(ctx, ns, "migrate"); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("History(Job) = %v, want ErrInvalidArgument", err)
+	}
+	if _, err := c.Rollback(ctx, ns, "migrate", 0); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("Rollback(Job) = %v, want ErrInvalidArgument", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -65,6 +66,9 @@ func (c *Client) Scale(ctx context.Context, namespace, name string, replicas int
 			return nil, Classify(err, "statefulset.apps/"+namespace+"/"+w.Name)
 		}
 		return c.statusOf(ctx, "StatefulSet", namespace, w.Name)
+	}
+	if _, ok := obj.(*batchv1.Job); ok {
+		return nil, fmt.Errorf("%w: %q is a Job, which has no replicas (its completions and parallelism are in its manifest)", errdefs.ErrInvalidArgument, name)
 	}
 	return nil, fmt.Errorf("%w: %q is a DaemonSet, which has no replicas (it runs one pod per node)", errdefs.ErrInvalidArgument, name)
 }
@@ -137,6 +141,8 @@ func (c *Client) revisions(ctx context.Context, ns, name string) (*history, erro
 		h.kind, h.sts, uid, selector = "StatefulSet", w, w.UID, w.Spec.Selector
 	case *appsv1.DaemonSet:
 		h.kind, h.ds, uid, selector = "DaemonSet", w, w.UID, w.Spec.Selector
+	case *batchv1.Job:
+		return nil, fmt.Errorf("%w: %q is a Job, which keeps no revisions to roll back to (apply its manifest again)", errdefs.ErrInvalidArgument, name)
 	}
 	h.name = obj.(metav1.Object).GetName()
 	sel, err := metav1.LabelSelectorAsSelector(selector)

@@ -72,16 +72,17 @@ func podTemplatePath(kind string) []string {
 	return nil
 }
 
-// isPrimaryKind: the kinds an application's status is read from.
+// isPrimaryKind: the kinds an application's status is read from (see primaryKinds).
 func isPrimaryKind(group, kind string) bool {
-	return group == "apps" && (kind == "Deployment" || kind == "StatefulSet" || kind == "DaemonSet")
+	return group == "apps" && (kind == "Deployment" || kind == "StatefulSet" || kind == "DaemonSet") ||
+		group == "batch" && kind == "Job"
 }
 
 // apply changes the objects in place. primary is the application's workload, or nil.
 func (o Overrides) apply(objs []*Object, primary *Object) error {
 	if o.Replicas != nil || o.Image != "" || len(o.Requests) > 0 || len(o.Limits) > 0 || len(o.Env) > 0 {
 		if primary == nil {
-			return fmt.Errorf("%w: replicas, image, resources and environment overrides apply to the application's Deployment, StatefulSet or DaemonSet, and the manifests have none", errdefs.ErrInvalidArgument)
+			return fmt.Errorf("%w: replicas, image, resources and environment overrides apply to the application's Deployment, StatefulSet, DaemonSet or Job, and the manifests have none", errdefs.ErrInvalidArgument)
 		}
 	}
 	usedImages := map[string]bool{}
@@ -150,8 +151,11 @@ func (o Overrides) apply(objs []*Object, primary *Object) error {
 			}
 		}
 		if isPrimary && o.Replicas != nil {
-			if obj.GetKind() == "DaemonSet" {
+			switch obj.GetKind() {
+			case "DaemonSet":
 				return fmt.Errorf("%w: %s: a DaemonSet has no replicas (it runs one pod per node)", errdefs.ErrInvalidArgument, obj.Ref())
+			case "Job":
+				return fmt.Errorf("%w: %s: a Job has no replicas (set its completions and parallelism in the manifest)", errdefs.ErrInvalidArgument, obj.Ref())
 			}
 			if err := unstructured.SetNestedField(obj.Object, int64(*o.Replicas), "spec", "replicas"); err != nil {
 				return fmt.Errorf("%w: %s: %v", errdefs.ErrInvalidArgument, obj.Ref(), err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -154,20 +155,21 @@ func (c *Client) Status(ctx context.Context, namespace, name string) (*Status, e
 	return c.statusWithPods(ctx, w)
 }
 
-// Primary finds an application's primary workload as Apply picks it: the Deployment, StatefulSet or DaemonSet
-// named after the application, else the only one its inventory lists (an application "shop" whose manifests
-// hold the Deployment "shop-web"). It returns an *appsv1.Deployment, *appsv1.StatefulSet or *appsv1.DaemonSet.
+// Primary finds an application's primary workload as Apply picks it: the Deployment, StatefulSet, DaemonSet or
+// Job named after the application, else the only one its inventory lists (an application "shop" whose
+// manifests hold the Deployment "shop-web"). It returns an *appsv1.Deployment, *appsv1.StatefulSet,
+// *appsv1.DaemonSet or *batchv1.Job.
 func (c *Client) Primary(ctx context.Context, namespace, app string) (runtime.Object, error) {
 	if namespace == "" {
 		namespace = c.namespace
 	}
-	for _, kind := range []string{"Deployment", "StatefulSet", "DaemonSet"} {
+	for _, kind := range primaryKinds {
 		obj, err := c.getWorkload(ctx, kind, namespace, app)
 		if err == nil {
 			return obj, nil
 		}
 		if !apierrors.IsNotFound(err) {
-			return nil, Classify(err, refOf(appsGVK(kind), namespace, app))
+			return nil, Classify(err, refOf(workloadGVK(kind), namespace, app))
 		}
 	}
 	refs, err := c.readInventory(ctx, namespace, app, false)
@@ -176,7 +178,7 @@ func (c *Client) Primary(ctx context.Context, namespace, app string) (runtime.Ob
 	}
 	var found []ObjRef
 	for _, r := range refs {
-		if isWorkloadRef(r) && r.Namespace == namespace {
+		if isPrimaryKind(r.Group, r.Kind) && r.Namespace == namespace {
 			found = append(found, r)
 		}
 	}
@@ -189,10 +191,13 @@ func (c *Client) Primary(ctx context.Context, namespace, app string) (runtime.Ob
 			return nil, Classify(err, found[0].String())
 		}
 	}
-	return nil, fmt.Errorf("%w: no Deployment, StatefulSet or DaemonSet %q in namespace %q, nor an application of that name with one", errdefs.ErrNotFound, app, namespace)
+	return nil, fmt.Errorf("%w: no Deployment, StatefulSet, DaemonSet or Job %q in namespace %q, nor an application of that name with one", errdefs.ErrNotFound, app, namespace)
 }
 
-// workload is what status needs of a Deployment, StatefulSet or DaemonSet.
+// primaryKinds are the kinds an application's status is read from, in the order Primary looks for them.
+var primaryKinds = []string{"Deployment", "StatefulSet", "DaemonSet", "Job"}
+
+// workload is what status needs of a Deployment, StatefulSet, DaemonSet or Job.
 type workload struct {
 	obj       *unstructured.Unstructured
 	meta      metav1.ObjectMeta
@@ -207,9 +212,11 @@ type workload struct {
 	current   func(p *corev1.Pod, rs []appsv1.ReplicaSet) bool
 	deadline  bool // a Deployment past its progress deadline
 	deadlineM string
+	// finished says a Job is over: "Complete" or "Failed", with its condition's message.
+	finished, finishedM string
 }
 
-// getWorkload reads a Deployment, StatefulSet or DaemonSet.
+// getWorkload reads a Deployment, StatefulSet, DaemonSet or Job.
 func (c *Client) getWorkload(ctx context.Context, kind, ns, name string) (runtime.Object, error) {
 	apps := c.typed.AppsV1()
 	switch kind {
@@ -219,6 +226,8 @@ func (c *Client) getWorkload(ctx context.Context, kind, ns, name string) (runtim
 		return nilIfErr(apps.StatefulSets(ns).Get(ctx, name, metav1.GetOptions{}))
 	case "DaemonSet":
 		return nilIfErr(apps.DaemonSets(ns).Get(ctx, name, metav1.GetOptions{}))
+	case "Job":
+		return nilIfErr(c.typed.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{}))
 	}
 	return nil, fmt.Errorf("%w: status of a %s", errdefs.ErrNotImplemented, kind)
 }
@@ -231,7 +240,7 @@ func nilIfErr[T runtime.Object](obj T, err error) (runtime.Object, error) {
 	return obj, nil
 }
 
-// workloadOf reads what status needs of a Deployment, StatefulSet or DaemonSet.
+// workloadOf reads what status needs of a Deployment, StatefulSet, DaemonSet or Job.
 func workloadOf(obj runtime.Object) (*workload, error) {
 	w := &workload{}
 	switch d := obj.(type) {
@@ -280,6 +289,23 @@ func workloadOf(obj runtime.Object) (*workload, error) {
 		w.ready, w.updated = int(d.Status.NumberReady), int(d.Status.UpdatedNumberScheduled)
 		uid := d.UID
 		w.current = func(p *corev1.Pod, _ []appsv1.ReplicaSet) bool { return ownedBy(p.OwnerReferences, uid) }
+	case *batchv1.Job:
+		// A Job's replicas are its completions; its ready ones, the pods that succeeded.
+		w.kind = "Job"
+		w.meta, w.selector, w.template = d.ObjectMeta, d.Spec.Selector, d.Spec.Template
+		w.replicas = 1
+		if d.Spec.Completions != nil {
+			w.replicas = int(*d.Spec.Completions)
+		}
+		w.ready, w.updated = int(d.Status.Succeeded), int(d.Status.Succeeded)
+		for _, cond := range d.Status.Conditions {
+			w.conds = append(w.conds, cond.LastTransitionTime)
+			if (cond.Type == batchv1.JobComplete || cond.Type == batchv1.JobFailed) && cond.Status == corev1.ConditionTrue {
+				w.finished, w.finishedM = string(cond.Type), cond.Message
+			}
+		}
+		uid := d.UID
+		w.current = func(p *corev1.Pod, _ []appsv1.ReplicaSet) bool { return ownedBy(p.OwnerReferences, uid) }
 	default:
 		return nil, fmt.Errorf("%w: status of a %T", errdefs.ErrNotImplemented, obj)
 	}
@@ -288,12 +314,12 @@ func workloadOf(obj runtime.Object) (*workload, error) {
 		return nil, err
 	}
 	w.obj = &unstructured.Unstructured{Object: m}
-	w.obj.SetAPIVersion("apps/v1")
+	w.obj.SetAPIVersion(workloadGVK(w.kind).GroupVersion().String())
 	w.obj.SetKind(w.kind)
 	return w, nil
 }
 
-// workloadFromUnstructured reads a Deployment, StatefulSet or DaemonSet given as an unstructured object.
+// workloadFromUnstructured reads a Deployment, StatefulSet, DaemonSet or Job given as an unstructured object.
 func workloadFromUnstructured(u *unstructured.Unstructured) (*workload, error) {
 	var typed runtime.Object
 	switch u.GetKind() {
@@ -303,6 +329,8 @@ func workloadFromUnstructured(u *unstructured.Unstructured) (*workload, error) {
 		typed = &appsv1.StatefulSet{}
 	case "DaemonSet":
 		typed = &appsv1.DaemonSet{}
+	case "Job":
+		typed = &batchv1.Job{}
 	default:
 		return nil, fmt.Errorf("%w: status of a %s", errdefs.ErrNotImplemented, u.GetKind())
 	}
@@ -324,7 +352,7 @@ func ownedBy(refs []metav1.OwnerReference, uid types.UID) bool {
 func (c *Client) statusOf(ctx context.Context, kind, ns, name string) (*Status, error) {
 	obj, err := c.getWorkload(ctx, kind, ns, name)
 	if err != nil {
-		return nil, Classify(err, refOf(appsGVK(kind), ns, name))
+		return nil, Classify(err, refOf(workloadGVK(kind), ns, name))
 	}
 	w, err := workloadOf(obj)
 	if err != nil {
@@ -381,8 +409,12 @@ func statusIn(w *workload, pods []corev1.Pod, rss []appsv1.ReplicaSet, svcs []co
 	return buildStatus(w, mine, myRS, svcs), nil
 }
 
-func appsGVK(kind string) schema.GroupVersionKind {
-	return schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind}
+// workloadGVK is the group, version and kind of a workload kind: batch/v1 for a Job, apps/v1 for the rest.
+func workloadGVK(kind string) schema.GroupVersionKind {
+	if kind == "Job" {
+		return batchv1.SchemeGroupVersion.WithKind(kind)
+	}
+	return appsv1.SchemeGroupVersion.WithKind(kind)
 }
 
 // buildStatus puts a workload, its pods and the namespace's services together.
@@ -439,12 +471,12 @@ func buildStatus(w *workload, pods []corev1.Pod, rss []appsv1.ReplicaSet, svcs [
 		v, failed := podView(p)
 		st.Pods = append(st.Pods, v)
 		if failed && st.Failure == nil && w.current(p, rss) {
-			st.Failure = &RolloutError{Object: refOf(appsGVK(w.kind), w.meta.Namespace, w.meta.Name),
+			st.Failure = &RolloutError{Object: refOf(workloadGVK(w.kind), w.meta.Namespace, w.meta.Name),
 				Pod: p.Name, Container: v.Container, Reason: v.Reason, Message: v.Message}
 		}
 	}
 	if st.Failure == nil && w.deadline {
-		st.Failure = &RolloutError{Object: refOf(appsGVK(w.kind), w.meta.Namespace, w.meta.Name),
+		st.Failure = &RolloutError{Object: refOf(workloadGVK(w.kind), w.meta.Namespace, w.meta.Name),
 			Reason: "ProgressDeadlineExceeded", Message: w.deadlineM}
 	}
 	tplLabels := labels.Set(w.template.Labels)
@@ -455,10 +487,21 @@ func buildStatus(w *workload, pods []corev1.Pod, rss []appsv1.ReplicaSet, svcs [
 	}
 	res, err := kstatus.Compute(w.obj)
 	switch {
+	case w.finished == string(batchv1.JobComplete):
+		// A Job that completed is the specification's "succeeded"; its pods stay, done.
+		st.Status, st.Message = "succeeded", fmt.Sprintf("Job completed: %d of %d succeeded", w.ready, w.replicas)
+	case w.finished == string(batchv1.JobFailed):
+		st.Status, st.Message = "failed", strings.TrimSpace("Job failed: "+w.finishedM)
+		if st.Failure == nil {
+			st.Failure = &RolloutError{Object: refOf(workloadGVK(w.kind), w.meta.Namespace, w.meta.Name), Reason: "JobFailed", Message: w.finishedM}
+		}
 	case st.Failure != nil:
 		st.Status, st.Message = "failed", st.Failure.Error()
 	case err != nil:
 		st.Status, st.Message = "pending", err.Error()
+	case res.Status == kstatus.CurrentStatus && w.kind == "Job":
+		// kstatus takes a started Job as current; it is running until it completes.
+		st.Status, st.Message = "running", fmt.Sprintf("Job running: %d of %d succeeded", w.ready, w.replicas)
 	case res.Status == kstatus.CurrentStatus && w.kind != "DaemonSet" && st.Replicas == 0 && len(st.Pods) == 0:
 		// Scaled to zero and done: nothing runs, nothing is left to do (the specification's "succeeded").
 		st.Status, st.Message = "succeeded", "scaled to zero: no pods run"

@@ -45,7 +45,7 @@ func (c *Client) Wait(ctx context.Context, namespace, name string, timeout time.
 		if err != nil {
 			return nil, err
 		}
-		refs = []ObjRef{{Group: "apps", Kind: st.Kind, Namespace: namespace, Name: name}}
+		refs = []ObjRef{{Group: workloadGVK(st.Kind).Group, Kind: st.Kind, Namespace: namespace, Name: name}}
 	}
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -125,6 +125,14 @@ func ParseEndpoint(registryURL string, kind Kind) (Endpoint, error) {
 	return ep, nil
 }
 
+// String is the endpoint as a registry URL: its host, after "http://" for a plain-HTTP registry.
+func (e Endpoint) String() string {
+	if e.PlainHTTP {
+		return "http://" + e.Host
+	}
+	return e.Host
+}
+
 // nameOptions parse references with Docker's defaults (Docker Hub, library/, latest); Normalize then rebases
 // them on the endpoint. A default registry of the endpoint's own would make references print without it.
 func (e Endpoint) nameOptions() []name.Option {

@@ -378,14 +378,10 @@ func (po PushOptions) Validate() error {
 // layout (oci:DIR, oci:DIR:TAG; a multi-platform index is pushed whole), or a docker save tarball
 // (docker-archive:FILE). Blobs the registry has are skipped; the manifest is written last, so a push that fails
 // part-way leaves dst as it was.
-func Push(ctx context.Context, eng Engine, src string, dst name.Reference, ep Endpoint, po PushOptions, opts Options) (Result, error) {
-	res := Result{Reference: dst.String(), Tags: []string{}}
-	handed := false
-	defer func() {
-		if !handed {
-			opts.closeProgress()
-		}
-	}()
+func Push(ctx context.Context, eng Engine, src string, dst name.Reference, ep Endpoint, po PushOptions, opts Options) (res Result, err error) {
+	res = Result{Reference: dst.String(), Tags: []string{}}
+	r := opts.relay()
+	defer func() { r.end(err) }()
 	if err := po.Validate(); err != nil {
 		return res, err
 	}
@@ -400,11 +396,7 @@ func Push(ctx context.Context, eng Engine, src string, dst name.Reference, ep En
 	}
 	defer img.cleanup()
 	ropts := opts.RemoteOptions(ctx, ep)
-	write := ropts
-	if opts.Progress != nil {
-		write = append(slices.Clone(ropts), remote.WithProgress(opts.Progress))
-		handed = true
-	}
+	write := r.write(ropts)
 	switch {
 	case img.idx != nil:
 		err = remote.WriteIndex(dst, img.idx, write...)
@@ -477,16 +469,16 @@ func describeRef(ref name.Reference) string {
 
 // Pull reads ref and loads it into the engine's store under that name. For a multi-platform index, the image of
 // opts.Platform (linux/amd64 by default) is loaded.
-func Pull(ctx context.Context, eng Engine, ref name.Reference, ep Endpoint, opts Options) (Result, error) {
-	res := Result{Reference: ref.String(), Tags: []string{}}
+func Pull(ctx context.Context, eng Engine, ref name.Reference, ep Endpoint, opts Options) (res Result, err error) {
+	res = Result{Reference: ref.String(), Tags: []string{}}
+	r := opts.relay()
+	defer func() { r.end(err) }()
 	if eng == nil {
-		opts.closeProgress()
 		return res, fmt.Errorf("%w: pull lands images in an engine, and none was given", errdefs.ErrInvalidArgument)
 	}
 	ropts := opts.RemoteOptions(ctx, ep)
 	img, err := remote.Image(ref, ropts...)
 	if err != nil {
-		opts.closeProgress()
 		return res, fmt.Errorf("pulling %s: %w", ref, Classify(err, ep.Host, describeRef(ref)))
 	}
 	tag, ok := ref.(name.Tag)
@@ -496,33 +488,13 @@ func Pull(ctx context.Context, eng Engine, ref name.Reference, ep Endpoint, opts
 		tag = ref.Context().Tag(strings.TrimPrefix(ref.Identifier(), "sha256:")[:12])
 	}
 	pr, pw := io.Pipe()
+	written := make(chan struct{})
 	go func() {
-		var upd chan v1.Update
-		relayed := make(chan struct{})
-		if opts.Progress != nil {
-			// tarball.Write reports but never closes its channel, and ends with an io.EOF "error": relay the
-			// byte counts, then close the caller's channel.
-			upd = make(chan v1.Update, 16)
-			go func() {
-				defer close(relayed)
-				for u := range upd {
-					if !errors.Is(u.Error, io.EOF) {
-						opts.Progress <- u
-					}
-				}
-				close(opts.Progress)
-			}()
-		} else {
-			close(relayed)
-		}
-		err := tarball.Write(tag, img, pw, tarballProgress(upd)...)
-		if upd != nil {
-			close(upd)
-		}
-		<-relayed
-		pw.CloseWithError(err)
+		defer close(written)
+		// tarball.Write reports on the relay's channel but never closes it; r.end does, after this returns.
+		pw.CloseWithError(tarball.Write(tag, img, pw, r.tarball()...))
 	}()
-	defer pr.Close()
+	defer func() { pr.Close(); <-written }()
 	if err := eng.LoadImage(ctx, pr); err != nil {
 		pr.CloseWithError(err)
 		return res, fmt.Errorf("pulling %s: %w", ref, Classify(err, ep.Host, describeRef(ref)))
@@ -539,17 +511,9 @@ func Pull(ctx context.Context, eng Engine, ref name.Reference, ep Endpoint, opts
 	return res, err
 }
 
-func tarballProgress(upd chan v1.Update) []tarball.WriteOption {
-	if upd == nil {
-		return nil
-	}
-	return []tarball.WriteOption{tarball.WithProgress(upd)}
-}
-
 // Tag gives the image at src more tags in its own repository, without moving any blob: the manifest (or the
 // whole index) is written again under each tag.
 func Tag(ctx context.Context, src name.Reference, tags []string, ep Endpoint, opts Options) (Result, error) {
-	defer opts.closeProgress() // nothing to report
 	res := Result{Reference: src.String(), Tags: []string{}}
 	if len(tags) == 0 {
 		return res, fmt.Errorf("%w: tag needs at least one new tag", errdefs.ErrInvalidArgument)
@@ -577,24 +541,16 @@ func Tag(ctx context.Context, src name.Reference, tags []string, ep Endpoint, op
 // Copy writes the image or index at src to dst, registry to registry, keeping its digest: a multi-platform
 // index is copied whole. Blobs dst has are skipped, and blobs in another repository of the same registry are
 // mounted rather than uploaded where the registry allows.
-func Copy(ctx context.Context, src name.Reference, srcEP Endpoint, srcOpts Options, dst name.Reference, dstEP Endpoint, dstOpts Options) (Result, error) {
-	res := Result{Reference: dst.String(), Tags: []string{}}
-	handed := false
-	defer func() {
-		if !handed {
-			dstOpts.closeProgress()
-		}
-	}()
+func Copy(ctx context.Context, src name.Reference, srcEP Endpoint, srcOpts Options, dst name.Reference, dstEP Endpoint, dstOpts Options) (res Result, err error) {
+	res = Result{Reference: dst.String(), Tags: []string{}}
+	r := dstOpts.relay()
+	defer func() { r.end(err) }()
 	img, _, err := get(src, srcEP, srcOpts.RemoteOptions(ctx, srcEP))
 	if err != nil {
 		return res, fmt.Errorf("copying %s: %w", src, err)
 	}
 	ropts := dstOpts.RemoteOptions(ctx, dstEP)
-	write := ropts
-	if dstOpts.Progress != nil {
-		write = append(slices.Clone(ropts), remote.WithProgress(dstOpts.Progress))
-		handed = true
-	}
+	write := r.write(ropts)
 	if img.idx != nil {
 		err = remote.WriteIndex(dst, img.idx, write...)
 	} else {
@@ -608,7 +564,6 @@ func Copy(ctx context.Context, src name.Reference, srcEP Endpoint, srcOpts Optio
 
 // ListTags returns the tags of a repository, sorted, reading every page.
 func ListTags(ctx context.Context, repo name.Repository, ep Endpoint, opts Options) (Result, error) {
-	defer opts.closeProgress() // nothing to report
 	res := Result{Reference: repo.String(), Tags: []string{}}
 	tags, err := remote.List(repo, opts.RemoteOptions(ctx, ep)...)
 	if err != nil {
@@ -621,7 +576,6 @@ func ListTags(ctx context.Context, repo name.Repository, ep Endpoint, opts Optio
 
 // Catalog returns the repositories of a registry, where the registry allows it (Docker Hub, ECR and GCR do not).
 func Catalog(ctx context.Context, ep Endpoint, opts Options) (Result, error) {
-	defer opts.closeProgress() // nothing to report
 	res := Result{Reference: ep.Host, Tags: []string{}, Repositories: []string{}}
 	reg, err := name.NewRegistry(ep.Host, ep.nameOptions()...)
 	if err != nil {
@@ -676,7 +630,6 @@ const placeholderAnnotation = "io.codomyrmex.myrmex.tag-delete"
 // regclient does it); if that delete fails, the tag is put back where it was, and nothing is lost. Deleting
 // what does not exist wraps [errdefs.ErrNotFound].
 func Delete(ctx context.Context, ref name.Reference, ep Endpoint, opts Options) (Result, error) {
-	defer opts.closeProgress() // nothing to report
 	res := Result{Reference: ref.String(), Tags: []string{}}
 	ropts := opts.RemoteOptions(ctx, ep)
 	desc, err := remote.Get(ref, ropts...)

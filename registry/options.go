@@ -44,9 +44,10 @@ type Options struct {
 	PageSize int
 	// Platform selects the image of a multi-platform index to pull; nil means linux/amd64.
 	Platform *v1.Platform
-	// Progress, when set, receives byte counts as blobs are written (go-containerregistry's updates). It is
-	// closed when the operation ends.
-	Progress chan<- v1.Update
+	// Progress, when set, receives the byte counts of a push, pull or copy as they move, then a last report
+	// (Finished) when the transfer succeeded. It is called on one goroutine, and never after the operation
+	// returns.
+	Progress func(Transfer)
 	// LayerProgress, when set, is called as each layer of a pushed image is sent (not for indexes, nor for copy,
 	// which mounts and streams blobs registry to registry). It may be called from several goroutines at once.
 	LayerProgress func(LayerProgress)
@@ -54,12 +55,16 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// closeProgress closes the caller's progress channel for an operation that ends without handing it to
-// go-containerregistry, which closes it otherwise.
-func (o Options) closeProgress() {
-	if o.Progress != nil {
-		close(o.Progress)
+// ParsePlatform reads a platform as docker does: OS/ARCH[/VARIANT] ("linux/arm64", "linux/arm/v7").
+func ParsePlatform(s string) (*v1.Platform, error) {
+	p, err := v1.ParsePlatform(s)
+	if err == nil && (p.OS == "" || p.Architecture == "") {
+		err = fmt.Errorf("want OS/ARCH[/VARIANT]")
 	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: platform %q: %v", errdefs.ErrInvalidArgument, s, err)
+	}
+	return p, nil
 }
 
 // LoadCAFile reads a PEM bundle of certificate authorities and returns the system's roots with them added.
@@ -119,9 +124,15 @@ func (o Options) transport() http.RoundTripper {
 	if o.Transport != nil {
 		return o.Transport
 	}
+	return NewTransport(o.RootCAs)
+}
+
+// NewTransport returns an HTTP transport for registries, trusting roots (nil: the system's); a holder of one
+// transport keeps its connections alive from call to call.
+func NewTransport(roots *x509.CertPool) *http.Transport {
 	t := remote.DefaultTransport.(*http.Transport).Clone()
-	if o.RootCAs != nil {
-		t.TLSClientConfig = &tls.Config{RootCAs: o.RootCAs, MinVersion: tls.VersionTLS12}
+	if roots != nil {
+		t.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	}
 	return t
 }
@@ -139,8 +150,7 @@ func (o Options) keychain(kind Kind) authn.Keychain {
 }
 
 // RemoteOptions returns go-containerregistry's options for calls on ep: transport, credentials, retries, jobs,
-// page size and platform. Progress is left out: only writes report it, and go-containerregistry closes the
-// channel it is given.
+// page size and platform. Progress is left out: the operations that report it add it.
 func (o Options) RemoteOptions(ctx context.Context, ep Endpoint) []remote.Option {
 	opts := []remote.Option{
 		remote.WithContext(ctx),

@@ -4,10 +4,8 @@ import (
 	"context"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
@@ -64,55 +62,70 @@ func TestPushReportsEachLayer(t *testing.T) {
 	}
 }
 
-// drain reads a progress channel until it is closed, failing the test if it is not closed in time.
-func drain(t *testing.T, ch <-chan v1.Update) (updates int, last v1.Update) {
-	t.Helper()
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case u, ok := <-ch:
-			if !ok {
-				return updates, last
-			}
-			updates, last = updates+1, u
-		case <-timeout:
-			t.Fatalf("the progress channel was not closed after %d updates", updates)
-		}
-	}
+// transfers records the reports of one operation, failing the test on a report after the operation returned.
+type transfers struct {
+	t        *testing.T
+	mu       sync.Mutex
+	got      []registry.Transfer
+	returned bool
 }
 
-func TestProgressIsClosedOnEveryPath(t *testing.T) {
+func (r *transfers) report(tr registry.Transfer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.returned {
+		r.t.Errorf("progress reported after the operation returned: %+v", tr)
+	}
+	r.got = append(r.got, tr)
+}
+
+// run runs op with a fresh recorder and returns what it reported.
+func (r *transfers) run(opts registry.Options, op func(registry.Options) error) ([]registry.Transfer, error) {
+	r.mu.Lock()
+	r.got, r.returned = nil, false
+	r.mu.Unlock()
+	opts.Progress = r.report
+	err := op(opts)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.returned = true
+	return r.got, err
+}
+
+func TestProgressEndsOnEveryPath(t *testing.T) {
 	ctx := context.Background()
 	eng := testenv.Engine(t)
 	reg := testenv.InProcess(t)
 	ep, opts := endpoint(t, reg)
+	rec := &transfers{t: t}
 
-	ch := make(chan v1.Update, 64)
-	opts.Progress = ch
-	done := make(chan struct{})
-	var n int
-	var last v1.Update
-	go func() { n, last = drain(t, ch); close(done) }()
-	if _, err := registry.Push(ctx, eng, testimages.Busybox, ref(t, ep, "p/busybox:1"), ep, registry.PushOptions{}, opts); err != nil {
+	got, err := rec.run(opts, func(o registry.Options) error {
+		_, err := registry.Push(ctx, eng, testimages.Busybox, ref(t, ep, "p/busybox:1"), ep, registry.PushOptions{}, o)
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	<-done
-	if n == 0 || last.Complete != last.Total || last.Total == 0 {
-		t.Errorf("push progress: %d updates, last %+v; want updates ending complete", n, last)
+	if n := len(got); n < 2 || !got[n-1].Finished || got[n-1].Done != got[n-1].Total || got[n-1].Total == 0 || got[n-2].Finished {
+		t.Errorf("push progress: %+v; want byte counts, then one finished report with every byte done", got)
 	}
 
-	ch = make(chan v1.Update, 64)
-	opts.Progress = ch
-	done = make(chan struct{})
-	go func() { n, last = drain(t, ch); close(done) }()
-	res, err := registry.Pull(ctx, eng, ref(t, ep, "p/busybox:1"), ep, opts)
+	var res registry.Result
+	got, err = rec.run(opts, func(o registry.Options) (err error) {
+		res, err = registry.Pull(ctx, eng, ref(t, ep, "p/busybox:1"), ep, o)
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = eng.API().ImageRemove(context.Background(), res.Reference, imageRemove()) })
-	<-done
-	if n == 0 || last.Error != nil || last.Complete == 0 {
-		t.Errorf("pull progress: %d updates, last %+v; want byte counts and no io.EOF passed on", n, last)
+	if n := len(got); n < 2 || !got[n-1].Finished || got[n-1].Done == 0 {
+		t.Errorf("pull progress: %+v; want byte counts ending in a finished report", got)
+	}
+	for _, tr := range got {
+		if tr.Err != nil {
+			t.Errorf("pull progress passed on an error: %+v (tarball.Write ends with io.EOF)", tr)
+		}
 	}
 
 	for name, fail := range map[string]func(registry.Options) error{
@@ -124,26 +137,23 @@ func TestProgressIsClosedOnEveryPath(t *testing.T) {
 			_, err := registry.Pull(ctx, eng, ref(t, ep, "p/busybox:missing"), ep, o)
 			return err
 		},
+		"pull without an engine": func(o registry.Options) error {
+			_, err := registry.Pull(ctx, nil, ref(t, ep, "p/busybox:1"), ep, o)
+			return err
+		},
 		"copy of a missing tag": func(o registry.Options) error {
 			_, err := registry.Copy(ctx, ref(t, ep, "p/busybox:missing"), ep, o, ref(t, ep, "p/y:1"), ep, o)
 			return err
 		},
-		"list": func(o registry.Options) error {
-			_, err := registry.ListTags(ctx, ref(t, ep, "p/busybox:1").Context(), ep, o)
-			return err
-		},
 	} {
-		ch := make(chan v1.Update, 64)
-		opts.Progress = ch
-		_ = fail(opts)
-		select {
-		case _, ok := <-ch:
-			if ok {
-				// An update before the close is fine; the close must follow.
-				drain(t, ch)
+		got, err := rec.run(opts, fail)
+		if err == nil {
+			t.Errorf("%s: no error", name)
+		}
+		for _, tr := range got {
+			if tr.Finished {
+				t.Errorf("%s: reported a finished transfer: %+v", name, got)
 			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("%s: the progress channel was not closed", name)
 		}
 	}
 }

@@ -110,11 +110,8 @@ func Image(ctx context.Context, img v1.Image, ref string, opts Options) (*Report
 		db := opts.DB
 		if db == nil {
 			var err error
-			if db, err = vulndb.Open(vulndb.Options{Dir: opts.DBDir}); err != nil {
-				if errors.Is(err, errdefs.ErrNotFound) {
-					return nil, fmt.Errorf("%w: %w", ErrNoDatabase, err)
-				}
-				return nil, fmt.Errorf("opening the advisory database: %w", err)
+			if db, err = OpenDB(opts.DBDir); err != nil {
+				return nil, err
 			}
 			defer db.Close()
 		}
@@ -254,4 +251,17 @@ func first(s []string, n int) []string {
 		return append(s[:n:n], "…")
 	}
 	return s
+}
+
+// OpenDB opens the advisory database in dir (empty: vulndb's default directory) as Image does: a directory with
+// no database is an error wrapping [ErrNoDatabase], which says how to make one.
+func OpenDB(dir string) (*vulndb.DB, error) {
+	db, err := vulndb.Open(vulndb.Options{Dir: dir})
+	switch {
+	case errors.Is(err, errdefs.ErrNotFound):
+		return nil, fmt.Errorf("%w: %w", ErrNoDatabase, err)
+	case err != nil:
+		return nil, fmt.Errorf("opening the advisory database: %w", err)
+	}
+	return db, nil
 }

@@ -140,13 +140,15 @@ func runBuild(cmd *cobra.Command, g *globalOptions, o buildOptions, contextDir s
 // options turns the flags into the library's options.
 func (o buildOptions) options(g *globalOptions, contextDir string) (containerization.BuildOptions, error) {
 	opts := containerization.BuildOptions{
-		ContextPath: contextDir, Target: o.target, NoCache: o.noCache, Pull: o.pull, Platform: o.platform,
+		Options: build.Options{
+			ContextPath: contextDir, Target: o.target, NoCache: o.noCache, Pull: o.pull, Platform: o.platform,
+			Builder: o.builder, Output: o.output, CacheFrom: o.cacheFrom, CacheTo: o.cacheTo, Logger: g.log,
+		},
 		LintIgnore: o.lintIgnore, LintFailureThreshold: o.lintThreshold,
 		Scan: o.scan, ScanThreshold: o.scanThreshold,
 		ScanOptions:    containerization.ScanOptions{DBDir: o.dbDir, Host: g.host, Logger: g.log},
 		PushToRegistry: o.push, Registry: o.registry,
-		Builder: o.builder, Output: o.output, CacheFrom: o.cacheFrom, CacheTo: o.cacheTo,
-		Host: g.host, Logger: g.log,
+		Host: g.host,
 	}
 	if len(o.tags) == 0 {
 		return opts, &usageError{invalidf("-t NAME is required")}

@@ -245,8 +245,12 @@ func (g *globalOptions) manageOptions(eng *engine.Client) containerization.Manag
 	return containerization.ManageOptions{Engine: eng, Host: g.host, Logger: g.log}
 }
 
-// fail writes one failure to stderr, as Main would.
+// fail writes one failure to stderr, as Main would. With -o json it writes nothing: each failure is in the
+// results on stdout, and Main writes the first as the one JSON error object on stderr.
 func (g *globalOptions) fail(err error) {
+	if g.output == outputJSON {
+		return
+	}
 	fmt.Fprintf(g.errOut, "myrmex: %v\n", err)
 }
 

@@ -365,8 +365,15 @@ func TestSeveralNames(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("start results = %q, want %q", got, want)
 	}
-	if !strings.Contains(r.stderr, missing) || strings.Count(r.stderr, "myrmex:") != 1 {
-		t.Errorf("stderr = %q, want one error naming %s", r.stderr, missing)
+	// With -o json stderr is the one JSON error object (the first failure); each failure is in the results.
+	var body struct {
+		Error containerization.ErrorObject `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(r.stderr), &body); err != nil || body.Error.Subject != missing || body.Error.Code != "not_found" {
+		t.Errorf("stderr = %q (%v), want one JSON error object naming %s", r.stderr, err, missing)
+	}
+	if r := myrmex(t, "container", "start", a, missing, b); !strings.Contains(r.stderr, missing) || strings.Count(r.stderr, "myrmex:") != 1 {
+		t.Errorf("without -o json stderr = %q, want one error line naming %s", r.stderr, missing)
 	}
 
 	if r := mustRun(t, "container", "rm", "-f", a, b); strings.Count(r.stdout, "removed") != 2 {
@@ -598,7 +605,10 @@ func TestJSONError(t *testing.T) {
 		subject         string
 	}{
 		{[]string{"registry", "pull", "127.0.0.1:1/none:1", "-o", "json"}, cli.ExitUnavailable, "RegistryError", "unavailable", "pull", "127.0.0.1:1/none:1"},
-		{[]string{"-o", "json", "--host", "unix:///nonexistent.sock", "container", "start", "web"}, cli.ExitUnavailable, "Error", "unavailable", "", ""}, // no engine to connect to: before manage_containers
+		{[]string{"-o", "json", "--host", "unix:///nonexistent.sock", "container", "start", "web"}, cli.ExitUnavailable, "ContainerManagementError", "unavailable", "start", "web"},
+		{[]string{"-o", "json", "--host", "unix:///nonexistent.sock", "container", "stop", "a", "b"}, cli.ExitUnavailable, "ContainerManagementError", "unavailable", "stop", "a"},
+		{[]string{"-o", "json", "--host", "unix:///nonexistent.sock", "container", "stats"}, cli.ExitUnavailable, "ContainerManagementError", "unavailable", "stats", ""},
+		{[]string{"-o", "json", "--host", "unix:///nonexistent.sock", "container", "logs", "web"}, cli.ExitUnavailable, "ContainerManagementError", "unavailable", "logs", "web"},
 		{[]string{"-o", "json", "container", "stop", "x", "--timeout", "soon"}, cli.ExitUsage, "Error", "invalid_argument", "", ""},
 	} {
 		r := myrmex(t, tc.args...)

@@ -60,15 +60,11 @@ func newContainerRmCmd(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-// runLifecycle runs op on each name in turn with one engine connection, carries on past failures, and returns
-// the first failure. opts holds the operation's own options; the connection and logger are added here.
+// runLifecycle runs op on each name in turn over the process's one client, carries on past failures, and returns
+// the first failure. opts holds the operation's own options; the logger is added here.
 func runLifecycle(cmd *cobra.Command, g *globalOptions, op string, names []string, opts containerization.ManageOptions) error {
 	ctx := cmd.Context()
-	eng, err := g.engine(ctx)
-	if err != nil {
-		return err
-	}
-	opts.Engine, opts.Logger = eng, g.log
+	opts.Logger = g.log
 
 	var (
 		results []*containerization.ContainerResult

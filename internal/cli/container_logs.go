@@ -80,7 +80,7 @@ func runLogs(cmd *cobra.Command, g *globalOptions, name string, opts engine.LogO
 	}
 	eng, err := g.engine(ctx)
 	if err != nil {
-		return err
+		return &containerization.ContainerManagementError{Op: containerization.OpLogs, Container: name, Err: err}
 	}
 	return eng.StreamLogs(ctx, name, opts, g.out, g.errOut)
 }

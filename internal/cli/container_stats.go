@@ -31,11 +31,7 @@ the list of ContainerMetrics with the specification's field names; sizes are MiB
 
 func runStats(cmd *cobra.Command, g *globalOptions, names []string, all bool) error {
 	ctx := cmd.Context()
-	eng, err := g.engine(ctx)
-	if err != nil {
-		return err
-	}
-	opts := containerization.MetricsOptions{Engine: eng, Logger: g.log, Foreign: all}
+	opts := containerization.MetricsOptions{Logger: g.log, Foreign: all}
 
 	var (
 		metrics []containerization.ContainerMetrics

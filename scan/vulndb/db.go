@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 // when it was opened even if an import replaces it meanwhile.
 type DB struct {
 	dir      string
+	gen      string // the generation's directory
 	manifest manifest
 	f        *os.File
 
@@ -48,9 +50,16 @@ func Open(opts Options) (*DB, error) {
 		if err != nil {
 			return nil, fmt.Errorf("opening advisory database %s: %w", dir, err)
 		}
-		return &DB{dir: dir, manifest: m, f: f, ecos: map[string]*ecoIndex{}}, nil
+		return &DB{dir: dir, gen: gen, manifest: m, f: f, ecos: map[string]*ecoIndex{}}, nil
 	}
 	return nil, fmt.Errorf("opening advisory database %s: it keeps changing under us", dir)
+}
+
+// Current reports whether db still reads the database's current generation: false once an import or update has
+// replaced it (a long-lived holder then opens it again), or when it can no longer be read.
+func (db *DB) Current() bool {
+	name, err := os.ReadFile(filepath.Join(db.dir, currentFile))
+	return err == nil && filepath.Join(db.dir, strings.TrimSpace(string(name))) == db.gen
 }
 
 // Close releases the database's file.

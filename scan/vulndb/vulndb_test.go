@@ -288,8 +288,14 @@ func TestOpenDatabaseOutlivesReplacement(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	if !db.Current() {
+		t.Error("Current() = false on a database just opened")
+	}
 	if _, err := vulndb.Import(ctx, fixtureZip(t, nil, "GHSA-35jh"), opts); err != nil {
 		t.Fatal(err)
+	}
+	if db.Current() {
+		t.Error("Current() = true after an import replaced the generation")
 	}
 	gens, _ := filepath.Glob(filepath.Join(opts.Dir, "gen-*"))
 	if len(gens) != 1 {
