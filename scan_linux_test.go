@@ -188,10 +188,32 @@ func TestScanPolicyIgnoresAndMissingEcosystems(t *testing.T) {
 	if len(res.Ignored) != 1 || res.Ignored[0].CVEID != "CVE-2021-44906" || res.Ignored[0].IgnoreReason == "" {
 		t.Errorf("ignored = %+v, want CVE-2021-44906 with a reason", res.Ignored)
 	}
-	for _, c := range res.Compliance {
-		if c.ID == "CIS-DI-0006" && !c.Ignored {
-			t.Errorf("CIS-DI-0006 = %+v, want ignored", c)
+	if i := slices.IndexFunc(res.Compliance, func(c containerization.ComplianceCheck) bool { return c.ID == "CIS-DI-0006" }); i < 0 || !res.Compliance[i].Ignored {
+		t.Errorf("compliance = %+v, want CIS-DI-0006 there and ignored", res.Compliance)
+	}
+
+	// The same from a .trivyignore.yaml: a statement is the reason; an entry past its expiry ignores nothing.
+	ignoreFile := filepath.Join(t.TempDir(), ".trivyignore.yaml")
+	write := func(expiry string) {
+		t.Helper()
+		data := "vulnerabilities:\n  - id: CVE-2021-44906\n    statement: minimist is not reachable from input\n    expired_at: " + expiry + "\n"
+		if err := os.WriteFile(ignoreFile, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
 		}
+	}
+	write("2999-01-01")
+	fileOpts := opts
+	fileOpts.IgnoreRules, fileOpts.IgnoreFile = nil, ignoreFile
+	res, err = containerization.ScanContainerSecurity(ctx, img.Ref, "full", fileOpts)
+	if err != nil {
+		t.Fatalf("ScanContainerSecurity(ignore file) = %v", err)
+	}
+	if len(res.Ignored) != 1 || res.Ignored[0].CVEID != "CVE-2021-44906" || !strings.Contains(res.Ignored[0].IgnoreReason, "not reachable") {
+		t.Errorf("ignore file: ignored = %+v, want CVE-2021-44906 with its statement", res.Ignored)
+	}
+	write("2001-01-01")
+	if res, err = containerization.ScanContainerSecurity(ctx, img.Ref, "full", fileOpts); !errors.Is(err, containerization.ErrPolicyViolation) || len(res.Ignored) != 0 {
+		t.Errorf("expired ignore entry: %v, ignored %+v; want the critical finding to fail the policy again", err, res.Ignored)
 	}
 
 	// A database without the language ecosystems: their packages are not checked, and the result says so.

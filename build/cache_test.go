@@ -1,6 +1,7 @@
 package build_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,13 +31,17 @@ func TestRegistryCacheAcrossBuilders(t *testing.T) {
 		t.Fatalf("remote.Head(%s) = %v, want the exported cache", cache, err)
 	}
 	var cachedRun bool
+	var events []string
 	res := f.mustBuild(build.Options{ContextPath: dir, Tags: []string{f.tag("cache-from")}, CacheFrom: []string{cache},
 		Progress: func(e build.Event) {
 			cachedRun = cachedRun || e.Kind == build.StepCompleted && e.Cached && strings.Contains(e.Name, "RUN ")
+			events = append(events, fmt.Sprintf("%v %q cached=%v error=%q %s", e.Kind, e.Name, e.Cached, e.Error, e.Line))
 		}})
 	if res.CacheHits == 0 || !cachedRun {
-		t.Errorf("Build(cache-from %s) on the engine = %d cache hits, RUN cached %v; want the RUN from the cache",
-			cache, res.CacheHits, cachedRun)
+		// BuildKit goes on without a cache it cannot import, saying why only in its progress: show all of it
+		// (this failed once on a cold machine, and passes alone: the events are what tell the cause).
+		t.Errorf("Build(cache-from %s) on the engine = %d cache hits, RUN cached %v; want the RUN from the cache; events:\n%s",
+			cache, res.CacheHits, cachedRun, strings.Join(events, "\n"))
 	}
 }
 

@@ -27,15 +27,19 @@ import (
 // reaches the engine.
 func noBuildKit(t *testing.T, real *engine.Client) *engine.Client {
 	t.Helper()
+	// The proxy dials the engine where it is: a unix socket or a plain TCP address.
 	host := real.Host()
-	if !strings.HasPrefix(host, "unix://") {
-		t.Skipf("the proxy reaches the engine over a unix socket, and it is at %s", host)
+	network, addr, _ := strings.Cut(host, "://")
+	if network != "unix" && network != "tcp" {
+		if testenv.Required() {
+			t.Fatalf("the proxy reaches the engine over unix:// or tcp://, and it is at %s", host)
+		}
+		t.Skipf("the proxy reaches the engine over unix:// or tcp://, and it is at %s", host)
 	}
-	sock := strings.TrimPrefix(host, "unix://")
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(&url.URL{Scheme: "http", Host: "docker"}) },
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
 		}},
 		FlushInterval: -1,
 	}
