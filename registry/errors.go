@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -62,6 +63,11 @@ func Classify(err error, host, what string) error {
 		return wrap(errdefs.ErrTLS, "%s presented a certificate for another name (%v)", host, rootCause(err))
 	case errors.As(err, &recordErr), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return wrap(errdefs.ErrTLS, "%s does not speak TLS: use http://%s for a plain-HTTP registry", host, host)
+	case corruptRead(err):
+		// go-containerregistry checks every blob it reads against its digest (its error type is internal).
+		return wrap(errdefs.ErrUnavailable, "%s sent %s with bytes that do not match their digest (a corrupt blob in the registry, or on the way): %v", host, what, rootCause(err))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return wrap(errdefs.ErrUnavailable, "%s cut its answer short while sending %s", host, what)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return wrap(errdefs.ErrUnavailable, "nothing answers at %s (connection refused)", host)
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
@@ -72,6 +78,12 @@ func Classify(err error, host, what string) error {
 		return wrap(errdefs.ErrUnavailable, "%s did not answer in time", host)
 	}
 	return err
+}
+
+// corruptRead reports whether err is go-containerregistry's check of a blob against its digest failing (its
+// error type is internal).
+func corruptRead(err error) bool {
+	return strings.Contains(err.Error(), "error verifying sha256 checksum") || strings.Contains(err.Error(), "error verifying sha512 checksum")
 }
 
 func hasCode(e *transport.Error, codes ...transport.ErrorCode) bool {

@@ -489,14 +489,22 @@ func Pull(ctx context.Context, eng Engine, ref name.Reference, ep Endpoint, opts
 	}
 	pr, pw := io.Pipe()
 	written := make(chan struct{})
+	var writeErr error
 	go func() {
 		defer close(written)
 		// tarball.Write reports on the relay's channel but never closes it; r.end does, after this returns.
-		pw.CloseWithError(tarball.Write(tag, img, pw, r.tarball()...))
+		writeErr = tarball.Write(tag, img, pw, r.tarball()...)
+		pw.CloseWithError(writeErr)
 	}()
 	defer func() { pr.Close(); <-written }()
 	if err := eng.LoadImage(ctx, pr); err != nil {
 		pr.CloseWithError(err)
+		<-written
+		if writeErr != nil && !errors.Is(writeErr, io.ErrClosedPipe) {
+			// The engine stopped reading because the image stopped coming: what went wrong is the registry's
+			// answer (a blob cut short, or bytes that do not match their digest), not the engine.
+			return res, fmt.Errorf("pulling %s: %w", ref, Classify(writeErr, ep.Host, describeRef(ref)))
+		}
 		return res, fmt.Errorf("pulling %s: %w", ref, Classify(err, ep.Host, describeRef(ref)))
 	}
 	d, err := img.Digest()
@@ -557,6 +565,10 @@ func Copy(ctx context.Context, src name.Reference, srcEP Endpoint, srcOpts Optio
 		err = remote.Write(dst, img.img, write...)
 	}
 	if err != nil {
+		if corruptRead(err) {
+			// The bytes that failed their digest were read from the source.
+			return res, fmt.Errorf("copying %s: %w", src, Classify(err, srcEP.Host, describeRef(src)))
+		}
 		return res, fmt.Errorf("copying to %s: %w", dst, Classify(err, dstEP.Host, "repository "+dst.Context().RepositoryStr()))
 	}
 	return finishWrite(dst, img, nil, dstEP, ropts, res)

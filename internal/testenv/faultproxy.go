@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -27,6 +28,15 @@ type Faults struct {
 	// (the first 64 KiB when its length is unknown), then drops the connection to the target and the one to the
 	// client, which sees its connection reset in the middle of the upload.
 	CutUpload int
+	// Fail500 answers the first Fail500 matching requests (after the 503s) 500 Internal Server Error, with a
+	// registry error body, without forwarding them.
+	Fail500 int
+	// TruncateBody forwards the next TruncateBody matching requests and passes on only the first half of each
+	// answer's body, then drops the connection: the client reads a truncated blob.
+	TruncateBody int
+	// CorruptBody forwards the next CorruptBody matching requests and flips a byte in the middle of each answer's
+	// body: the client reads a blob whose bytes do not match its digest.
+	CorruptBody int
 }
 
 // cutChunk is how much of a body of unknown length a cut upload forwards.
@@ -39,9 +49,12 @@ var errCut = errors.New("upload cut by testenv.FaultProxy")
 const unavailable = `{"errors":[{"code":"UNAVAILABLE","message":"injected by testenv.FaultProxy"}]}`
 
 type faultCounters struct {
-	seen503, seenCut atomic.Int64 // matching requests, which consume the budgets
-	fail503, cut     atomic.Int64 // faults actually injected
+	seen503, seenCut, seen500, seenTrunc, seenCorrupt atomic.Int64 // matching requests, which consume the budgets
+	fail503, cut, fail500, trunc, corrupt             atomic.Int64 // faults actually injected
 }
+
+// internalError is a registry error body for 500.
+const internalError = `{"errors":[{"code":"UNKNOWN","message":"injected by testenv.FaultProxy"}]}`
 
 // Injected reports how many 503 answers and cut uploads a [FaultProxy] has injected so far; both are zero for
 // a registry that is not a fault proxy.
@@ -51,6 +64,30 @@ func (r *Registry) Injected() (fail503, cut int) {
 	}
 	return int(r.faults.fail503.Load()), int(r.faults.cut.Load())
 }
+
+// InjectedAnswers reports how many 500 answers, truncated bodies and corrupted bodies a [FaultProxy] has
+// injected so far.
+func (r *Registry) InjectedAnswers() (fail500, truncated, corrupted int) {
+	if r.faults == nil {
+		return 0, 0, 0
+	}
+	return int(r.faults.fail500.Load()), int(r.faults.trunc.Load()), int(r.faults.corrupt.Load())
+}
+
+// IsBlobRead reports whether req reads a blob (GET /v2/…/blobs/sha256:…): what pull and copy download.
+func IsBlobRead(req *http.Request) bool {
+	return req.Method == http.MethodGet && strings.HasPrefix(req.URL.Path, "/v2/") && strings.Contains(req.URL.Path, "/blobs/sha256:")
+}
+
+type answerKey struct{}
+
+// answerFault is what to do to one forwarded answer's body.
+type answerFault int
+
+const (
+	truncateAnswer answerFault = iota + 1
+	corruptAnswer
+)
 
 // FaultProxy starts a reverse proxy on 127.0.0.1 in front of target that injects f, for the faults a real
 // registry cannot produce on demand. The proxy serves plain HTTP with target's credentials, which pass through,
@@ -76,6 +113,27 @@ func FaultProxy(t testing.TB, target *Registry, f Faults) *Registry {
 			if err == nil && loc.IsAbs() && loc.Host == target.Host {
 				loc.Scheme, loc.Host = "http", proxyHost
 				resp.Header.Set("Location", loc.String())
+			}
+			fault, _ := resp.Request.Context().Value(answerKey{}).(answerFault)
+			if fault == 0 || resp.StatusCode != http.StatusOK {
+				return nil
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				return err
+			}
+			switch fault {
+			case truncateAnswer:
+				// The header promises the whole body; half arrives, then the connection drops.
+				resp.Body = &cutAnswer{r: bytes.NewReader(body[:len(body)/2])}
+				counters.trunc.Add(1)
+			case corruptAnswer:
+				if len(body) > 0 {
+					body[len(body)/2] ^= 0xff
+				}
+				resp.Body = io.NopCloser(bytes.NewReader(body))
+				counters.corrupt.Add(1)
 			}
 			return nil
 		},
@@ -103,6 +161,20 @@ func FaultProxy(t testing.TB, target *Registry, f Faults) *Registry {
 				w.WriteHeader(http.StatusServiceUnavailable)
 				_, _ = io.WriteString(w, unavailable)
 				return
+			}
+			if counters.seen500.Add(1) <= int64(f.Fail500) {
+				_, _ = io.Copy(io.Discard, req.Body)
+				counters.fail500.Add(1)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusInternalServerError)
+				_, _ = io.WriteString(w, internalError)
+				return
+			}
+			switch {
+			case counters.seenTrunc.Add(1) <= int64(f.TruncateBody):
+				req = req.WithContext(context.WithValue(req.Context(), answerKey{}, truncateAnswer))
+			case counters.seenCorrupt.Add(1) <= int64(f.CorruptBody):
+				req = req.WithContext(context.WithValue(req.Context(), answerKey{}, corruptAnswer))
 			}
 			if req.ContentLength != 0 && counters.seenCut.Add(1) <= int64(f.CutUpload) {
 				limit := req.ContentLength / 2
@@ -164,3 +236,17 @@ func (b *cutBody) Read(p []byte) (int, error) {
 }
 
 func (b *cutBody) Close() error { return b.rc.Close() }
+
+// cutAnswer passes on what it holds, then fails: the proxy aborts the answer, and the client's connection
+// drops before the length its header promised.
+type cutAnswer struct{ r *bytes.Reader }
+
+func (a *cutAnswer) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	if err == io.EOF {
+		return n, errCut
+	}
+	return n, err
+}
+
+func (a *cutAnswer) Close() error { return nil }

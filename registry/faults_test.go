@@ -1,0 +1,109 @@
+package registry_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/codomyrmex/containerization/errdefs"
+	"github.com/codomyrmex/containerization/internal/testenv"
+	"github.com/codomyrmex/containerization/internal/testimages"
+	"github.com/codomyrmex/containerization/registry"
+)
+
+// Answers a real registry gives only when something is broken — a 500, a blob cut short, a blob whose bytes do
+// not match its digest — injected between Myrmex and a real distribution registry. Each operation ends in
+// success with the right digest or in a typed error, and never leaves a name pointing at a partial image: not
+// a tag in the engine after a pull, not a tag in the destination after a copy.
+func TestBadAnswersNeverLeaveAPartialImage(t *testing.T) {
+	ctx := context.Background()
+	eng := testenv.Engine(t)
+	target := testenv.Distribution(t, testenv.DistributionOptions{})
+	tep, topts := endpoint(t, target)
+	src := ref(t, tep, "app/busybox:src")
+	pushed, err := registry.Push(ctx, eng, testimages.Busybox, src, tep, registry.PushOptions{}, topts)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		faults testenv.Faults
+		// mayFail: the fault is one retries can carry an operation through (a 500, a cut body), or not.
+		mayFail bool
+	}{
+		{"a 500 on a blob read", testenv.Faults{Match: testenv.IsBlobRead, Fail500: 1}, true},
+		{"a blob cut short", testenv.Faults{Match: testenv.IsBlobRead, TruncateBody: 1}, true},
+		{"a blob with the wrong bytes", testenv.Faults{Match: testenv.IsBlobRead, CorruptBody: 100}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Pull into the engine, under a name of the test's own, through a proxy of its own.
+			proxy := testenv.FaultProxy(t, target, tc.faults)
+			pep, popts := endpoint(t, proxy)
+			pref := ref(t, pep, "app/busybox:src")
+			name := pref.Context().Tag("src").String()
+			t.Cleanup(func() { _, _ = eng.API().ImageRemove(context.Background(), name, imageRemove()) })
+			res, err := registry.Pull(ctx, eng, pref, pep, popts)
+			if a, b, c := proxy.InjectedAnswers(); a+b+c == 0 {
+				t.Fatalf("no fault was injected into the pull")
+			}
+			t.Logf("Pull = %v", err)
+			checkOutcome(t, "Pull", err, tc.mayFail)
+			if err != nil && strings.Contains(err.Error(), "engine") {
+				t.Errorf("Pull = %v, want the registry's bad answer as the cause, not the engine", err)
+			}
+			held, _ := eng.ImageExists(ctx, name)
+			switch {
+			case err == nil && (res.Digest != pushed.Digest || !held):
+				t.Errorf("Pull succeeded with digest %s, image in the engine %v; want %s there", res.Digest, held, pushed.Digest)
+			case err != nil && held:
+				t.Errorf("Pull failed (%v), yet the engine holds %s", err, name)
+			}
+
+			// Copy to another registry, reading through a fresh proxy: every blob is streamed through the faults.
+			proxy = testenv.FaultProxy(t, target, tc.faults)
+			pep, popts = endpoint(t, proxy)
+			mirror := testenv.InProcess(t)
+			mep, mopts := endpoint(t, mirror)
+			dst := ref(t, mep, "app/copy:1")
+			cres, err := registry.Copy(ctx, ref(t, pep, "app/busybox:src"), pep, popts, dst, mep, mopts)
+			if a, b, c := proxy.InjectedAnswers(); a+b+c == 0 {
+				t.Fatalf("no fault was injected into the copy")
+			}
+			t.Logf("Copy = %v", err)
+			checkOutcome(t, "Copy", err, tc.mayFail)
+			if err != nil && !strings.Contains(err.Error(), proxy.Host) {
+				t.Errorf("Copy = %v, want the error to name the source registry %s, which sent the bad answer", err, proxy.Host)
+			}
+			d, herr := remote.Head(dst, remoteOpts(mirror)...)
+			switch {
+			case err == nil && (herr != nil || d.Digest.String() != cres.Digest):
+				t.Errorf("Copy succeeded, destination %v %v, want digest %s", d, herr, cres.Digest)
+			case err != nil && herr == nil:
+				t.Errorf("Copy failed (%v), yet %s names %s", err, dst, d.Digest)
+			}
+
+			// Without the faults the same pull completes.
+			if res, err := registry.Pull(ctx, eng, ref(t, tep, "app/busybox:src"), tep, topts); err != nil || res.Digest != pushed.Digest {
+				t.Errorf("Pull again without faults = %v, %v; want %s", res.Digest, err, pushed.Digest)
+			}
+		})
+	}
+}
+
+// checkOutcome: an operation through a fault either succeeds (when retries may carry it) or fails with a typed
+// error — one of errdefs' categories, not an unclassified one.
+func checkOutcome(t *testing.T, op string, err error, mayFail bool) {
+	t.Helper()
+	if err == nil {
+		if !mayFail {
+			t.Errorf("%s succeeded through a fault no retry can cure", op)
+		}
+		return
+	}
+	if errdefs.KindOf(err).Code == "internal" {
+		t.Errorf("%s = %v: an unclassified error, want one of errdefs' categories", op, err)
+	}
+}
