@@ -37,6 +37,8 @@ import (
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/tonistiigi/fsutil"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/codomyrmex/containerization/engine"
 	"github.com/codomyrmex/containerization/errdefs"
@@ -366,6 +368,14 @@ func imageID(resp map[string]string) string {
 func (r *request) failure(ctx context.Context, tr *tracker, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("building: %w", errors.Join(ctx.Err(), err))
+	}
+	if status.Code(err) == codes.Unavailable {
+		// The connection to the builder broke mid-build: buildkitd (or the engine) went away.
+		where := r.opts.Builder
+		if where == "" {
+			where = "the engine's BuildKit"
+		}
+		return fmt.Errorf("building %s: %w: the builder (%s) went away mid-build: %v", r.dockerfile, errdefs.ErrUnavailable, where, err)
 	}
 	if se := r.stepError(tr, err); se != nil {
 		return fmt.Errorf("building %s: %w", r.dockerfile, se)

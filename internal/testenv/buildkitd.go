@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -128,8 +129,20 @@ func excludeBlock(gomod string) string {
 // It needs root and runc; without them it skips the test, or fails it when the components are [Required].
 func Buildkitd(t testing.TB, insecure ...string) string {
 	t.Helper()
-	unix, _ := startBuildkitd(t, false, insecure)
+	unix, _, _ := startBuildkitd(t, false, insecure)
 	return unix
+}
+
+// BuildkitdKillable starts a buildkitd as [Buildkitd] does and returns its address and a function that kills
+// it (SIGKILL, to it and its process group: the steps it runs die with it), for the tests of a builder that
+// dies mid-build. Killing it twice, or after the test, does nothing.
+func BuildkitdKillable(t testing.TB, insecure ...string) (string, func()) {
+	t.Helper()
+	unix, _, cmd := startBuildkitd(t, false, insecure)
+	var once sync.Once
+	return unix, func() {
+		once.Do(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	}
 }
 
 // BuildkitdAddrs starts a buildkitd as [Buildkitd] does, listening on a unix socket and on a loopback TCP port,
@@ -137,10 +150,11 @@ func Buildkitd(t testing.TB, insecure ...string) string {
 // a free port found here may be taken by another test binary before buildkitd binds it.
 func BuildkitdAddrs(t testing.TB, insecure ...string) (string, string) {
 	t.Helper()
-	return startBuildkitd(t, true, insecure)
+	unix, tcp, _ := startBuildkitd(t, true, insecure)
+	return unix, tcp
 }
 
-func startBuildkitd(t testing.TB, withTCP bool, insecure []string) (string, string) {
+func startBuildkitd(t testing.TB, withTCP bool, insecure []string) (string, string, *exec.Cmd) {
 	t.Helper()
 	runc, err := exec.LookPath("runc")
 	if os.Geteuid() != 0 || err != nil {
@@ -233,7 +247,7 @@ func startBuildkitd(t testing.TB, withTCP bool, insecure []string) (string, stri
 		t.Fatalf("buildkitd did not listen on %s within 30s", sock)
 	}
 	if !withTCP {
-		return "unix://" + sock, ""
+		return "unix://" + sock, "", cmd
 	}
 	if !Eventually(10*time.Second, func() bool {
 		c, err := net.Dial("tcp", tcpAddr)
@@ -244,7 +258,7 @@ func startBuildkitd(t testing.TB, withTCP bool, insecure []string) (string, stri
 	}) {
 		t.Fatalf("buildkitd did not listen on %s within 10s", tcpAddr)
 	}
-	return "unix://" + sock, "tcp://" + tcpAddr
+	return "unix://" + sock, "tcp://" + tcpAddr, cmd
 }
 
 func missing(t testing.TB, why string) {
