@@ -14,7 +14,7 @@ GO ?= go
 # failed about one full run in two); one after the other the suite takes about a minute more.
 GOTESTFLAGS ?= -count=1 -p 1 -timeout 30m
 
-.PHONY: all build test demo kube-up kube-down bench bench-registry bench-scan bench-build bench-kube bench-client vet engine-up engine-down images clean
+.PHONY: all build test demo kube-up kube-down bench bench-registry bench-scan bench-build bench-kube bench-client vet engine-up engine-down images fuzz reliability clean
 
 all: build
 
@@ -95,6 +95,19 @@ bench-client:
 	  scripts/engine.sh up && GO=$(GO) scripts/kube.sh up && \
 	  $(GO) run ./internal/tools/seedimages && \
 	  $(GO) run ./bench/client -kubeconfig /run/myrmex-test/kube/kubeconfig
+
+# fuzz: every fuzz target for FUZZTIME each (default 30s); the table goes to bin/fuzz.md (FUZZ_OUT to move it).
+# Needs no engine: the targets parse bytes. See docs/reliability.md.
+fuzz:
+	GO=$(GO) scripts/fuzz.sh
+
+# reliability: the fault-injection tests, the long ones included (make test runs those that take under a minute).
+reliability:
+	@$(OWN); trap 'scripts/kube.sh down; scripts/engine.sh down' EXIT; \
+	  scripts/engine.sh up && GO=$(GO) scripts/kube.sh up && \
+	  $(GO) run ./internal/tools/seedimages && \
+	  MYRMEX_REQUIRE_ENGINE=1 MYRMEX_RELIABILITY=1 $(GO) test -count=1 -p 1 -timeout 60m \
+	    -run 'Fault|Killed|FullDisk|BadAnswers|Restart|TestReliability' ./...
 
 clean:
 	rm -rf bin
