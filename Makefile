@@ -12,7 +12,8 @@ GO ?= go
 # -p 1: one package's tests at a time. They share one engine, one BuildKit and one control plane; run side by side,
 # one package's builds and image removals were seen to empty another's build cache mid-test (the build cache tests
 # failed about one full run in two); one after the other the suite takes about a minute more.
-GOTESTFLAGS ?= -count=1 -p 1 -timeout 30m
+# TestReliability*: the fault tests that take over a minute, run by `make reliability`.
+GOTESTFLAGS ?= -count=1 -p 1 -timeout 30m -skip ^TestReliability
 
 .PHONY: all build test demo kube-up kube-down bench bench-registry bench-scan bench-build bench-kube bench-client vet engine-up engine-down images fuzz reliability clean
 
