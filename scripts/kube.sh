@@ -177,6 +177,19 @@ start() { # name, then the command line; logs to $state/name.log, pid in $run/na
   echo $! >"$run/$name.pid"
 }
 
+start_apiserver() {
+  local pki="$state/pki"
+  start kube-apiserver "$bin/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$etcdport" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$apiport" \
+    --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+    --token-auth-file "$pki/tokens.csv" --authorization-mode RBAC \
+    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+    --service-account-issuer https://kubernetes.default.svc \
+    --service-cluster-ip-range 10.96.0.0/16 --allow-privileged \
+    --enable-priority-and-fairness=false
+}
+
 up() {
   if ! command -v openssl >/dev/null; then
     # The API server's certificate and the service-account keys are made with openssl.
@@ -234,15 +247,7 @@ EOF
     --listen-client-urls "http://127.0.0.1:$etcdport" --advertise-client-urls "http://127.0.0.1:$etcdport" \
     --listen-peer-urls "http://127.0.0.1:$etcdpeer" --initial-advertise-peer-urls "http://127.0.0.1:$etcdpeer" \
     --initial-cluster "default=http://127.0.0.1:$etcdpeer" --unsafe-no-fsync --quota-backend-bytes 1073741824
-  start kube-apiserver "$bin/kube-apiserver" \
-    --etcd-servers "http://127.0.0.1:$etcdport" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$apiport" \
-    --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
-    --token-auth-file "$pki/tokens.csv" --authorization-mode RBAC \
-    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
-    --service-account-issuer https://kubernetes.default.svc \
-    --service-cluster-ip-range 10.96.0.0/16 --allow-privileged \
-    --enable-priority-and-fairness=false
+  start_apiserver
   local i
   for i in $(seq 1 120); do
     answers && break
@@ -308,6 +313,29 @@ EOF
   exit 1
 }
 
+# restart-apiserver: the fault tests' API server restart — kill -9 the API server this script started, wait
+# DELAY seconds (default 2), start it again with the same flags and wait until it answers. etcd and the rest
+# keep running.
+restart_apiserver() {
+  [ -f "$run/started-by-myrmex" ] || { log "no control plane of ours is running"; exit 1; }
+  local pid
+  if pid_runs "$run/kube-apiserver.pid" "$bin/kube-apiserver "; then
+    pid=$(cat "$run/kube-apiserver.pid")
+    kill -9 "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  fi
+  log "kube-apiserver killed; starting it again in ${DELAY:-2}s"
+  sleep "${DELAY:-2}"
+  start_apiserver
+  local i
+  for i in $(seq 1 120); do
+    answers && { log "kube-apiserver answers again"; return 0; }
+    sleep 0.5
+  done
+  log "kube-apiserver did not come back; see $state/kube-apiserver.log"
+  exit 1
+}
+
 down() {
   if [ "${MYRMEX_KEEP_KUBE:-}" = 1 ]; then
     log "MYRMEX_KEEP_KUBE=1: leaving the control plane running"
@@ -330,10 +358,11 @@ case "${1:-}" in
   build) build ;;
   up) up ;;
   down) down ;;
+  restart-apiserver) restart_apiserver ;;
   env) echo "export KUBECONFIG=$kubeconfig" ;;
   bin) echo "$bin" ;;
   *)
-    echo "usage: $0 build|up|down|env|bin" >&2
+    echo "usage: $0 build|up|down|restart-apiserver|env|bin" >&2
     exit 2
     ;;
 esac

@@ -59,8 +59,8 @@ func TestOutputsMatchPublishedSchemas(t *testing.T) {
 	const sarifID = "https://json.schemastore.org/sarif-2.1.0-rtm.5.json"
 	sarif := publishedSchema(t, sarifID, map[string]string{sarifID: "sarif-2.1.0-rtm.5.json"})
 	cdx := publishedSchema(t, "http://cyclonedx.org/schema/bom-1.5.schema.json", map[string]string{
-		"http://cyclonedx.org/schema/bom-1.5.schema.json": "bom-1.5.schema.json",
-		"http://cyclonedx.org/schema/spdx.schema.json":    "spdx.schema.json",
+		"http://cyclonedx.org/schema/bom-1.5.schema.json":  "bom-1.5.schema.json",
+		"http://cyclonedx.org/schema/spdx.schema.json":     "spdx.schema.json",
 		"http://cyclonedx.org/schema/jsf-0.82.schema.json": "jsf-0.82.schema.json",
 	})
 	validate(t, sarif, "SARIF of a result with findings", sarifOf(formatResult()))
