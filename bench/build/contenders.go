@@ -61,7 +61,7 @@ func (b *bench) contenders() []contender {
 			how:   "DOCKER_BUILDKIT=0 docker build -q -t TAG CONTEXT (no buildx plugin is installed)",
 			prune: b.pruneEngine,
 			build: func(ctx context.Context, _ int, _ bool) (outcome, error) {
-				out, _, err := runTool(ctx, []string{"DOCKER_BUILDKIT=0"}, b.docker, "build", "-q", "-t", tagC, b.contextDir)
+				out, _, err := benchkit.RunTool(ctx, []string{"DOCKER_BUILDKIT=0"}, b.docker, "build", "-q", "-t", tagC, b.contextDir)
 				if err != nil {
 					return outcome{}, err
 				}
@@ -92,7 +92,7 @@ func (b *bench) contenders() []contender {
 			prune: b.pruneBuildkitd,
 			build: func(ctx context.Context, round int, warm bool) (outcome, error) {
 				file := ociOut("buildctl", round, warm)
-				_, _, err := runTool(ctx, nil, b.buildctl, "--addr", b.bkAddr, "build", "--frontend", "dockerfile.v0",
+				_, _, err := benchkit.RunTool(ctx, nil, b.buildctl, "--addr", b.bkAddr, "build", "--frontend", "dockerfile.v0",
 					"--local", "context="+b.contextDir, "--local", "dockerfile="+b.contextDir,
 					"--opt", "build-arg:BASE="+b.remoteBase, "--output", "type=oci,dest="+file)
 				if err != nil {
@@ -112,12 +112,12 @@ func (b *bench) pruneEngine(ctx context.Context) error {
 	if err := b.removeEngineImages(ctx); err != nil {
 		return err
 	}
-	_, _, err := runTool(ctx, nil, b.docker, "builder", "prune", "-af")
+	_, _, err := benchkit.RunTool(ctx, nil, b.docker, "builder", "prune", "-af")
 	return err
 }
 
 func (b *bench) pruneBuildkitd(ctx context.Context) error {
-	_, _, err := runTool(ctx, nil, b.buildctl, "--addr", b.bkAddr, "prune", "--all")
+	_, _, err := benchkit.RunTool(ctx, nil, b.buildctl, "--addr", b.bkAddr, "prune", "--all")
 	return err
 }
 
@@ -129,7 +129,7 @@ func (b *bench) saved(ctx context.Context, id string) func() (v1.Image, error) {
 		}
 		file := filepath.Join(b.tmp, strings.TrimPrefix(id, "sha256:")[:12]+".tar")
 		if _, err := os.Stat(file); err != nil {
-			if _, _, err := runTool(ctx, nil, b.docker, "save", "-o", file, id); err != nil {
+			if _, _, err := benchkit.RunTool(ctx, nil, b.docker, "save", "-o", file, id); err != nil {
 				return nil, err
 			}
 		}

@@ -28,16 +28,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 	"github.com/codomyrmex/containerization/engine"
 )
-
-// defaultDockerHost is the private engine of `scripts/engine.sh up`, used when DOCKER_HOST is unset.
-const defaultDockerHost = "unix:///run/myrmex-test/docker.sock"
 
 // baseImage is the local image every stage starts from; the engine holds it, buildkitd gets it from a registry.
 const baseImage = "myrmex.local/busybox:test"
@@ -46,41 +41,26 @@ type config struct {
 	rounds     int
 	dockerHost string
 	docker     string
-	outDir     string
 	shared     *benchkit.Flags
 }
 
 func main() {
 	var cfg config
-	host := os.Getenv("DOCKER_HOST")
-	if host == "" {
-		host = defaultDockerHost
-	}
 	flag.IntVar(&cfg.rounds, "rounds", 3, "rounds of every contender, cold then warm; the median is reported")
-	flag.StringVar(&cfg.dockerHost, "docker-host", host, "engine address, for Myrmex and the docker CLI")
+	flag.StringVar(&cfg.dockerHost, "docker-host", benchkit.DockerHost(), "engine address, for Myrmex and the docker CLI")
 	flag.StringVar(&cfg.docker, "docker", "docker", "docker CLI binary")
-	flag.StringVar(&cfg.outDir, "out", "bench/results", "directory for the results files; empty writes none")
 	cfg.shared = benchkit.RegisterFlags(flag.CommandLine)
 	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "bench/build:", err)
-		os.Exit(1)
-	}
+	benchkit.Main("build", func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
 func run(ctx context.Context, cfg config) (err error) {
 	if cfg.rounds < 1 {
 		return errors.New("rounds must be positive")
 	}
-	// Results are only written from a commit, unless -allow-dirty: refused now, not after the run.
-	src := benchkit.ReadSource(ctx, ".", cfg.outDir)
-	if cfg.outDir != "" {
-		if err := src.Check(cfg.shared.AllowDirty); err != nil {
-			return err
-		}
+	src, err := cfg.shared.Source(ctx)
+	if err != nil {
+		return err
 	}
 	docker, err := exec.LookPath(cfg.docker)
 	if err != nil {
@@ -105,7 +85,7 @@ func run(ctx context.Context, cfg config) (err error) {
 		err = errors.Join(err, b.cleanup(cctx))
 	}()
 
-	rep := &report{Started: time.Now(), RunID: b.runID, Source: src, Order: b.order, Rounds: cfg.rounds}
+	rep := &report{Header: benchkit.Header{Started: time.Now(), RunID: b.runID, Source: src, Order: b.order}, Rounds: cfg.rounds}
 	if err := b.setup(ctx, rep); err != nil {
 		return err
 	}
@@ -115,22 +95,8 @@ func run(ctx context.Context, cfg config) (err error) {
 	if err := b.measure(ctx, rep); err != nil {
 		return err
 	}
-	rep.Finished = time.Now()
-	rep.Machine.LoadAfter = benchkit.LoadAvg()
-	if note := rep.Source.Recheck(ctx); note != "" {
-		rep.Notes = append(rep.Notes, note)
-	}
-	if note := rep.Machine.BusyNote("CPUs and possibly the engine"); note != "" {
-		rep.Notes = append(rep.Notes, note)
-	}
+	rep.Notes = append(rep.Notes, rep.End(ctx, &rep.Machine.Host, "CPUs and possibly the engine")...)
 	rep.finish()
 	rep.printTable(os.Stdout)
-	if cfg.outDir != "" {
-		md, js, err := rep.write(cfg.outDir)
-		if err != nil {
-			return err
-		}
-		benchkit.Logf("wrote %s and %s", md, js)
-	}
-	return nil
+	return cfg.shared.Write("build", rep.Started, rep, rep.markdown())
 }

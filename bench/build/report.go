@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 	"github.com/codomyrmex/containerization/internal/testenv"
@@ -16,20 +15,16 @@ import (
 
 // report is everything a results file holds; the JSON file is this struct.
 type report struct {
-	Started    time.Time       `json:"started"`
-	Finished   time.Time       `json:"finished"`
-	RunID      string          `json:"run_id"`
-	Source     benchkit.Source `json:"source"` // the commit measured, and whether the work tree was clean
-	Order      *benchkit.Order `json:"order"`  // the seed and the contenders' order in every round
-	Machine    machine         `json:"machine"`
-	Rounds     int             `json:"rounds"`
-	Dockerfile string          `json:"dockerfile"`
-	Setup      []setupStep     `json:"setup"`
-	Contenders []measurement   `json:"contenders"`
-	Identical  bool            `json:"content_identical_across_contenders"`
-	Ratios     []ratio         `json:"ratios"`
-	Notes      []string        `json:"notes,omitempty"`
-	Command    string          `json:"command"`
+	benchkit.Header
+	Machine    machine              `json:"machine"`
+	Rounds     int                  `json:"rounds"`
+	Dockerfile string               `json:"dockerfile"`
+	Setup      []benchkit.SetupStep `json:"setup"`
+	Contenders []measurement        `json:"contenders"`
+	Identical  bool                 `json:"content_identical_across_contenders"`
+	Ratios     []ratio              `json:"ratios"`
+	Notes      []string             `json:"notes,omitempty"`
+	Command    string               `json:"command"`
 }
 
 type machine struct {
@@ -41,12 +36,6 @@ type machine struct {
 	Buildctl      string `json:"buildctl"`
 	Runc          string `json:"runc"`
 	GoVersion     string `json:"go_version"`
-}
-
-// setupStep is an untimed step of the setup and how long it took.
-type setupStep struct {
-	Step    string  `json:"step"`
-	Seconds float64 `json:"seconds"`
 }
 
 // measurement is one contender's rounds, cold and warm, and what they built.
@@ -111,11 +100,8 @@ func (r *report) finish() {
 			kind string
 			x, y []float64
 		}{{"cold", a.Cold, b.Cold}, {"warm", a.Warm, b.Warm}} {
-			x := ratio{Name: k.kind + ": " + name, SameBuilder: same, Value: benchkit.Median(k.x) / benchkit.Median(k.y)}
-			for i := range min(len(k.x), len(k.y)) {
-				x.PerRound = append(x.PerRound, k.x[i]/k.y[i])
-			}
-			r.Ratios = append(r.Ratios, x)
+			r.Ratios = append(r.Ratios, ratio{Name: k.kind + ": " + name, SameBuilder: same, Value: benchkit.Median(k.x) / benchkit.Median(k.y),
+				PerRound: benchkit.PerRound(k.x, k.y)})
 		}
 	}
 	add("myrmex-buildkitd", "buildctl", "Myrmex on buildkitd / buildctl (same builder)", true)
@@ -144,39 +130,18 @@ func (r *report) printTable(w io.Writer) {
 	}
 }
 
-func (r *report) write(dir string) (string, string, error) {
-	return benchkit.WriteResults(dir, "build", r.Started, r, r.markdown())
-}
-
 func (r *report) markdown() string {
-	var b strings.Builder
-	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	var md benchkit.Markdown
+	p := md.P
 	m := r.Machine
-	p("# Build benchmark, %s", r.Started.Format("2006-01-02"))
-	p("")
-	for _, line := range r.Source.Banner() {
-		p("%s", line)
-	}
-	p("Run %s, %s to %s. Reproduce with `%s`; see [../README.md](../README.md) for what is measured.",
-		r.RunID, r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.Command)
-	p("")
-	p("## Machine")
-	p("")
-	p("| | |")
-	p("|---|---|")
-	for _, row := range m.Rows(r.Started) {
-		p("%s", row)
-	}
-	p("| engine | dockerd %s at %s |", m.EngineVersion, m.EngineHost)
-	p("| docker CLI | %s |", m.DockerCLI)
-	p("| buildkitd | %s |", m.Buildkitd)
-	p("| buildctl | %s |", m.Buildctl)
-	p("| runc | %s |", m.Runc)
-	p("| Go | %s |", m.GoVersion)
-	for _, row := range r.Source.Rows() {
-		p("%s", row)
-	}
-	p("")
+	md.Lines(r.Intro("Build benchmark", "`"+r.Command+"`"))
+	md.Lines(r.MachineTable("Machine", m.Host,
+		fmt.Sprintf("| engine | dockerd %s at %s |", m.EngineVersion, m.EngineHost),
+		fmt.Sprintf("| docker CLI | %s |", m.DockerCLI),
+		fmt.Sprintf("| buildkitd | %s |", m.Buildkitd),
+		fmt.Sprintf("| buildctl | %s |", m.Buildctl),
+		fmt.Sprintf("| runc | %s |", m.Runc),
+		fmt.Sprintf("| Go | %s |", m.GoVersion)))
 	p("## Build")
 	p("")
 	p("%d rounds; in each, every contender (in a random order drawn anew for every round, below) builds once from a pruned cache "+
@@ -187,11 +152,7 @@ func (r *report) markdown() string {
 	p("```dockerfile")
 	p("%s```", r.Dockerfile)
 	p("")
-	var setup []string
-	for _, st := range r.Setup {
-		setup = append(setup, fmt.Sprintf("%s %.1f s", st.Step, st.Seconds))
-	}
-	p("Untimed setup: %s.", strings.Join(setup, "; "))
+	p("Untimed setup: %s.", benchkit.SetupList(r.Setup, 1))
 	p("")
 	p("## Results")
 	p("")
@@ -206,9 +167,7 @@ func (r *report) markdown() string {
 			benchkit.Floats(c.Warm, "%.2f", ", "), c.MedianWarm, hits)
 	}
 	p("")
-	for _, line := range r.Order.Markdown() {
-		p("%s", line)
-	}
+	md.Lines(r.Order.Markdown())
 	p("## Verification")
 	p("")
 	p("Every build returned an image (an ID in the engine, or an OCI layout with one manifest), which was read back "+
@@ -233,15 +192,9 @@ func (r *report) markdown() string {
 		p("| %s | %v | **%.2f** | %s |", x.Name, x.SameBuilder, x.Value, benchkit.Floats(x.PerRound, "%.2f", ", "))
 	}
 	p("")
-	for _, line := range benchkit.NotesSection(r.Notes) {
-		p("%s", line)
-	}
-	p("## Reproduce")
-	p("")
-	p("```")
-	p("%s", r.Command)
-	p("```")
-	return b.String()
+	md.Lines(benchkit.NotesSection(r.Notes))
+	md.Lines(benchkit.ReproduceSection(r.Command))
+	return md.String()
 }
 
 func shortIDs(ids []string) string {

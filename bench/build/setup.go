@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 	"io"
 	"log"
 	"net"
@@ -22,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 	"github.com/codomyrmex/containerization/engine"
 	"github.com/codomyrmex/containerization/internal/testenv"
 )
@@ -109,12 +108,12 @@ func (b *bench) setup(ctx context.Context, rep *report) error {
 	if b.buildctl, err = ensureBuildctl(ctx, filepath.Join(filepath.Dir(bin), "src")); err != nil {
 		return err
 	}
-	rep.Setup = append(rep.Setup, setupStep{"buildkitd and buildctl binaries (cached after the first run)", time.Since(t).Seconds()})
+	rep.Setup = append(rep.Setup, benchkit.SetupStep{Step: "buildkitd and buildctl binaries (cached after the first run)", Seconds: time.Since(t).Seconds()})
 	t = time.Now()
 	if err := b.startBuildkitd(ctx); err != nil {
 		return err
 	}
-	rep.Setup = append(rep.Setup, setupStep{"buildkitd start", time.Since(t).Seconds()})
+	rep.Setup = append(rep.Setup, benchkit.SetupStep{Step: "buildkitd start", Seconds: time.Since(t).Seconds()})
 	return nil
 }
 
@@ -130,7 +129,7 @@ func (b *bench) startRegistry(ctx context.Context) error {
 	go func() { _ = b.regSrv.Serve(l) }()
 
 	tar := filepath.Join(b.tmp, "base.tar")
-	if _, _, err := runTool(ctx, nil, b.docker, "save", "-o", tar, baseImage); err != nil {
+	if _, _, err := benchkit.RunTool(ctx, nil, b.docker, "save", "-o", tar, baseImage); err != nil {
 		return err
 	}
 	tag, err := name.NewTag(baseImage)
@@ -189,7 +188,7 @@ func (b *bench) startBuildkitd(ctx context.Context) error {
 		select {
 		case <-b.bkExited:
 			log, _ := os.ReadFile(filepath.Join(b.bkDir, "buildkitd.log"))
-			return fmt.Errorf("buildkitd exited at start: %s", lastLines(log, 20))
+			return fmt.Errorf("buildkitd exited at start: %s", benchkit.LastLines(log, 20))
 		case <-ctx.Done():
 			return ctx.Err()
 		default:
@@ -206,11 +205,10 @@ func (b *bench) startBuildkitd(ctx context.Context) error {
 // ensureBuildctl returns buildctl built from the throwaway module that buildkitd is built in (same buildkit
 // version), once, into $(go env GOCACHE)/../myrmex-bench-bin/buildctl-VERSION/.
 func ensureBuildctl(ctx context.Context, src string) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOCACHE").Output()
-	if err != nil || strings.TrimSpace(string(out)) == "" {
-		return "", fmt.Errorf("go env GOCACHE: %v", err)
+	dir, err := benchkit.BinDir(ctx, "buildctl-"+testenv.BuildkitVersion)
+	if err != nil {
+		return "", err
 	}
-	dir := filepath.Join(filepath.Dir(strings.TrimSpace(string(out))), "myrmex-bench-bin", "buildctl-"+testenv.BuildkitVersion)
 	bin := filepath.Join(dir, "buildctl")
 	if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() {
 		return bin, nil
@@ -219,11 +217,8 @@ func ensureBuildctl(ctx context.Context, src string) (string, error) {
 		return "", err
 	}
 	benchkit.Logf("building buildctl %s into %s (once)", testenv.BuildkitVersion, dir)
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin+".tmp", "github.com/moby/buildkit/cmd/buildctl")
-	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "GOWORK=off")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build buildctl: %w: %s", err, lastLines(out, 10))
+	if err := benchkit.GoCmd(ctx, src, nil, "build", "-o", bin+".tmp", "github.com/moby/buildkit/cmd/buildctl"); err != nil {
+		return "", err
 	}
 	return bin, os.Rename(bin+".tmp", bin)
 }
@@ -257,38 +252,12 @@ func (b *bench) cleanup(ctx context.Context) error {
 // classic builder's first stage, which no tag holds, and its parents.
 func (b *bench) removeEngineImages(ctx context.Context) error {
 	for _, t := range b.engineTags {
-		if _, _, err := runTool(ctx, nil, b.docker, "image", "rm", "-f", t); err != nil && !strings.Contains(err.Error(), "No such image") {
+		if _, _, err := benchkit.RunTool(ctx, nil, b.docker, "image", "rm", "-f", t); err != nil && !strings.Contains(err.Error(), "No such image") {
 			return err
 		}
 	}
-	_, _, err := runTool(ctx, nil, b.docker, "image", "prune", "-f", "--filter", "label=io.codomyrmex.bench=build")
+	_, _, err := benchkit.RunTool(ctx, nil, b.docker, "image", "prune", "-f", "--filter", "label=io.codomyrmex.bench=build")
 	return err
-}
-
-// runTool runs a CLI and returns its stdout and the CPU seconds (user and system) it used.
-func runTool(ctx context.Context, env []string, bin string, args ...string) (string, float64, error) {
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	cpu := 0.0
-	if ps := cmd.ProcessState; ps != nil {
-		cpu = (ps.UserTime() + ps.SystemTime()).Seconds()
-	}
-	if err != nil {
-		return stdout.String(), cpu, fmt.Errorf("%s %s: %w: %s", filepath.Base(bin), strings.Join(args, " "), err,
-			lastLines(append(stdout.Bytes(), stderr.Bytes()...), 10))
-	}
-	return stdout.String(), cpu, nil
-}
-
-func lastLines(b []byte, n int) string {
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 func nilLogger() *log.Logger { return log.New(io.Discard, "", 0) }

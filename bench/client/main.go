@@ -14,11 +14,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"os/signal"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/codomyrmex/containerization"
@@ -29,7 +26,6 @@ import (
 type config struct {
 	n, rounds  int
 	kubeconfig string
-	outDir     string
 	shared     *benchkit.Flags
 }
 
@@ -38,15 +34,9 @@ func main() {
 	flag.IntVar(&cfg.n, "n", 50, "sequential calls per contender and round")
 	flag.IntVar(&cfg.rounds, "rounds", 5, "rounds per contender")
 	flag.StringVar(&cfg.kubeconfig, "kubeconfig", "/run/myrmex-test/kube/kubeconfig", "the cluster to read a Deployment from (scripts/kube.sh's by default)")
-	flag.StringVar(&cfg.outDir, "out", "bench/results", "directory for the results files; empty writes none")
 	cfg.shared = benchkit.RegisterFlags(flag.CommandLine)
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "bench/client:", err)
-		os.Exit(1)
-	}
+	benchkit.Main("client", func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
 // row is one contender's rounds.
@@ -84,11 +74,9 @@ func run(ctx context.Context, cfg config) error {
 	if cfg.n < 1 || cfg.rounds < 1 {
 		return errors.New("-n and -rounds must be positive")
 	}
-	src := benchkit.ReadSource(ctx, ".", cfg.outDir)
-	if cfg.outDir != "" {
-		if err := src.Check(cfg.shared.AllowDirty); err != nil {
-			return err
-		}
+	src, err := cfg.shared.Source(ctx)
+	if err != nil {
+		return err
 	}
 	started := time.Now()
 	rep := report{Machine: benchkit.ReadHost(), Order: cfg.shared.Order(), Go: runtime.Version(), Myrmex: containerization.Version(), N: cfg.n}
@@ -219,25 +207,11 @@ func run(ctx context.Context, cfg config) error {
 		}
 		rep.Parts = append(rep.Parts, part{Name: p.name, Rows: rows, Ratio: rows[1].Median / rows[0].Median})
 	}
-	rep.Machine.LoadAfter = benchkit.LoadAvg()
 	rep.Source = src
-	if note := rep.Source.Recheck(ctx); note != "" {
-		rep.Notes = append(rep.Notes, note)
-	}
-	if note := rep.Machine.BusyNote("CPUs with the engine and the control plane"); note != "" {
-		rep.Notes = append(rep.Notes, note)
-	}
+	rep.Notes = append(rep.Notes, benchkit.Ended(ctx, &rep.Source, &rep.Machine, "CPUs with the engine and the control plane")...)
 	md := markdown(rep, started)
 	fmt.Print(md)
-	if cfg.outDir == "" {
-		return nil
-	}
-	mdPath, jsPath, err := benchkit.WriteResults(cfg.outDir, "client", started, rep, md)
-	if err != nil {
-		return err
-	}
-	benchkit.Logf("wrote %s and %s", mdPath, jsPath)
-	return nil
+	return cfg.shared.Write("client", started, rep, md)
 }
 
 func markdown(rep report, started time.Time) string {

@@ -98,7 +98,7 @@ func (b *bench) kubectlContender(key, title string, serverSide bool) contender {
 				return outcome{}, err
 			}
 			if got := strings.Count(out, " "+verb+"\n"); got != b.cfg.n {
-				return outcome{}, fmt.Errorf("kubectl apply reported %d objects %s, want %d:\n%s", got, verb, b.cfg.n, lastLines(out, 5))
+				return outcome{}, fmt.Errorf("kubectl apply reported %d objects %s, want %d:\n%s", got, verb, b.cfg.n, benchkit.LastLines([]byte(out), 5))
 			}
 			t1 := time.Now()
 			for _, name := range b.names {
@@ -139,7 +139,7 @@ func (b *bench) kubectl(ctx context.Context, cen *census, args ...string) (strin
 	}
 	if err != nil {
 		return stdout.String(), fmt.Errorf("%s %s: %w: %s", filepath.Base(b.cfg.kubectl), strings.Join(args[2:], " "), err,
-			lastLines(append(stdout.Bytes(), stderr.Bytes()...), 10))
+			benchkit.LastLines(append(stdout.Bytes(), stderr.Bytes()...), 10))
 	}
 	return stdout.String(), nil
 }
@@ -295,19 +295,4 @@ func (b *bench) once(ctx context.Context, c contender, round string, cen *census
 		err = derr
 	}
 	return d, o, err
-}
-
-func lastLines(b any, n int) string {
-	var s string
-	switch v := b.(type) {
-	case string:
-		s = v
-	case []byte:
-		s = string(v)
-	}
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

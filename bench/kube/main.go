@@ -30,10 +30,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/codomyrmex/containerization/bench/internal/benchkit"
@@ -55,7 +53,6 @@ type config struct {
 	kubectl    string
 	image      string
 	timeout    time.Duration
-	outDir     string
 	shared     *benchkit.Flags
 }
 
@@ -74,28 +71,18 @@ func main() {
 	flag.StringVar(&cfg.kubectl, "kubectl", "", "kubectl binary; empty: the one `scripts/kube.sh bin` names, else kubectl on PATH")
 	flag.StringVar(&cfg.image, "image", "myrmex.local/busybox:test", "image of the Deployments' container (KWOK nodes pull nothing)")
 	flag.DurationVar(&cfg.timeout, "timeout", 5*time.Minute, "longest a contender may take to roll out all Deployments")
-	flag.StringVar(&cfg.outDir, "out", "bench/results", "directory for the results files; empty writes none")
 	cfg.shared = benchkit.RegisterFlags(flag.CommandLine)
 	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "bench/kube:", err)
-		os.Exit(1)
-	}
+	benchkit.Main("kube", func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
 func run(ctx context.Context, cfg config) (err error) {
 	if cfg.n < 1 || cfg.n > 999 || cfg.rounds < 1 {
 		return errors.New("n must be between 1 and 999, rounds positive")
 	}
-	// Results are only written from a commit, unless -allow-dirty: refused now, not after the run.
-	src := benchkit.ReadSource(ctx, ".", cfg.outDir)
-	if cfg.outDir != "" {
-		if err := src.Check(cfg.shared.AllowDirty); err != nil {
-			return err
-		}
+	src, err := cfg.shared.Source(ctx)
+	if err != nil {
+		return err
 	}
 	if cfg.kubectl, err = findKubectl(ctx, cfg.kubectl); err != nil {
 		return err
@@ -123,7 +110,8 @@ func run(ctx context.Context, cfg config) (err error) {
 		err = errors.Join(err, cerr, os.RemoveAll(tmp))
 	}()
 
-	rep := &report{Started: time.Now(), RunID: b.runID, Source: src, Order: b.order, N: cfg.n, Rounds: cfg.rounds, Image: cfg.image}
+	rep := &report{Header: benchkit.Header{Started: time.Now(), RunID: b.runID, Source: src, Order: b.order}, N: cfg.n, Rounds: cfg.rounds,
+		Image: cfg.image}
 	rep.Machine = describe(ctx, b)
 	others, err := b.otherNamespaces(ctx)
 	if err != nil {
@@ -139,24 +127,13 @@ func run(ctx context.Context, cfg config) (err error) {
 	if err := b.measure(ctx, rep); err != nil {
 		return err
 	}
-	rep.Finished = time.Now()
-	rep.Machine.LoadAfter = benchkit.LoadAvg()
-	if note := rep.Source.Recheck(ctx); note != "" {
-		rep.Notes = append(rep.Notes, note)
-	}
+	rep.Notes = append(rep.Notes, rep.End(ctx, &rep.Machine.Host, "CPUs and the control plane, which runs on the same machine")...)
 	if rep.OtherNamespacesAfter, err = b.otherNamespaces(ctx); err != nil {
 		return err
 	}
 	rep.finish()
 	rep.printTable(os.Stdout)
-	if cfg.outDir != "" {
-		md, js, err := rep.write(cfg.outDir)
-		if err != nil {
-			return err
-		}
-		benchkit.Logf("wrote %s and %s", md, js)
-	}
-	return nil
+	return cfg.shared.Write("kube", rep.Started, rep, rep.markdown())
 }
 
 // findKubectl is the kubectl given, else the one scripts/kube.sh built (the control plane's own release), else

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,23 +20,19 @@ import (
 
 // report is everything a results file holds; the JSON file is this struct.
 type report struct {
-	Started               time.Time       `json:"started"`
-	Finished              time.Time       `json:"finished"`
-	RunID                 string          `json:"run_id"`
-	Source                benchkit.Source `json:"source"` // the commit measured, and whether the work tree was clean
-	Order                 *benchkit.Order `json:"order"`  // the seed and the contenders' order in every round
-	Machine               machine         `json:"machine"`
-	N                     int             `json:"deployments"`
-	Rounds                int             `json:"rounds"`
-	Image                 string          `json:"image"`
-	Manifest              string          `json:"manifest"`
-	Setup                 []setupStep     `json:"setup"`
-	Contenders            []measurement   `json:"contenders"`
-	Ratios                []ratio         `json:"ratios"`
-	OtherNamespacesBefore []string        `json:"other_namespaces_before"`
-	OtherNamespacesAfter  []string        `json:"other_namespaces_after"`
-	Notes                 []string        `json:"notes,omitempty"`
-	Command               string          `json:"command"`
+	benchkit.Header
+	Machine               machine              `json:"machine"`
+	N                     int                  `json:"deployments"`
+	Rounds                int                  `json:"rounds"`
+	Image                 string               `json:"image"`
+	Manifest              string               `json:"manifest"`
+	Setup                 []benchkit.SetupStep `json:"setup"`
+	Contenders            []measurement        `json:"contenders"`
+	Ratios                []ratio              `json:"ratios"`
+	OtherNamespacesBefore []string             `json:"other_namespaces_before"`
+	OtherNamespacesAfter  []string             `json:"other_namespaces_after"`
+	Notes                 []string             `json:"notes,omitempty"`
+	Command               string               `json:"command"`
 }
 
 type machine struct {
@@ -50,12 +45,6 @@ type machine struct {
 	KubectlPath   string `json:"kubectl_path"`
 	ClientGo      string `json:"myrmex_client_go"`
 	GoVersion     string `json:"go_version"`
-}
-
-// setupStep is an untimed step of the setup and how long it took.
-type setupStep struct {
-	Step    string  `json:"step"`
-	Seconds float64 `json:"seconds"`
 }
 
 // measurement is one contender's rounds, where their time went, and its census.
@@ -183,9 +172,6 @@ func (r *report) finish() {
 	if r.Rounds != 3 {
 		r.Command += fmt.Sprintf(" -rounds %d", r.Rounds)
 	}
-	if note := r.Machine.BusyNote("CPUs and the control plane, which runs on the same machine"); note != "" {
-		r.Notes = append(r.Notes, note)
-	}
 	if others := append(slices.Clone(r.OtherNamespacesBefore), r.OtherNamespacesAfter...); len(others) > 0 {
 		slices.Sort(others)
 		r.Notes = append(r.Notes, fmt.Sprintf("Other namespaces were on the API server during the run (%s before, %s after): "+
@@ -197,11 +183,7 @@ func (r *report) finish() {
 		if a == nil || b == nil {
 			return
 		}
-		x := ratio{Name: name, Diagnostic: diagnostic, Value: a.Median / b.Median}
-		for i := range min(len(a.Seconds), len(b.Seconds)) {
-			x.PerRound = append(x.PerRound, a.Seconds[i]/b.Seconds[i])
-		}
-		r.Ratios = append(r.Ratios, x)
+		r.Ratios = append(r.Ratios, ratio{Name: name, Diagnostic: diagnostic, Value: a.Median / b.Median, PerRound: benchkit.PerRound(a.Seconds, b.Seconds)})
 	}
 	add("myrmex", "kubectl-csa", "Myrmex / kubectl apply + rollout status", false)
 	add("myrmex", "kubectl-ssa", "Myrmex / kubectl apply --server-side + rollout status", false)
@@ -279,39 +261,17 @@ func (r *report) printTable(w io.Writer) {
 	}
 }
 
-func (r *report) write(dir string) (string, string, error) {
-	return benchkit.WriteResults(dir, "kube", r.Started, r, r.markdown())
-}
-
 func (r *report) markdown() string {
-	var b strings.Builder
-	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	var md benchkit.Markdown
+	p := md.P
 	m := r.Machine
-	p("# Kubernetes benchmark, %s", r.Started.Format("2006-01-02"))
-	p("")
-	for _, line := range r.Source.Banner() {
-		p("%s", line)
-	}
-	p("Run %s, %s to %s. Reproduce with `%s` against a running control plane (`scripts/kube.sh up`), or `make bench-kube`; "+
-		"see [../README.md](../README.md) for what is measured.",
-		r.RunID, r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.Command)
-	p("")
-	p("## Machine")
-	p("")
-	p("| | |")
-	p("|---|---|")
-	for _, row := range m.Rows(r.Started) {
-		p("%s", row)
-	}
-	p("| API server | Kubernetes %s at %s, with etcd, controller manager and scheduler of scripts/kube.sh on the same machine |", m.ServerVersion, m.Server)
-	p("| nodes | %d KWOK nodes: %s |", m.Nodes, m.NodesDetail)
-	p("| kubectl | %s, %s |", m.Kubectl, m.KubectlPath)
-	p("| Myrmex's client-go | %s |", m.ClientGo)
-	p("| Go | %s |", m.GoVersion)
-	for _, row := range r.Source.Rows() {
-		p("%s", row)
-	}
-	p("")
+	md.Lines(r.Intro("Kubernetes benchmark", fmt.Sprintf("`%s` against a running control plane (`scripts/kube.sh up`), or `make bench-kube`", r.Command)))
+	md.Lines(r.MachineTable("Machine", m.Host,
+		fmt.Sprintf("| API server | Kubernetes %s at %s, with etcd, controller manager and scheduler of scripts/kube.sh on the same machine |", m.ServerVersion, m.Server),
+		fmt.Sprintf("| nodes | %d KWOK nodes: %s |", m.Nodes, m.NodesDetail),
+		fmt.Sprintf("| kubectl | %s, %s |", m.Kubectl, m.KubectlPath),
+		fmt.Sprintf("| Myrmex's client-go | %s |", m.ClientGo),
+		fmt.Sprintf("| Go | %s |", m.GoVersion)))
 	p("## Workload")
 	p("")
 	p("%d Deployments of one replica each, `web-001` to `web-%03d`, one manifest file each in one directory; every contender "+
@@ -323,11 +283,7 @@ func (r *report) markdown() string {
 	p("```yaml")
 	p("%s```", r.Manifest)
 	p("")
-	var setup []string
-	for _, st := range r.Setup {
-		setup = append(setup, fmt.Sprintf("%s %.2f s", st.Step, st.Seconds))
-	}
-	p("Untimed setup: %s; per run, a namespace made and, after, deleted.", strings.Join(setup, "; "))
+	p("Untimed setup: %s; per run, a namespace made and, after, deleted.", benchkit.SetupList(r.Setup, 2))
 	p("")
 	p("## Results")
 	p("")
@@ -375,9 +331,7 @@ func (r *report) markdown() string {
 		p("- **%s**, %d requests (census run %.2f s): %s", c.Title, c.Requests, c.CensusSeconds, strings.Join(formatRoutes(c.Routes, float64(r.N)), ", "))
 	}
 	p("")
-	for _, line := range r.Order.Markdown() {
-		p("%s", line)
-	}
+	md.Lines(r.Order.Markdown())
 	p("## Verification")
 	p("")
 	p("After every run (census and rounds), the benchmark listed the namespace's Deployments with its own client: exactly the " +
@@ -396,14 +350,8 @@ func (r *report) markdown() string {
 		p("| %s | %v | **%.2f** | %s |", x.Name, x.Diagnostic, x.Value, benchkit.Floats(x.PerRound, "%.2f", " "))
 	}
 	p("")
-	for _, line := range benchkit.NotesSection(r.Notes) {
-		p("%s", line)
-	}
-	p("## Reproduce")
-	p("")
-	p("```")
-	p("make bench-kube            # starts the control plane if it is not up, and stops it after only if it started it")
-	p("%s        # against a control plane that is up (scripts/kube.sh up)", r.Command)
-	p("```")
-	return b.String()
+	md.Lines(benchkit.NotesSection(r.Notes))
+	md.Lines(benchkit.ReproduceSection("make bench-kube            # starts the control plane if it is not up, and stops it after only if it started it",
+		r.Command+"        # against a control plane that is up (scripts/kube.sh up)"))
+	return md.String()
 }

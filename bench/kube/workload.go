@@ -77,7 +77,7 @@ func (b *bench) setup(rep *report) error {
 		}
 	}
 	rep.Manifest = b.manifest("web-001")
-	rep.Setup = append(rep.Setup, setupStep{fmt.Sprintf("%d manifests written", b.cfg.n), time.Since(t).Seconds()})
+	rep.Setup = append(rep.Setup, benchkit.SetupStep{Step: fmt.Sprintf("%d manifests written", b.cfg.n), Seconds: time.Since(t).Seconds()})
 	return nil
 }
 

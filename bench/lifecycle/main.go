@@ -25,11 +25,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	containerization "github.com/codomyrmex/containerization"
@@ -56,7 +54,6 @@ type config struct {
 	statsRounds int
 	image       string
 	docker      string
-	outDir      string
 	shared      *benchkit.Flags
 }
 
@@ -72,28 +69,18 @@ func main() {
 	flag.IntVar(&cfg.statsRounds, "stats-rounds", 3, "rounds of every stats contender")
 	flag.StringVar(&cfg.image, "image", testimages.Busybox, "local image the containers run")
 	flag.StringVar(&cfg.docker, "docker", "docker", "docker CLI binary")
-	flag.StringVar(&cfg.outDir, "out", "bench/results", "directory for the results files; empty writes none")
 	cfg.shared = benchkit.RegisterFlags(flag.CommandLine)
 	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "bench/lifecycle:", err)
-		os.Exit(1)
-	}
+	benchkit.Main("lifecycle", func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
 func run(ctx context.Context, cfg config) (err error) {
 	if cfg.cycles < 1 || cfg.concurrency < 1 || cfg.rounds < 1 || cfg.statsRounds < 1 || cfg.stopTimeout < 0 || cfg.statsN < 0 || cfg.warmup < 0 || cfg.census < 0 {
 		return errors.New("cycles, concurrency, rounds and stats-rounds must be positive; stop-timeout, stats, warmup and census not negative")
 	}
-	// Results are only written from a commit, unless -allow-dirty: refused now, not after the run.
-	src := benchkit.ReadSource(ctx, ".", cfg.outDir)
-	if cfg.outDir != "" {
-		if err := src.Check(cfg.shared.AllowDirty); err != nil {
-			return err
-		}
+	src, err := cfg.shared.Source(ctx)
+	if err != nil {
+		return err
 	}
 	docker, err := exec.LookPath(cfg.docker)
 	if err != nil {
@@ -126,7 +113,7 @@ func run(ctx context.Context, cfg config) (err error) {
 		err = errors.Join(err, cerr)
 	}()
 
-	rep := &report{Started: time.Now(), RunID: b.runID, Source: src, Order: b.order, Settings: settingsOf(cfg, docker)}
+	rep := &report{Header: benchkit.Header{Started: time.Now(), RunID: b.runID, Source: src, Order: b.order}, Settings: settingsOf(cfg, docker)}
 	rep.Machine, rep.Notes = describe(ctx, raw, docker)
 	benchkit.Logf("run %s on %s (engine %s, API %s), %d cycles, concurrency %d, stop timeout %ds, %d rounds; %s; %s",
 		b.runID, raw.host, rep.Machine.EngineVersion, rep.Machine.EngineAPI, cfg.cycles, cfg.concurrency, cfg.stopTimeout, cfg.rounds,
@@ -142,25 +129,11 @@ func run(ctx context.Context, cfg config) (err error) {
 		}
 		rep.Notes = append(rep.Notes, notes...)
 	}
-	rep.Finished = time.Now()
-	rep.Machine.LoadAfter = benchkit.LoadAvg()
-	if note := rep.Source.Recheck(ctx); note != "" {
-		rep.Notes = append(rep.Notes, note)
-	}
-	if note := rep.Machine.BusyNote("CPUs and possibly the engine"); note != "" {
-		rep.Notes = append(rep.Notes, note)
-	}
+	rep.Notes = append(rep.Notes, rep.End(ctx, &rep.Machine.Host, "CPUs and possibly the engine")...)
 	rep.ratios()
 
 	rep.printTable(os.Stdout)
-	if cfg.outDir != "" {
-		md, js, err := rep.write(cfg.outDir)
-		if err != nil {
-			return err
-		}
-		benchkit.Logf("wrote %s and %s", md, js)
-	}
-	return nil
+	return cfg.shared.Write("lifecycle", rep.Started, rep, rep.markdown())
 }
 
 // lifecycle runs the warm-up and then the rounds, each contender once per round in a random order of the round's

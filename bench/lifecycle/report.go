@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 )
@@ -19,18 +18,14 @@ const reproduce = "make bench"
 
 // report is everything a results file holds; the JSON file is this struct.
 type report struct {
-	Started   time.Time       `json:"started"`
-	Finished  time.Time       `json:"finished"`
-	RunID     string          `json:"run_id"`
-	Source    benchkit.Source `json:"source"` // the commit measured, and whether the work tree was clean
-	Order     *benchkit.Order `json:"order"`  // the seed and the contenders' order in every round
-	Machine   machine         `json:"machine"`
-	Settings  settings        `json:"settings"`
-	Lifecycle []measurement   `json:"lifecycle"`
-	Stats     []measurement   `json:"stats,omitempty"`
-	Ratios    []ratio         `json:"ratios"`
-	Notes     []string        `json:"notes,omitempty"`
-	Command   string          `json:"command"`
+	benchkit.Header
+	Machine   machine          `json:"machine"`
+	Settings  settings         `json:"settings"`
+	Lifecycle []measurement    `json:"lifecycle"`
+	Stats     []measurement    `json:"stats,omitempty"`
+	Ratios    []benchkit.Ratio `json:"ratios"` // Myrmex's median wall time over a peer's
+	Notes     []string         `json:"notes,omitempty"`
+	Command   string           `json:"command"`
 }
 
 type machine struct {
@@ -115,14 +110,6 @@ func medianU(xs []uint64) float64 {
 	return benchkit.Median(f)
 }
 
-// ratio is Myrmex's median wall time over a peer's: below 1 Myrmex is faster, above 1 slower. PerRound divides
-// the times of each round, which ran close together, so that drift in the machine's load shows as spread.
-type ratio struct {
-	Name     string    `json:"name"`
-	Value    float64   `json:"value"`
-	PerRound []float64 `json:"per_round"`
-}
-
 func (r *report) ratios() {
 	find := func(ms []measurement, key string) *measurement {
 		for i := range ms {
@@ -137,11 +124,7 @@ func (r *report) ratios() {
 		if a == nil || b == nil || b.Median == 0 {
 			return
 		}
-		x := ratio{Name: name, Value: a.Median / b.Median}
-		for i := range min(len(a.Rounds), len(b.Rounds)) {
-			x.PerRound = append(x.PerRound, a.Rounds[i]/b.Rounds[i])
-		}
-		r.Ratios = append(r.Ratios, x)
+		r.Ratios = append(r.Ratios, benchkit.Ratio{Name: name, Value: a.Median / b.Median, PerRound: benchkit.PerRound(a.Rounds, b.Rounds)})
 	}
 	c := r.Settings.Concurrency
 	add(r.Lifecycle, "myrmex", "cli-seq", "lifecycle: Myrmex / docker CLI sequential")
@@ -193,7 +176,7 @@ func (r *report) printTable(w io.Writer) {
 		section(fmt.Sprintf("stats: %d running containers, one sample each", r.Settings.StatsContainers), "ms/container", r.Stats)
 	}
 	for _, x := range r.Ratios {
-		fmt.Fprintf(w, "%-58s %6.2f   (per round: %s)\n", x.Name, x.Value, ratiosString(x.PerRound))
+		fmt.Fprintf(w, "%-58s %6.2f   (per round: %s)\n", x.Name, x.Value, benchkit.Floats(x.PerRound, "%.2f", " "))
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)
@@ -207,46 +190,16 @@ func (r *requests) perOpString() string {
 	return fmt.Sprintf("%.3g", r.PerOp)
 }
 
-func ratiosString(xs []float64) string {
-	s := make([]string, len(xs))
-	for i, x := range xs {
-		s[i] = fmt.Sprintf("%.2f", x)
-	}
-	return strings.Join(s, " ")
-}
-
-// write puts lifecycle-<date>.md and .json in dir and returns their paths.
-func (r *report) write(dir string) (string, string, error) {
-	return benchkit.WriteResults(dir, "lifecycle", r.Started, r, r.markdown())
-}
-
 func (r *report) markdown() string {
-	var b strings.Builder
-	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	var md benchkit.Markdown
+	p := md.P
 	m, s := r.Machine, r.Settings
-	p("# Lifecycle benchmark, %s", r.Started.Format("2006-01-02"))
-	p("")
-	for _, line := range r.Source.Banner() {
-		p("%s", line)
-	}
-	p("Run %s, %s to %s. Reproduce with `%s`; see [../README.md](../README.md) for what is measured.",
-		r.RunID, r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.Command)
-	p("")
-	p("## Machine")
-	p("")
-	p("| | |")
-	p("|---|---|")
-	for _, row := range m.Rows(r.Started) {
-		p("%s", row)
-	}
-	p("| engine | dockerd %s, API %s, %s, cgroup v%s (%s) |", m.EngineVersion, m.EngineAPI, m.StorageDriver, m.CgroupVersion, m.CgroupDriver)
-	p("| engine address | %s |", m.EngineHost)
-	p("| docker CLI | %s, %s |", m.DockerCLI, s.DockerCLIPath)
-	p("| Go | %s |", m.GoVersion)
-	for _, row := range r.Source.Rows() {
-		p("%s", row)
-	}
-	p("")
+	md.Lines(r.Intro("Lifecycle benchmark", "`"+r.Command+"`"))
+	md.Lines(r.MachineTable("Machine", m.Host,
+		fmt.Sprintf("| engine | dockerd %s, API %s, %s, cgroup v%s (%s) |", m.EngineVersion, m.EngineAPI, m.StorageDriver, m.CgroupVersion, m.CgroupDriver),
+		fmt.Sprintf("| engine address | %s |", m.EngineHost),
+		fmt.Sprintf("| docker CLI | %s, %s |", m.DockerCLI, s.DockerCLIPath),
+		fmt.Sprintf("| Go | %s |", m.GoVersion)))
 	p("## Settings")
 	p("")
 	p("Container: `%s` running `%s`. Stop timeout %ds for every contender. %d rounds per contender, in a random order "+
@@ -277,28 +230,11 @@ func (r *report) markdown() string {
 	if len(r.Stats) > 0 {
 		table(fmt.Sprintf("Stats: %d running containers, one sample each", s.StatsContainers), "ms/container", r.Stats)
 	}
-	for _, line := range r.Order.Markdown() {
-		p("%s", line)
-	}
-	p("## Ratios")
-	p("")
-	p("Myrmex's median wall time over the peer's: below 1 Myrmex is faster, above 1 slower.")
-	p("")
-	p("| ratio | of the medians | round by round |")
-	p("|---|---:|---|")
-	for _, x := range r.Ratios {
-		p("| %s | **%.2f** | %s |", x.Name, x.Value, ratiosString(x.PerRound))
-	}
-	p("")
-	for _, line := range benchkit.NotesSection(r.Notes) {
-		p("%s", line)
-	}
-	p("## Reproduce")
-	p("")
-	p("```")
-	p("%s", r.Command)
-	p("```")
+	md.Lines(r.Order.Markdown())
+	md.Lines(benchkit.RatiosSection(r.Ratios))
+	md.Lines(benchkit.NotesSection(r.Notes))
+	md.Lines(benchkit.ReproduceSection(r.Command))
 	p("")
 	p("or, against an engine that is already up and seeded: `DOCKER_HOST=%s go run ./bench/lifecycle`.", m.EngineHost)
-	return b.String()
+	return md.String()
 }

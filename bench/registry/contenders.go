@@ -170,7 +170,7 @@ func (b *bench) setup(ctx context.Context, rep *report) error {
 		Content: fmt.Sprintf("%d layers, each a tar of %d MB of seeded ChaCha8 bytes and %d MB of access-log text (seeded PCG)",
 			b.cfg.layers, b.cfg.layerMB/2, b.cfg.layerMB/2),
 	}
-	rep.Setup = append(rep.Setup, setupStep{"make the image in memory", time.Since(t).Seconds()})
+	rep.Setup = append(rep.Setup, benchkit.SetupStep{Step: "make the image in memory", Seconds: time.Since(t).Seconds()})
 	benchkit.Logf("image made in %.1fs: %s, %.1f MB in %d layers, %.1f MB gzipped (level 1)", time.Since(t).Seconds(), bi.digest,
 		float64(bi.bytes)/1e6, b.cfg.layers, float64(bi.compressed)/1e6)
 
@@ -178,7 +178,7 @@ func (b *bench) setup(ctx context.Context, rep *report) error {
 	if err := b.loadImage(ctx, bi); err != nil {
 		return fmt.Errorf("loading the image into the engine: %w", err)
 	}
-	rep.Setup = append(rep.Setup, setupStep{"load it into the engine (Client.LoadImage of a tarball.Write stream)", time.Since(t).Seconds()})
+	rep.Setup = append(rep.Setup, benchkit.SetupStep{Step: "load it into the engine (Client.LoadImage of a tarball.Write stream)", Seconds: time.Since(t).Seconds()})
 	benchkit.Logf("loaded into the engine as %s in %.1fs", imageRef, time.Since(t).Seconds())
 
 	if b.cfg.limits {
@@ -201,13 +201,13 @@ func (b *bench) setup(ctx context.Context, rep *report) error {
 
 	t = time.Now()
 	b.archive = filepath.Join(b.tmp, "image.tar")
-	if _, _, err := runTool(ctx, b.docker, "save", "-o", b.archive, imageRef); err != nil {
+	if _, _, err := benchkit.RunTool(ctx, nil, b.docker, "save", "-o", b.archive, imageRef); err != nil {
 		return err
 	}
 	if _, err := b.checkArchive(b.archive); err != nil {
 		return fmt.Errorf("docker save: %w", err)
 	}
-	rep.Setup = append(rep.Setup, setupStep{"docker save the shared archive", time.Since(t).Seconds()})
+	rep.Setup = append(rep.Setup, benchkit.SetupStep{Step: "docker save the shared archive", Seconds: time.Since(t).Seconds()})
 	// The archive's layers are the very tarballs made above (the engine keeps their bytes): go-containerregistry
 	// gives the image pushed from it the digest of the image made in memory, and every contender pushes the same.
 	t = time.Now()
@@ -224,7 +224,7 @@ func (b *bench) setup(ctx context.Context, rep *report) error {
 	if err := b.readSource(ctx); err != nil {
 		return err
 	}
-	rep.Setup = append(rep.Setup, setupStep{"push the source image from the archive with Myrmex", time.Since(t).Seconds()})
+	rep.Setup = append(rep.Setup, benchkit.SetupStep{Step: "push the source image from the archive with Myrmex", Seconds: time.Since(t).Seconds()})
 	benchkit.Logf("registries up (src %s, dst %s); source image pushed in %.1fs", b.src.host, b.dst.host, time.Since(t).Seconds())
 	return nil
 }
@@ -290,7 +290,7 @@ func (b *bench) pushPhase(ctx context.Context) ([]measurement, error) {
 			how:     "crane push FILE REF, of the docker save archive",
 			prepare: fresh("crane-push"),
 			run: func(ctx context.Context) (outcome, error) {
-				stdout, cpu, err := runTool(ctx, b.crane, "push", b.archive, ref.String())
+				stdout, cpu, err := benchkit.RunTool(ctx, nil, b.crane, "push", b.archive, ref.String())
 				return outcome{digest: findDigest(craneDigest, stdout), cpu: cpu}, err
 			},
 			check: checkGGCR,
@@ -307,7 +307,7 @@ func (b *bench) pushPhase(ctx context.Context) ([]measurement, error) {
 				return err
 			},
 			run: func(ctx context.Context) (outcome, error) {
-				stdout, cpu, err := runTool(ctx, b.docker, "push", ref.String())
+				stdout, cpu, err := benchkit.RunTool(ctx, nil, b.docker, "push", ref.String())
 				return outcome{digest: findDigest(dockerPushDigest, stdout), cpu: cpu}, err
 			},
 			check: func(ctx context.Context, out outcome) (int64, error) {
@@ -336,7 +336,7 @@ func (b *bench) pushPhase(ctx context.Context) ([]measurement, error) {
 			key: "docker-save", title: "docker save (crane's input)",
 			how: "docker save -o FILE " + imageRef + ": the archive crane push needs, as crane cannot read the engine",
 			run: func(ctx context.Context) (outcome, error) {
-				_, cpu, err := runTool(ctx, b.docker, "save", "-o", saved, imageRef)
+				_, cpu, err := benchkit.RunTool(ctx, nil, b.docker, "save", "-o", saved, imageRef)
 				return outcome{cpu: cpu}, err
 			},
 			check: func(ctx context.Context, _ outcome) (int64, error) {
@@ -390,7 +390,7 @@ func (b *bench) copyPhase(ctx context.Context) ([]measurement, error) {
 			how:     "crane copy SRC DST",
 			prepare: fresh("crane-copy"),
 			run: func(ctx context.Context) (outcome, error) {
-				_, cpu, err := runTool(ctx, b.crane, "copy", b.srcRef.String(), ref.String())
+				_, cpu, err := benchkit.RunTool(ctx, nil, b.crane, "copy", b.srcRef.String(), ref.String())
 				return outcome{cpu: cpu}, err // crane copy prints no digest: the registry's is checked
 			},
 			check: check,
@@ -410,7 +410,7 @@ func (b *bench) pullPhase(ctx context.Context) ([]measurement, error) {
 		return nil, err
 	}
 	b.craneTar = filepath.Join(b.tmp, "crane-pulled.tar")
-	if _, _, err := runTool(ctx, b.crane, "pull", b.srcRef.String(), b.craneTar); err != nil {
+	if _, _, err := benchkit.RunTool(ctx, nil, b.crane, "pull", b.srcRef.String(), b.craneTar); err != nil {
 		return nil, err
 	}
 	if _, err := b.checkTarball(b.craneTar); err != nil {
@@ -444,7 +444,7 @@ func (b *bench) pullPhase(ctx context.Context) ([]measurement, error) {
 			key: "docker-pull", title: "docker pull",
 			how: "docker pull REF (untimed docker rmi after)",
 			run: func(ctx context.Context) (outcome, error) {
-				stdout, cpu, err := runTool(ctx, b.docker, "pull", b.srcRef.String())
+				stdout, cpu, err := benchkit.RunTool(ctx, nil, b.docker, "pull", b.srcRef.String())
 				return outcome{digest: findDigest(dockerPullDigest, stdout), cpu: cpu}, err
 			},
 			check: func(ctx context.Context, out outcome) (int64, error) {
@@ -458,7 +458,7 @@ func (b *bench) pullPhase(ctx context.Context) ([]measurement, error) {
 			key: "crane-pull", title: "crane pull, to a tarball",
 			how: "crane pull REF FILE (its default tarball format: gzipped layers, as docker load reads them)",
 			run: func(ctx context.Context) (outcome, error) {
-				_, cpu, err := runTool(ctx, b.crane, "pull", b.srcRef.String(), pulled)
+				_, cpu, err := benchkit.RunTool(ctx, nil, b.crane, "pull", b.srcRef.String(), pulled)
 				return outcome{cpu: cpu}, err
 			},
 			check: func(ctx context.Context, _ outcome) (int64, error) {
@@ -470,7 +470,7 @@ func (b *bench) pullPhase(ctx context.Context) ([]measurement, error) {
 			key: "docker-load", title: "docker load (crane's tarball)",
 			how: "docker load -i FILE, of a crane pull tarball made before the rounds (untimed docker rmi after)",
 			run: func(ctx context.Context) (outcome, error) {
-				_, cpu, err := runTool(ctx, b.docker, "load", "-i", b.craneTar)
+				_, cpu, err := benchkit.RunTool(ctx, nil, b.docker, "load", "-i", b.craneTar)
 				return outcome{cpu: cpu}, err
 			},
 			check: func(ctx context.Context, out outcome) (int64, error) {

@@ -28,16 +28,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 	"github.com/codomyrmex/containerization/engine"
 )
-
-// defaultDockerHost is the private engine of `scripts/engine.sh up`, used when DOCKER_HOST is unset.
-const defaultDockerHost = "unix:///run/myrmex-test/docker.sock"
 
 type config struct {
 	rounds         int
@@ -48,19 +43,15 @@ type config struct {
 	docker         string
 	crane          string
 	distribution   string
-	outDir         string
 	limits         bool
 	shared         *benchkit.Flags
 }
 
 func main() {
 	var cfg config
-	host := os.Getenv("DOCKER_HOST")
-	if host == "" {
-		host = defaultDockerHost
-	}
+	host := benchkit.DockerHost()
 	pidFile := ""
-	if host == defaultDockerHost {
+	if host == benchkit.DefaultDockerHost {
 		pidFile = "/run/myrmex-test/dockerd.pid"
 	}
 	flag.IntVar(&cfg.rounds, "rounds", 5, "rounds of every contender; the median is reported")
@@ -71,29 +62,19 @@ func main() {
 	flag.StringVar(&cfg.docker, "docker", "docker", "docker CLI binary")
 	flag.StringVar(&cfg.crane, "crane", "", "crane binary; empty builds crane "+craneVersion+" once into a cache next to GOCACHE")
 	flag.StringVar(&cfg.distribution, "distribution", "/usr/bin/docker-registry", "CNCF distribution server binary (Debian's docker-registry)")
-	flag.StringVar(&cfg.outDir, "out", "bench/results", "directory for the results files; empty writes none")
 	flag.BoolVar(&cfg.limits, "limits", true, "measure the machine's limits (sha256, gzip, loopback TCP, disk) on the same data")
 	cfg.shared = benchkit.RegisterFlags(flag.CommandLine)
 	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "bench/registry:", err)
-		os.Exit(1)
-	}
+	benchkit.Main("registry", func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
 func run(ctx context.Context, cfg config) (err error) {
 	if cfg.rounds < 1 || cfg.layers < 1 || cfg.layerMB < 2 {
 		return errors.New("rounds and layers must be positive, layer-mb at least 2")
 	}
-	// Results are only written from a commit, unless -allow-dirty: refused now, not after the run.
-	src := benchkit.ReadSource(ctx, ".", cfg.outDir)
-	if cfg.outDir != "" {
-		if err := src.Check(cfg.shared.AllowDirty); err != nil {
-			return err
-		}
+	src, err := cfg.shared.Source(ctx)
+	if err != nil {
+		return err
 	}
 	docker, err := exec.LookPath(cfg.docker)
 	if err != nil {
@@ -136,7 +117,7 @@ func run(ctx context.Context, cfg config) (err error) {
 		err = errors.Join(err, b.cleanup(cctx))
 	}()
 
-	rep := &report{Started: time.Now(), RunID: b.runID, Source: src, Order: b.order, Settings: settingsOf(cfg, docker, crane)}
+	rep := &report{Header: benchkit.Header{Started: time.Now(), RunID: b.runID, Source: src, Order: b.order}, Settings: settingsOf(cfg, docker, crane)}
 	rep.Machine, rep.Notes = describe(ctx, b)
 	benchkit.Logf("run %s: engine %s (dockerd %s), crane %s, %s; %s; %s", b.runID, cfg.dockerHost, rep.Machine.EngineVersion,
 		rep.Machine.CraneVersion, rep.Machine.Distribution, src.Summary(), b.order.Summary())
@@ -160,23 +141,9 @@ func run(ctx context.Context, cfg config) (err error) {
 		*ph.out = ms
 	}
 	rep.Notes = append(rep.Notes, b.notes...)
-	rep.Finished = time.Now()
-	rep.Machine.LoadAfter = benchkit.LoadAvg()
-	if note := rep.Source.Recheck(ctx); note != "" {
-		rep.Notes = append(rep.Notes, note)
-	}
-	if note := rep.Machine.BusyNote("CPUs and possibly the engine"); note != "" {
-		rep.Notes = append(rep.Notes, note)
-	}
+	rep.Notes = append(rep.Notes, rep.End(ctx, &rep.Machine.Host, "CPUs and possibly the engine")...)
 	rep.finish()
 
 	rep.printTable(os.Stdout)
-	if cfg.outDir != "" {
-		md, js, err := rep.write(cfg.outDir)
-		if err != nil {
-			return err
-		}
-		benchkit.Logf("wrote %s and %s", md, js)
-	}
-	return nil
+	return cfg.shared.Write("registry", rep.Started, rep, rep.markdown())
 }

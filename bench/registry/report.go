@@ -10,29 +10,24 @@ import (
 	"runtime"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 )
 
 // report is everything a results file holds; the JSON file is this struct.
 type report struct {
-	Started  time.Time       `json:"started"`
-	Finished time.Time       `json:"finished"`
-	RunID    string          `json:"run_id"`
-	Source   benchkit.Source `json:"source"` // the commit measured, and whether the work tree was clean
-	Order    *benchkit.Order `json:"order"`  // the seed and the contenders' order in every round
-	Machine  machine         `json:"machine"`
-	Settings settings        `json:"settings"`
-	Image    imageInfo       `json:"image"`
-	Setup    []setupStep     `json:"setup"` // untimed preparation, for the record
-	Limits   []limit         `json:"limits,omitempty"`
-	Push     []measurement   `json:"push"`
-	Copy     []measurement   `json:"copy"`
-	Pull     []measurement   `json:"pull"`
-	Ratios   []ratio         `json:"ratios"`
-	Notes    []string        `json:"notes,omitempty"`
-	Command  string          `json:"command"`
+	benchkit.Header
+	Machine  machine              `json:"machine"`
+	Settings settings             `json:"settings"`
+	Image    imageInfo            `json:"image"`
+	Setup    []benchkit.SetupStep `json:"setup"` // untimed preparation, for the record
+	Limits   []limit              `json:"limits,omitempty"`
+	Push     []measurement        `json:"push"`
+	Copy     []measurement        `json:"copy"`
+	Pull     []measurement        `json:"pull"`
+	Ratios   []benchkit.Ratio     `json:"ratios"` // Myrmex's median wall time over a peer's
+	Notes    []string             `json:"notes,omitempty"`
+	Command  string               `json:"command"`
 }
 
 type machine struct {
@@ -68,12 +63,6 @@ func settingsOf(cfg config, docker, crane string) settings {
 		Freshness: "before every push and copy, the destination registry is replaced by an empty one on a new port (no client, dockerd " +
 			"included, knows a blob of it); before every pull, the engine holds none of the image's layers",
 	}
-}
-
-// setupStep is an untimed step of the setup and how long it took.
-type setupStep struct {
-	Step    string  `json:"step"`
-	Seconds float64 `json:"seconds"`
 }
 
 // imageInfo describes the benchmark image.
@@ -172,25 +161,13 @@ func find(ms []measurement, key string) *measurement {
 	return nil
 }
 
-// ratio is Myrmex's median wall time over a peer's: below 1 Myrmex is faster, above 1 slower. PerRound divides
-// the times of each round, which ran close together, so that drift in the machine's load shows as spread.
-type ratio struct {
-	Name     string    `json:"name"`
-	Value    float64   `json:"value"`
-	PerRound []float64 `json:"per_round"`
-}
-
 func (r *report) finish() {
 	add := func(ms []measurement, num, den, name string) {
 		a, b := find(ms, num), find(ms, den)
 		if a == nil || b == nil || b.Median == 0 {
 			return
 		}
-		x := ratio{Name: name, Value: a.Median / b.Median}
-		for i := range min(len(a.Rounds), len(b.Rounds)) {
-			x.PerRound = append(x.PerRound, a.Rounds[i]/b.Rounds[i])
-		}
-		r.Ratios = append(r.Ratios, x)
+		r.Ratios = append(r.Ratios, benchkit.Ratio{Name: name, Value: a.Median / b.Median, PerRound: benchkit.PerRound(a.Rounds, b.Rounds)})
 	}
 	add(r.Push, "myrmex-engine", "docker-push", "push: Myrmex from the engine / docker push")
 	add(r.Push, "myrmex-engine-gzip6", "docker-push", "push at equal compression: Myrmex from the engine at gzip level 6 / docker push (level 6)")
@@ -297,39 +274,17 @@ func (l limit) out() string {
 	return fmt.Sprintf("%.1f MB out (%.0f%%)", float64(l.OutBytes)/1e6, 100*float64(l.OutBytes)/float64(l.InBytes))
 }
 
-// write puts registry-<date>.md and .json in dir and returns their paths.
-func (r *report) write(dir string) (string, string, error) {
-	return benchkit.WriteResults(dir, "registry", r.Started, r, r.markdown())
-}
-
 func (r *report) markdown() string {
-	var b strings.Builder
-	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	var md benchkit.Markdown
+	p := md.P
 	m, s, img := r.Machine, r.Settings, r.Image
-	p("# Registry benchmark, %s", r.Started.Format("2006-01-02"))
-	p("")
-	for _, line := range r.Source.Banner() {
-		p("%s", line)
-	}
-	p("Run %s, %s to %s. Reproduce with `%s`; see [../README.md](../README.md) for what is measured.",
-		r.RunID, r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.Command)
-	p("")
-	p("## Machine")
-	p("")
-	p("| | |")
-	p("|---|---|")
-	for _, row := range m.Rows(r.Started) {
-		p("%s", row)
-	}
-	p("| engine | dockerd %s, API %s, %s, at %s |", m.EngineVersion, m.EngineAPI, m.StorageDriver, m.EngineHost)
-	p("| docker CLI | %s, %s |", m.DockerCLI, s.DockerCLIPath)
-	p("| crane | %s, %s |", m.CraneVersion, s.CranePath)
-	p("| registry | %s, %s |", m.Distribution, s.DistributionPath)
-	p("| Go | %s |", m.GoVersion)
-	for _, row := range r.Source.Rows() {
-		p("%s", row)
-	}
-	p("")
+	md.Lines(r.Intro("Registry benchmark", "`"+r.Command+"`"))
+	md.Lines(r.MachineTable("Machine", m.Host,
+		fmt.Sprintf("| engine | dockerd %s, API %s, %s, at %s |", m.EngineVersion, m.EngineAPI, m.StorageDriver, m.EngineHost),
+		fmt.Sprintf("| docker CLI | %s, %s |", m.DockerCLI, s.DockerCLIPath),
+		fmt.Sprintf("| crane | %s, %s |", m.CraneVersion, s.CranePath),
+		fmt.Sprintf("| registry | %s, %s |", m.Distribution, s.DistributionPath),
+		fmt.Sprintf("| Go | %s |", m.GoVersion)))
 	p("## Image and settings")
 	p("")
 	p("`%s`, image ID `%s`, digest `%s` as go-containerregistry pushes it. %s: %.1f MB uncompressed, %.1f MB as config and "+
@@ -341,11 +296,7 @@ func (r *report) markdown() string {
 		"%s; %s. CPU seconds are the client's (this process for Myrmex, the CLI process otherwise), dockerd's with the children it "+
 		"waited for, and the two registries'.", s.Rounds, r.Order.Seed, upperFirst(s.Freshness), s.Concurrency)
 	p("")
-	var setup []string
-	for _, st := range r.Setup {
-		setup = append(setup, fmt.Sprintf("%s %.1f s", st.Step, st.Seconds))
-	}
-	p("Untimed setup: %s.", strings.Join(setup, "; "))
+	p("Untimed setup: %s.", benchkit.SetupList(r.Setup, 1))
 	p("")
 	for _, ph := range r.phases() {
 		p("## %s", upperFirst(ph.title))
@@ -377,28 +328,11 @@ func (r *report) markdown() string {
 		}
 		p("")
 	}
-	for _, line := range r.Order.Markdown() {
-		p("%s", line)
-	}
-	p("## Ratios")
-	p("")
-	p("Myrmex's median wall time over the peer's: below 1 Myrmex is faster, above 1 slower.")
-	p("")
-	p("| ratio | of the medians | round by round |")
-	p("|---|---:|---|")
-	for _, x := range r.Ratios {
-		p("| %s | **%.2f** | %s |", x.Name, x.Value, benchkit.Floats(x.PerRound, "%.2f", " "))
-	}
-	p("")
-	for _, line := range benchkit.NotesSection(r.Notes) {
-		p("%s", line)
-	}
-	p("## Reproduce")
-	p("")
-	p("```")
-	p("%s", r.Command)
-	p("```")
-	return b.String()
+	md.Lines(r.Order.Markdown())
+	md.Lines(benchkit.RatiosSection(r.Ratios))
+	md.Lines(benchkit.NotesSection(r.Notes))
+	md.Lines(benchkit.ReproduceSection(r.Command))
+	return md.String()
 }
 
 func upperFirst(s string) string {

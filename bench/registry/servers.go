@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 	"github.com/codomyrmex/containerization/registry"
 )
 
@@ -114,7 +115,7 @@ func (d *distribution) start(ctx context.Context) error {
 
 func (d *distribution) logTail() string {
 	b, _ := os.ReadFile(filepath.Join(d.dir, "registry.log"))
-	return lastLines(b, 20)
+	return benchkit.LastLines(b, 20)
 }
 
 // stop ends the server, by its pid (SIGTERM, then SIGKILL after 5s), and removes its storage.

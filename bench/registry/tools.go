@@ -5,13 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 )
 
 // crane is built from its own module at this version: the one Myrmex's go-containerregistry is, so that the two
@@ -29,11 +30,10 @@ func ensureCrane(ctx context.Context, named string) (string, error) {
 	if named != "" {
 		return exec.LookPath(named)
 	}
-	out, err := exec.CommandContext(ctx, "go", "env", "GOCACHE").Output()
-	if err != nil || strings.TrimSpace(string(out)) == "" {
-		return "", fmt.Errorf("go env GOCACHE: %v (or name a crane binary with -crane)", err)
+	dir, err := benchkit.BinDir(ctx, "crane-"+craneVersion)
+	if err != nil {
+		return "", fmt.Errorf("%w (or name a crane binary with -crane)", err)
 	}
-	dir := filepath.Join(filepath.Dir(strings.TrimSpace(string(out))), "myrmex-bench-bin", "crane-"+craneVersion)
 	bin := filepath.Join(dir, "crane")
 	if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
 		return bin, nil
@@ -48,7 +48,7 @@ func ensureCrane(ctx context.Context, named string) (string, error) {
 	defer os.RemoveAll(work)
 	benchkit.Logf("building crane %s into %s (once)", craneVersion, dir)
 	built := filepath.Join(work, "crane")
-	if err := goCmd(ctx, work, []string{"GOBIN=" + work}, "install", cranePackage+"@"+craneVersion); err != nil {
+	if err := benchkit.GoCmd(ctx, work, []string{"GOBIN=" + work}, "install", cranePackage+"@"+craneVersion); err != nil {
 		// A go command that refuses `go install pkg@version` (an old toolchain, a GOFLAGS it dislikes) still
 		// builds it from a throwaway module that requires it.
 		benchkit.Logf("go install failed (%v); building crane from a throwaway module", err)
@@ -60,10 +60,10 @@ func ensureCrane(ctx context.Context, named string) (string, error) {
 		if err := os.WriteFile(filepath.Join(mod, "go.mod"), []byte(gomod), 0o644); err != nil {
 			return "", err
 		}
-		if err := goCmd(ctx, mod, nil, "get", cranePackage+"@"+craneVersion); err != nil {
+		if err := benchkit.GoCmd(ctx, mod, nil, "get", cranePackage+"@"+craneVersion); err != nil {
 			return "", err
 		}
-		if err := goCmd(ctx, mod, nil, "build", "-o", built, cranePackage); err != nil {
+		if err := benchkit.GoCmd(ctx, mod, nil, "build", "-o", built, cranePackage); err != nil {
 			return "", err
 		}
 	}
@@ -71,42 +71,6 @@ func ensureCrane(ctx context.Context, named string) (string, error) {
 		return "", err
 	}
 	return bin, nil
-}
-
-// goCmd runs the go command in dir with the workspace off, so the main module is never consulted.
-func goCmd(ctx context.Context, dir string, env []string, args ...string) error {
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = dir
-	cmd.Env = append(append(os.Environ(), "GOWORK=off"), env...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go %s: %w: %s", strings.Join(args, " "), err, lastLines(out, 10))
-	}
-	return nil
-}
-
-// runTool runs a CLI contender and returns its stdout and the CPU seconds (user and system) it used.
-func runTool(ctx context.Context, bin string, args ...string) (string, float64, error) {
-	cmd := exec.CommandContext(ctx, bin, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	cpu := 0.0
-	if ps := cmd.ProcessState; ps != nil {
-		cpu = (ps.UserTime() + ps.SystemTime()).Seconds()
-	}
-	if err != nil {
-		return stdout.String(), cpu, fmt.Errorf("%s %s: %w: %s", filepath.Base(bin), strings.Join(args, " "), err,
-			lastLines(append(stdout.Bytes(), stderr.Bytes()...), 10))
-	}
-	return stdout.String(), cpu, nil
-}
-
-func lastLines(b []byte, n int) string {
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // selfCPU is the CPU seconds this process has used, all threads.

@@ -84,7 +84,7 @@ func (b *bench) setup(ctx context.Context, rep *report) error {
 	if b.img, err = testimages.EnsureDebian(ctx, eng, testimages.DebianOptions{}); err != nil {
 		return fmt.Errorf("the Debian test image: %w", err)
 	}
-	rep.Setup = append(rep.Setup, setupStep{"testimages.EnsureDebian (cached when the engine holds the image)", time.Since(t).Seconds()})
+	rep.Setup = append(rep.Setup, benchkit.SetupStep{Step: "testimages.EnsureDebian (cached when the engine holds the image)", Seconds: time.Since(t).Seconds()})
 
 	t = time.Now()
 	b.archive = filepath.Join(b.tmp, "debian-scan.tar")
@@ -116,7 +116,7 @@ func (b *bench) setup(ctx context.Context, rep *report) error {
 	for _, p := range b.manifestPackages() {
 		rep.Image.Manifest[p.kind]++
 	}
-	rep.Setup = append(rep.Setup, setupStep{"save the image to the archive (engine's docker save)", time.Since(t).Seconds()})
+	rep.Setup = append(rep.Setup, benchkit.SetupStep{Step: "save the image to the archive (engine's docker save)", Seconds: time.Since(t).Seconds()})
 	benchkit.Logf("image %s (%s), %d layers, archive %.1f MB", b.img.Ref, b.img.ID, len(layers), float64(b.archiveBytes)/1e6)
 
 	t = time.Now()
@@ -126,7 +126,7 @@ func (b *bench) setup(ctx context.Context, rep *report) error {
 		return err
 	}
 	rep.Database = fmt.Sprintf("%d OSV records (scan/match/testdata and testdata/osv of the repository), imported with vulndb.Import", st.Total)
-	rep.Setup = append(rep.Setup, setupStep{"import the advisory fixtures into the full scan's database", time.Since(t).Seconds()})
+	rep.Setup = append(rep.Setup, benchkit.SetupStep{Step: "import the advisory fixtures into the full scan's database", Seconds: time.Since(t).Seconds()})
 
 	// The references: Myrmex's inventory into the warm cache, a full scan, Syft into its kept cache directory.
 	b.ref = map[string]*scanOutput{}
@@ -146,7 +146,7 @@ func (b *bench) setup(ctx context.Context, rep *report) error {
 			return fmt.Errorf("the untimed first run of %s: %w", r.step, err)
 		}
 		b.ref[r.name] = out
-		rep.Setup = append(rep.Setup, setupStep{"untimed first run: " + r.step, time.Since(t).Seconds()})
+		rep.Setup = append(rep.Setup, benchkit.SetupStep{Step: "untimed first run: " + r.step, Seconds: time.Since(t).Seconds()})
 		benchkit.Logf("reference %-40s %6.2fs  cpu %5.2fs  peak RSS %4.0f MB  %d packages", r.step, s.seconds, s.user+s.system,
 			float64(s.maxRSS)/1e6, s.packages)
 	}

@@ -31,21 +31,15 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 )
 
-// defaultDockerHost is the private engine of `scripts/engine.sh up`, used when DOCKER_HOST is unset.
-const defaultDockerHost = "unix:///run/myrmex-test/docker.sock"
-
 type config struct {
 	rounds     int
 	dockerHost string
 	syft       string
-	outDir     string
 	shared     *benchkit.Flags
 }
 
@@ -59,35 +53,21 @@ func main() {
 		return
 	}
 	var cfg config
-	host := os.Getenv("DOCKER_HOST")
-	if host == "" {
-		host = defaultDockerHost
-	}
 	flag.IntVar(&cfg.rounds, "rounds", 5, "rounds of every contender; the median is reported")
-	flag.StringVar(&cfg.dockerHost, "docker-host", host, "engine address, where the Debian test image is made or found")
+	flag.StringVar(&cfg.dockerHost, "docker-host", benchkit.DockerHost(), "engine address, where the Debian test image is made or found")
 	flag.StringVar(&cfg.syft, "syft", "", "syft binary; empty builds syft "+syftVersion+" once into a cache next to GOCACHE")
-	flag.StringVar(&cfg.outDir, "out", "bench/results", "directory for the results files; empty writes none")
 	cfg.shared = benchkit.RegisterFlags(flag.CommandLine)
 	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "bench/scan:", err)
-		os.Exit(1)
-	}
+	benchkit.Main("scan", func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
 func run(ctx context.Context, cfg config) (err error) {
 	if cfg.rounds < 1 {
 		return errors.New("rounds must be positive")
 	}
-	// Results are only written from a commit, unless -allow-dirty: refused now, not after the run.
-	src := benchkit.ReadSource(ctx, ".", cfg.outDir)
-	if cfg.outDir != "" {
-		if err := src.Check(cfg.shared.AllowDirty); err != nil {
-			return err
-		}
+	src, err := cfg.shared.Source(ctx)
+	if err != nil {
+		return err
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -110,7 +90,7 @@ func run(ctx context.Context, cfg config) (err error) {
 	defer func() { err = errors.Join(err, os.RemoveAll(tmp)) }()
 
 	b := &bench{cfg: cfg, self: self, syft: syft, root: root, tmp: tmp, runID: benchkit.NewRunID(), order: cfg.shared.Order()}
-	rep := &report{Started: time.Now(), RunID: b.runID, Source: src, Order: b.order}
+	rep := &report{Header: benchkit.Header{Started: time.Now(), RunID: b.runID, Source: src, Order: b.order}}
 	rep.Machine, rep.Notes = describe(ctx, b)
 	rep.Machine.SyftBuild = build
 	benchkit.Logf("run %s: syft %s (%s), osv-scalibr %s, %s; %s; %s", b.runID, rep.Machine.SyftVersion, syft, rep.Machine.ScalibrVersion,
@@ -126,23 +106,9 @@ func run(ctx context.Context, cfg config) (err error) {
 		return err
 	}
 	rep.Notes = append(rep.Notes, b.notes...)
-	rep.Finished = time.Now()
-	rep.Machine.LoadAfter = benchkit.LoadAvg()
-	if note := rep.Source.Recheck(ctx); note != "" {
-		rep.Notes = append(rep.Notes, note)
-	}
-	if note := rep.Machine.BusyNote("CPUs"); note != "" {
-		rep.Notes = append(rep.Notes, note)
-	}
+	rep.Notes = append(rep.Notes, rep.End(ctx, &rep.Machine.Host, "CPUs")...)
 	rep.finish(cfg)
 
 	rep.printTable(os.Stdout)
-	if cfg.outDir != "" {
-		md, js, err := rep.write(cfg.outDir)
-		if err != nil {
-			return err
-		}
-		benchkit.Logf("wrote %s and %s", md, js)
-	}
-	return nil
+	return cfg.shared.Write("scan", rep.Started, rep, rep.markdown())
 }

@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/moby/moby/client"
 
@@ -25,22 +24,18 @@ import (
 
 // report is everything a results file holds; the JSON file is this struct.
 type report struct {
-	Started    time.Time       `json:"started"`
-	Finished   time.Time       `json:"finished"`
-	RunID      string          `json:"run_id"`
-	Source     benchkit.Source `json:"source"` // the commit measured, and whether the work tree was clean
-	Order      *benchkit.Order `json:"order"`  // the seed and the contenders' order in every round
-	Machine    machine         `json:"machine"`
-	Rounds     int             `json:"rounds"`
-	Image      imageInfo       `json:"image"`
-	Database   string          `json:"database"`
-	Setup      []setupStep     `json:"setup"` // untimed preparation, for the record
-	Contenders []measurement   `json:"contenders"`
-	Ratios     []ratio         `json:"ratios"`
-	Packages   comparison      `json:"packages"`
-	FullScan   fullScan        `json:"full_scan"`
-	Notes      []string        `json:"notes,omitempty"`
-	Command    string          `json:"command"`
+	benchkit.Header
+	Machine    machine              `json:"machine"`
+	Rounds     int                  `json:"rounds"`
+	Image      imageInfo            `json:"image"`
+	Database   string               `json:"database"`
+	Setup      []benchkit.SetupStep `json:"setup"` // untimed preparation, for the record
+	Contenders []measurement        `json:"contenders"`
+	Ratios     []ratio              `json:"ratios"`
+	Packages   comparison           `json:"packages"`
+	FullScan   fullScan             `json:"full_scan"`
+	Notes      []string             `json:"notes,omitempty"`
+	Command    string               `json:"command"`
 }
 
 type machine struct {
@@ -71,12 +66,6 @@ type fullScan struct {
 	Scanned         int      `json:"packages_scanned"`
 	Findings        []string `json:"findings"` // package@version CVE
 	ComplianceScore float64  `json:"compliance_score"`
-}
-
-// setupStep is an untimed step of the setup and how long it took.
-type setupStep struct {
-	Step    string  `json:"step"`
-	Seconds float64 `json:"seconds"`
 }
 
 // measurement is one contender's rounds and their medians.
@@ -145,11 +134,8 @@ func (r *report) finish(cfg config) {
 		if a.Tool != b.Tool {
 			caveat = cmp.Or(a.Caveat, b.Caveat)
 		}
-		x := ratio{Name: name, Caveat: caveat, Seconds: a.Median / b.Median, CPU: a.MedianCPU / b.MedianCPU, MaxRSS: a.MedianMaxRSSMB / b.MedianMaxRSSMB}
-		for i := range min(len(a.Rounds), len(b.Rounds)) {
-			x.SecondsPerRound = append(x.SecondsPerRound, a.Rounds[i]/b.Rounds[i])
-		}
-		r.Ratios = append(r.Ratios, x)
+		r.Ratios = append(r.Ratios, ratio{Name: name, Caveat: caveat, Seconds: a.Median / b.Median, SecondsPerRound: benchkit.PerRound(a.Rounds, b.Rounds),
+			CPU: a.MedianCPU / b.MedianCPU, MaxRSS: a.MedianMaxRSSMB / b.MedianMaxRSSMB})
 	}
 	add("inventory-cold", "syft-cold", "Myrmex inventory, cold / Syft, cold")
 	add("inventory-warm", "syft-warm", "warm: Myrmex's layer cache (Syft has none) / Syft, warm")
@@ -257,39 +243,17 @@ func short(id string) string {
 	return hex[:min(12, len(hex))]
 }
 
-// write puts scan-<date>.md and .json in dir and returns their paths.
-func (r *report) write(dir string) (string, string, error) {
-	return benchkit.WriteResults(dir, "scan", r.Started, r, r.markdown())
-}
-
 func (r *report) markdown() string {
-	var b strings.Builder
-	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	var md benchkit.Markdown
+	p := md.P
 	m, img := r.Machine, r.Image
-	p("# Scan benchmark, %s", r.Started.Format("2006-01-02"))
-	p("")
-	for _, line := range r.Source.Banner() {
-		p("%s", line)
-	}
-	p("Run %s, %s to %s. Reproduce with `%s`; see [../README.md](../README.md) for what is measured.",
-		r.RunID, r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.Command)
-	p("")
-	p("## Machine and tools")
-	p("")
-	p("| | |")
-	p("|---|---|")
-	for _, row := range m.Rows(r.Started) {
-		p("%s", row)
-	}
-	p("| engine (makes the image) | %s, at %s |", m.EngineVersion, m.EngineHost)
-	p("| Syft | %s (SBOM descriptor: %s), %s |", m.SyftVersion, m.SyftDescriptor, m.SyftPath)
-	p("| Syft built by | %s |", m.SyftBuild)
-	p("| Myrmex | osv-scalibr %s, go-containerregistry %s |", m.ScalibrVersion, m.GGCRVersion)
-	p("| Go | %s (Myrmex and Syft) |", m.GoVersion)
-	for _, row := range r.Source.Rows() {
-		p("%s", row)
-	}
-	p("")
+	md.Lines(r.Intro("Scan benchmark", "`"+r.Command+"`"))
+	md.Lines(r.MachineTable("Machine and tools", m.Host,
+		fmt.Sprintf("| engine (makes the image) | %s, at %s |", m.EngineVersion, m.EngineHost),
+		fmt.Sprintf("| Syft | %s (SBOM descriptor: %s), %s |", m.SyftVersion, m.SyftDescriptor, m.SyftPath),
+		fmt.Sprintf("| Syft built by | %s |", m.SyftBuild),
+		fmt.Sprintf("| Myrmex | osv-scalibr %s, go-containerregistry %s |", m.ScalibrVersion, m.GGCRVersion),
+		fmt.Sprintf("| Go | %s (Myrmex and Syft) |", m.GoVersion)))
 	p("## Image and settings")
 	p("")
 	var manifest []string
@@ -305,11 +269,7 @@ func (r *report) markdown() string {
 		"all from the rusage wait4 returns. *In-process scan* is Myrmex's scan alone, timed inside the child. The full "+
 		"scan's database: %s.", r.Rounds, r.Order.Seed, r.Database)
 	p("")
-	var setup []string
-	for _, st := range r.Setup {
-		setup = append(setup, fmt.Sprintf("%s %.1f s", st.Step, st.Seconds))
-	}
-	p("Untimed setup: %s.", strings.Join(setup, "; "))
+	p("Untimed setup: %s.", benchkit.SetupList(r.Setup, 1))
 	p("")
 	p("## Results")
 	p("")
@@ -324,9 +284,7 @@ func (r *report) markdown() string {
 			x.MedianCPU, x.MedianMaxRSSMB, x.PeakMaxRSSMB, x.scan(), x.Packages[0])
 	}
 	p("")
-	for _, line := range r.Order.Markdown() {
-		p("%s", line)
-	}
+	md.Lines(r.Order.Markdown())
 	p("## Ratios")
 	p("")
 	p("The first contender's median over the second's: below 1 the first is faster (or uses less CPU, or less memory). " +
@@ -362,13 +320,7 @@ func (r *report) markdown() string {
 			"database; compliance score %.1f.", f.Scanned, len(f.Findings), strings.Join(f.Findings, ", "), f.ComplianceScore)
 		p("")
 	}
-	for _, line := range benchkit.NotesSection(r.Notes) {
-		p("%s", line)
-	}
-	p("## Reproduce")
-	p("")
-	p("```")
-	p("%s", r.Command)
-	p("```")
-	return b.String()
+	md.Lines(benchkit.NotesSection(r.Notes))
+	md.Lines(benchkit.ReproduceSection(r.Command))
+	return md.String()
 }

@@ -5,13 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 )
 
 // Syft is built from its own module at this version, the newest the Go module proxy served when the benchmark
@@ -31,11 +32,10 @@ func ensureSyft(ctx context.Context, named string) (bin, how string, err error) 
 		bin, err := exec.LookPath(named)
 		return bin, "given with -syft", err
 	}
-	out, err := exec.CommandContext(ctx, "go", "env", "GOCACHE").Output()
-	if err != nil || strings.TrimSpace(string(out)) == "" {
-		return "", "", fmt.Errorf("go env GOCACHE: %v (or name a syft binary with -syft)", err)
+	dir, err := benchkit.BinDir(ctx, "syft-"+syftVersion)
+	if err != nil {
+		return "", "", fmt.Errorf("%w (or name a syft binary with -syft)", err)
 	}
-	dir := filepath.Join(filepath.Dir(strings.TrimSpace(string(out))), "myrmex-bench-bin", "syft-"+syftVersion)
 	bin = filepath.Join(dir, "syft")
 	record := filepath.Join(dir, "BUILD")
 	if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
@@ -56,7 +56,7 @@ func ensureSyft(ctx context.Context, named string) (bin, how string, err error) 
 	start := time.Now()
 	built := filepath.Join(work, "syft")
 	how = fmt.Sprintf("go install %s %s@%s (GOWORK=off, %s)", ldflags, syftPackage, syftVersion, strings.TrimSpace(string(goVersion)))
-	if err := goCmd(ctx, work, []string{"GOBIN=" + work}, "install", ldflags, syftPackage+"@"+syftVersion); err != nil {
+	if err := benchkit.GoCmd(ctx, work, []string{"GOBIN=" + work}, "install", ldflags, syftPackage+"@"+syftVersion); err != nil {
 		// `go install pkg@version` refuses a module whose go.mod has replace directives; a throwaway module that
 		// requires it builds it all the same.
 		benchkit.Logf("go install failed (%v); building syft from a throwaway module", err)
@@ -68,10 +68,10 @@ func ensureSyft(ctx context.Context, named string) (bin, how string, err error) 
 		if err := os.WriteFile(filepath.Join(mod, "go.mod"), []byte(gomod), 0o644); err != nil {
 			return "", "", err
 		}
-		if err := goCmd(ctx, mod, nil, "get", syftPackage+"@"+syftVersion); err != nil {
+		if err := benchkit.GoCmd(ctx, mod, nil, "get", syftPackage+"@"+syftVersion); err != nil {
 			return "", "", err
 		}
-		if err := goCmd(ctx, mod, nil, "build", ldflags, "-o", built, syftPackage); err != nil {
+		if err := benchkit.GoCmd(ctx, mod, nil, "build", ldflags, "-o", built, syftPackage); err != nil {
 			return "", "", err
 		}
 		how = fmt.Sprintf("go build %s %s in a throwaway module requiring %s %s (GOWORK=off, %s)", ldflags, syftPackage, syftModule,
@@ -85,17 +85,6 @@ func ensureSyft(ctx context.Context, named string) (bin, how string, err error) 
 		return "", "", err
 	}
 	return bin, how, nil
-}
-
-// goCmd runs the go command in dir with the workspace off, so the main module is never consulted.
-func goCmd(ctx context.Context, dir string, env []string, args ...string) error {
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = dir
-	cmd.Env = append(append(os.Environ(), "GOWORK=off"), env...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go %s: %w: %s", strings.Join(args, " "), err, lastLines(out, 10))
-	}
-	return nil
 }
 
 // proc is what a child process cost: wall time from start to exit, the CPU seconds it used and its peak resident
@@ -122,20 +111,12 @@ func runChild(cmd *exec.Cmd) (proc, error) {
 	}
 	if err != nil {
 		return p, fmt.Errorf("%s %s: %w: %s", filepath.Base(cmd.Path), strings.Join(cmd.Args[1:], " "), err,
-			lastLines(append(stdout.Bytes(), stderr.Bytes()...), 15))
+			benchkit.LastLines(append(stdout.Bytes(), stderr.Bytes()...), 15))
 	}
 	if p.maxRSS == 0 {
 		return p, errors.New("the child's rusage has no ru_maxrss")
 	}
 	return p, nil
-}
-
-func lastLines(b []byte, n int) string {
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // moduleRoot is the main module's directory, found upwards from the working directory: the advisory fixtures

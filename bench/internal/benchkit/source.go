@@ -3,31 +3,12 @@ package benchkit
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 )
-
-// Flags are the settings every benchmark shares: the seed of its orders and whether it may write results from a
-// dirty work tree.
-type Flags struct {
-	Seed       uint64
-	AllowDirty bool
-}
-
-// RegisterFlags defines -seed and -allow-dirty on fs.
-func RegisterFlags(fs *flag.FlagSet) *Flags {
-	f := &Flags{}
-	fs.Uint64Var(&f.Seed, "seed", 0, "seed of the contenders' random order in every round; 0 takes one from the clock (the seed is in the results)")
-	fs.BoolVar(&f.AllowDirty, "allow-dirty", false, "write results even when the work tree differs from its commit (the results then say they are not reproducible from a commit)")
-	return f
-}
-
-// Order returns the Order of the run, drawn from -seed.
-func (f *Flags) Order() *Order { return NewOrder(f.Seed) }
 
 // DirtyWarning is what a results file says, prominently, when the work tree it ran from was not its commit.
 const DirtyWarning = "dirty: results not reproducible from a commit"
