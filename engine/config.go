@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"net/netip"
 	"os"
 	"path"
@@ -50,11 +51,12 @@ type ContainerConfig struct {
 
 // Resources is the specification's resources block.
 //
-// CPU amounts are a number of CPUs ("0.5", "2") or millicores ("500m"). Memory amounts take docker's units:
-// "256m", "1g", "512MiB". cpu_limit becomes a CFS quota (docker run --cpus), memory_limit a hard limit
-// (--memory), memory_reservation a soft limit (--memory-reservation). The engine has no CPU reservation for a
-// single container, so cpu_reservation becomes the relative CPU weight that guarantees that share under
-// contention (--cpu-shares = cpus × 1024), as Compose does for a reservation outside swarm.
+// CPU amounts are a number of CPUs ("0.5", "2") or millicores ("500m"), from 1m to 4096; cpu_limit is at least
+// 0.01, the engine's smallest quota. Memory amounts take docker's units: "256m", "1g", "512MiB". cpu_limit
+// becomes a CFS quota (docker run --cpus), memory_limit a hard limit (--memory), memory_reservation a soft limit
+// (--memory-reservation). The engine has no CPU reservation for a single container, so cpu_reservation becomes
+// the relative CPU weight that guarantees that share under contention (--cpu-shares = cpus × 1024), as Compose
+// does for a reservation outside swarm.
 type Resources struct {
 	CPULimit          string `json:"cpu_limit"`
 	MemoryLimit       string `json:"memory_limit"`
@@ -204,6 +206,11 @@ func (cfg ContainerConfig) request(name string) (*createRequest, error) {
 			bad("environment variable name %q is invalid", k)
 			continue
 		}
+		if strings.ContainsRune(cfg.Environment[k], 0) {
+			// The environment is a list of C strings: a NUL would cut the value short.
+			bad("environment variable %s: the value contains a NUL byte", k)
+			continue
+		}
 		req.config.Env = append(req.config.Env, k+"="+cfg.Environment[k])
 	}
 
@@ -267,7 +274,8 @@ func ParseRestartPolicy(s string) (container.RestartPolicy, error) {
 	return p, asInvalid(err)
 }
 
-// ParseCPUs reads a CPU amount: "0.5", "2" or "500m". It returns nano-CPUs.
+// ParseCPUs reads a CPU amount: "0.5", "2" or "500m", from 1m (0.001) to 4096 CPUs. It returns nano-CPUs. NaN,
+// infinities, negative amounts and amounts below a millicore are an ErrInvalidArgument.
 func ParseCPUs(s string) (int64, error) {
 	n, err := parseCPUs(s)
 	return n, asInvalid(err)
@@ -314,15 +322,25 @@ func parseRestartPolicy(s string) (container.RestartPolicy, error) {
 	return p, nil
 }
 
+// CPU amounts in nano-CPUs: the smallest is a millicore (Kubernetes' unit), and the smallest limit 0.01 CPU, a
+// CFS quota of 1ms per 100ms period, the kernel's minimum.
+const (
+	minCPUs     = 1e6
+	maxCPUs     = 4096e9
+	minCPULimit = 1e7
+)
+
 func parseCPUs(s string) (int64, error) {
 	f, err := strconv.ParseFloat(strings.TrimSuffix(s, "m"), 64)
 	if err == nil && strings.HasSuffix(s, "m") {
 		f /= 1000
 	}
-	if err != nil || f <= 0 || f > 4096 {
-		return 0, fmt.Errorf("cpu amount %q: want a positive number of CPUs (\"0.5\") or millicores (\"500m\")", s)
+	n := math.Round(f * 1e9)
+	// NaN compares false to everything, so the range is checked as what must hold, not what must not.
+	if err != nil || !(n >= minCPUs && n <= maxCPUs) {
+		return 0, fmt.Errorf("cpu amount %q: want a number of CPUs (\"0.5\") or millicores (\"500m\") from 1m to 4096", s)
 	}
-	return int64(f * 1e9), nil
+	return int64(n), nil
 }
 
 // minMemory is the engine's smallest memory limit on Linux.
@@ -342,6 +360,9 @@ func parseResources(r Resources, out *container.Resources) error {
 		n, err := parseCPUs(r.CPULimit)
 		if err != nil {
 			errs = append(errs, "cpu_limit: "+err.Error())
+		} else if n < minCPULimit {
+			// Below it the quota rounds to 0, which the engine reads as no limit, or the kernel refuses it.
+			errs = append(errs, fmt.Sprintf("cpu_limit %s is below the engine's minimum of 0.01 (10m)", r.CPULimit))
 		}
 		out.NanoCPUs = n
 	}

@@ -58,6 +58,13 @@ func TestRequestRejectsBadInput(t *testing.T) {
 		{"count on always", "web", with(func(c *ContainerConfig) { c.RestartPolicy = "always:3" })},
 		{"negative count", "web", with(func(c *ContainerConfig) { c.RestartPolicy = "on-failure:-1" })},
 		{"env name with =", "web", with(func(c *ContainerConfig) { c.Environment = map[string]string{"A=B": "c"} })},
+		{"env name with NUL", "web", with(func(c *ContainerConfig) { c.Environment = map[string]string{"A\x00B": "c"} })},
+		{"env value with NUL", "web", with(func(c *ContainerConfig) { c.Environment = map[string]string{"A": "b\x00c"} })},
+		{"cpu limit NaN", "web", with(func(c *ContainerConfig) { c.Resources.CPULimit = "NaN" })},
+		{"cpu limit that rounds to no limit", "web", with(func(c *ContainerConfig) { c.Resources.CPULimit = "1e-10" })},
+		{"cpu limit below the engine's 0.01", "web", with(func(c *ContainerConfig) { c.Resources.CPULimit = "5m" })},
+		{"cpu reservation NaN", "web", with(func(c *ContainerConfig) { c.Resources.CPUReservation = "nan" })},
+		{"cpu reservation that rounds to zero", "web", with(func(c *ContainerConfig) { c.Resources.CPUReservation = "1e-10m" })},
 		{"empty label key", "web", with(func(c *ContainerConfig) { c.Labels = map[string]string{"": "x"} })},
 	}
 	for _, tt := range tests {
@@ -67,6 +74,22 @@ func TestRequestRejectsBadInput(t *testing.T) {
 				t.Errorf("request(%q) error = %v, want ErrInvalidArgument", tt.cname, err)
 			}
 		})
+	}
+}
+
+// CPU amounts that are not a finite positive number, or that round to no quota, are refused: NaN converts to a
+// huge negative quota and 1e-10 to 0, which the engine reads as no limit.
+func TestParseCPUsRejectsNonsense(t *testing.T) {
+	for _, s := range []string{"NaN", "nan", "-NaN", "NaNm", "Inf", "+Inf", "-Inf", "infinity", "1e400", "-1", "-0.5", "-500m",
+		"0", "0m", "-0", "1e-10", "1e-10m", "0.0000000001", "0.0001", "0.5m", "4097", "", "m", "half"} {
+		if n, err := ParseCPUs(s); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("ParseCPUs(%q) = %d, %v; want ErrInvalidArgument", s, n, err)
+		}
+	}
+	for s, want := range map[string]int64{"0.5": 5e8, "500m": 5e8, "2": 2e9, "1m": 1e6, "0.3": 3e8, "4096": 4096e9, "1e-3": 1e6} {
+		if n, err := ParseCPUs(s); err != nil || n != want {
+			t.Errorf("ParseCPUs(%q) = %d, %v; want %d", s, n, err, want)
+		}
 	}
 }
 

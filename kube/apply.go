@@ -25,8 +25,9 @@ import (
 
 // Annotation keys and labels of Myrmex on the objects it applies.
 const (
-	// AppAnnotation marks every object an application applied with "namespace/name" of the application; prune
-	// deletes only objects that carry it with the same value.
+	// AppAnnotation marks every object an application owns (it created it, or the object already carried the
+	// annotation) with "namespace/name" of the application; prune and delete remove only objects that carry it
+	// with the same value. An object that existed without it is applied without it: see [Change].Unowned.
 	AppAnnotation = "myrmex.codomyrmex.dev/app"
 	// InventoryLabel marks the ConfigMap that lists what an application applied.
 	InventoryLabel = "myrmex.codomyrmex.dev/inventory"
@@ -78,6 +79,21 @@ type Change struct {
 	Name      string   `json:"name"`
 	Action    string   `json:"action"`           // created, configured, unchanged, pruned
 	Fields    []string `json:"fields,omitempty"` // what changed: "spec.replicas: 2 → 3"
+	// Unowned: the object existed before without [AppAnnotation] (made by hand or by another tool, such as a
+	// namespace made beforehand). It is applied but not adopted: prune and delete never remove it.
+	Unowned bool `json:"unowned,omitempty"`
+}
+
+// unownedNote is the event message of an object applied but not adopted.
+const unownedNote = "existed before without annotation " + AppAnnotation + ": applied, not owned; prune and delete leave it"
+
+// message is the event message of a change: the fields it changes, and whether the object is not owned.
+func (ch Change) message() string {
+	msg := strings.Join(ch.Fields, "; ")
+	if ch.Unowned {
+		msg = strings.TrimPrefix(msg+"; "+unownedNote, "; ")
+	}
+	return msg
 }
 
 // ApplyResult is the outcome of [Client.Apply].
@@ -265,7 +281,7 @@ func (c *Client) Apply(ctx context.Context, objs []*Object, opts ApplyOptions) (
 	if opts.DryRun {
 		for _, it := range items {
 			res.Changes = append(res.Changes, it.change)
-			emit(Event{Phase: "apply", Object: it.ref.String(), Status: it.change.Action + " (dry run)", Message: strings.Join(it.change.Fields, "; ")})
+			emit(Event{Phase: "apply", Object: it.ref.String(), Status: it.change.Action + " (dry run)", Message: it.change.message()})
 		}
 		if opts.Prune {
 			for _, r := range pruneSet {
@@ -522,16 +538,17 @@ func (c *Client) preflight(ctx context.Context, items []*item, missingNS map[str
 				mu.Unlock()
 				return nil
 			}
+			// Before the dry run, which must see the object as it will be sent: without the annotation if not owned.
+			if err := ownership(live, it, opts); err != nil {
+				mu.Lock()
+				errs = append(errs, &ObjectError{Object: it.ref.String(), Err: err})
+				mu.Unlock()
+				return nil
+			}
 			out, err := c.applyOne(gctx, ri, it.obj.Unstructured, true, opts.ForceConflicts)
 			if err != nil {
 				mu.Lock()
 				errs = append(errs, &ObjectError{Object: it.ref.String(), Source: it.obj.Source, Err: err})
-				mu.Unlock()
-				return nil
-			}
-			if err := adoptionConflict(live, it, opts); err != nil {
-				mu.Lock()
-				errs = append(errs, &ObjectError{Object: it.ref.String(), Err: err})
 				mu.Unlock()
 				return nil
 			}
@@ -561,13 +578,13 @@ func (c *Client) applyGroup(ctx context.Context, group []*item, opts ApplyOption
 			}
 			ri := c.resource(it.mapping, it.ref.Namespace)
 			if it.checked && it.change.Action == "unchanged" {
-				emit(Event{Phase: "apply", Object: it.ref.String(), Status: "unchanged"})
+				emit(Event{Phase: "apply", Object: it.ref.String(), Status: "unchanged", Message: it.change.message()})
 				return nil
 			}
 			if !it.checked {
 				live, err := ri.Get(gctx, it.ref.Name, metav1.GetOptions{})
 				if err == nil {
-					if err := adoptionConflict(live, it, opts); err != nil {
+					if err := ownership(live, it, opts); err != nil {
 						return &ObjectError{Object: it.ref.String(), Err: err}
 					}
 					it.live = live
@@ -582,24 +599,38 @@ func (c *Client) applyGroup(ctx context.Context, group []*item, opts ApplyOption
 			if !it.checked {
 				it.change.Action, it.change.Fields = describeChange(it.live, out)
 			}
-			emit(Event{Phase: "apply", Object: it.ref.String(), Status: it.change.Action, Message: strings.Join(it.change.Fields, "; ")})
+			emit(Event{Phase: "apply", Object: it.ref.String(), Status: it.change.Action, Message: it.change.message()})
 			return nil
 		})
 	}
 	return g.Wait()
 }
 
-// adoptionConflict refuses to take an object that another application applied (its AppAnnotation names another
-// application) unless ForceConflicts: else one application's apply would take over, and its delete remove,
-// what the other still uses. Objects without the annotation (made by hand or by other tools) are adopted, as
-// server-side apply would.
-func adoptionConflict(live *unstructured.Unstructured, it *item, opts ApplyOptions) error {
-	if live == nil || opts.ForceConflicts {
+// ownership decides, before an object that exists is applied, whether the application may own it.
+//
+// An object that another application applied (its AppAnnotation names another application) is refused unless
+// ForceConflicts: else one application's apply would take over, and its delete remove, what the other still uses.
+//
+// An object without the annotation (made by hand or by another tool, such as a namespace made beforehand and
+// listed in the manifests) is applied without it, and its change says Unowned: prune and delete, which remove only
+// objects that carry the application's annotation, never remove it, so that listing a user's namespace cannot make
+// the application's delete remove it with everything inside. kapp adopts such objects silently and deletes them
+// with the application (carvel-dev/kapp#99); ForceConflicts does not adopt them either. To hand such an object
+// to the application, annotate it with the application's "namespace/name" first.
+func ownership(live *unstructured.Unstructured, it *item, opts ApplyOptions) error {
+	if live == nil {
 		return nil
 	}
 	owner := live.GetAnnotations()[AppAnnotation]
 	mine := it.obj.GetAnnotations()[AppAnnotation]
-	if owner == "" || owner == mine {
+	switch {
+	case owner == "":
+		ann := it.obj.GetAnnotations()
+		delete(ann, AppAnnotation)
+		it.obj.SetAnnotations(ann)
+		it.change.Unowned = true
+		return nil
+	case owner == mine || opts.ForceConflicts:
 		return nil
 	}
 	return fmt.Errorf("%w: %s: %s belongs to application %q (annotation %s); give it another name, or take it over with --force-conflicts (ForceConflicts)",

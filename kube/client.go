@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/homedir"
 
 	"github.com/codomyrmex/containerization/errdefs"
 )
@@ -56,6 +58,12 @@ type Client struct {
 // New resolves the configuration and makes a client. It does not contact the API server.
 func New(cfg Config) (*Client, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if os.Getenv(clientcmd.RecommendedConfigPathEnvVar) == "" {
+		// client-go fixes ~/.kube/config at its init, from the HOME the process started with: read the HOME of now.
+		dir := filepath.Join(homedir.HomeDir(), clientcmd.RecommendedHomeDir)
+		rules.Precedence = []string{filepath.Join(dir, clientcmd.RecommendedFileName)}
+		rules.MigrationRules = nil // client-go's copy of a legacy ~/.kube/.kubeconfig, to the first HOME's config too
+	}
 	if cfg.Kubeconfig != "" {
 		if _, err := os.Stat(cfg.Kubeconfig); err != nil {
 			return nil, fmt.Errorf("%w: kubeconfig %s: %v", errdefs.ErrInvalidArgument, cfg.Kubeconfig, err)

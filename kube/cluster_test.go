@@ -10,10 +10,14 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/flowcontrol"
 
@@ -352,6 +356,36 @@ func TestFailFast(t *testing.T) {
 			}
 		})
 	}
+	// The deployment controller itself sets ProgressDeadlineExceeded: a one-second deadline and a pod held in
+	// ContainerCreating (KWOK's simulate-waiting stage), a reason that is not fail-fast, so only the deadline ends it.
+	t.Run("ProgressDeadlineExceeded", func(t *testing.T) {
+		ctx := ctxT(t, 3*time.Minute)
+		m := strings.Replace(deployment("stuck", "registry.local/web:1", 1, ", myrmex.codomyrmex.dev/simulate-waiting: ContainerCreating"),
+			"spec:\n  replicas:", "spec:\n  progressDeadlineSeconds: 1\n  replicas:", 1)
+		res, err := c.Apply(ctx, parse(t, m), kube.ApplyOptions{Name: "stuck", Namespace: ns, Wait: true, Timeout: 2 * time.Minute})
+		var re *kube.RolloutError
+		if !errors.As(err, &re) || !errors.Is(err, errdefs.ErrRolloutFailed) || errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("error = %v, want a RolloutError that is not a timeout", err)
+		}
+		if re.TimedOut || re.Reason != "ProgressDeadlineExceeded" || re.Object != "deployment.apps/"+ns+"/stuck" ||
+			!strings.Contains(re.Message, "has timed out progressing") {
+			t.Fatalf("rollout error = %+v, want ProgressDeadlineExceeded on the deployment with the controller's message", re)
+		}
+		if res == nil || res.Status == nil || res.Status.Status != "failed" || len(res.Status.Pods) != 1 || res.Status.Pods[0].Ready {
+			t.Fatalf("result status = %+v, want failed with its one pod not ready", res.Status)
+		}
+		d, err := c.Typed().AppsV1().Deployments(ns).Get(ctx, "stuck", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		set := false
+		for _, cond := range d.Status.Conditions {
+			set = set || cond.Type == "Progressing" && cond.Status == "False" && cond.Reason == "ProgressDeadlineExceeded"
+		}
+		if !set {
+			t.Errorf("the deployment's conditions %+v do not say ProgressDeadlineExceeded", d.Status.Conditions)
+		}
+	})
 	t.Run("Unschedulable", func(t *testing.T) {
 		ctx := ctxT(t, 3*time.Minute)
 		m := strings.Replace(deployment("nowhere", "registry.local/web:1", 1, ""), "    spec:\n      containers:", "    spec:\n      nodeSelector: {disk: none-has-this}\n      containers:", 1)
@@ -577,19 +611,28 @@ func TestKubeconfigResolution(t *testing.T) {
 	if _, err := kube.New(kube.Config{Context: "no-such-context"}); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("unknown context: %v, want ErrNotFound", err)
 	}
-	// Nothing configured, not in a pod. (~/.kube/config is read from the HOME the process started with, so
-	// this only runs where there is none.)
+	// Nothing configured, not in a pod: no KUBECONFIG, and a HOME of the test's own without ~/.kube/config, so
+	// that the user's own configuration is never read.
 	home := t.TempDir()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Setenv("HOME", home)
 	t.Setenv("KUBECONFIG", "")
 	t.Setenv("KUBERNETES_SERVICE_HOST", "")
-	if _, statErr := os.Stat(clientcmd.RecommendedHomeFile); statErr == nil {
-		t.Logf("%s exists: not checking the error for no configuration", clientcmd.RecommendedHomeFile)
-	} else if _, err := kube.New(kube.Config{}); !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), "no Kubernetes cluster is configured") {
+	if _, err := kube.New(kube.Config{}); !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), "no Kubernetes cluster is configured") {
 		t.Errorf("no configuration: %v, want ErrUnavailable saying so", err)
+	}
+	// ~/.kube/config is the one of HOME at the call, not at the start of the process.
+	if err := os.MkdirAll(filepath.Join(home, ".kube"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ".kube", "config"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := kube.New(kube.Config{}); err != nil || c.Ping(ctx) != nil {
+		t.Errorf("with $HOME/.kube/config: %v, want a client of the test cluster", err)
 	}
 	// A server that does not answer.
 	dead := strings.Replace(string(b), "server: https://127.0.0.1:", "server: https://127.0.0.1:1", 1)
@@ -900,5 +943,195 @@ spec:
 	}
 	if _, err := c.Rollback(ctx, ns, "migrate", 0); !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("Rollback(Job) = %v, want ErrInvalidArgument", err)
+	}
+}
+
+// A namespace that existed before the application, listed in its manifests (as charts often do), and an object
+// made by hand that the manifests also list, are applied but never adopted: neither Delete nor prune of the
+// application removes them, or what the user keeps in the namespace.
+func TestPreexistingObjectsAreNeverAdopted(t *testing.T) {
+	_, c := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, c) // made by hand, without Myrmex's annotation
+	ctx := ctxT(t, 2*time.Minute)
+	cms := c.Typed().CoreV1().ConfigMaps(ns)
+	for _, n := range []string{"users-data", "shared-settings"} {
+		if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: n}, Data: map[string]string{"k": "user"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	namespace := fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata: {name: %s, labels: {team: a}}\n---\n", ns)
+	shared := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shared-settings}\ndata: {k: user, extra: app}\n---\n"
+	own := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app-config}\ndata: {k: app}\n"
+	opts := kube.ApplyOptions{Name: "app", Namespace: ns, Prune: true}
+	var events []kube.Event
+	res, err := c.Apply(ctx, parse(t, namespace+shared+own), kube.ApplyOptions{Name: "app", Namespace: ns, Prune: true,
+		Progress: func(e kube.Event) { events = append(events, e) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unowned := map[string]bool{}
+	for _, ch := range res.Changes {
+		unowned[ch.Name] = ch.Unowned
+	}
+	if !unowned[ns] || !unowned["shared-settings"] || unowned["app-config"] || len(unowned) != 3 {
+		t.Errorf("changes' Unowned = %v, want the namespace and shared-settings only", unowned)
+	}
+	for _, e := range events {
+		if e.Object == "namespace/"+ns && !strings.Contains(e.Message, "not owned") {
+			t.Errorf("apply event of the namespace %+v does not say it is not owned", e)
+		}
+	}
+	live, err := c.Typed().CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if err != nil || live.Labels["team"] != "a" || live.Annotations[kube.AppAnnotation] != "" {
+		t.Fatalf("namespace after apply: %v, labels %v, annotations %v; want the manifests' label applied, not the application's annotation",
+			err, live.Labels, live.Annotations)
+	}
+	if got, err := cms.Get(ctx, "shared-settings", metav1.GetOptions{}); err != nil || got.Data["extra"] != "app" {
+		t.Fatalf("shared-settings after apply: %v %v, want the manifests' data applied", err, got.Data)
+	}
+
+	deleted, err := c.Delete(ctx, ns, "app", kube.DeleteOptions{Wait: true})
+	if err != nil || len(deleted) != 1 || deleted[0].Object != "configmap/"+ns+"/app-config" {
+		t.Fatalf("Delete = %+v, %v; want the application's own configmap only", deleted, err)
+	}
+	checkPreexisting := func(when string) {
+		t.Helper()
+		live, err := c.Typed().CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		if err != nil || live.DeletionTimestamp != nil || live.Status.Phase != corev1.NamespaceActive {
+			t.Fatalf("%s: namespace %s: %v, deletion %v, phase %s; want it active", when, ns, err, live.DeletionTimestamp, live.Status.Phase)
+		}
+		for _, n := range []string{"users-data", "shared-settings"} {
+			cm, err := cms.Get(ctx, n, metav1.GetOptions{})
+			if err != nil || cm.DeletionTimestamp != nil {
+				t.Errorf("%s: configmap %s: %v, want it kept", when, n, err)
+			}
+		}
+	}
+	checkPreexisting("after Delete")
+	if _, err := cms.Get(ctx, "app-config", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("after Delete, app-config: %v, want it deleted", err)
+	}
+
+	// Prune: manifests that no longer list them leave them too.
+	if _, err := c.Apply(ctx, parse(t, namespace+shared+own), opts); err != nil {
+		t.Fatal(err)
+	}
+	res, err = c.Apply(ctx, parse(t, own), opts)
+	if err != nil || len(res.Pruned) != 0 {
+		t.Fatalf("apply without them, with prune: pruned %+v, %v; want nothing pruned", res.Pruned, err)
+	}
+	checkPreexisting("after prune")
+}
+
+// deleteHook runs a function before each Delete the client sends, with the name being deleted.
+type deleteHook struct {
+	dynamic.Interface
+	before func(name string)
+}
+
+func (h deleteHook) Resource(r schema.GroupVersionResource) dynamic.NamespaceableResourceInterface {
+	return deleteHookNR{h.Interface.Resource(r), h.before}
+}
+
+type deleteHookNR struct {
+	dynamic.NamespaceableResourceInterface
+	before func(string)
+}
+
+func (h deleteHookNR) Namespace(ns string) dynamic.ResourceInterface {
+	return deleteHookR{h.NamespaceableResourceInterface.Namespace(ns), h.before}
+}
+
+func (h deleteHookNR) Delete(ctx context.Context, name string, o metav1.DeleteOptions, sub ...string) error {
+	h.before(name)
+	return h.NamespaceableResourceInterface.Delete(ctx, name, o, sub...)
+}
+
+type deleteHookR struct {
+	dynamic.ResourceInterface
+	before func(string)
+}
+
+func (h deleteHookR) Delete(ctx context.Context, name string, o metav1.DeleteOptions, sub ...string) error {
+	h.before(name)
+	return h.ResourceInterface.Delete(ctx, name, o, sub...)
+}
+
+// Prune deletes the object it checked, not another one: an object replaced by someone else's of the same name, or
+// taken over by someone else, between prune's read and its delete, is left alone (the delete carries the UID and
+// resourceVersion that were read as preconditions).
+func TestPruneDeletesOnlyWhatItChecked(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, ctx context.Context, cms typedcorev1.ConfigMapInterface)
+	}{
+		{"replaced", func(t *testing.T, ctx context.Context, cms typedcorev1.ConfigMapInterface) {
+			if err := cms.Delete(ctx, "drop", metav1.DeleteOptions{}); err != nil {
+				t.Error(err)
+			}
+			if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "drop"}, Data: map[string]string{"k": "someone"}}, metav1.CreateOptions{}); err != nil {
+				t.Error(err)
+			}
+		}},
+		{"taken over", func(t *testing.T, ctx context.Context, cms typedcorev1.ConfigMapInterface) {
+			patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:null}},"data":{"k":"someone"}}`, kube.AppAnnotation)
+			if _, err := cms.Patch(ctx, "drop", types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: "someone"}); err != nil {
+				t.Error(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, c := testenv.Kube(t)
+			ns := testenv.KubeNamespace(t, c)
+			ctx := ctxT(t, time.Minute)
+			cm := func(n string) string {
+				return "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: " + n + "}\ndata: {k: app}\n"
+			}
+			opts := kube.ApplyOptions{Name: "app", Namespace: ns, Prune: true}
+			if _, err := c.Apply(ctx, parse(t, cm("keep")+cm("drop")), opts); err != nil {
+				t.Fatal(err)
+			}
+			cms := c.Typed().CoreV1().ConfigMaps(ns)
+			changed := false
+			c.WrapDynamic(func(d dynamic.Interface) dynamic.Interface {
+				return deleteHook{d, func(name string) {
+					if name == "drop" && !changed {
+						changed = true
+						tc.change(t, ctx, cms)
+					}
+				}}
+			})
+			res, err := c.Apply(ctx, parse(t, cm("keep")), opts)
+			if err != nil || !changed {
+				t.Fatalf("apply with prune: %v (delete sent: %v)", err, changed)
+			}
+			if len(res.Pruned) != 0 {
+				t.Errorf("pruned %+v, want nothing: drop is no longer the application's", res.Pruned)
+			}
+			got, err := cms.Get(ctx, "drop", metav1.GetOptions{})
+			if err != nil || got.Data["k"] != "someone" {
+				t.Fatalf("someone's drop after prune: %v, %v; want it kept", err, got.Data)
+			}
+		})
+	}
+}
+
+// An application that Myrmex did not apply (no inventory) is deleted through its workload of that name, a Job as
+// well as a Deployment.
+func TestDeleteWithoutInventory(t *testing.T) {
+	_, c := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, c)
+	ctx := ctxT(t, time.Minute)
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "migrate"}, Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
+		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "migrate", Image: "registry.local/migrate:1"}}}}}}
+	if _, err := c.Typed().BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deleted, err := c.Delete(ctx, ns, "migrate", kube.DeleteOptions{Wait: true})
+	if err != nil || len(deleted) != 1 || deleted[0].Object != "job.batch/"+ns+"/migrate" {
+		t.Fatalf("Delete = %+v, %v; want the job", deleted, err)
+	}
+	if j, err := c.Typed().BatchV1().Jobs(ns).Get(ctx, "migrate", metav1.GetOptions{}); !apierrors.IsNotFound(err) && (err != nil || j.DeletionTimestamp == nil) {
+		t.Errorf("the job after Delete: %v, deletion %v; want it gone or going", err, j.DeletionTimestamp)
 	}
 }

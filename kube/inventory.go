@@ -115,21 +115,20 @@ func (c *Client) prunable(ctx context.Context, r ObjRef, appID string) (bool, er
 }
 
 // prune deletes the objects of the set that still carry the application's annotation, workloads before what
-// they use, namespaces last.
+// they use, namespaces last. Each delete has the UID and resourceVersion prune read as preconditions (see
+// [Client.deleteRef]).
 func (c *Client) prune(ctx context.Context, refs []ObjRef, appID string, emit func(Event)) ([]Change, error) {
 	refs = append([]ObjRef(nil), refs...)
 	sort.SliceStable(refs, func(i, j int) bool { return rankOf(refs[i].Kind) > rankOf(refs[j].Kind) })
+	owned := func(u *unstructured.Unstructured) bool { return u.GetAnnotations()[AppAnnotation] == appID }
 	var done []Change
 	for _, r := range refs {
-		ok, err := c.prunable(ctx, r, appID)
+		ok, err := c.deleteRef(ctx, r, owned)
 		if err != nil {
 			return done, err
 		}
 		if !ok {
 			continue
-		}
-		if err := c.deleteRef(ctx, r); err != nil {
-			return done, err
 		}
 		done = append(done, Change{Object: r.String(), Kind: r.Kind, Namespace: r.Namespace, Name: r.Name, Action: "pruned"})
 		emit(Event{Phase: "prune", Object: r.String(), Status: "deleted"})
@@ -137,18 +136,47 @@ func (c *Client) prune(ctx context.Context, refs []ObjRef, appID string, emit fu
 	return done, nil
 }
 
-func (c *Client) deleteRef(ctx context.Context, r ObjRef) error {
+// deleteAttempts bounds how often deleteRef reads an object again when it changed between its read and its delete.
+const deleteAttempts = 10
+
+// deleteRef deletes the object if it exists, is not being deleted, and owned says it may go; it tells whether it
+// deleted it. The delete carries the UID and resourceVersion of the object owned saw as preconditions, so that
+// neither another object of the same name made since, nor the same object changed since (its annotation removed,
+// say), is deleted on the strength of an older read: when the API server refuses for that reason, the object is
+// read and judged again.
+func (c *Client) deleteRef(ctx context.Context, r ObjRef, owned func(*unstructured.Unstructured) bool) (bool, error) {
 	m, err := c.mapper.RESTMapping(schema.GroupKind{Group: r.Group, Kind: r.Kind})
 	if err != nil {
 		if isNoMatch(err) {
-			return nil
+			return false, nil
 		}
-		return Classify(err, r.String())
+		return false, Classify(err, r.String())
 	}
-	bg := metav1.DeletePropagationBackground
-	err = c.resource(m, r.Namespace).Delete(ctx, r.Name, metav1.DeleteOptions{PropagationPolicy: &bg})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return Classify(err, r.String())
+	ri := c.resource(m, r.Namespace)
+	for attempt := 1; ; attempt++ {
+		u, err := ri.Get(ctx, r.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, Classify(err, r.String())
+		}
+		if u.GetDeletionTimestamp() != nil || !owned(u) {
+			return false, nil
+		}
+		uid, rv := u.GetUID(), u.GetResourceVersion()
+		bg := metav1.DeletePropagationBackground
+		err = ri.Delete(ctx, r.Name, metav1.DeleteOptions{PropagationPolicy: &bg,
+			Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv}})
+		switch {
+		case err == nil:
+			return true, nil
+		case apierrors.IsNotFound(err):
+			return false, nil
+		case apierrors.IsConflict(err) && attempt < deleteAttempts:
+			// A precondition failed: the object changed, or is another one, since the read.
+		default:
+			return false, Classify(err, r.String())
+		}
 	}
-	return nil
 }

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
@@ -330,8 +331,8 @@ func (c *Client) Delete(ctx context.Context, namespace, name string, opts Delete
 		if err != nil {
 			return nil, err
 		}
-		r := ObjRef{Group: "apps", Kind: st.Kind, Namespace: namespace, Name: name}
-		if err := c.deleteRef(ctx, r); err != nil {
+		r := ObjRef{Group: workloadGVK(st.Kind).Group, Kind: st.Kind, Namespace: namespace, Name: name}
+		if _, err := c.deleteRef(ctx, r, func(*unstructured.Unstructured) bool { return true }); err != nil {
 			return nil, err
 		}
 		emit(Event{Phase: "delete", Object: r.String(), Status: "deleted"})

@@ -195,6 +195,8 @@ spec: {selector: {app: web}, ports: [{port: 80}]}
 	bad := []Overrides{
 		{Images: map[string]string{"nosuch": "x:1"}},
 		{Requests: map[string]string{"cpu": "lots"}},
+		{Env: map[string]string{"MODE": "a\x00b"}},
+		{Env: map[string]string{"MO\x00DE": "a"}},
 	}
 	for _, o := range bad {
 		err := o.validate()

@@ -48,6 +48,11 @@ func (o Overrides) validate() error {
 			return fmt.Errorf("%w: empty label key", errdefs.ErrInvalidArgument)
 		}
 	}
+	for k, v := range o.Env {
+		if k == "" || strings.ContainsRune(k, 0) || strings.ContainsRune(v, 0) {
+			return fmt.Errorf("%w: environment override %q: a name is required, and neither name nor value may hold a NUL byte", errdefs.ErrInvalidArgument, k)
+		}
+	}
 	for c, img := range o.Images {
 		if c == "" || img == "" {
 			return fmt.Errorf("%w: image override %q=%q: give container=image", errdefs.ErrInvalidArgument, c, img)

@@ -103,6 +103,8 @@ type DistributionOptions struct {
 	NoAuth bool
 	// Password is the password of [DistributionUser]; empty means a random one.
 	Password string
+	// NoDelete leaves deletion disabled, distribution's default: it answers a DELETE with 405 UNSUPPORTED.
+	NoDelete bool
 }
 
 // Distribution starts the CNCF distribution registry ([DistributionBinary]) on 127.0.0.1 with filesystem storage
@@ -144,7 +146,7 @@ func Distribution(t testing.TB, opts DistributionOptions) *Registry {
 		"log":     map[string]any{"level": "warn", "formatter": "text"},
 		"storage": map[string]any{
 			"filesystem":  map[string]any{"rootdirectory": filepath.Join(dir, "data")},
-			"delete":      map[string]any{"enabled": true},
+			"delete":      map[string]any{"enabled": !opts.NoDelete},
 			"maintenance": map[string]any{"uploadpurging": map[string]any{"enabled": false}},
 		},
 		"http": httpConf,

@@ -186,6 +186,17 @@ func untaggedNote(extra map[string][]string) string {
 		"(the registry's garbage collection removes them)", n)
 }
 
+// maxWithinDays bounds the days "pushed within N days" counts back: 2^30 days (2.9 million years) is before
+// any time a manifest or config can record (RFC 3339 years 0000 to 9999), so a larger N keeps the same artifacts.
+const maxWithinDays = 1 << 30
+
+// pushedSince is the oldest push time "pushed within days days" keeps: days calendar days before now, in now's
+// location (time.AddDate). It never multiplies a time.Duration, which would overflow from 106752 days on and keep
+// nothing.
+func pushedSince(now time.Time, days int) time.Time {
+	return now.AddDate(0, 0, -min(days, maxWithinDays))
+}
+
 // decide fills Keep and Reason for the artifacts of one repository, given the indexes of the enabled rules that
 // apply to it, and sorts them newest first.
 func decide(p Policy, rules []int, now time.Time, arts []Decision) {
@@ -219,7 +230,7 @@ func decide(p Policy, rules []int, now time.Time, arts []Decision) {
 						ri+1, r.Retain.MostRecentlyPushed, rank+1, len(selected)))
 				}
 			case r.Retain.PushedWithinDays > 0:
-				since := now.Add(-time.Duration(r.Retain.PushedWithinDays) * 24 * time.Hour)
+				since := pushedSince(now, r.Retain.PushedWithinDays)
 				if a.TimeSource != TimeUnknown && !a.PushedAt.Before(since) {
 					keep(a, fmt.Sprintf("retained by rule %d: pushed within %d days (%s)",
 						ri+1, r.Retain.PushedWithinDays, a.PushedAt.UTC().Format(time.DateOnly)))

@@ -50,7 +50,9 @@ type Selector struct {
 type Retain struct {
 	// MostRecentlyPushed keeps the N most recently pushed of the selected artifacts in each repository.
 	MostRecentlyPushed int `json:"most_recently_pushed,omitempty"`
-	// PushedWithinDays keeps the selected artifacts pushed within the last N days.
+	// PushedWithinDays keeps the selected artifacts pushed within the last N days: N calendar days back from
+	// [Options.Now], in its location. Any N of at least 1 is valid; one too large to count back from now
+	// (millions of years) keeps every artifact of known push time, as "forever" should.
 	PushedWithinDays int `json:"pushed_within_days,omitempty"`
 	// Always keeps every selected artifact.
 	Always bool `json:"always,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/codomyrmex/containerization/errdefs"
+	"github.com/codomyrmex/containerization/internal/testenv"
 	"github.com/codomyrmex/containerization/registry/retention"
 )
 
@@ -49,7 +51,8 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{digest: map[string]string{}, repo: map[string]string{}}
 	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	// The fault hook lets a test make the registry refuse a request, which the real thing does not do on demand.
+	// The fault hook lets a test make the registry refuse a read, which no real registry does on demand (one that
+	// refuses deletes is distribution with its default configuration: TestApplyWhereTheRegistryRefusesDeletes).
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		refuse := f.refuse
@@ -288,6 +291,29 @@ func TestPlan(t *testing.T) {
 	}
 }
 
+// "Pushed within N days" counts back N calendar days for any N: 106752 days and more (past what a
+// time.Duration holds) keep every artifact of known push time, instead of none.
+func TestPlanPushedWithinManyDays(t *testing.T) {
+	f := newFixture(t)
+	for _, days := range []string{"106751", "106752", "1000000", "2147483648", "9223372036854775807"} {
+		t.Run(days, func(t *testing.T) {
+			p := mustParse(t, `rules:
+- {repositories: {pattern: "team-a/**"}, tags: {pattern: "**"}, retain: {pushed_within_days: `+days+`}}`)
+			report, err := retention.Plan(context.Background(), p, f.options())
+			if err != nil {
+				t.Fatalf("Plan = %v", err)
+			}
+			want := []string{"a1", "a10", "a100", "a40", "a5", "ann", "b2", "b60", "c20", "idx"}
+			if got := kept(f, report); !slices.Equal(got, want) {
+				t.Errorf("Plan(pushed within %s days) kept %v, want %v (all but the one of unknown time)", days, got, want)
+			}
+			if d := f.decisions(report)["a100"]; !strings.HasPrefix(d.Reason, "retained by rule 1: pushed within "+days+" days") {
+				t.Errorf("Plan(pushed within %s days): a100's reason is %q", days, d.Reason)
+			}
+		})
+	}
+}
+
 func TestPlanReasonsAndTimes(t *testing.T) {
 	f := newFixture(t)
 	p := mustParse(t, `rules:
@@ -461,22 +487,63 @@ func TestApplySkipsRetagged(t *testing.T) {
 	}
 }
 
-func TestApplyContinuesAfterAFailure(t *testing.T) {
-	f := newFixture(t)
-	plan := planOneEach(t, f)
-	f.mu.Lock()
-	f.refuse = func(r *http.Request) bool {
-		return r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "/manifests/"+f.digest["a40"])
+// A registry that does not delete (distribution's default, delete.enabled false) answers every DELETE with 405
+// UNSUPPORTED: Apply still tries each artifact, deletes none, and says the registry does not implement it.
+func TestApplyWhereTheRegistryRefusesDeletes(t *testing.T) {
+	reg := testenv.Distribution(t, testenv.DistributionOptions{PlainHTTP: true, NoAuth: true, NoDelete: true})
+	rOpts := []remote.Option{remote.WithTransport(reg.Transport())}
+	repo, err := name.NewRepository(reg.Ref("app"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	f.mu.Unlock()
+	digests := map[string]string{} // tag → digest
+	for _, age := range []int{1, 10, 40} {
+		img, err := random.Image(64, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img, err = mutate.CreatedAt(img, v1.Time{Time: daysAgo(age)}); err != nil {
+			t.Fatal(err)
+		}
+		tag := fmt.Sprintf("build-%d", age)
+		if err := remote.Write(repo.Tag(tag), img, rOpts...); err != nil {
+			t.Fatalf("pushing %s: %v", tag, err)
+		}
+		d, err := img.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests[tag] = d.String()
+	}
+	opts := retention.Options{Registry: reg.Host, Now: now, Remote: rOpts}
+	plan, err := retention.Plan(context.Background(), mustParse(t, `rules:
+- {repositories: {pattern: "**"}, tags: {pattern: "**"}, retain: {most_recently_pushed: 1}}`), opts)
+	if err != nil {
+		t.Fatalf("Plan = %v", err)
+	}
+	if plan.Deleted != 2 {
+		t.Fatalf("Plan would delete %d artifacts, want 2", plan.Deleted)
+	}
 
-	report, err := retention.Apply(context.Background(), plan, retention.Options{})
-	if err == nil {
-		t.Fatalf("Apply with a refused delete = nil error, want one")
+	report, err := retention.Apply(context.Background(), plan, opts)
+	if !errors.Is(err, errdefs.ErrNotImplemented) {
+		t.Fatalf("Apply on a registry that does not delete = %v, want %v", err, errdefs.ErrNotImplemented)
 	}
-	checkGone(t, f, []string{"idx", "c20", "a5", "a10", "a100", "ann", "rnd", "b60"})
-	if d := f.decisions(report)["a40"]; d.Deleted || d.Error == "" || report.Failed != 1 {
-		t.Errorf("Apply: refused a40 deleted %v, error %q, %d failed; want false, an error, 1", d.Deleted, d.Error, report.Failed)
+	if report == nil || report.Deleted != 0 || report.Failed != 2 {
+		t.Fatalf("Apply report = %+v, want 0 deleted and 2 failed", report)
+	}
+	for _, d := range report.Artifacts {
+		if !d.Keep && (d.Deleted || !strings.Contains(d.Error, "does not allow")) {
+			t.Errorf("Apply: %v deleted %v, error %q; want not deleted and the registry's refusal", d.Tags, d.Deleted, d.Error)
+		}
+	}
+	for tag, d := range digests {
+		if _, err := remote.Get(repo.Digest(d), rOpts...); err != nil {
+			t.Errorf("after the refused Apply, %s is gone: %v", tag, err)
+		}
+		if got, err := remote.Head(repo.Tag(tag), rOpts...); err != nil || got.Digest.String() != d {
+			t.Errorf("after the refused Apply, tag %s = %v, %v; want %s", tag, got, err, d)
+		}
 	}
 }
 
