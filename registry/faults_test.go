@@ -2,10 +2,16 @@ package registry_test
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/codomyrmex/containerization/errdefs"
 	"github.com/codomyrmex/containerization/internal/testenv"
@@ -105,5 +111,77 @@ func checkOutcome(t *testing.T, op string, err error, mayFail bool) {
 	}
 	if errdefs.KindOf(err).Code == "internal" {
 		t.Errorf("%s = %v: an unclassified error, want one of errdefs' categories", op, err)
+	}
+}
+
+// A real registry killed (SIGKILL) in the middle of a push, and in the middle of a copy into it: the operation
+// fails with a typed error, the tag it was writing still names the image it named before (the manifest is written
+// last), and once the registry is back the same operation completes with an image whose every blob is whole.
+func TestRegistryKilledMidTransfer(t *testing.T) {
+	ctx := context.Background()
+	target := testenv.Distribution(t, testenv.DistributionOptions{})
+	tep, topts := endpoint(t, target)
+	src := testenv.InProcess(t)
+	sep, sopts := endpoint(t, src)
+
+	// Random layers do not compress: 3 × 4 MiB is enough bytes in flight to be killed under.
+	img, err := random.Image(4<<20, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := t.TempDir() + "/image.tar"
+	if err := tarball.WriteToFile(file, name.MustParseReference("x/y:1"), img); err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref(t, sep, "app/big:1"), img, remoteOpts(src)...); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, op := range []string{"push", "copy"} {
+		t.Run(op, func(t *testing.T) {
+			dst := ref(t, tep, "app/"+op+":live")
+			old := pushRandom(t, target, tep, "app/"+op+":live")
+			var killed atomic.Bool
+			opts := topts
+			opts.Retries = -1 // the registry is gone: retries would only wait for it
+			opts.Progress = func(tr registry.Transfer) {
+				if tr.Done > 0 && tr.Done < tr.Total && killed.CompareAndSwap(false, true) {
+					target.Kill()
+				}
+			}
+			transfer := func(o registry.Options) (registry.Result, error) {
+				if op == "push" {
+					return registry.Push(ctx, nil, registry.SourceArchive+file, dst, tep, registry.PushOptions{}, o)
+				}
+				return registry.Copy(ctx, ref(t, sep, "app/big:1"), sep, sopts, dst, tep, o)
+			}
+			_, err := transfer(opts)
+			if !killed.Load() {
+				t.Fatalf("%s = %v before any byte was reported: the registry was not killed", op, err)
+			}
+			if !errors.Is(err, errdefs.ErrUnavailable) {
+				t.Errorf("%s with the registry killed = %v, want ErrUnavailable", op, err)
+			}
+			target.Restart()
+			if got, err := digestAt(t, target, tep, "app/"+op+":live"); err != nil || got != old {
+				t.Errorf("after the killed %s the tag names %v (%v), want the old image %s", op, got, err, old)
+			}
+
+			res, err := transfer(topts)
+			if err != nil {
+				t.Fatalf("%s again once the registry is back = %v", op, err)
+			}
+			want, _ := img.Digest()
+			if res.Digest != want.String() {
+				t.Errorf("%s again = digest %s, want %s", op, res.Digest, want)
+			}
+			got, err := remote.Image(dst, remoteOpts(target)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := validate.Image(got); err != nil {
+				t.Errorf("the image the registry holds after the %s is not whole: %v", op, err)
+			}
+		})
 	}
 }

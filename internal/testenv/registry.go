@@ -53,6 +53,7 @@ type Registry struct {
 
 	transport *http.Transport
 	faults    *faultCounters // set by FaultProxy only
+	proc      *distributionProc
 }
 
 // Transport returns a transport that trusts the registry's CA. The registry closes its idle connections when
@@ -174,12 +175,45 @@ func Distribution(t testing.TB, opts DistributionOptions) *Registry {
 	confFile := filepath.Join(dir, "config.yml")
 	writeFile(t, confFile, confJSON)
 
-	logFile := filepath.Join(dir, "registry.log")
-	logOut, err := os.Create(logFile)
+	r.proc = &distributionProc{t: t, conf: confFile, logFile: filepath.Join(dir, "registry.log"), r: r, opts: opts}
+	t.Cleanup(func() {
+		r.transport.CloseIdleConnections()
+		r.proc.stop(syscall.SIGTERM)
+		if t.Failed() {
+			t.Logf("distribution registry %s, end of %s:\n%s", r.Host, r.proc.logFile, r.proc.logTail())
+		}
+	})
+	r.proc.start()
+	return r
+}
+
+// distributionProc is the process of a [Distribution] registry, which a test may kill and start again.
+type distributionProc struct {
+	t             testing.TB
+	conf, logFile string
+	r             *Registry
+	opts          DistributionOptions
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	waitErr error
+}
+
+func (p *distributionProc) logTail() string {
+	b, _ := os.ReadFile(p.logFile)
+	return tail(b, 30)
+}
+
+// start starts the registry (appending to its log) and waits until it answers on its port.
+func (p *distributionProc) start() {
+	t := p.t
+	t.Helper()
+	logOut, err := os.OpenFile(p.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatalf("creating the registry log: %v", err)
 	}
-	cmd := exec.Command(DistributionBinary, "serve", confFile)
+	cmd := exec.Command(DistributionBinary, "serve", p.conf)
 	cmd.Stdout, cmd.Stderr = logOut, logOut
 	cmd.Env = registryEnv()
 	if err := cmd.Start(); err != nil {
@@ -187,33 +221,21 @@ func Distribution(t testing.TB, opts DistributionOptions) *Registry {
 		t.Fatalf("starting %s: %v", DistributionBinary, err)
 	}
 	exited := make(chan struct{})
-	var waitErr error
+	p.mu.Lock()
+	p.cmd, p.exited = cmd, exited
+	p.mu.Unlock()
 	go func() {
-		waitErr = cmd.Wait()
+		err := cmd.Wait()
 		logOut.Close()
+		p.mu.Lock()
+		p.waitErr = err
+		p.mu.Unlock()
 		close(exited)
 	}()
-	logTail := func() string {
-		b, _ := os.ReadFile(logFile)
-		return tail(b, 30)
-	}
-	t.Cleanup(func() {
-		r.transport.CloseIdleConnections()
-		// Only the process we started, by its pid: SIGTERM, and SIGKILL if it does not stop.
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("distribution registry %s (pid %d), end of %s:\n%s", r.Host, cmd.Process.Pid, logFile, logTail())
-		}
-	})
 
+	r := p.r
 	want := http.StatusOK
-	if !opts.NoAuth {
+	if !p.opts.NoAuth {
 		want = http.StatusUnauthorized
 	}
 	client := &http.Client{Transport: r.Transport(), Timeout: time.Second}
@@ -221,7 +243,10 @@ func Distribution(t testing.TB, opts DistributionOptions) *Registry {
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		select {
 		case <-exited:
-			t.Fatalf("distribution registry exited before answering (%v), end of its log:\n%s", waitErr, logTail())
+			p.mu.Lock()
+			werr := p.waitErr
+			p.mu.Unlock()
+			t.Fatalf("distribution registry exited before answering (%v), end of its log:\n%s", werr, p.logTail())
 		default:
 		}
 		resp, err := client.Get(r.URL() + "/v2/")
@@ -231,12 +256,48 @@ func Distribution(t testing.TB, opts DistributionOptions) *Registry {
 		}
 		resp.Body.Close()
 		if resp.StatusCode == want {
-			return r
+			return
 		}
 		last = resp.Status
 	}
-	t.Fatalf("GET %s/v2/ did not answer %d within 10s (last: %s), end of the registry log:\n%s", r.URL(), want, last, logTail())
-	return nil
+	t.Fatalf("GET %s/v2/ did not answer %d within 10s (last: %s), end of the registry log:\n%s", r.URL(), want, last, p.logTail())
+}
+
+// stop signals the process (only the one this test started, by its pid) and waits for it; a process that does
+// not stop within 5s of SIGTERM is killed.
+func (p *distributionProc) stop(sig syscall.Signal) {
+	p.mu.Lock()
+	cmd, exited := p.cmd, p.exited
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+}
+
+// Kill kills a [Distribution] registry at once (SIGKILL), as a crash would, in the middle of whatever it does.
+func (r *Registry) Kill() {
+	if r.proc == nil {
+		panic("testenv: Kill of a registry that is not a Distribution one")
+	}
+	r.proc.stop(syscall.SIGKILL)
+	r.transport.CloseIdleConnections()
+}
+
+// Restart starts a killed [Distribution] registry again, on the same port with the same storage, and waits
+// until it answers.
+func (r *Registry) Restart() {
+	if r.proc == nil {
+		panic("testenv: Restart of a registry that is not a Distribution one")
+	}
+	r.proc.t.Helper()
+	r.proc.start()
 }
 
 // registryEnv is the environment without REGISTRY_* variables, which would override the configuration file.
