@@ -370,12 +370,14 @@ var (
 func redact(createdBy string) (masked string, names []string) {
 	var b strings.Builder
 	last := 0
+	seen := map[string]bool{}
 	for _, m := range assignment.FindAllStringSubmatchIndex(createdBy, -1) {
 		k, v := createdBy[m[2]:m[3]], createdBy[m[4]:m[5]]
 		if !secretName(k) || !literal(v) {
 			continue
 		}
-		if !slices.Contains(names, k) {
+		if !seen[k] {
+			seen[k] = true
 			names = append(names, k)
 		}
 		b.WriteString(createdBy[last:m[4]])

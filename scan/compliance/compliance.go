@@ -133,6 +133,9 @@ func Check(ctx context.Context, img v1.Image, ref string, opts Options) (*Report
 	}
 	r := &Report{Checks: make([]Result, 0, len(checks))}
 	for _, c := range checks {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		details, failed := c.run(in)
 		r.Checks = append(r.Checks, Result{
 			ID:          c.id,

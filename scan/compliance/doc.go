@@ -8,7 +8,9 @@
 // layer does not count. Only the paths the checks care about are remembered; the content of a file is read
 // only for /etc/passwd, /etc/shadow, /etc/group and the few files that may hold a secret (private keys, .npmrc,
 // .pypirc, .netrc, .docker/config.json), and never more than [Options.MaxFileSize] bytes of it, so memory does
-// not grow with the size of the image.
+// not grow with the size of the image. A whiteout costs what it deletes. An entry name longer than
+// [MaxNameBytes] or deeper than [MaxNameDepth] makes Check refuse the image with a [*NameError], and the
+// context's deadline stops the walk even inside one long entry.
 //
 // The checks, in the order of the report:
 //

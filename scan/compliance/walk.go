@@ -14,7 +14,43 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/codomyrmex/containerization/errdefs"
 )
+
+// Bounds on the name of a layer entry, once cleaned against the root. Linux takes no path longer than PATH_MAX
+// (4096 bytes) in a system call, and real images nest a few dozen directories at most: a name past either bound
+// is broken or hostile, and Check refuses the image with a *NameError rather than walk it (the walk's work on a
+// name grows with its length, its removal recurses as deep as it goes).
+const (
+	MaxNameBytes = 4096 // bytes of a name, with its leading slash
+	MaxNameDepth = 256  // components of a name
+)
+
+// NameError is a layer entry, or the target of a hard link, whose name is longer than MaxNameBytes or deeper
+// than MaxNameDepth. It wraps errdefs.ErrInvalidArgument.
+type NameError struct {
+	Name  string // the start of the name, at most 64 bytes
+	Bytes int    // the length of the cleaned name
+	Depth int    // the number of its components
+}
+
+func (e *NameError) Error() string {
+	return fmt.Sprintf("entry name %q… of %d bytes in %d components is past the bounds of %d bytes and %d components",
+		e.Name, e.Bytes, e.Depth, MaxNameBytes, MaxNameDepth)
+}
+
+func (e *NameError) Unwrap() error { return errdefs.ErrInvalidArgument }
+
+// cleanName cleans a tar name against the root, which keeps a hostile "../../x" inside the image's tree
+// (nothing is written), and checks it against the bounds.
+func cleanName(name string) (string, error) {
+	p := path.Clean("/" + name)
+	if depth := strings.Count(p, "/"); len(p) > MaxNameBytes || depth > MaxNameDepth {
+		return "", &NameError{Name: p[:min(len(p), 64)], Bytes: len(p), Depth: depth}
+	}
+	return p, nil
+}
 
 // entry is what the checks need to know about one path of the merged filesystem. Paths that no check cares
 // about are not kept at all.
@@ -34,32 +70,122 @@ func (e entry) kept() bool {
 // files is the part of the image's merged filesystem that the checks look at.
 type files struct {
 	entries map[string]entry
-	// under holds every directory that is, or once was, an ancestor of a path in entries. It lets a whiteout or
-	// an opaque directory skip the search for paths below it when there can be none.
-	under map[string]bool
+	// root is a radix tree of the paths that are, or were, in entries. A whiteout or an opaque directory finds
+	// there what it hides, so that a deletion costs what it deletes, not a search of every path; a path adds at
+	// most two nodes, whatever its depth.
+	root node
+	// looked counts the nodes removeBelow went through, for the tests.
+	looked int
+}
+
+// node is a path of the tree. Its label is the components that lead to it from its parent ("usr/lib"): a chain
+// of directories with one child each is one node.
+type node struct {
+	label    string
+	kept     bool             // the path was put in entries (it may have left them since)
+	children map[string]*node // by the first component of their label
+}
+
+func newFiles() *files {
+	return &files{entries: map[string]entry{}}
 }
 
 func (f *files) put(p string, e entry) {
 	f.entries[p] = e
-	for d := path.Dir(p); !f.under[d]; d = path.Dir(d) {
-		f.under[d] = true
-		if d == "/" {
-			break
+	n, rest := &f.root, p[1:]
+	for {
+		key := firstComponent(rest)
+		c := n.children[key]
+		if c == nil {
+			if n.children == nil {
+				n.children = map[string]*node{}
+			}
+			n.children[key] = &node{label: rest, kept: true}
+			return
 		}
+		l := sharedComponents(c.label, rest)
+		if l < len(c.label) { // the components they share become c's parent
+			mid := &node{label: c.label[:l], children: map[string]*node{}}
+			c.label = c.label[l+1:]
+			mid.children[firstComponent(c.label)] = c
+			n.children[key] = mid
+			c = mid
+		}
+		if l == len(rest) {
+			c.kept = true
+			return
+		}
+		n, rest = c, rest[l+1:]
 	}
 }
 
 // removeBelow forgets every path below dir (not dir itself).
-func (f *files) removeBelow(dir string) {
-	if !f.under[dir] {
-		return
-	}
-	prefix := strings.TrimSuffix(dir, "/") + "/"
-	for p := range f.entries {
-		if strings.HasPrefix(p, prefix) {
-			delete(f.entries, p)
+func (f *files) removeBelow(ctx context.Context, dir string) error {
+	n, rest := &f.root, dir[1:]
+	for rest != "" {
+		key := firstComponent(rest)
+		c := n.children[key]
+		if c == nil {
+			return nil
+		}
+		switch l := sharedComponents(c.label, rest); {
+		case l == len(c.label):
+			n, rest = c, rest[min(l+1, len(rest)):]
+		case l == len(rest): // dir ends inside c's label: c and what is below it lie below dir
+			delete(n.children, key)
+			return f.drop(ctx, []byte(dir[:len(dir)-len(rest)-1]), c)
+		default:
+			return nil
 		}
 	}
+	children := n.children
+	n.children = nil
+	path := []byte(strings.TrimSuffix(dir, "/"))
+	for _, c := range children {
+		if err := f.drop(ctx, path, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drop forgets the path of c, a child of the node whose path is path, and every path below it.
+func (f *files) drop(ctx context.Context, path []byte, c *node) error {
+	if f.looked++; f.looked%4096 == 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	p := append(append(path, '/'), c.label...)
+	if c.kept {
+		delete(f.entries, string(p))
+	}
+	for _, gc := range c.children { // at most MaxNameDepth deep
+		if err := f.drop(ctx, p, gc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func firstComponent(s string) string {
+	c, _, _ := strings.Cut(s, "/")
+	return c
+}
+
+// sharedComponents returns the length of the whole components that a and b start with: 3 for "a/b/c" and
+// "a/b/d", 0 for "a" and "ab".
+func sharedComponents(a, b string) int {
+	n, i := 0, 0
+	for ; i < len(a) && i < len(b) && a[i] == b[i]; i++ {
+		if a[i] == '/' {
+			n = i
+		}
+	}
+	if (i == len(a) || a[i] == '/') && (i == len(b) || b[i] == '/') {
+		return i
+	}
+	return n
 }
 
 func (f *files) sorted(keep func(entry) bool) []string {
@@ -85,7 +211,7 @@ func walk(ctx context.Context, img v1.Image, max int64) (*files, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing image layers: %w", err)
 	}
-	f := &files{entries: map[string]entry{}, under: map[string]bool{}}
+	f := newFiles()
 	for i, l := range layers {
 		if err := f.apply(ctx, l, max); err != nil {
 			return nil, fmt.Errorf("reading layer %d: %w", i, err)
@@ -96,20 +222,19 @@ func walk(ctx context.Context, img v1.Image, max int64) (*files, error) {
 
 // apply lays one layer over f. While the layer is read, f holds the lower layers only, so whiteouts and
 // replacements can act on it directly; the layer's own paths wait in upper, because the OCI rules make a whiteout
-// hide lower layers only, whatever its place in the tar.
+// hide lower layers only, whatever its place in the tar. The stream is read through ctx, so that a deadline
+// also stops the reading, or skipping, of one long entry.
 func (f *files) apply(ctx context.Context, l v1.Layer, max int64) error {
 	rc, err := l.Uncompressed()
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	tr := tar.NewReader(rc)
+	tr := tar.NewReader(ctxReader{ctx, rc})
 	upper := map[string]entry{}
-	for n := 0; ; n++ {
-		if n%512 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -118,8 +243,10 @@ func (f *files) apply(ctx context.Context, l v1.Layer, max int64) error {
 		if err != nil {
 			return err
 		}
-		// Cleaning against the root keeps a hostile "../../x" inside the image's tree; nothing is written.
-		p := path.Clean("/" + hdr.Name)
+		p, err := cleanName(hdr.Name)
+		if err != nil {
+			return err
+		}
 		if p == "/" {
 			continue
 		}
@@ -127,13 +254,16 @@ func (f *files) apply(ctx context.Context, l v1.Layer, max int64) error {
 		if name, ok := strings.CutPrefix(base, ".wh."); ok {
 			switch {
 			case name == ".wh..opq":
-				f.removeBelow(path.Clean(dir))
+				err = f.removeBelow(ctx, path.Clean(dir))
 			case strings.HasPrefix(name, ".wh."):
 				// Other .wh..wh. names are aufs bookkeeping, not deletions.
 			default:
 				target := path.Join(dir, name)
 				delete(f.entries, target)
-				f.removeBelow(target)
+				err = f.removeBelow(ctx, target)
+			}
+			if err != nil {
+				return err
 			}
 			continue
 		}
@@ -142,7 +272,9 @@ func (f *files) apply(ctx context.Context, l v1.Layer, max int64) error {
 		delete(f.entries, p)
 		delete(upper, p)
 		if hdr.Typeflag != tar.TypeDir {
-			f.removeBelow(p)
+			if err := f.removeBelow(ctx, p); err != nil {
+				return err
+			}
 		}
 
 		e, err := f.classify(p, hdr, tr, upper, max)
@@ -168,6 +300,19 @@ func (f *files) apply(ctx context.Context, l v1.Layer, max int64) error {
 	return nil
 }
 
+// ctxReader fails once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
 // accountFiles are read whole (up to the bound) for the user, password and UID checks.
 var accountFiles = map[string]bool{"/etc/passwd": true, "/etc/shadow": true, "/etc/group": true}
 
@@ -183,7 +328,10 @@ func (f *files) classify(p string, hdr *tar.Header, r io.Reader, upper map[strin
 
 	if hdr.Typeflag == tar.TypeLink {
 		// A hard link has no body of its own: it holds what its target holds, as far as the walk kept it.
-		target := path.Clean("/" + hdr.Linkname)
+		target, err := cleanName(hdr.Linkname)
+		if err != nil {
+			return e, err
+		}
 		t, ok := upper[target]
 		if !ok {
 			t = f.entries[target]

@@ -26,9 +26,10 @@
 // records). A record that affects several ecosystems or packages is stored in each group, narrowed to the
 // affected entries of that group, so a lookup reads one block and decodes only what it returns.
 //
-// An import builds the new generation in a temporary directory and then, holding a lock on the directory,
-// renames it into place and rewrites the CURRENT file (a temporary file renamed over it), so a failed or
-// interrupted import leaves the previous database as it was. [Open] keeps records.db open, so a database
+// An import spools the export's records, then, holding a lock on the directory, reads the current generation,
+// builds the new one in a temporary directory from the records and the ecosystems it keeps, renames it into place
+// and rewrites the CURRENT file (a temporary file renamed over it): a failed or interrupted import leaves the
+// previous database as it was, and concurrent imports of different ecosystems all count. [Open] keeps records.db open, so a database
 // stays readable while another process replaces it.
 //
 // # Measured

@@ -26,6 +26,27 @@ import (
 // maxRecordSize bounds one record's JSON, so that a hostile export cannot exhaust memory with one entry.
 const maxRecordSize = 32 << 20
 
+// Bounds on what an export makes an import write. A record is filed once for each package it affects, every copy
+// with the record's shared fields (details, references…), so that a lookup reads one block; a small record
+// shared by many packages would otherwise fill the disk.
+const (
+	// maxAffected bounds the affected entries of one record; a record with more is rejected as invalid. Real
+	// records have one entry per package and release, far fewer.
+	maxAffected = 10_000
+	// maxFiled bounds the bytes of one record's copies, before compression; a record past it (1 MiB of details
+	// shared by 300 packages, say) is rejected as invalid. Real records take far less: a few kilobytes for
+	// bench_test.go's Debian-shaped ones.
+	maxFiled = 64 << 20
+	// maxSpoolBytes bounds the spool of one import, which holds each record's shared fields once and each
+	// package's affected entries (about the size of the export's JSON: 90 MB for the 126 MB of bench_test.go's
+	// Debian-shaped export); an export past it fails with ErrLimitExceeded.
+	maxSpoolBytes = 16 << 30
+)
+
+// ErrLimitExceeded means an export is too large to import (over 16 GiB of records once read): the import stopped
+// rather than fill the disk, and the database is left as it was. It wraps errdefs.ErrInvalidArgument.
+var ErrLimitExceeded = fmt.Errorf("advisory import limit exceeded: %w", errdefs.ErrInvalidArgument)
+
 // maxInvalidListed is how many invalid files a Status names; all of them are counted.
 const maxInvalidListed = 50
 
@@ -39,8 +60,11 @@ type InvalidFile struct {
 // entries are <ID>.json), a directory searched recursively for *.json records, or one .json record. The
 // ecosystems the export holds replace the database's; the others stay (unless the previous database cannot be
 // read, which an import then replaces whole: that is how a damaged database is repaired). Files that are not OSV records are
-// counted in the Status and do not stop the import; an export with no record at all is refused with an error
-// wrapping errdefs.ErrInvalidArgument, and the database is left as it was.
+// counted in the Status and do not stop the import, as are records past the import's bounds (10,000 affected
+// entries, 64 MiB once filed under each package); an export with no record at all is refused with an error
+// wrapping errdefs.ErrInvalidArgument, one whose records take more than 16 GiB with ErrLimitExceeded, and the
+// database is left as it was. Imports into one directory run one after the other from the moment they read the
+// current database, so that each builds on the last; ctx bounds the wait too.
 func Import(ctx context.Context, src string, opts Options) (Status, error) {
 	return importSources(ctx, []source{{path: src, label: src}}, opts)
 }
@@ -83,6 +107,13 @@ func importSources(ctx context.Context, srcs []source, opts Options) (Status, er
 			errdefs.ErrInvalidArgument, strings.Join(labels, ", "), b.invalid, b.skipped)
 	}
 
+	// From reading the current generation to installing the new one, which builds on it, no other import may
+	// install: it would be lost.
+	unlock, err := lock(ctx, filepath.Join(dir, lockFile))
+	if err != nil {
+		return Status{}, fmt.Errorf("locking advisory database %s: %w", dir, err)
+	}
+	defer unlock()
 	prevGen, prev, err := readCurrent(dir)
 	if err != nil {
 		if !errors.Is(err, errdefs.ErrNotFound) {
@@ -105,13 +136,15 @@ func importSources(ctx context.Context, srcs []source, opts Options) (Status, er
 	return statusOf(dir, m, time.Now()), nil
 }
 
-// builder collects the records of an import. Records go to a spool file as they are read, each narrowed to one
-// (ecosystem, package) group; memory holds only where each is. finish then writes records.db group by group.
+// builder collects the records of an import. Records go to a spool file as they are read: the fields that do not
+// depend on the package once, then the affected entries of each (ecosystem, package) group; memory holds only
+// where each is. finish then writes records.db group by group.
 type builder struct {
 	tmp      string
 	spool    *os.File
 	spoolW   *bufio.Writer
 	spoolOff int64
+	maxSpool int64 // maxSpoolBytes, but for the tests
 	seq      int
 	// groups: ecosystem → normalized package name → the spooled records of that package.
 	groups    map[string]map[string][]span
@@ -125,7 +158,11 @@ type builder struct {
 	log *slog.Logger
 }
 
+// span locates one record of a group in the spool: its shared fields and the group's affected entries, whose
+// encodings put together make the record narrowed to the group.
 type span struct {
+	shared    int64
+	sharedLen int
 	offset    int64
 	length    int
 	id        string
@@ -140,7 +177,7 @@ func newBuilder(tmp string, log *slog.Logger) (*builder, error) {
 		return nil, fmt.Errorf("creating advisory database: %w", err)
 	}
 	return &builder{
-		tmp: tmp, spool: f, spoolW: bufio.NewWriterSize(f, 1<<20),
+		tmp: tmp, spool: f, spoolW: bufio.NewWriterSize(f, 1<<20), maxSpool: maxSpoolBytes,
 		groups: map[string]map[string][]span{}, ecoSource: map[string]string{}, log: log,
 	}, nil
 }
@@ -225,14 +262,12 @@ func (b *builder) readZip(ctx context.Context, path string) error {
 		return fmt.Errorf("%w: importing %s: %v", errdefs.ErrInvalidArgument, path, err)
 	}
 	defer zr.Close()
-	for i, f := range zr.File {
+	for _, f := range zr.File {
 		if f.FileInfo().IsDir() || !strings.EqualFold(filepath.Ext(f.Name), ".json") {
 			continue
 		}
-		if i%256 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		if f.UncompressedSize64 > maxRecordSize {
 			b.reject(f.Name, fmt.Errorf("larger than %d MiB", maxRecordSize>>20))
@@ -270,8 +305,9 @@ func (b *builder) reject(name string, err error) {
 
 var marshal = proto.MarshalOptions{Deterministic: true}
 
-// add parses one record and spools it once per (ecosystem, package) it names, narrowed to those affected
-// entries. A record that cannot be read is counted; only a failure to write the spool is returned.
+// add parses one record and spools it: its shared fields once, then the affected entries of each (ecosystem,
+// package) it names. A record that cannot be read, or breaks maxAffected or maxFiled, is counted; only a failure
+// to write the spool, or a spool past its bound, is returned.
 func (b *builder) add(name string, data []byte) error {
 	v, err := ParseRecord(data)
 	if err != nil {
@@ -280,6 +316,10 @@ func (b *builder) add(name string, data []byte) error {
 	}
 	if v.GetId() == "" {
 		b.reject(name, errors.New("no id"))
+		return nil
+	}
+	if n := len(v.GetAffected()); n > maxAffected {
+		b.reject(name, fmt.Errorf("%d affected entries, more than %d", n, maxAffected))
 		return nil
 	}
 	type key struct{ eco, name string }
@@ -300,6 +340,35 @@ func (b *builder) add(name string, data []byte) error {
 		b.skipped++
 		return nil
 	}
+
+	// b.buf gets the record without its affected entries, then each group's entries; group i's end at ends[i].
+	all := v.Affected
+	v.Affected = nil
+	b.buf, err = marshal.MarshalAppend(b.buf[:0], v)
+	v.Affected = all
+	if err != nil {
+		return fmt.Errorf("importing %s: %w", name, err)
+	}
+	sharedLen := len(b.buf)
+	ends := make([]int, len(order))
+	for i, k := range order {
+		if b.buf, err = marshal.MarshalAppend(b.buf, &osvschema.Vulnerability{Affected: groups[k]}); err != nil {
+			return fmt.Errorf("importing %s: %w", name, err)
+		}
+		ends[i] = len(b.buf)
+	}
+	if filed := int64(len(order))*int64(sharedLen) + int64(len(b.buf)-sharedLen); filed > maxFiled {
+		b.reject(name, fmt.Errorf("filed under its %d packages it would take %d MiB, more than %d MiB",
+			len(order), filed>>20, maxFiled>>20))
+		return nil
+	}
+	if b.spoolOff+int64(len(b.buf)) > b.maxSpool {
+		return fmt.Errorf("%w: importing %s: the records take more than %d MiB", ErrLimitExceeded, b.source, b.maxSpool>>20)
+	}
+	if _, err = b.spoolW.Write(b.buf); err != nil {
+		return fmt.Errorf("importing: writing the spool: %w", err)
+	}
+
 	b.valid++
 	b.seq++
 	var modified int64
@@ -307,16 +376,8 @@ func (b *builder) add(name string, data []byte) error {
 		modified = v.GetModified().AsTime().UnixNano()
 	}
 	withdrawn := Withdrawn(v)
-	all := v.Affected
-	defer func() { v.Affected = all }()
-	for _, k := range order {
-		v.Affected = groups[k]
-		if b.buf, err = marshal.MarshalAppend(b.buf[:0], v); err != nil {
-			return fmt.Errorf("importing %s: %w", name, err)
-		}
-		if _, err = b.spoolW.Write(b.buf); err != nil {
-			return fmt.Errorf("importing: writing the spool: %w", err)
-		}
+	start := sharedLen
+	for i, k := range order {
 		byName := b.groups[k.eco]
 		if byName == nil {
 			byName = map[string][]span{}
@@ -324,11 +385,27 @@ func (b *builder) add(name string, data []byte) error {
 			b.ecoSource[k.eco] = b.source
 		}
 		byName[k.name] = append(byName[k.name], span{
-			offset: b.spoolOff, length: len(b.buf), id: v.GetId(), modified: modified, seq: b.seq, withdrawn: withdrawn,
+			shared: b.spoolOff, sharedLen: sharedLen, offset: b.spoolOff + int64(start), length: ends[i] - start,
+			id: v.GetId(), modified: modified, seq: b.seq, withdrawn: withdrawn,
 		})
-		b.spoolOff += int64(len(b.buf))
+		start = ends[i]
 	}
+	b.spoolOff += int64(len(b.buf))
 	return nil
+}
+
+// readSpan returns the encoding of a spooled record narrowed to one group.
+func (b *builder) readSpan(s span) ([]byte, error) {
+	buf := make([]byte, s.sharedLen+s.length)
+	if s.offset == s.shared+int64(s.sharedLen) { // the record's first group follows its shared fields
+		_, err := b.spool.ReadAt(buf, s.shared)
+		return buf, err
+	}
+	if _, err := b.spool.ReadAt(buf[:s.sharedLen], s.shared); err != nil {
+		return nil, err
+	}
+	_, err := b.spool.ReadAt(buf[s.sharedLen:], s.offset)
+	return buf, err
 }
 
 // finish writes records.db: the imported ecosystems, then those of the previous generation that the import does
@@ -358,7 +435,7 @@ func (b *builder) finish(ctx context.Context, prevGen string, prev manifest) (ma
 		if err := ctx.Err(); err != nil {
 			return manifest{}, err
 		}
-		entries, ids, err := b.writeEcosystem(rw, zw, eco)
+		entries, ids, err := b.writeEcosystem(ctx, rw, zw, eco)
 		if err != nil {
 			return manifest{}, fmt.Errorf("writing advisory database: %w", err)
 		}
@@ -406,12 +483,15 @@ func writeIndex(rw *recordsWriter, em *ecoManifest, entries []indexEntry, ids []
 
 // writeEcosystem writes one block per package of an ecosystem. When an export holds a record twice (the same id
 // in two files), the one modified last is kept.
-func (b *builder) writeEcosystem(rw *recordsWriter, zw *flate.Writer, eco string) ([]indexEntry, []idEntry, error) {
+func (b *builder) writeEcosystem(ctx context.Context, rw *recordsWriter, zw *flate.Writer, eco string) ([]indexEntry, []idEntry, error) {
 	byName := b.groups[eco]
 	seen := map[string]bool{}
 	var entries []indexEntry
 	var block bytes.Buffer
 	for _, name := range sortedKeys(byName) {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
 		latest := map[string]span{}
 		for _, s := range byName[name] {
 			if cur, ok := latest[s.id]; !ok || s.modified > cur.modified || (s.modified == cur.modified && s.seq > cur.seq) {
@@ -421,8 +501,8 @@ func (b *builder) writeEcosystem(rw *recordsWriter, zw *flate.Writer, eco string
 		recs := make([][]byte, 0, len(latest))
 		for _, id := range sortedKeys(latest) {
 			s := latest[id]
-			buf := make([]byte, s.length)
-			if _, err := b.spool.ReadAt(buf, s.offset); err != nil {
+			buf, err := b.readSpan(s)
+			if err != nil {
 				return nil, nil, err
 			}
 			recs = append(recs, buf)
@@ -470,6 +550,9 @@ func (b *builder) keep(ctx context.Context, rw *recordsWriter, prevGen string, p
 		}
 		sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
 		for i, e := range entries {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			blk := make([]byte, e.length)
 			if _, err := f.ReadAt(blk, e.offset); err != nil {
 				return fmt.Errorf("reading previous advisory database: %s: %w", eco, err)

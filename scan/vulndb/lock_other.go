@@ -2,5 +2,17 @@
 
 package vulndb
 
-// lock is a no-op where flock is not available: there, two imports must not run at the same time.
-func lock(string) (func(), error) { return func() {}, nil }
+import "context"
+
+// importing serializes the imports of this process where flock is not available; there, two processes must not
+// import at the same time.
+var importing = make(chan struct{}, 1)
+
+func lock(ctx context.Context, _ string) (unlock func(), err error) {
+	select {
+	case importing <- struct{}{}:
+		return func() { <-importing }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}

@@ -260,15 +260,9 @@ func readManifest(gen string) (manifest, error) {
 	return m, nil
 }
 
-// install moves a finished generation into place: under the directory's lock it renames tmp to a generation
-// name, points CURRENT at it, and removes the generations it replaced.
+// install moves a finished generation into place: it renames tmp to a generation name, points CURRENT at it, and
+// removes the generations it replaced. The caller holds the directory's lock.
 func install(dir, tmp string) error {
-	unlock, err := lock(filepath.Join(dir, lockFile))
-	if err != nil {
-		return fmt.Errorf("locking advisory database %s: %w", dir, err)
-	}
-	defer unlock()
-
 	gen := genPrefix + time.Now().UTC().Format("20060102T150405.000000000")
 	if err := os.Rename(tmp, filepath.Join(dir, gen)); err != nil {
 		return fmt.Errorf("installing advisory database: %w", err)
