@@ -205,6 +205,18 @@ func (f *files) content(p string) ([]byte, bool) {
 	return e.data, ok && e.data != nil
 }
 
+// streamErr is the error of a layer stream that could not be read: the context's when it ended, else a
+// malformed layer (a truncated or corrupt tar), which wraps ErrInvalidArgument.
+func streamErr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	if errors.Is(err, errdefs.ErrInvalidArgument) {
+		return err
+	}
+	return fmt.Errorf("%w: the layer is not a valid tar stream: %v", errdefs.ErrInvalidArgument, err)
+}
+
 // walk streams the layers of img from the bottom up and returns the merged filesystem the checks need.
 func walk(ctx context.Context, img v1.Image, max int64) (*files, error) {
 	layers, err := img.Layers()
@@ -241,7 +253,7 @@ func (f *files) apply(ctx context.Context, l v1.Layer, max int64) error {
 			break
 		}
 		if err != nil {
-			return err
+			return streamErr(ctx, err)
 		}
 		p, err := cleanName(hdr.Name)
 		if err != nil {
@@ -279,7 +291,7 @@ func (f *files) apply(ctx context.Context, l v1.Layer, max int64) error {
 
 		e, err := f.classify(p, hdr, tr, upper, max)
 		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
+			return fmt.Errorf("%s: %w", p, streamErr(ctx, err))
 		}
 		switch d := unneededDir(p, hdr.Typeflag == tar.TypeDir); d {
 		case "":
