@@ -13,25 +13,33 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // The layer cache keeps, for each layer by diff ID, the filter's output (a tar stream holding only what the
-// extractors read) and its summary. Layers found there are neither pulled nor decompressed again, whatever image
-// they come in; extraction and layer attribution then run over them as over fresh layers, so a cached scan
-// gives the same result as a cold one.
+// extractors read) and its summary. An entry is written only for a layer whose content was hashed to its diff
+// ID, and used only for a layer whose content hashes to it again: an image may declare any diff ID for any
+// content. Layers found there are read (to be hashed) but not filtered again, whatever image they come in;
+// extraction and layer attribution then run over them as over fresh layers, so a cached scan gives the same
+// result as a cold one.
 //
 // An entry is one file, written to a temporary name and renamed into place: the tar, then the summary in JSON,
 // then the JSON's length and a magic number. A reader checks the magic, the key and the SHA-256 of the tar
-// before using an entry; anything else is a miss.
+// before using an entry; anything else is a miss. A hit sets the entry's modification time: past the cache's
+// size, the entries modified longest ago go first.
 
 const (
-	cacheFormat = "myrmex-inventory-layer/1"
+	cacheFormat = "myrmex-inventory-layer/2"
 	cacheMagic  = "MYRMEXL1"
 	cacheSubdir = "inventory-layers"
 	maxMetaSize = 1 << 20
+	// staleTemp is the age past which a temporary entry is taken for one a crashed scan left.
+	staleTemp = 24 * time.Hour
 )
 
 type cacheMeta struct {
@@ -45,15 +53,66 @@ type cacheMeta struct {
 type layerCache struct {
 	dir string
 	key string // everything besides the diff ID that the filter's output depends on
+	max int64  // bytes on disk
+
+	mu sync.Mutex // trim
 }
 
-func openLayerCache(root string, maxFileSize int64) (*layerCache, error) {
+func openLayerCache(root string, maxFileSize, maxSize int64) (*layerCache, error) {
 	dir := filepath.Join(root, cacheSubdir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the layer cache: %w", err)
 	}
-	key := fmt.Sprintf("%s; osv-scalibr %s; max file size %d; os-release %d", cacheFormat, scalibrVersion(), maxFileSize, maxOSReleaseSize)
-	return &layerCache{dir: dir, key: key}, nil
+	key := fmt.Sprintf("%s; osv-scalibr %s; max file size %d; os-release %d; names %d bytes, %d components",
+		cacheFormat, scalibrVersion(), maxFileSize, maxOSReleaseSize, MaxPathBytes, MaxPathComponents)
+	c := &layerCache{dir: dir, key: key, max: maxSize}
+	c.trim() // in case the bound is lower than the last scan's
+	return c, nil
+}
+
+// trim removes the entries least recently used until the cache is within its size, and the temporary entries
+// of crashed scans. Entries in use stay readable: their files are open.
+func (c *layerCache) trim() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	des, err := os.ReadDir(c.dir)
+	if err != nil {
+		return
+	}
+	type file struct {
+		path string
+		size int64
+		used time.Time
+	}
+	var entries []file
+	var total int64
+	for _, de := range des {
+		info, err := de.Info()
+		if err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		p := filepath.Join(c.dir, de.Name())
+		if strings.HasPrefix(de.Name(), ".tmp-") && time.Since(info.ModTime()) > staleTemp {
+			os.Remove(p)
+			continue
+		}
+		total += info.Size()
+		if strings.HasSuffix(de.Name(), ".layer") {
+			entries = append(entries, file{p, info.Size(), info.ModTime()})
+		}
+	}
+	if total <= c.max {
+		return
+	}
+	slices.SortFunc(entries, func(a, b file) int { return a.used.Compare(b.used) })
+	for _, e := range entries {
+		if total <= c.max {
+			break
+		}
+		if err := os.Remove(e.path); err == nil || errors.Is(err, os.ErrNotExist) {
+			total -= e.size
+		}
+	}
 }
 
 func (c *layerCache) path(diffID v1.Hash) string {
@@ -72,6 +131,8 @@ func (c *layerCache) get(diffID v1.Hash) (rc io.ReadCloser, sum *layerSummary, o
 		f.Close()
 		return nil, nil, false
 	}
+	now := time.Now()
+	os.Chtimes(f.Name(), now, now) // used: last to be evicted
 	return struct {
 		io.Reader
 		io.Closer
@@ -120,8 +181,11 @@ func (c *layerCache) check(f *os.File, diffID v1.Hash) (*cacheMeta, error) {
 	return &meta, nil
 }
 
-// create starts a new entry. Its writes never fail: an entry that could not be written is dropped at commit,
-// while the scan goes on.
+// errEntryTooLarge drops an entry that would take more than the whole cache.
+var errEntryTooLarge = errors.New("larger than the cache's size (MaxCacheSize)")
+
+// create starts a new entry. Its writes never fail: an entry that could not be written, or would not fit in the
+// cache, is dropped at commit while the scan goes on.
 func (c *layerCache) create(diffID v1.Hash) *cacheEntry {
 	f, err := os.CreateTemp(c.dir, ".tmp-*")
 	return &cacheEntry{cache: c, diffID: diffID, f: f, err: err, hash: sha256.New()}
@@ -137,6 +201,10 @@ type cacheEntry struct {
 }
 
 func (e *cacheEntry) Write(p []byte) (int, error) {
+	if e.err == nil && e.n+int64(len(p)) > e.cache.max {
+		e.err = errEntryTooLarge
+		e.discard() // its disk space now
+	}
 	if e.err == nil {
 		_, e.err = e.f.Write(p)
 		e.hash.Write(p)
@@ -157,6 +225,9 @@ func (e *cacheEntry) commit(sum layerSummary) error {
 	if err != nil {
 		return err
 	}
+	if len(meta) > maxMetaSize { // a reader would take it for a damaged entry
+		return errors.New("its summary is too large")
+	}
 	var trailer bytes.Buffer
 	trailer.Write(meta)
 	binary.Write(&trailer, binary.BigEndian, uint64(len(meta)))
@@ -171,6 +242,7 @@ func (e *cacheEntry) commit(sum layerSummary) error {
 		return err
 	}
 	e.f = nil
+	e.cache.trim()
 	return nil
 }
 
@@ -179,6 +251,7 @@ func (e *cacheEntry) discard() {
 	if e.f != nil {
 		e.f.Close()
 		os.Remove(e.f.Name())
+		e.f = nil
 	}
 }
 

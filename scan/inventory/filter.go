@@ -10,8 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/osv-scalibr/extractor/filesystem"
@@ -24,7 +24,8 @@ import (
 // extractors can use: directories, links, whiteouts, the os-release files, and the regular files some extractor
 // requires, with their content. Everything else is left out, so scalibr's image copies a few megabytes to disk
 // instead of the whole image, and every entry is checked on the way: names that leave the root, links that do,
-// device files and oversized files never reach scalibr.
+// device files, sparse files and oversized files never reach scalibr, and names too long or too deep fail the
+// layer.
 
 // omitted is the target of placeholders. A placeholder is a dangling symlink that stands for a file the filter
 // left out although an extractor would look at its path (too large, or an executable that is not a Go binary): it
@@ -45,6 +46,8 @@ var osReleaseFiles = map[string]bool{"etc/os-release": true, "usr/lib/os-release
 const (
 	maxOSReleaseSize    = 64 << 10
 	maxWarningsPerLayer = 100
+	// cheapDepth is the depth up to which an entry counts once in Options.MaxImageEntries; see entryCost.
+	cheapDepth = 16
 )
 
 // layerSummary is what reading a layer leaves besides the filtered tar. It is cached with it.
@@ -52,6 +55,9 @@ type layerSummary struct {
 	Warnings []string `json:"warnings,omitempty"` // without the layer's name, which Scan adds
 	Unlisted int      `json:"unlisted,omitempty"` // warnings past maxWarningsPerLayer
 	Entries  int      `json:"entries"`
+	// Kept counts the entries passed on and the directories they imply without naming them, deep ones more (see
+	// entryCost): what osv-scalibr holds of the layer, in each view of the image (see Options.MaxImageEntries).
+	Kept int `json:"kept"`
 	// Opaque are the directories whose content in lower layers this layer hides (.wh..wh..opq markers, which
 	// osv-scalibr v0.5.3 takes for an ordinary whiteout, leaving the hidden files visible). See hide.
 	Opaque []string `json:"opaque,omitempty"`
@@ -63,10 +69,64 @@ type filter struct {
 	maxFileSize int64
 	maxEntries  int
 	tempDir     string
+	delivered   meter // the bytes the layer's files deliver to the filter
+	views       int64 // the views of the image a kept entry goes into (see Options.MaxImageEntries)
+	budget      *budget
 
 	spool *os.File // the content of a possible Go binary while it is sniffed
 	out   *recordingWriter
 	sum   layerSummary
+	dirs  map[string]bool // the directories the kept entries name or imply
+}
+
+// budget holds what the layers of one scan spend of the image-wide bounds.
+type budget struct {
+	read, delivered atomic.Int64 // bytes: of the uncompressed streams, and delivered by the layers' files
+	maxBytes        int64        // MaxImageSize
+	entries         atomic.Int64 // kept entries, once per view (MaxImageEntries)
+	maxEntries      int64
+}
+
+// spend charges n entries, each in views views of the image, to the image's entry budget.
+func (b *budget) spend(n, views int64) error {
+	if b.entries.Add(n*views) > b.maxEntries {
+		return fmt.Errorf("%w: more than %d entries across the views of the image (MaxImageEntries)", ErrLimitExceeded, b.maxEntries)
+	}
+	return nil
+}
+
+// meter counts bytes against a layer's bound (MaxLayerSize) and the image's (MaxImageSize).
+type meter struct {
+	what     string // what is counted, for the error
+	n, max   int64
+	image    *atomic.Int64
+	maxImage int64
+}
+
+func (m *meter) add(n int) error {
+	m.n += int64(n)
+	if m.n > m.max {
+		return fmt.Errorf("%w: more than %d bytes %s (MaxLayerSize)", ErrLimitExceeded, m.max, m.what)
+	}
+	if m.image.Add(int64(n)) > m.maxImage {
+		return fmt.Errorf("%w: more than %d bytes %s across the image's layers (MaxImageSize)", ErrLimitExceeded, m.maxImage, m.what)
+	}
+	return nil
+}
+
+// metered reads a tar entry's content through a meter: a file delivers what its header says, which is more than
+// the stream holds when the file is sparse.
+type metered struct {
+	r io.Reader
+	m *meter
+}
+
+func (r metered) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if merr := r.m.add(n); merr != nil {
+		return n, &readError{merr}
+	}
+	return n, err
 }
 
 // readError marks an error of the layer's own stream (I/O, a limit, cancellation) so that it is not reported as
@@ -76,14 +136,13 @@ type readError struct{ err error }
 func (e *readError) Error() string { return e.err.Error() }
 func (e *readError) Unwrap() error { return e.err }
 
-// source is the layer's uncompressed stream, bounded in size and cancelled with ctx. hash, when set, sees every
-// byte. Its errors stick: readers such as io.ReadFull drop an error that comes with a full buffer, so run checks
-// err once the tar is read.
+// source is the layer's uncompressed stream, bounded in size and cancelled with ctx. hash sees every byte. Its
+// errors stick: readers such as io.ReadFull drop an error that comes with a full buffer, so run checks err once
+// the tar is read.
 type source struct {
 	ctx  context.Context
 	r    io.Reader
-	n    int64
-	max  int64
+	m    meter
 	hash io.Writer
 	err  error
 }
@@ -97,14 +156,12 @@ func (s *source) Read(p []byte) (int, error) {
 		return 0, s.err
 	}
 	n, err := s.r.Read(p)
-	s.n += int64(n)
-	if s.hash != nil {
-		s.hash.Write(p[:n])
+	s.hash.Write(p[:n])
+	if merr := s.m.add(n); merr != nil {
+		s.err = &readError{merr}
+		return n, s.err
 	}
 	switch {
-	case s.n > s.max:
-		s.err = &readError{fmt.Errorf("%w: more than %d bytes uncompressed (MaxLayerSize)", ErrLimitExceeded, s.max)}
-		return n, s.err
 	case err == io.EOF:
 		return n, err
 	case err != nil:
@@ -141,6 +198,9 @@ func (f *filter) run(src *source, dst io.Writer) error {
 	tr := tar.NewReader(src)
 	tw := tar.NewWriter(f.out)
 	for {
+		if err := src.ctx.Err(); err != nil {
+			return err
+		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			break
@@ -152,7 +212,10 @@ func (f *filter) run(src *source, dst io.Writer) error {
 		if f.sum.Entries > f.maxEntries {
 			return fmt.Errorf("%w: more than %d entries (MaxEntries)", ErrLimitExceeded, f.maxEntries)
 		}
-		if err := f.entry(tr, tw, hdr); err != nil {
+		if err := checkNames(hdr); err != nil {
+			return err
+		}
+		if err := f.entry(metered{tr, &f.delivered}, tw, hdr); err != nil {
 			return err
 		}
 	}
@@ -182,7 +245,7 @@ func (f *filter) writeFailure(err error) error {
 	return err
 }
 
-func (f *filter) entry(tr *tar.Reader, tw *tar.Writer, hdr *tar.Header) error {
+func (f *filter) entry(tr io.Reader, tw *tar.Writer, hdr *tar.Header) error {
 	name, bad := cleanName(hdr.Name)
 	if bad != "" {
 		f.warn(hdr.Name, bad)
@@ -255,6 +318,10 @@ func (f *filter) regular(tr io.Reader, tw *tar.Writer, hdr, out *tar.Header) err
 			}
 			return nil
 		}
+	}
+	if isSparse(hdr) {
+		f.warn(hdr.Name, "sparse file")
+		return f.placeholder(tw, out, hdr.Name)
 	}
 	if hdr.Size > limit {
 		f.warn(hdr.Name, fmt.Sprintf("%d bytes, more than the limit of %d", hdr.Size, limit))
@@ -347,7 +414,8 @@ func (f *filter) placeholder(tw *tar.Writer, out *tar.Header, raw string) error 
 	return err
 }
 
-// writeHeader skips an entry tar cannot encode (ok false, no error), and fails on a failed write.
+// writeHeader skips an entry tar cannot encode (ok false, no error), and fails on a failed write or on an entry
+// past the image's entry budget.
 func (f *filter) writeHeader(tw *tar.Writer, hdr *tar.Header, raw string) (ok bool, err error) {
 	if err := tw.WriteHeader(hdr); err != nil {
 		if f.out.err != nil {
@@ -356,7 +424,44 @@ func (f *filter) writeHeader(tw *tar.Writer, hdr *tar.Header, raw string) (ok bo
 		f.warn(raw, err.Error())
 		return false, nil
 	}
+	if err := f.keep(hdr); err != nil {
+		return false, err
+	}
 	return true, nil
+}
+
+// keep counts an entry passed on, with the directories above it that the layer has not named or implied yet:
+// osv-scalibr makes a node of each, in the layer and in each view of the image it goes into.
+func (f *filter) keep(hdr *tar.Header) error {
+	if f.dirs == nil {
+		f.dirs = map[string]bool{}
+	}
+	if hdr.Typeflag == tar.TypeDir {
+		f.dirs[hdr.Name] = true
+	}
+	depth := strings.Count(hdr.Name, "/") + 1
+	n := entryCost(depth)
+	for d := hdr.Name; ; {
+		i := strings.LastIndexByte(d, '/')
+		if i < 0 || f.dirs[d[:i]] {
+			break
+		}
+		d = d[:i]
+		f.dirs[d] = true
+		depth--
+		n += entryCost(depth)
+	}
+	f.sum.Kept += n
+	return f.budget.spend(int64(n), f.views)
+}
+
+// entryCost is what an entry depth components deep counts for in Options.MaxImageEntries: osv-scalibr spends
+// time in the square of the depth on each entry, so past cheapDepth components it counts (depth/cheapDepth)².
+func entryCost(depth int) int {
+	if depth <= cheapDepth {
+		return 1
+	}
+	return (depth*depth + cheapDepth*cheapDepth - 1) / (cheapDepth * cheapDepth)
 }
 
 // warn reports an entry left out.
@@ -368,6 +473,33 @@ func (f *filter) note(msg string) {
 		return
 	}
 	f.sum.Warnings = append(f.sum.Warnings, msg)
+}
+
+// isSparse tells a GNU sparse file, of the old type or described by PAX records: its holes read as zeros the
+// stream does not hold, so that a header of 512 bytes may deliver gigabytes.
+func isSparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
+}
+
+// checkNames refuses, with a *NameError that fails the layer, an entry whose name or link target is longer
+// than MaxPathBytes or deeper than MaxPathComponents: osv-scalibr's virtual filesystem spends time in the square
+// of the depth on each entry, and in the cube on a layer of nested directories.
+func checkNames(hdr *tar.Header) error {
+	for _, name := range [...]struct{ what, s string }{{"name", hdr.Name}, {"link target", hdr.Linkname}} {
+		n := strings.Count(path.Clean("/"+name.s), "/")
+		if len(name.s) > MaxPathBytes || n > MaxPathComponents {
+			return &NameError{Entry: hdr.Name[:min(len(hdr.Name), 64)], What: name.what, Bytes: len(name.s), Components: n}
+		}
+	}
+	return nil
 }
 
 // cleanName returns a tar entry's name relative to the root, "." for the root itself, or why it is refused.
@@ -444,10 +576,13 @@ func (s *goSniffer) Write(p []byte) (int, error) {
 // above. It stands in for osv-scalibr, which builds the image's filesystem from the top layer down and would
 // keep them. A hidden file is then missing from every layer's view, not only from the layers above the marker:
 // a package reinstalled at the same path by the layer with the marker is attributed to that layer.
-func hide(r io.Reader, w io.Writer, dirs []string) error {
+func hide(ctx context.Context, r io.Reader, w io.Writer, dirs map[string]bool) error {
 	tr := tar.NewReader(r)
 	tw := tar.NewWriter(w)
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			return tw.Close()
@@ -455,7 +590,7 @@ func hide(r io.Reader, w io.Writer, dirs []string) error {
 		if err != nil {
 			return err
 		}
-		if slices.ContainsFunc(dirs, func(d string) bool { return d == "." || strings.HasPrefix(hdr.Name, d+"/") }) {
+		if under(hdr.Name, dirs) {
 			continue
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
@@ -465,4 +600,18 @@ func hide(r io.Reader, w io.Writer, dirs []string) error {
 			return err
 		}
 	}
+}
+
+// under tells whether name lies in one of dirs, "." holding everything: a look-up per parent of name, whatever
+// the number of dirs.
+func under(name string, dirs map[string]bool) bool {
+	if dirs["."] {
+		return true
+	}
+	for i := strings.LastIndexByte(name, '/'); i > 0; i = strings.LastIndexByte(name[:i], '/') {
+		if dirs[name[:i]] {
+			return true
+		}
+	}
+	return false
 }

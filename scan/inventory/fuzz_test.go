@@ -37,6 +37,8 @@ func FuzzScanLayer(f *testing.F) {
 		f.Add(tarOf(f, seed...))
 	}
 	f.Add(paxNULName())
+	f.Add(rawTar(gnuSparse("n/package.json", 1<<20), paxSparse("m/package.json", 1<<20)))
+	f.Add(tarOf(f, dir(strings.Repeat("d/", inventory.MaxPathComponents+1))))
 	f.Add([]byte("not a tar stream"))
 
 	tmp, spool := f.TempDir(), f.TempDir()

@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"path"
 	"slices"
@@ -57,8 +59,25 @@ var (
 const (
 	DefaultMaxFileSize     = 512 << 20
 	DefaultMaxLayerSize    = 32 << 30
+	DefaultMaxImageSize    = 64 << 30
 	DefaultMaxEntries      = 1 << 20
+	DefaultMaxImageEntries = 4 << 20
+	DefaultMaxLayers       = 127 // about what Docker itself allows an image
 	DefaultMaxSymlinkDepth = scalibrimage.DefaultMaxSymlinkDepth
+	DefaultMaxCacheSize    = 2 << 30
+)
+
+// Bounds no image may pass, whatever the Options: past them, the scan fails with ErrLimitExceeded.
+const (
+	// MaxPathBytes bounds the length of an entry's name and link target, as the tar stream holds them; Linux's
+	// PATH_MAX is 4096 too.
+	MaxPathBytes = 4096
+	// MaxPathComponents bounds the depth of an entry's name and link target: osv-scalibr spends time in the
+	// square of the depth on every entry, in each view of the image (see Options.MaxImageEntries).
+	MaxPathComponents = 256
+	// MaxHistoryEntries bounds the entries of the image's history, empty ones (ENV, CMD…) included: osv-scalibr
+	// keeps a view of the image's filesystem for each.
+	MaxHistoryEntries = 1024
 )
 
 // Options tune Scan. The zero value runs every extractor with the default limits and no cache.
@@ -71,6 +90,9 @@ type Options struct {
 	// Cache is a directory where layers are cached by diff ID, to be reused by any later scan of any image that
 	// holds them; empty means no cache. The directory may be deleted at any time.
 	Cache string
+	// MaxCacheSize bounds the size of Cache on disk: past it, the entries least recently used are removed, and a
+	// layer whose entry alone would pass it is not cached. Zero means DefaultMaxCacheSize.
+	MaxCacheSize int64
 	// TempDir is where a possible Go binary is held while it is examined; empty means os.TempDir().
 	// osv-scalibr v0.5.3 always puts its own copy of the files it reads (a few megabytes: the package
 	// databases, the manifests and the Go binaries) in os.TempDir(); Scan removes it before returning.
@@ -79,12 +101,22 @@ type Options struct {
 	// MaxFileSize bounds the files handed to the extractors; larger ones are skipped with a warning. Zero means
 	// DefaultMaxFileSize.
 	MaxFileSize int64
-	// MaxLayerSize bounds the uncompressed size of a layer, against decompression bombs; a larger layer fails
-	// the scan with ErrLimitExceeded. Zero means DefaultMaxLayerSize.
+	// MaxLayerSize bounds the uncompressed size of a layer, against decompression bombs, and the bytes its
+	// files deliver; a larger layer fails the scan with ErrLimitExceeded. Zero means DefaultMaxLayerSize.
 	MaxLayerSize int64
+	// MaxImageSize bounds the same, summed over the image's layers. Zero means DefaultMaxImageSize.
+	MaxImageSize int64
 	// MaxEntries bounds the number of tar entries in a layer; a layer with more fails the scan with
 	// ErrLimitExceeded. Zero means DefaultMaxEntries.
 	MaxEntries int
+	// MaxImageEntries bounds what osv-scalibr holds in memory for the image: the filter's entries and the
+	// directories they imply, each counted once for its layer and once for each view of the image it enters
+	// (one view per history entry from its layer up, empty ones included), deep ones more (see the package
+	// doc). An image past it fails the scan with ErrLimitExceeded. Zero means DefaultMaxImageEntries.
+	MaxImageEntries int
+	// MaxLayers bounds the image's layers; an image with more fails the scan with ErrLimitExceeded. Zero means
+	// DefaultMaxLayers.
+	MaxLayers int
 	// MaxSymlinkDepth bounds the symlinks followed to resolve a path in the image. Zero means
 	// DefaultMaxSymlinkDepth.
 	MaxSymlinkDepth int
@@ -143,8 +175,9 @@ func Scan(ctx context.Context, img v1.Image, opts Options) (*Result, error) {
 		return nil, err
 	}
 	s := &scanner{ctx: ctx, opts: o, filterExts: exts}
+	s.budget.maxBytes, s.budget.maxEntries = o.MaxImageSize, int64(o.MaxImageEntries)
 	if o.Cache != "" {
-		if s.cache, err = openLayerCache(o.Cache, o.MaxFileSize); err != nil {
+		if s.cache, err = openLayerCache(o.Cache, o.MaxFileSize, o.MaxCacheSize); err != nil {
 			return nil, err
 		}
 		// Cached layers serve any later scan, whatever its extractors.
@@ -170,7 +203,8 @@ func (o Options) withDefaults() (Options, error) {
 			return bad("unknown extractor %q, want one of %v", n, allExtractors)
 		}
 	}
-	if o.MaxFileSize < 0 || o.MaxLayerSize < 0 || o.MaxEntries < 0 || o.MaxSymlinkDepth < 0 {
+	if o.MaxFileSize < 0 || o.MaxLayerSize < 0 || o.MaxImageSize < 0 || o.MaxEntries < 0 || o.MaxImageEntries < 0 ||
+		o.MaxLayers < 0 || o.MaxSymlinkDepth < 0 || o.MaxCacheSize < 0 {
 		return bad("negative limit")
 	}
 	if len(o.selected()) == 0 {
@@ -178,8 +212,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	o.MaxFileSize = cmp.Or(o.MaxFileSize, DefaultMaxFileSize)
 	o.MaxLayerSize = cmp.Or(o.MaxLayerSize, DefaultMaxLayerSize)
+	o.MaxImageSize = cmp.Or(o.MaxImageSize, DefaultMaxImageSize)
 	o.MaxEntries = cmp.Or(o.MaxEntries, DefaultMaxEntries)
+	o.MaxImageEntries = cmp.Or(o.MaxImageEntries, DefaultMaxImageEntries)
+	o.MaxLayers = cmp.Or(o.MaxLayers, DefaultMaxLayers)
 	o.MaxSymlinkDepth = cmp.Or(o.MaxSymlinkDepth, DefaultMaxSymlinkDepth)
+	o.MaxCacheSize = cmp.Or(o.MaxCacheSize, DefaultMaxCacheSize)
 	return o, nil
 }
 
@@ -232,10 +270,13 @@ type scanner struct {
 	opts       Options
 	filterExts []filesystem.Extractor // what the layer filter keeps files for
 	cache      *layerCache
+	budget     budget
 
 	wg        sync.WaitGroup
 	mu        sync.Mutex
 	summaries map[int]*layerSummary
+	hidden    map[string]bool // the opaque directories of the layers read so far
+	hiddenOf  map[int]bool    // the layers whose opaque directories are in hidden
 	cached    int
 	layerErr  error // the first layer that failed, as a *LayerError
 	warnings  []string
@@ -246,14 +287,23 @@ func (s *scanner) scan(img v1.Image, exts []filesystem.Extractor) (*Result, erro
 	if err != nil {
 		return nil, fmt.Errorf("listing the image's layers: %w", err)
 	}
+	if len(layers) > s.opts.MaxLayers {
+		return nil, fmt.Errorf("%w: %d layers, more than %d (MaxLayers)", ErrLimitExceeded, len(layers), s.opts.MaxLayers)
+	}
+	cfg, _ := img.ConfigFile() // osv-scalibr does without one, and so does the scan
+	if cfg != nil && len(cfg.History) > MaxHistoryEntries {
+		return nil, fmt.Errorf("%w: %d history entries, more than %d (MaxHistoryEntries)", ErrLimitExceeded, len(cfg.History), MaxHistoryEntries)
+	}
+	views := layerViews(len(layers), cfg)
 	s.summaries = make(map[int]*layerSummary, len(layers))
+	s.hidden, s.hiddenOf = map[string]bool{}, map[int]bool{}
 	wrapped := make([]v1.Layer, len(layers))
 	for i, l := range layers {
 		d, err := l.DiffID()
 		if err != nil {
 			return nil, &LayerError{Index: i, Err: fmt.Errorf("reading its diff ID: %w", err)}
 		}
-		wrapped[i] = &filteredLayer{Layer: l, s: s, index: i, diffID: d}
+		wrapped[i] = &filteredLayer{Layer: l, s: s, index: i, diffID: d, views: views[i]}
 	}
 	res := &Result{Packages: []Package{}, Stats: Stats{Layers: len(layers)}}
 	if len(layers) == 0 {
@@ -285,6 +335,9 @@ func (s *scanner) scan(img v1.Image, exts []filesystem.Extractor) (*Result, erro
 	})
 	if err != nil {
 		return nil, fmt.Errorf("extracting packages: %w", err)
+	}
+	if err := s.ctx.Err(); err != nil {
+		return nil, err
 	}
 	chain, err := simg.ChainLayers()
 	if err != nil {
@@ -347,33 +400,49 @@ func (s *scanner) layerWarnings(n int) []string {
 // what the opaque directories of the layers above hide.
 func (s *scanner) open(l *filteredLayer) (io.ReadCloser, error) {
 	// osv-scalibr reads the layers from the top down, one at a time: the layers above are read, and their
-	// summaries known, once their readers are done.
+	// summaries known, once their readers are done. It does not see the context: a cancelled scan or a failed
+	// layer stops it here, before the next layer is read.
 	s.wg.Wait()
-	var hidden []string
+	if err := s.ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	lerr := s.layerErr
 	for i, sum := range s.summaries {
-		if i > l.index {
-			hidden = append(hidden, sum.Opaque...)
+		if i > l.index && !s.hiddenOf[i] {
+			s.hiddenOf[i] = true
+			for _, d := range sum.Opaque {
+				s.hidden[d] = true
+			}
 		}
 	}
+	s.mu.Unlock()
+	if lerr != nil {
+		return nil, lerr
+	}
 	rc, err := s.read(l)
-	if err != nil || len(hidden) == 0 {
+	if err != nil || len(s.hidden) == 0 {
 		return rc, err
 	}
 	pr, pw := io.Pipe()
 	s.wg.Go(func() {
 		defer rc.Close()
-		pw.CloseWithError(hide(rc, pw, hidden))
+		pw.CloseWithError(hide(s.ctx, rc, pw, s.hidden))
 	})
 	return pr, nil
 }
 
+// read returns the filtered tar stream of a layer. A cached one serves only once the layer's content is seen to
+// have the diff ID the image declares, which an image may set to anything: a warm scan reads each layer once,
+// without filtering it again.
 func (s *scanner) read(l *filteredLayer) (io.ReadCloser, error) {
 	if s.cache != nil {
 		if rc, sum, ok := s.cache.get(l.diffID); ok {
-			s.mu.Lock()
-			s.summaries[l.index], s.cached = sum, s.cached+1
-			s.mu.Unlock()
-			return rc, nil
+			if err := s.useCached(l, sum); err != nil {
+				rc.Close()
+				return nil, s.layerFailed(l, err)
+			}
+			return ctxReader{s.ctx, rc}, nil
 		}
 	}
 	rc, err := l.Layer.Uncompressed()
@@ -388,16 +457,71 @@ func (s *scanner) read(l *filteredLayer) (io.ReadCloser, error) {
 	return pr, nil
 }
 
+// useCached checks a layer found in the cache: its content against its diff ID, its summary against the limits.
+func (s *scanner) useCached(l *filteredLayer, sum *layerSummary) error {
+	rc, err := l.Layer.Uncompressed()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	src, h, err := s.source(l, rc)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(io.Discard, src); err != nil {
+		return err
+	}
+	if err := checkDiffID(h, l.diffID); err != nil {
+		return err
+	}
+	if sum.Entries > s.opts.MaxEntries {
+		return fmt.Errorf("%w: more than %d entries (MaxEntries)", ErrLimitExceeded, s.opts.MaxEntries)
+	}
+	if err := s.budget.spend(int64(sum.Kept), l.views); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.summaries[l.index], s.cached = sum, s.cached+1
+	s.mu.Unlock()
+	return nil
+}
+
+// source is the uncompressed stream of a layer, hashed as its diff ID is.
+func (s *scanner) source(l *filteredLayer, rc io.Reader) (*source, hash.Hash, error) {
+	var h hash.Hash
+	switch l.diffID.Algorithm {
+	case "sha256":
+		h = sha256.New()
+	case "sha512":
+		h = sha512.New()
+	default:
+		return nil, nil, fmt.Errorf("%w: diff ID %s: unknown algorithm", errdefs.ErrInvalidArgument, l.diffID)
+	}
+	m := meter{what: "uncompressed", max: s.opts.MaxLayerSize, image: &s.budget.read, maxImage: s.budget.maxBytes}
+	return &source{ctx: s.ctx, r: rc, m: m, hash: h}, h, nil
+}
+
+// checkDiffID compares the hash of a layer's whole stream with the diff ID the image declares.
+func checkDiffID(h hash.Hash, want v1.Hash) error {
+	if got := hex.EncodeToString(h.Sum(nil)); got != want.Hex {
+		return fmt.Errorf("%w: the content has diff ID %s:%s, the image declares %s", ErrDiffIDMismatch, want.Algorithm, got, want)
+	}
+	return nil
+}
+
 func (s *scanner) filter(l *filteredLayer, rc io.Reader, pw *io.PipeWriter) error {
-	src := &source{ctx: s.ctx, r: rc, max: s.opts.MaxLayerSize}
-	f := &filter{exts: s.filterExts, maxFileSize: s.opts.MaxFileSize, maxEntries: s.opts.MaxEntries, tempDir: s.opts.TempDir}
+	src, h, err := s.source(l, rc)
+	if err != nil {
+		return s.layerFailed(l, err)
+	}
+	f := &filter{exts: s.filterExts, maxFileSize: s.opts.MaxFileSize, maxEntries: s.opts.MaxEntries, tempDir: s.opts.TempDir,
+		delivered: meter{what: "in its files", max: s.opts.MaxLayerSize, image: &s.budget.delivered, maxImage: s.budget.maxBytes},
+		views:     l.views, budget: &s.budget}
 	var dst io.Writer = pw
 	var entry *cacheEntry
-	diffHash := sha256.New()
 	if s.cache != nil {
 		entry = s.cache.create(l.diffID)
 		defer entry.discard()
-		src.hash = diffHash
 		dst = io.MultiWriter(pw, entry)
 	}
 	if err := f.run(src, dst); err != nil {
@@ -406,19 +530,18 @@ func (s *scanner) filter(l *filteredLayer, rc io.Reader, pw *io.PipeWriter) erro
 		}
 		return s.layerFailed(l, err)
 	}
+	// The diff ID is that of the whole stream, past the end of the tar. Only then is the layer's summary used,
+	// and its entry cached under the diff ID it was checked against.
+	if _, err := io.Copy(io.Discard, src); err != nil {
+		return s.layerFailed(l, err)
+	}
+	if err := checkDiffID(h, l.diffID); err != nil {
+		return s.layerFailed(l, err)
+	}
 	s.mu.Lock()
 	s.summaries[l.index] = &f.sum
 	s.mu.Unlock()
 	if entry == nil {
-		return nil
-	}
-	// Only a layer read to its end and matching its diff ID is cached under that ID.
-	if _, err := io.Copy(io.Discard, src); err != nil {
-		s.warn(fmt.Sprintf("layer %d: not cached: reading past the end of its tar: %v", l.index, err))
-		return nil
-	}
-	if got := hex.EncodeToString(diffHash.Sum(nil)); got != l.diffID.Hex {
-		s.warn(fmt.Sprintf("layer %d: content has diff ID sha256:%s, not %s as the image says; not cached", l.index, got, l.diffID))
 		return nil
 	}
 	if err := entry.commit(f.sum); err != nil {
@@ -459,6 +582,46 @@ type filteredLayer struct {
 	s      *scanner
 	index  int
 	diffID v1.Hash
+	views  int64 // its own and the views of the image its files go into (see Options.MaxImageEntries)
+}
+
+// layerViews returns, for each layer, the number of trees osv-scalibr puts its files in: the layer's own, and a
+// view of the image for each history entry from the layer's up, or for each layer from it up when the history
+// does not match the layers (osv-scalibr then ignores it).
+func layerViews(n int, cfg *v1.ConfigFile) []int64 {
+	views := make([]int64, n)
+	for i := range views {
+		views[i] = int64(1 + n - i)
+	}
+	if cfg == nil {
+		return views
+	}
+	var idx []int // the history entry of each layer
+	for i, h := range cfg.History {
+		if !h.EmptyLayer {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) != n {
+		return views
+	}
+	for i := range views {
+		views[i] = int64(1 + len(cfg.History) - idx[i])
+	}
+	return views
+}
+
+// ctxReader stops reading once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	io.ReadCloser
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.ReadCloser.Read(p)
 }
 
 func (l *filteredLayer) DiffID() (v1.Hash, error)             { return l.diffID, nil }

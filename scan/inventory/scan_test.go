@@ -184,6 +184,9 @@ func testImage(t *testing.T) (v1.Image, goBinary) {
 	if err != nil {
 		t.Fatalf("building the Go test binary: %v", err)
 	}
+	if gb.fallback != "" {
+		t.Logf("the Go test binary has no dependency, its modules are not checked: %s", gb.fallback)
+	}
 	bin, err := os.ReadFile(gb.path)
 	if err != nil {
 		t.Fatal(err)
