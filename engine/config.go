@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
@@ -124,8 +125,15 @@ func (v *VolumeMount) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(b, (*plain)(v))
 }
 
-// MarshalJSON writes the compact string form.
-func (v VolumeMount) MarshalJSON() ([]byte, error) { return json.Marshal(v.String()) }
+// MarshalJSON writes the compact string form, or the object form when the string would read back as another
+// mount (a path with a colon in it: "/data:ro" as a path is not "/data" read-only).
+func (v VolumeMount) MarshalJSON() ([]byte, error) {
+	if ParseVolumeMount(v.String()) == v {
+		return json.Marshal(v.String())
+	}
+	type plain VolumeMount
+	return json.Marshal(plain(v))
+}
 
 // String returns "path" or "path:mode".
 func (v VolumeMount) String() string {
@@ -160,6 +168,46 @@ var (
 // ValidName reports whether name is a valid container, network or volume name for the engine.
 func ValidName(name string) bool { return nameRE.MatchString(name) }
 
+// notUTF8 names the first string field of cfg that is not valid UTF-8, or returns "".
+func notUTF8(cfg ContainerConfig) string {
+	check := func(field string, vals ...string) string {
+		for _, v := range vals {
+			if !utf8.ValidString(v) {
+				return field
+			}
+		}
+		return ""
+	}
+	fields := []func() string{
+		func() string { return check("name", cfg.Name) },
+		func() string { return check("image", cfg.Image) },
+		func() string { return check("command", cfg.Command...) },
+		func() string { return check("networks", cfg.Networks...) },
+		func() string { return check("restart_policy", cfg.RestartPolicy) },
+		func() string {
+			return check("resources", cfg.Resources.CPULimit, cfg.Resources.MemoryLimit, cfg.Resources.CPUReservation, cfg.Resources.MemoryReservation)
+		},
+	}
+	for k, v := range cfg.Environment {
+		fields = append(fields, func() string { return check("environment", k, v) })
+	}
+	for k, v := range cfg.Labels {
+		fields = append(fields, func() string { return check("labels", k, v) })
+	}
+	for k, v := range cfg.Ports {
+		fields = append(fields, func() string { return check("ports", k, v) })
+	}
+	for k, v := range cfg.Volumes {
+		fields = append(fields, func() string { return check("volumes", k, v.Bind, v.Mode) })
+	}
+	for _, f := range fields {
+		if name := f(); name != "" {
+			return name
+		}
+	}
+	return ""
+}
+
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errdefs.ErrInvalidArgument, fmt.Sprintf(format, args...))
 }
@@ -189,6 +237,11 @@ func (cfg ContainerConfig) request(name string) (*createRequest, error) {
 	}
 	if strings.TrimSpace(cfg.Image) == "" {
 		bad("image is required")
+	}
+	// The engine takes the configuration as JSON, which would turn bytes that are not UTF-8 into U+FFFD: the
+	// container would run with other strings than the ones validated.
+	if field := notUTF8(cfg); field != "" {
+		bad("%s holds bytes that are not UTF-8", field)
 	}
 
 	req := &createRequest{

@@ -113,7 +113,7 @@ func ReadManifests(path string, stdin io.Reader) ([]*Object, error) {
 // ParseManifests reads the objects of a YAML or JSON stream; source names it in errors.
 func ParseManifests(r io.Reader, source string) ([]*Object, error) {
 	br := bufio.NewReader(r)
-	first, err := firstNonSpace(br)
+	first, skipped, err := firstNonSpace(br)
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading %s: %v", errdefs.ErrInvalidArgument, source, err)
 	}
@@ -135,15 +135,28 @@ func ParseManifests(r io.Reader, source string) ([]*Object, error) {
 		}
 		return out, nil
 	}
-	all, err := io.ReadAll(br)
+	// The whitespace skipped goes back in front: YAML's line numbers count it.
+	all, err := io.ReadAll(io.MultiReader(bytes.NewReader(skipped), br))
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading %s: %v", errdefs.ErrInvalidArgument, source, err)
 	}
 	for _, d := range splitYAML(all) {
-		if len(bytes.TrimSpace(stripComments(d.body))) == 0 {
+		body := bytes.TrimSpace(stripComments(d.body))
+		if len(body) == 0 {
 			continue
 		}
 		start := d.line + leadingSeparatorLines(d.body)
+		if body[0] == '{' || body[0] == '[' {
+			// JSON after a comment: read as the JSON stream it is (the YAML reader keeps the first value of
+			// "{…}{…}" and drops the rest without a word).
+			if objs, ok, err := jsonStream(body, fmt.Sprintf("%s:%d", source, start)); ok {
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, objs...)
+				continue
+			}
+		}
 		js, err := yaml.YAMLToJSON(d.body)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: the YAML document at line %d is malformed: %v", errdefs.ErrInvalidArgument, source, start, err)
@@ -210,22 +223,46 @@ func checkObject(o *Object) error {
 	return nil
 }
 
-func firstNonSpace(br *bufio.Reader) (byte, error) {
-	for n := 1; ; n++ {
-		b, err := br.Peek(n)
-		if err == io.EOF || (err != nil && len(b) < n) {
-			return 0, nil
+// firstNonSpace reads the leading whitespace of br, however long, and returns the first other byte (left in br)
+// and the whitespace read; 0 at the end of the stream.
+func firstNonSpace(br *bufio.Reader) (byte, []byte, error) {
+	var skipped []byte
+	for {
+		b, err := br.Peek(1)
+		if err == io.EOF {
+			return 0, skipped, nil
 		}
 		if err != nil {
-			return 0, err
+			return 0, skipped, err
 		}
-		c := b[n-1]
-		if c == '#' { // a YAML comment: not JSON
-			return c, nil
-		}
+		c := b[0]
 		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
-			return c, nil
+			return c, skipped, nil // '#' is a YAML comment: not JSON
 		}
+		skipped = append(skipped, c)
+		_, _ = br.ReadByte()
+	}
+}
+
+// jsonStream decodes body as a stream of JSON values. ok is false when its first value is not JSON (YAML's flow
+// style, "{apiVersion: v1, …}"), for the YAML reader to take; a stream malformed after that is an error.
+func jsonStream(body []byte, where string) (objs []*Object, ok bool, err error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for i := 1; ; i++ {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err == io.EOF {
+			return objs, true, nil
+		} else if err != nil {
+			if i == 1 {
+				return nil, false, nil
+			}
+			return nil, true, fmt.Errorf("%w: %s: JSON document %d is malformed: %v", errdefs.ErrInvalidArgument, where, i, err)
+		}
+		o, err := decodeDocument(raw, fmt.Sprintf("%s: JSON document %d", where, i))
+		if err != nil {
+			return nil, true, err
+		}
+		objs = append(objs, o...)
 	}
 }
 

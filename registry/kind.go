@@ -150,6 +150,13 @@ func Normalize(image string, ep Endpoint) (name.Reference, error) {
 	if strings.TrimSpace(image) == "" {
 		return nil, fmt.Errorf("%w: an image name is required", errdefs.ErrInvalidArgument)
 	}
+	if h := ep.Host; h != "" && !strings.ContainsAny(h, ".:") && h != "localhost" {
+		// A registry host without a dot or a port ("myregistry", a service name) reads as a Docker Hub namespace
+		// in "myregistry/app:1": in that registry, the name is the repository that follows it.
+		if rest, ok := strings.CutPrefix(image, h+"/"); ok && rest != "" {
+			image = rest
+		}
+	}
 	ref, err := name.ParseReference(image, ep.nameOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: image %q: %v", errdefs.ErrInvalidArgument, image, err)
@@ -160,14 +167,18 @@ func Normalize(image string, ep Endpoint) (name.Reference, error) {
 		if ref.Context().RegistryStr() == name.DefaultRegistry {
 			repo = strings.TrimPrefix(repo, "library/")
 		}
-		rebased := ep.Host + "/" + repo
-		if d, ok := ref.(name.Digest); ok {
-			ref, err = name.NewDigest(rebased+"@"+d.DigestStr(), ep.nameOptions()...)
-		} else {
-			ref, err = name.NewTag(rebased+":"+ref.Identifier(), ep.nameOptions()...)
-		}
+		// Built from the registry itself, not parsed from "host/repo": a host without a dot or a port
+		// ("myregistry", a compose or cluster service name) would be read as a Docker Hub namespace.
+		// The repository comes from a reference already parsed: only the registry is checked here.
+		reg, err := name.NewRegistry(ep.Host, ep.nameOptions()...)
 		if err != nil {
 			return nil, fmt.Errorf("%w: image %q in %s: %v", errdefs.ErrInvalidArgument, image, ep.Host, err)
+		}
+		r := reg.Repo(repo)
+		if d, ok := ref.(name.Digest); ok {
+			ref = r.Digest(d.DigestStr())
+		} else {
+			ref = r.Tag(ref.Identifier())
 		}
 	}
 	if ep.Kind == Harbor && !strings.Contains(ref.Context().RepositoryStr(), "/") {

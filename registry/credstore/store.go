@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -367,6 +368,15 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 
 // seal encrypts m into the file format: header, nonce, ciphertext.
 func seal(key []byte, m map[string]entry) ([]byte, error) {
+	// JSON would replace bytes that are not UTF-8 with U+FFFD: credentials that would not come back as they
+	// were given are refused instead.
+	for reg, e := range m {
+		for _, v := range []string{reg, e.Username, e.Password, e.Token} {
+			if !utf8.ValidString(v) {
+				return nil, fmt.Errorf("%w: credentials for %q hold bytes that are not UTF-8", errdefs.ErrInvalidArgument, strings.ToValidUTF8(reg, "?"))
+			}
+		}
+	}
 	plain, err := json.Marshal(m)
 	if err != nil {
 		return nil, err
