@@ -88,6 +88,14 @@ func TestEngineInlineCache(t *testing.T) {
 	if _, err := f.eng.API().BuildCachePrune(ctx, client.BuildCachePruneOptions{All: true}); err != nil {
 		t.Fatalf("emptying the engine's build cache: %v", err)
 	}
+	// Docker 20.10's BuildKit references the cached layers of an inline cache without fetching them, and its
+	// export then fails with "layer does not exist" on an engine that does not hold them (seen on a fresh
+	// machine): the cache image is pulled first, as with `docker pull` before `docker build --cache-from`.
+	pulled, err := registry.Pull(ctx, f.eng, dst, ep, registry.Options{Transport: rf.reg.Transport()})
+	if err != nil {
+		t.Fatalf("pulling the cache image: %v", err)
+	}
+	t.Cleanup(func() { _, _ = f.eng.API().ImageRemove(context.Background(), pulled.Reference, client.ImageRemoveOptions{Force: true}) })
 	var w cacheWatch
 	res := f.mustBuild(build.Options{ContextPath: dir, Tags: []string{f.tag("inline-again")}, CacheFrom: []string{remoteTag}, Progress: w.progress})
 	if res.CacheHits == 0 || !w.runCached {
