@@ -150,14 +150,17 @@ func Normalize(image string, ep Endpoint) (name.Reference, error) {
 	if strings.TrimSpace(image) == "" {
 		return nil, fmt.Errorf("%w: an image name is required", errdefs.ErrInvalidArgument)
 	}
-	if h := ep.Host; h != "" && !strings.ContainsAny(h, ".:") && h != "localhost" {
+	var ref name.Reference
+	var err error
+	if h := ep.Host; h != "" && !strings.ContainsAny(h, ".:") && h != "localhost" && strings.HasPrefix(image, h+"/") {
 		// A registry host without a dot or a port ("myregistry", a service name) reads as a Docker Hub namespace
-		// in "myregistry/app:1": in that registry, the name is the repository that follows it.
-		if rest, ok := strings.CutPrefix(image, h+"/"); ok && rest != "" {
-			image = rest
-		}
+		// in "myregistry/team/app:1": in that registry, everything after it is the repository, read as such
+		// (behind a placeholder registry, so that neither "library/" nor a dotted first component is taken for
+		// Docker Hub's or another registry's).
+		ref, err = name.ParseReference("registry.invalid/"+strings.TrimPrefix(image, h+"/"), ep.nameOptions()...)
+	} else {
+		ref, err = name.ParseReference(image, ep.nameOptions()...)
 	}
-	ref, err := name.ParseReference(image, ep.nameOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: image %q: %v", errdefs.ErrInvalidArgument, image, err)
 	}
