@@ -95,7 +95,9 @@ func TestEngineInlineCache(t *testing.T) {
 	if err != nil {
 		t.Fatalf("pulling the cache image: %v", err)
 	}
-	t.Cleanup(func() { _, _ = f.eng.API().ImageRemove(context.Background(), pulled.Reference, client.ImageRemoveOptions{Force: true}) })
+	t.Cleanup(func() {
+		_, _ = f.eng.API().ImageRemove(context.Background(), pulled.Reference, client.ImageRemoveOptions{Force: true})
+	})
 	var w cacheWatch
 	res := f.mustBuild(build.Options{ContextPath: dir, Tags: []string{f.tag("inline-again")}, CacheFrom: []string{remoteTag}, Progress: w.progress})
 	if res.CacheHits == 0 || !w.runCached {
