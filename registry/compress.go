@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/codomyrmex/containerization/internal/ctxio"
 )
 
 // precompress returns img with every layer gzipped once, into files under dir, layers in parallel.
@@ -97,7 +99,7 @@ func compressLayer(ctx context.Context, l v1.Layer, path string, level int) (*gz
 		return nil, err
 	}
 	uncompressed := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(zw, uncompressed), ctxReader{ctx, rc}); err != nil {
+	if _, err := io.Copy(io.MultiWriter(zw, uncompressed), ctxio.Reader{Ctx: ctx, R: rc}); err != nil {
 		return nil, fmt.Errorf("compressing layer %s: %w", wantDiffID, err)
 	}
 	if err := zw.Close(); err != nil {
@@ -119,19 +121,6 @@ func hashOf(h hash.Hash) v1.Hash {
 type countingWriter struct{ n int64 }
 
 func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
-
-// ctxReader stops a long copy when ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
 
 // gzImage is an image whose layers are gzip files on disk and whose config is kept as it was.
 type gzImage struct {

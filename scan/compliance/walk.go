@@ -16,6 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/codomyrmex/containerization/errdefs"
+	"github.com/codomyrmex/containerization/internal/ctxio"
 )
 
 // Bounds on the name of a layer entry, once cleaned against the root. Linux takes no path longer than PATH_MAX
@@ -242,7 +243,7 @@ func (f *files) apply(ctx context.Context, l v1.Layer, max int64) error {
 		return err
 	}
 	defer rc.Close()
-	tr := tar.NewReader(ctxReader{ctx, rc})
+	tr := tar.NewReader(ctxio.Reader{Ctx: ctx, R: rc})
 	upper := map[string]entry{}
 	for {
 		if err := ctx.Err(); err != nil {
@@ -310,19 +311,6 @@ func (f *files) apply(ctx context.Context, l v1.Layer, max int64) error {
 		f.put(p, e)
 	}
 	return nil
-}
-
-// ctxReader fails once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // accountFiles are read whole (up to the bound) for the user, password and UID checks.

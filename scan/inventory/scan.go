@@ -38,6 +38,7 @@ import (
 	"github.com/google/osv-scalibr/stats"
 
 	"github.com/codomyrmex/containerization/errdefs"
+	"github.com/codomyrmex/containerization/internal/ctxio"
 )
 
 // The extractors, by the names Options.Extractors takes.
@@ -442,7 +443,7 @@ func (s *scanner) read(l *filteredLayer) (io.ReadCloser, error) {
 				rc.Close()
 				return nil, s.layerFailed(l, err)
 			}
-			return ctxReader{s.ctx, rc}, nil
+			return ctxio.ReadCloser(s.ctx, rc), nil
 		}
 	}
 	rc, err := l.Layer.Uncompressed()
@@ -609,19 +610,6 @@ func layerViews(n int, cfg *v1.ConfigFile) []int64 {
 		views[i] = int64(1 + len(cfg.History) - idx[i])
 	}
 	return views
-}
-
-// ctxReader stops reading once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	io.ReadCloser
-}
-
-func (r ctxReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.ReadCloser.Read(p)
 }
 
 func (l *filteredLayer) DiffID() (v1.Hash, error)             { return l.diffID, nil }
