@@ -152,22 +152,21 @@ func FaultProxy(t testing.TB, target *Registry, f Faults) *Registry {
 
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if match(req) {
-			if counters.seen503.Add(1) <= int64(f.Fail503) {
-				// Read the body first: a server that answers early and closes may reach the client as a reset
-				// connection instead of a 503.
+			// An error answer, in place of the registry's. The body is read first: a server that answers early and
+			// closes may reach the client as a reset connection instead of the status.
+			fail := func(status int, body string, injected *atomic.Int64) {
 				_, _ = io.Copy(io.Discard, req.Body)
-				counters.fail503.Add(1)
+				injected.Add(1)
 				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusServiceUnavailable)
-				_, _ = io.WriteString(w, unavailable)
+				w.WriteHeader(status)
+				_, _ = io.WriteString(w, body)
+			}
+			if counters.seen503.Add(1) <= int64(f.Fail503) {
+				fail(http.StatusServiceUnavailable, unavailable, &counters.fail503)
 				return
 			}
 			if counters.seen500.Add(1) <= int64(f.Fail500) {
-				_, _ = io.Copy(io.Discard, req.Body)
-				counters.fail500.Add(1)
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusInternalServerError)
-				_, _ = io.WriteString(w, internalError)
+				fail(http.StatusInternalServerError, internalError, &counters.fail500)
 				return
 			}
 			switch {
