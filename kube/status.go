@@ -247,10 +247,7 @@ func workloadOf(obj runtime.Object) (*workload, error) {
 	case *appsv1.Deployment:
 		w.kind = "Deployment"
 		w.meta, w.selector, w.template = d.ObjectMeta, d.Spec.Selector, d.Spec.Template
-		w.replicas = 1
-		if d.Spec.Replicas != nil {
-			w.replicas = int(*d.Spec.Replicas)
-		}
+		w.replicas = orOne(d.Spec.Replicas)
 		w.ready, w.updated = int(d.Status.ReadyReplicas), int(d.Status.UpdatedReplicas)
 		w.revision, _ = strconv.ParseInt(d.Annotations["deployment.kubernetes.io/revision"], 10, 64)
 		for _, cond := range d.Status.Conditions {
@@ -273,10 +270,7 @@ func workloadOf(obj runtime.Object) (*workload, error) {
 	case *appsv1.StatefulSet:
 		w.kind = "StatefulSet"
 		w.meta, w.selector, w.template = d.ObjectMeta, d.Spec.Selector, d.Spec.Template
-		w.replicas = 1
-		if d.Spec.Replicas != nil {
-			w.replicas = int(*d.Spec.Replicas)
-		}
+		w.replicas = orOne(d.Spec.Replicas)
 		w.ready, w.updated = int(d.Status.ReadyReplicas), int(d.Status.UpdatedReplicas)
 		upd, uid := d.Status.UpdateRevision, d.UID
 		w.current = func(p *corev1.Pod, _ []appsv1.ReplicaSet) bool {
@@ -293,10 +287,7 @@ func workloadOf(obj runtime.Object) (*workload, error) {
 		// A Job's replicas are its completions; its ready ones, the pods that succeeded.
 		w.kind = "Job"
 		w.meta, w.selector, w.template = d.ObjectMeta, d.Spec.Selector, d.Spec.Template
-		w.replicas = 1
-		if d.Spec.Completions != nil {
-			w.replicas = int(*d.Spec.Completions)
-		}
+		w.replicas = orOne(d.Spec.Completions)
 		w.ready, w.updated = int(d.Status.Succeeded), int(d.Status.Succeeded)
 		for _, cond := range d.Status.Conditions {
 			w.conds = append(w.conds, cond.LastTransitionTime)
@@ -338,6 +329,14 @@ func workloadFromUnstructured(u *unstructured.Unstructured) (*workload, error) {
 		return nil, fmt.Errorf("reading %s %s: %w", u.GetKind(), u.GetName(), err)
 	}
 	return workloadOf(typed)
+}
+
+// orOne is a count the API server defaults to 1 when it is unset (replicas, completions).
+func orOne(n *int32) int {
+	if n == nil {
+		return 1
+	}
+	return int(*n)
 }
 
 func ownedBy(refs []metav1.OwnerReference, uid types.UID) bool {
