@@ -119,21 +119,8 @@ func ParseManifests(r io.Reader, source string) ([]*Object, error) {
 	}
 	var out []*Object
 	if first == '{' || first == '[' {
-		dec := json.NewDecoder(br)
-		for i := 1; ; i++ {
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err == io.EOF {
-				break
-			} else if err != nil {
-				return nil, fmt.Errorf("%w: %s: JSON document %d is malformed: %v", errdefs.ErrInvalidArgument, source, i, err)
-			}
-			objs, err := decodeDocument(raw, fmt.Sprintf("%s: JSON document %d", source, i))
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, objs...)
-		}
-		return out, nil
+		objs, _, err := jsonStream(br, source)
+		return objs, err
 	}
 	// The whitespace skipped goes back in front: YAML's line numbers count it.
 	all, err := io.ReadAll(io.MultiReader(bytes.NewReader(skipped), br))
@@ -149,7 +136,8 @@ func ParseManifests(r io.Reader, source string) ([]*Object, error) {
 		if body[0] == '{' || body[0] == '[' {
 			// JSON after a comment: read as the JSON stream it is (the YAML reader keeps the first value of
 			// "{…}{…}" and drops the rest without a word).
-			if objs, ok, err := jsonStream(body, fmt.Sprintf("%s:%d", source, start)); ok {
+			objs, notJSON, err := jsonStream(bytes.NewReader(body), fmt.Sprintf("%s:%d", source, start))
+			if !notJSON {
 				if err != nil {
 					return nil, err
 				}
@@ -244,23 +232,21 @@ func firstNonSpace(br *bufio.Reader) (byte, []byte, error) {
 	}
 }
 
-// jsonStream decodes body as a stream of JSON values. ok is false when its first value is not JSON (YAML's flow
-// style, "{apiVersion: v1, …}"), for the YAML reader to take; a stream malformed after that is an error.
-func jsonStream(body []byte, where string) (objs []*Object, ok bool, err error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
+// jsonStream decodes r as a stream of JSON values, each a document of objects. notJSON is set when its first
+// value is not JSON at all (YAML's flow style, "{apiVersion: v1, …}"), for a caller that can read it as YAML
+// instead; err is set then too.
+func jsonStream(r io.Reader, where string) (objs []*Object, notJSON bool, err error) {
+	dec := json.NewDecoder(r)
 	for i := 1; ; i++ {
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err == io.EOF {
-			return objs, true, nil
+			return objs, false, nil
 		} else if err != nil {
-			if i == 1 {
-				return nil, false, nil
-			}
-			return nil, true, fmt.Errorf("%w: %s: JSON document %d is malformed: %v", errdefs.ErrInvalidArgument, where, i, err)
+			return nil, i == 1, fmt.Errorf("%w: %s: JSON document %d is malformed: %v", errdefs.ErrInvalidArgument, where, i, err)
 		}
 		o, err := decodeDocument(raw, fmt.Sprintf("%s: JSON document %d", where, i))
 		if err != nil {
-			return nil, true, err
+			return nil, false, err
 		}
 		objs = append(objs, o...)
 	}
