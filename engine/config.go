@@ -170,39 +170,42 @@ func ValidName(name string) bool { return nameRE.MatchString(name) }
 
 // notUTF8 names the first string field of cfg that is not valid UTF-8, or returns "".
 func notUTF8(cfg ContainerConfig) string {
-	check := func(field string, vals ...string) string {
-		for _, v := range vals {
-			if !utf8.ValidString(v) {
-				return field
-			}
-		}
-		return ""
+	bad := func(vals ...string) bool {
+		return slices.ContainsFunc(vals, func(v string) bool { return !utf8.ValidString(v) })
 	}
-	fields := []func() string{
-		func() string { return check("name", cfg.Name) },
-		func() string { return check("image", cfg.Image) },
-		func() string { return check("command", cfg.Command...) },
-		func() string { return check("networks", cfg.Networks...) },
-		func() string { return check("restart_policy", cfg.RestartPolicy) },
-		func() string {
-			return check("resources", cfg.Resources.CPULimit, cfg.Resources.MemoryLimit, cfg.Resources.CPUReservation, cfg.Resources.MemoryReservation)
-		},
+	r := cfg.Resources
+	switch {
+	case bad(cfg.Name):
+		return "name"
+	case bad(cfg.Image):
+		return "image"
+	case bad(cfg.Command...):
+		return "command"
+	case bad(cfg.Networks...):
+		return "networks"
+	case bad(cfg.RestartPolicy):
+		return "restart_policy"
+	case bad(r.CPULimit, r.MemoryLimit, r.CPUReservation, r.MemoryReservation):
+		return "resources"
 	}
 	for k, v := range cfg.Environment {
-		fields = append(fields, func() string { return check("environment", k, v) })
+		if bad(k, v) {
+			return "environment"
+		}
 	}
 	for k, v := range cfg.Labels {
-		fields = append(fields, func() string { return check("labels", k, v) })
+		if bad(k, v) {
+			return "labels"
+		}
 	}
 	for k, v := range cfg.Ports {
-		fields = append(fields, func() string { return check("ports", k, v) })
+		if bad(k, v) {
+			return "ports"
+		}
 	}
 	for k, v := range cfg.Volumes {
-		fields = append(fields, func() string { return check("volumes", k, v.Bind, v.Mode) })
-	}
-	for _, f := range fields {
-		if name := f(); name != "" {
-			return name
+		if bad(k, v.Bind, v.Mode) {
+			return "volumes"
 		}
 	}
 	return ""
