@@ -42,6 +42,7 @@ import (
 
 	"github.com/codomyrmex/containerization/engine"
 	"github.com/codomyrmex/containerization/errdefs"
+	"github.com/codomyrmex/containerization/registry"
 )
 
 // Options configures one build. The zero value builds ./Dockerfile with the current directory as the context
@@ -112,11 +113,11 @@ func source(opts Options, id string) string {
 		}
 		return id
 	case out == OutputRegistry:
-		return "docker://" + opts.Tags[0]
+		return registry.SourceRemote + opts.Tags[0]
 	case strings.HasPrefix(out, OutputOCIPrefix):
 		return out
 	case strings.HasPrefix(out, OutputDockerPrefix):
-		return "docker-archive:" + strings.TrimPrefix(out, OutputDockerPrefix)
+		return registry.SourceArchive + strings.TrimPrefix(out, OutputDockerPrefix)
 	}
 	return id
 }
