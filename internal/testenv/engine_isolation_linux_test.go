@@ -381,6 +381,7 @@ func lineDiff(want, got string) string {
 // engineProc is a dockerd on the machine, talked to with the docker CLI.
 type engineProc struct {
 	m          *machine
+	dir        string // its configuration, state and logs
 	host       string
 	containerd string // its containerd's socket, when the test started it
 }
@@ -389,7 +390,17 @@ type engineProc struct {
 // iptables, the userland proxy) and a containerd of its own; only its paths are the test's.
 func (m *machine) startSystemEngine(t *testing.T) *engineProc {
 	t.Helper()
-	d := filepath.Join(m.dir, "sys")
+	e := m.startContainerd(t, filepath.Join(m.dir, "sys"))
+	e.startDockerd(t, "dockerd.log")
+	waitFor(t, "the system-like dockerd", e.answers)
+	return e
+}
+
+// startContainerd lays out d for an engine of the test's own (a containerd and a dockerd with their paths under
+// d, the dockerd configured as a distribution's service is) and starts its containerd; startDockerd starts the
+// dockerd.
+func (m *machine) startContainerd(t *testing.T, d string) *engineProc {
+	t.Helper()
 	for _, sub := range []string{"run", "data", "containerd-root", "containerd-opt"} {
 		if err := os.MkdirAll(filepath.Join(d, sub), 0o755); err != nil {
 			t.Fatal(err)
@@ -402,16 +413,23 @@ func (m *machine) startSystemEngine(t *testing.T) *engineProc {
 	writeTestFile(t, filepath.Join(d, "daemon.json"), fmt.Sprintf(`{"deprecated-key-path": %q}`, filepath.Join(d, "key.json")))
 	m.daemon(t, "containerd", filepath.Join(d, "containerd.log"), "containerd", "--config", filepath.Join(d, "containerd.toml"))
 	waitFor(t, "containerd's socket", func() bool { _, err := os.Stat(ctrdSock); return err == nil })
+	return &engineProc{m: m, dir: d, host: "unix://" + filepath.Join(d, "run", "docker.sock"), containerd: ctrdSock}
+}
 
-	e := &engineProc{m: m, host: "unix://" + filepath.Join(d, "run", "docker.sock"), containerd: ctrdSock}
-	m.daemon(t, "dockerd", filepath.Join(d, "dockerd.log"), "dockerd",
+// startDockerd starts the engine's dockerd, logging to logName in its directory, and returns its pid; it is
+// stopped when the test ends. It may be called again after the dockerd was killed.
+func (e *engineProc) startDockerd(t *testing.T, logName string) int {
+	t.Helper()
+	d := e.dir
+	return e.m.daemon(t, "dockerd", filepath.Join(d, logName), "dockerd",
 		"--host", e.host, "--data-root", filepath.Join(d, "data"), "--exec-root", filepath.Join(d, "run", "exec"),
 		"--pidfile", filepath.Join(d, "run", "dockerd.pid"), "--config-file", filepath.Join(d, "daemon.json"),
-		"--containerd", ctrdSock)
-	waitFor(t, "the system-like dockerd", func() bool {
-		return exec.Command("docker", "-H", e.host, "version").Run() == nil
-	})
-	return e
+		"--containerd", e.containerd)
+}
+
+// answers reports whether the engine answers.
+func (e *engineProc) answers() bool {
+	return exec.Command("docker", "-H", e.host, "version").Run() == nil
 }
 
 // daemon starts a long-running program on the machine, returns its pid, and stops it (SIGTERM, then SIGKILL) when

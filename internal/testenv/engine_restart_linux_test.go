@@ -1,6 +1,7 @@
 package testenv_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -27,39 +28,20 @@ func TestReliabilityEngineRestart(t *testing.T) {
 	m := newMachine(t)
 	needTools(t, "dockerd", "containerd", "docker")
 	d := filepath.Join(m.dir, "eng")
-	for _, sub := range []string{"run", "data", "containerd-root", "containerd-opt"} {
-		if err := os.MkdirAll(filepath.Join(d, sub), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
 	ctrdSock := filepath.Join(d, "run", "containerd.sock")
-	writeTestFile(t, filepath.Join(d, "containerd.toml"), fmt.Sprintf(
-		"version = 2\nroot = %q\nstate = %q\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = %q\n[plugins.\"io.containerd.internal.v1.opt\"]\n  path = %q\n",
-		filepath.Join(d, "containerd-root"), filepath.Join(d, "run", "containerd-state"), ctrdSock, filepath.Join(d, "containerd-opt")))
-	writeTestFile(t, filepath.Join(d, "daemon.json"), fmt.Sprintf(`{"deprecated-key-path": %q}`, filepath.Join(d, "key.json")))
 	// Last of all: what the engines mounted under the test's directory (a killed dockerd leaves its mounts).
 	t.Cleanup(func() {
 		killShims(t, ctrdSock)
 		unmountUnder(t, d)
 	})
-	m.daemon(t, "containerd", filepath.Join(d, "containerd.log"), "containerd", "--config", filepath.Join(d, "containerd.toml"))
-	waitFor(t, "containerd's socket", func() bool { _, err := os.Stat(ctrdSock); return err == nil })
+	e := m.startContainerd(t, d)
 	// After the engine stops and before containerd does: containers that the killed dockerd started and the
 	// restarted one no longer knows still run in containerd (Docker's own behaviour); they are the test's, so
 	// they are killed.
-	t.Cleanup(func() { killTasks(t, ctrdSock) })
-	e := &engineProc{m: m, host: "unix://" + filepath.Join(d, "run", "docker.sock"), containerd: ctrdSock}
-	startDockerd := func(n int) int {
-		return m.daemon(t, "dockerd", filepath.Join(d, fmt.Sprintf("dockerd-%d.log", n)), "dockerd",
-			"--host", e.host, "--data-root", filepath.Join(d, "data"), "--exec-root", filepath.Join(d, "run", "exec"),
-			"--pidfile", filepath.Join(d, "run", "dockerd.pid"), "--config-file", filepath.Join(d, "daemon.json"),
-			"--containerd", ctrdSock)
-	}
+	t.Cleanup(func() { killTasks(t, e.containerd) })
+	startDockerd := func(n int) int { return e.startDockerd(t, fmt.Sprintf("dockerd-%d.log", n)) }
 	pid := startDockerd(1)
-	waitFor(t, "dockerd", func() bool {
-		_, err := os.Stat(strings.TrimPrefix(e.host, "unix://"))
-		return err == nil && e.answers()
-	})
+	waitFor(t, "dockerd", e.answers)
 	e.importBusybox(t, "myrmex.local/restart-busybox:1")
 
 	ctx := context.Background()
@@ -108,7 +90,7 @@ func TestReliabilityEngineRestart(t *testing.T) {
 				}
 				kind := errdefs.KindOf(err)
 				mu.Lock()
-				outcomes[op+" "+cmpOr(kind.Code, "ok")]++
+				outcomes[op+" "+cmp.Or(kind.Code, "ok")]++
 				if err != nil && (kind.Code == "internal" || kind.Code == "deadline_exceeded") {
 					bad = append(bad, fmt.Sprintf("%s %s: %v", op, name, err))
 				}
@@ -229,16 +211,4 @@ func unmountUnder(t *testing.T, dir string) {
 			t.Logf("unmounting %s: %v", points[i], err)
 		}
 	}
-}
-
-// answers reports whether the engine answers.
-func (e *engineProc) answers() bool {
-	return exec.Command("docker", "-H", e.host, "version").Run() == nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
