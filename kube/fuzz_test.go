@@ -74,7 +74,8 @@ func fuzzCanonical(t *testing.T, objs []*kube.Object) []string {
 // points agree; blank lines (more than a read buffer's worth) before the stream change nothing, and a comment
 // line before it changes nothing or makes it a refusal; and the objects written back as a JSON stream, and as a
 // YAML stream, read back to the same objects (but for an object with a top-level items field, which on its own
-// is read as a List). The reader has no size, count or depth limit of its own, so no limit is given to it here.
+// is read as a List). Its bounds (kube.MaxManifestBytes and the rest) lie far beyond what the fuzzer makes, and a
+// refusal past them is an ErrInvalidArgument too.
 func FuzzReadManifests(f *testing.F) {
 	for _, s := range fuzzManifestSeeds {
 		f.Add([]byte(s))

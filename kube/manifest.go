@@ -1,7 +1,6 @@
 package kube
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -46,10 +45,61 @@ func refOf(gvk schema.GroupVersionKind, namespace, name string) string {
 // manifestExt are the file names read from a directory.
 var manifestExt = map[string]bool{".yaml": true, ".yml": true, ".json": true}
 
+// The bounds of what ReadManifests reads: manifests come from anywhere (a chart's output, a pipe, a repository
+// checkout) and all of them are held in memory before anything is applied. Nesting is bounded by the parsers
+// themselves (10,000 levels, in YAML and in JSON) and YAML aliases by the YAML parser's expansion limit; both
+// are refusals too.
+const (
+	// MaxManifestBytes is what all the files (or stdin) may hold together.
+	MaxManifestBytes = 64 << 20
+	// MaxManifestFiles is how many files a directory may hold for ReadManifests.
+	MaxManifestFiles = 10_000
+	// MaxObjects is how many objects the manifests may hold, List items included.
+	MaxObjects = 10_000
+	// MaxObjectBytes is the largest object, as JSON: the Kubernetes API server refuses a request body larger
+	// than 3 MiB, so a larger object could only fail part-way through an apply.
+	MaxObjectBytes = 3 << 20
+)
+
+// ErrLimitExceeded is the refusal of manifests past one of the bounds above.
+var ErrLimitExceeded = fmt.Errorf("manifest limit exceeded: %w", errdefs.ErrInvalidArgument)
+
+// budget is what is left of the bounds while the manifests are read.
+type budget struct {
+	bytes   int64 // left of MaxManifestBytes
+	objects int   // read so far
+}
+
+func newBudget() *budget { return &budget{bytes: MaxManifestBytes} }
+
+// read reads r whole, within what is left of the byte budget.
+func (b *budget) read(r io.Reader, source string) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, b.bytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading %s: %v", errdefs.ErrInvalidArgument, source, err)
+	}
+	if int64(len(data)) > b.bytes {
+		return nil, fmt.Errorf("%w: %s: the manifests hold more than %d MiB together (MaxManifestBytes)", ErrLimitExceeded, source, MaxManifestBytes>>20)
+	}
+	b.bytes -= int64(len(data))
+	return data, nil
+}
+
+// add counts n more objects.
+func (b *budget) add(n int, where string) error {
+	b.objects += n
+	if b.objects > MaxObjects {
+		return fmt.Errorf("%w: %s: the manifests hold more than %d objects (MaxObjects)", ErrLimitExceeded, where, MaxObjects)
+	}
+	return nil
+}
+
 // ReadManifests reads the objects of a file, of every .yaml, .yml and .json file under a directory (recursively,
 // in lexical order), or of stdin when path is "-". Documents may be YAML (several per file, split by ---) or
 // JSON (one or a stream); a List's items are read as objects. Empty documents are skipped. Malformed input is an
-// ErrInvalidArgument naming the file and the line of the document.
+// ErrInvalidArgument naming the file and the line of the document; input past the bounds above (MaxManifestBytes,
+// MaxManifestFiles, MaxObjects, MaxObjectBytes) is an ErrLimitExceeded. Files found in a directory are read only
+// when they are regular files (or links to one); a path given by name may be a pipe (-f <(helm template …)).
 func ReadManifests(path string, stdin io.Reader) ([]*Object, error) {
 	if path == "" {
 		return nil, fmt.Errorf("%w: no manifest path given", errdefs.ErrInvalidArgument)
@@ -58,7 +108,7 @@ func ReadManifests(path string, stdin io.Reader) ([]*Object, error) {
 		if stdin == nil {
 			stdin = os.Stdin
 		}
-		return ParseManifests(stdin, "stdin")
+		return newBudget().parse(stdin, "stdin")
 	}
 	st, err := os.Stat(path)
 	if err != nil {
@@ -76,11 +126,27 @@ func ReadManifests(path string, stdin io.Reader) ([]*Object, error) {
 			if d.IsDir() && p != path && strings.HasPrefix(d.Name(), ".") {
 				return filepath.SkipDir
 			}
-			if !d.IsDir() && manifestExt[strings.ToLower(filepath.Ext(p))] {
-				files = append(files, p)
+			if d.IsDir() || !manifestExt[strings.ToLower(filepath.Ext(p))] {
+				return nil
 			}
+			if d.Type()&fs.ModeSymlink != 0 {
+				// A link is followed to what it names, which must be a regular file too.
+				st, err := os.Stat(p)
+				if err != nil || !st.Mode().IsRegular() {
+					return nil
+				}
+			} else if !d.Type().IsRegular() {
+				return nil // a device, socket or pipe with a manifest's name is not read: it could block forever
+			}
+			if len(files) == MaxManifestFiles {
+				return fmt.Errorf("%w: more than %d manifest files (MaxManifestFiles)", ErrLimitExceeded, MaxManifestFiles)
+			}
+			files = append(files, p)
 			return nil
 		})
+		if errors.Is(err, ErrLimitExceeded) {
+			return nil, fmt.Errorf("%w (under %s)", err, path)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: manifests %s: %v", errdefs.ErrInvalidArgument, path, err)
 		}
@@ -92,12 +158,13 @@ func ReadManifests(path string, stdin io.Reader) ([]*Object, error) {
 		files = []string{path}
 	}
 	var all []*Object
+	b := newBudget()
 	for _, f := range files {
 		fh, err := os.Open(f)
 		if err != nil {
 			return nil, fmt.Errorf("%w: manifests %s: %v", errdefs.ErrInvalidArgument, f, err)
 		}
-		objs, err := ParseManifests(fh, f)
+		objs, err := b.parse(fh, f)
 		fh.Close()
 		if err != nil {
 			return nil, err
@@ -110,22 +177,20 @@ func ReadManifests(path string, stdin io.Reader) ([]*Object, error) {
 	return all, nil
 }
 
-// ParseManifests reads the objects of a YAML or JSON stream; source names it in errors.
+// ParseManifests reads the objects of a YAML or JSON stream, within the bounds of ReadManifests; source names it
+// in errors.
 func ParseManifests(r io.Reader, source string) ([]*Object, error) {
-	br := bufio.NewReader(r)
-	first, skipped, err := firstNonSpace(br)
+	return newBudget().parse(r, source)
+}
+
+func (b *budget) parse(r io.Reader, source string) ([]*Object, error) {
+	all, err := b.read(r, source)
 	if err != nil {
-		return nil, fmt.Errorf("%w: reading %s: %v", errdefs.ErrInvalidArgument, source, err)
+		return nil, err
 	}
 	var out []*Object
-	if first == '{' || first == '[' {
-		objs, _, err := jsonStream(br, source)
-		return objs, err
-	}
-	// The whitespace skipped goes back in front: YAML's line numbers count it.
-	all, err := io.ReadAll(io.MultiReader(bytes.NewReader(skipped), br))
-	if err != nil {
-		return nil, fmt.Errorf("%w: reading %s: %v", errdefs.ErrInvalidArgument, source, err)
+	if first := bytes.TrimLeft(all, " \t\r\n"); len(first) > 0 && (first[0] == '{' || first[0] == '[') {
+		return b.jsonStream(bytes.NewReader(all), source)
 	}
 	for _, d := range splitYAML(all) {
 		body := bytes.TrimSpace(stripComments(d.body))
@@ -136,8 +201,8 @@ func ParseManifests(r io.Reader, source string) ([]*Object, error) {
 		if body[0] == '{' || body[0] == '[' {
 			// JSON after a comment: read as the JSON stream it is (the YAML reader keeps the first value of
 			// "{…}{…}" and drops the rest without a word).
-			objs, notJSON, err := jsonStream(bytes.NewReader(body), fmt.Sprintf("%s:%d", source, start))
-			if !notJSON {
+			objs, err := b.jsonStream(bytes.NewReader(body), fmt.Sprintf("%s:%d", source, start))
+			if !errors.Is(err, errNotJSON) {
 				if err != nil {
 					return nil, err
 				}
@@ -149,7 +214,7 @@ func ParseManifests(r io.Reader, source string) ([]*Object, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: the YAML document at line %d is malformed: %v", errdefs.ErrInvalidArgument, source, start, err)
 		}
-		objs, err := decodeDocument(js, fmt.Sprintf("%s:%d", source, start))
+		objs, err := b.decodeDocument(js, fmt.Sprintf("%s:%d", source, start))
 		if err != nil {
 			return nil, err
 		}
@@ -158,7 +223,7 @@ func ParseManifests(r io.Reader, source string) ([]*Object, error) {
 	return out, nil
 }
 
-func decodeDocument(js []byte, where string) ([]*Object, error) {
+func (b *budget) decodeDocument(js []byte, where string) ([]*Object, error) {
 	if t := bytes.TrimSpace(js); len(t) == 0 || bytes.Equal(t, []byte("null")) {
 		return nil, nil
 	}
@@ -179,9 +244,25 @@ func decodeDocument(js []byte, where string) ([]*Object, error) {
 			if err := checkObject(o); err != nil {
 				return err
 			}
+			if len(js) > MaxObjectBytes {
+				// Only a list larger than an object can be allowed to be can hold one too large.
+				item, err := iu.MarshalJSON()
+				if err != nil {
+					return err
+				}
+				if err := checkObjectSize(o, len(item), where); err != nil {
+					return err
+				}
+			}
+			if err := b.add(1, where); err != nil {
+				return err
+			}
 			out = append(out, o)
 			return nil
 		})
+		if errors.Is(err, ErrLimitExceeded) {
+			return nil, err
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", errdefs.ErrInvalidArgument, where, err)
 		}
@@ -191,7 +272,21 @@ func decodeDocument(js []byte, where string) ([]*Object, error) {
 	if err := checkObject(o); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", errdefs.ErrInvalidArgument, where, err)
 	}
+	if err := checkObjectSize(o, len(js), where); err != nil {
+		return nil, err
+	}
+	if err := b.add(1, where); err != nil {
+		return nil, err
+	}
 	return []*Object{o}, nil
+}
+
+func checkObjectSize(o *Object, n int, where string) error {
+	if n > MaxObjectBytes {
+		return fmt.Errorf("%w: %s: %s %s is %d bytes as JSON, more than the %d MiB the API server accepts (MaxObjectBytes)",
+			ErrLimitExceeded, where, o.GetKind(), o.GetName(), n, MaxObjectBytes>>20)
+	}
+	return nil
 }
 
 func checkObject(o *Object) error {
@@ -211,42 +306,29 @@ func checkObject(o *Object) error {
 	return nil
 }
 
-// firstNonSpace reads the leading whitespace of br, however long, and returns the first other byte (left in br)
-// and the whitespace read; 0 at the end of the stream.
-func firstNonSpace(br *bufio.Reader) (byte, []byte, error) {
-	var skipped []byte
-	for {
-		b, err := br.Peek(1)
-		if err == io.EOF {
-			return 0, skipped, nil
-		}
-		if err != nil {
-			return 0, skipped, err
-		}
-		c := b[0]
-		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
-			return c, skipped, nil // '#' is a YAML comment: not JSON
-		}
-		skipped = append(skipped, c)
-		_, _ = br.ReadByte()
-	}
-}
+// errNotJSON marks a stream whose first value is not JSON at all (YAML's flow style, "{apiVersion: v1, …}"), for
+// a caller that can read it as YAML instead.
+var errNotJSON = errors.New("not JSON")
 
-// jsonStream decodes r as a stream of JSON values, each a document of objects. notJSON is set when its first
-// value is not JSON at all (YAML's flow style, "{apiVersion: v1, …}"), for a caller that can read it as YAML
-// instead; err is set then too.
-func jsonStream(r io.Reader, where string) (objs []*Object, notJSON bool, err error) {
+// jsonStream decodes r as a stream of JSON values, each a document of objects. When the first value is not JSON,
+// the error wraps errNotJSON as well.
+func (b *budget) jsonStream(r io.Reader, where string) ([]*Object, error) {
+	var objs []*Object
 	dec := json.NewDecoder(r)
 	for i := 1; ; i++ {
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err == io.EOF {
-			return objs, false, nil
+			return objs, nil
 		} else if err != nil {
-			return nil, i == 1, fmt.Errorf("%w: %s: JSON document %d is malformed: %v", errdefs.ErrInvalidArgument, where, i, err)
+			err = fmt.Errorf("%w: %s: JSON document %d is malformed: %v", errdefs.ErrInvalidArgument, where, i, err)
+			if i == 1 {
+				err = errors.Join(err, errNotJSON)
+			}
+			return nil, err
 		}
-		o, err := decodeDocument(raw, fmt.Sprintf("%s: JSON document %d", where, i))
+		o, err := b.decodeDocument(raw, fmt.Sprintf("%s: JSON document %d", where, i))
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		objs = append(objs, o...)
 	}
