@@ -31,6 +31,9 @@ type ScanOptions struct {
 	MaxDBAge time.Duration
 	// Cache is the per-layer inventory cache directory; empty means the default, "-" none.
 	Cache string
+	// Limits bound what an image may make the scan read and hold (layer and image sizes, entries, layers, the
+	// cache's size); zero fields are the defaults of package scan/inventory.
+	Limits inventory.Limits
 	// Registry options for an image read from a registry (credentials, CA, platform).
 	Registry RegistryOptions
 	// Progress receives the scan's phases: the image opened (Phase "open"), then the scan itself ("scan"),
@@ -109,7 +112,7 @@ func (c *Client) ScanContainerSecurity(ctx context.Context, imageName, scanType 
 	phase("scan", "started", string(typ))
 	so := scan.Options{
 		Type: typ, SeverityThreshold: threshold, Ignore: rules, IgnoreChecks: checks,
-		DBDir: opts.DBDir, MaxDBAge: opts.MaxDBAge, Cache: opts.Cache,
+		DBDir: opts.DBDir, MaxDBAge: opts.MaxDBAge, Cache: opts.Cache, Limits: opts.Limits,
 	}
 	if typ != scan.Compliance {
 		// The client's handle: the database's indexes are read once, not per scan.

@@ -15,6 +15,7 @@ import (
 	"github.com/codomyrmex/containerization/errdefs"
 	"github.com/codomyrmex/containerization/internal/testenv"
 	"github.com/codomyrmex/containerization/internal/testimages"
+	"github.com/codomyrmex/containerization/scan/inventory"
 	"github.com/codomyrmex/containerization/scan/vulndb"
 )
 
@@ -283,5 +284,27 @@ func TestScanOfAnArchiveHasNoTag(t *testing.T) {
 		if c.ID == "DKL-DI-0006" && !c.Passed {
 			t.Errorf("DKL-DI-0006 on an archive = %+v, want passed: a path is no tag", c)
 		}
+	}
+}
+
+// TestScanLimitsReachTheInventory: the limits given to ScanContainerSecurity are the inventory's: the Debian test
+// image (about 22,000 weighted entries) passes the defaults and is refused under a bound of 1000, with the bound
+// named; a negative limit is bad input.
+func TestScanLimitsReachTheInventory(t *testing.T) {
+	img, opts := debianImage(t)
+	opts.DBDir = advisoryDB(t, nil)
+	ctx := context.Background()
+	if _, err := containerization.ScanContainerSecurity(ctx, img.Ref, "quick", opts); err != nil {
+		t.Fatalf("ScanContainerSecurity(default limits) = %v", err)
+	}
+	opts.Limits.MaxImageEntries = 1000
+	_, err := containerization.ScanContainerSecurity(ctx, img.Ref, "quick", opts)
+	var sse *containerization.SecurityScanError
+	if !errors.As(err, &sse) || !errors.Is(err, inventory.ErrLimitExceeded) || !strings.Contains(err.Error(), "MaxImageEntries") {
+		t.Fatalf("ScanContainerSecurity(MaxImageEntries 1000) = %v, want a SecurityScanError wrapping inventory.ErrLimitExceeded", err)
+	}
+	opts.Limits.MaxImageEntries = -1
+	if _, err := containerization.ScanContainerSecurity(ctx, img.Ref, "quick", opts); !errors.Is(err, containerization.ErrInvalidArgument) {
+		t.Fatalf("ScanContainerSecurity(MaxImageEntries -1) = %v, want ErrInvalidArgument", err)
 	}
 }

@@ -73,6 +73,8 @@ type Options struct {
 	// Cache is the directory of the per-layer inventory cache; empty means the default
 	// ($MYRMEX_CACHE_DIR/layers, else ~/.cache/myrmex/layers), "-" none.
 	Cache string
+	// Limits bound the inventory (inventory.Options.Limits); zero fields are its defaults.
+	Limits inventory.Limits
 	// Now is the time rule expiry and database age are judged against; zero means time.Now().
 	Now time.Time
 }
@@ -126,7 +128,7 @@ func Image(ctx context.Context, img v1.Image, ref string, opts Options) (*Report
 		if err != nil {
 			return nil, err
 		}
-		inv, err := inventory.Scan(ctx, img, inventory.Options{OSOnly: typ == Quick, Cache: cache})
+		inv, err := inventory.Scan(ctx, img, inventory.Options{OSOnly: typ == Quick, Cache: cache, Limits: opts.Limits})
 		if err != nil {
 			return nil, fmt.Errorf("listing packages: %w", err)
 		}

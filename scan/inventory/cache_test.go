@@ -230,7 +230,7 @@ func TestScanCacheSize(t *testing.T) {
 	}
 	a, b, c := layer("a", 20<<10), layer("b", 20<<10), layer("c", 20<<10)
 	cache := t.TempDir()
-	opts := inventory.Options{Cache: cache, MaxCacheSize: 50 << 10} // two entries of 22 KiB
+	opts := inventory.Options{Cache: cache, Limits: inventory.Limits{MaxCacheSize: 50 << 10}} // two entries of 22 KiB
 	scan := func(l v1.Layer, wantCached int) *inventory.Result {
 		t.Helper()
 		got, err := inventory.Scan(context.Background(), imageOf(t, step{l, "COPY"}), opts)

@@ -43,7 +43,7 @@ func FuzzScanLayer(f *testing.F) {
 
 	tmp, spool := f.TempDir(), f.TempDir()
 	f.Setenv("TMPDIR", tmp) // where osv-scalibr keeps its copy of the files
-	opts := inventory.Options{TempDir: spool, MaxLayerSize: 1 << 20, MaxEntries: 1000}
+	opts := inventory.Options{TempDir: spool, Limits: inventory.Limits{MaxLayerSize: 1 << 20, MaxEntries: 1000}}
 	f.Fuzz(func(t *testing.T, layer []byte) {
 		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layer)), nil },
 			tarball.WithCompressionLevel(0)) // the compressed form only serves the digest: no time for it

@@ -182,8 +182,8 @@ func TestScanInvalidLayers(t *testing.T) {
 		{"NUL in a name", paxNULName(), inventory.Options{}, errdefs.ErrInvalidArgument},
 		{"not a tar", []byte(strings.Repeat("this is not a tar stream\n", 50)), inventory.Options{}, errdefs.ErrInvalidArgument},
 		{"truncated", tarOf(t, reg("var/lib/dpkg/status", dpkgStatus))[:1000], inventory.Options{}, errdefs.ErrInvalidArgument},
-		{"too many entries", tarOf(t, manyEntries...), inventory.Options{MaxEntries: 10}, inventory.ErrLimitExceeded},
-		{"too large", tarOf(t, reg("a", strings.Repeat("x", 4096))), inventory.Options{MaxLayerSize: 4096}, inventory.ErrLimitExceeded},
+		{"too many entries", tarOf(t, manyEntries...), inventory.Options{Limits: inventory.Limits{MaxEntries: 10}}, inventory.ErrLimitExceeded},
+		{"too large", tarOf(t, reg("a", strings.Repeat("x", 4096))), inventory.Options{Limits: inventory.Limits{MaxLayerSize: 4096}}, inventory.ErrLimitExceeded},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := scratch(t)
@@ -424,6 +424,38 @@ func TestScanDeadline(t *testing.T) {
 	}
 }
 
+// TestScanDeadlineDuringAttribution: a deadline that passes while packages are attributed to their layers
+// (osv-scalibr runs their extractors again on the older layers, for as long as an image has packages times layers)
+// stops the scan before the next location's packages.
+func TestScanDeadlineDuringAttribution(t *testing.T) {
+	base := layerOf(t, tarOf(t, reg("etc/os-release", debianOSRelease), reg("var/lib/dpkg/status", dpkgStatus)))
+	app := layerOf(t, tarOf(t, reg("app/node_modules/a/package.json", `{"name":"a","version":"1.0.0"}`)))
+	top := layerOf(t, tarOf(t, reg("app/node_modules/b/package.json", `{"name":"b","version":"1.0.0"}`)))
+	img := imageOf(t, step{base, "ADD"}, step{app, "COPY"}, step{top, "COPY"})
+
+	// Without a deadline, each of the three locations is attributed once.
+	var calls int
+	restore := inventory.SetTestHookAttributed(func() { calls++ })
+	res, err := inventory.Scan(context.Background(), img, scratch(t))
+	restore()
+	if err != nil {
+		t.Fatalf("Scan() = %v", err)
+	}
+	if calls != 3 || len(res.Packages) < 3 {
+		t.Fatalf("attributed %d locations of %d packages, want 3 locations", calls, len(res.Packages))
+	}
+
+	ctx := newDeadline()
+	calls = 0
+	defer inventory.SetTestHookAttributed(func() { calls++; ctx.expire() })()
+	if _, err := inventory.Scan(ctx, img, scratch(t)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Scan(deadline passed during attribution) = %v, want %v", err, context.DeadlineExceeded)
+	}
+	if calls != 1 {
+		t.Fatalf("attributed %d locations after the deadline passed in the first, want 1", calls)
+	}
+}
+
 // TestScanLayers: the number of layers, and of history entries, is bounded.
 func TestScanLayers(t *testing.T) {
 	small := layerOf(t, tarOf(t, reg("etc/os-release", debianOSRelease)))
@@ -445,7 +477,7 @@ func TestScanLayers(t *testing.T) {
 	}{
 		{"Docker's limit", imageOf(t, steps(inventory.DefaultMaxLayers, 0)...), inventory.Options{}, ""},
 		{"one more", imageOf(t, steps(inventory.DefaultMaxLayers+1, 0)...), inventory.Options{}, "128 layers, more than 127 (MaxLayers)"},
-		{"MaxLayers", imageOf(t, steps(3, 0)...), inventory.Options{MaxLayers: 2}, "3 layers, more than 2 (MaxLayers)"},
+		{"MaxLayers", imageOf(t, steps(3, 0)...), inventory.Options{Limits: inventory.Limits{MaxLayers: 2}}, "3 layers, more than 2 (MaxLayers)"},
 		{"history", imageOf(t, steps(1, inventory.MaxHistoryEntries)...), inventory.Options{}, "1025 history entries, more than 1024 (MaxHistoryEntries)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -485,10 +517,10 @@ func TestScanImageEntries(t *testing.T) {
 		{"deep", deep, 126},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := inventory.Scan(context.Background(), tc.img, inventory.Options{MaxImageEntries: tc.count}); err != nil {
+			if _, err := inventory.Scan(context.Background(), tc.img, inventory.Options{Limits: inventory.Limits{MaxImageEntries: tc.count}}); err != nil {
 				t.Errorf("Scan(%s, MaxImageEntries %d) = %v", tc.name, tc.count, err)
 			}
-			_, err := inventory.Scan(context.Background(), tc.img, inventory.Options{MaxImageEntries: tc.count - 1})
+			_, err := inventory.Scan(context.Background(), tc.img, inventory.Options{Limits: inventory.Limits{MaxImageEntries: tc.count - 1}})
 			var lerr *inventory.LayerError
 			if !errors.Is(err, inventory.ErrLimitExceeded) || !errors.As(err, &lerr) || !strings.Contains(err.Error(), "(MaxImageEntries)") {
 				t.Errorf("Scan(%s, MaxImageEntries %d) = %v, want a *LayerError wrapping %v", tc.name, tc.count-1, err, inventory.ErrLimitExceeded)

@@ -91,14 +91,17 @@ type Options struct {
 	// Cache is a directory where layers are cached by diff ID, to be reused by any later scan of any image that
 	// holds them; empty means no cache. The directory may be deleted at any time.
 	Cache string
-	// MaxCacheSize bounds the size of Cache on disk: past it, the entries least recently used are removed, and a
-	// layer whose entry alone would pass it is not cached. Zero means DefaultMaxCacheSize.
-	MaxCacheSize int64
 	// TempDir is where a possible Go binary is held while it is examined; empty means os.TempDir().
 	// osv-scalibr v0.5.3 always puts its own copy of the files it reads (a few megabytes: the package
 	// databases, the manifests and the Go binaries) in os.TempDir(); Scan removes it before returning.
 	TempDir string
 
+	// Limits bound what an image may make the scan hold, spend and read.
+	Limits
+}
+
+// Limits bound a scan; the zero value is the defaults. Past one, the scan fails with ErrLimitExceeded.
+type Limits struct {
 	// MaxFileSize bounds the files handed to the extractors; larger ones are skipped with a warning. Zero means
 	// DefaultMaxFileSize.
 	MaxFileSize int64
@@ -121,6 +124,9 @@ type Options struct {
 	// MaxSymlinkDepth bounds the symlinks followed to resolve a path in the image. Zero means
 	// DefaultMaxSymlinkDepth.
 	MaxSymlinkDepth int
+	// MaxCacheSize bounds the size of Cache on disk: past it, the entries least recently used are removed, and a
+	// layer whose entry alone would pass it is not cached. Zero means DefaultMaxCacheSize.
+	MaxCacheSize int64
 }
 
 // Result is the inventory of an image.
@@ -344,10 +350,7 @@ func (s *scanner) scan(img v1.Image, exts []filesystem.Extractor) (*Result, erro
 	if err != nil {
 		return nil, fmt.Errorf("reading the image's layers: %w", err)
 	}
-	// PopulateLayerDetails runs the extractor of each package again on older layers to find the first that has
-	// it; the walk is not counted.
-	trace.PopulateLayerDetails(s.ctx, &inv, chain, exts, &filesystem.Config{Stats: stats.NoopCollector{}, MaxFileSize: int(s.opts.MaxFileSize)})
-	if err := s.ctx.Err(); err != nil {
+	if err := s.attribute(&inv, chain, exts); err != nil {
 		return nil, err
 	}
 
@@ -364,6 +367,39 @@ func (s *scanner) scan(img v1.Image, exts []filesystem.Extractor) (*Result, erro
 	}
 	res.Stats.Walked, res.Stats.Extracted = count.walked, count.extracted
 	return res, nil
+}
+
+// testHookAttributed, when set (by tests), is called after the packages of each location are attributed.
+var testHookAttributed func()
+
+// attribute finds the layer that brought each package. osv-scalibr's PopulateLayerDetails runs the extractor of
+// each package again on older layers to find the first that has it, and looks at the context only when it runs
+// one; an image with many packages over many layers keeps it busy for long. It is called once per package
+// location (the packages of one dpkg status file together, so its cache of what each layer holds still serves
+// them all), and the context is checked between calls. The walk is not counted.
+func (s *scanner) attribute(inv *inventory.Inventory, chain []scalibrartifact.ChainLayer, exts []filesystem.Extractor) error {
+	var order []string
+	byLocation := map[string][]*extractor.Package{}
+	for _, p := range inv.Packages {
+		loc := p.Location.PathOrEmpty()
+		if _, ok := byLocation[loc]; !ok {
+			order = append(order, loc)
+		}
+		byLocation[loc] = append(byLocation[loc], p)
+	}
+	cfg := &filesystem.Config{Stats: stats.NoopCollector{}, MaxFileSize: int(s.opts.MaxFileSize)}
+	for _, loc := range order {
+		if err := s.ctx.Err(); err != nil {
+			return err
+		}
+		// The packages are pointers: PopulateLayerDetails sets their LayerMetadata in place.
+		part := inventory.Inventory{Packages: byLocation[loc]}
+		trace.PopulateLayerDetails(s.ctx, &part, chain, exts, cfg)
+		if testHookAttributed != nil {
+			testHookAttributed()
+		}
+	}
+	return s.ctx.Err()
 }
 
 // failure prefers the error of the layer that failed to what scalibr made of it.

@@ -360,7 +360,9 @@ func TestScanInvalidOptions(t *testing.T) {
 	for _, opts := range []inventory.Options{
 		{Extractors: []string{"cargo"}},
 		{Extractors: []string{inventory.NPM}, OSOnly: true},
-		{MaxFileSize: -1},
+		{Limits: inventory.Limits{MaxFileSize: -1}},
+		{Limits: inventory.Limits{MaxImageEntries: -1}},
+		{Limits: inventory.Limits{MaxCacheSize: -1}},
 	} {
 		if _, err := inventory.Scan(context.Background(), img, opts); !errors.Is(err, errdefs.ErrInvalidArgument) {
 			t.Errorf("Scan(%+v) = %v, want %v", opts, err, errdefs.ErrInvalidArgument)
