@@ -69,3 +69,10 @@ func OptimizeContainers(ctx context.Context, imageName, optimizationType string,
 	defer c.Close()
 	return c.OptimizeContainers(ctx, imageName, optimizationType, opts)
 }
+
+// AnalyzeImage is [Client.AnalyzeImage] on a client made for the call.
+func AnalyzeImage(ctx context.Context, imageName string, opts AnalyzeOptions) (*ImageAnalysis, error) {
+	c := callClient(opts.Engine, opts.Host, opts.Logger)
+	defer c.Close()
+	return c.AnalyzeImage(ctx, imageName, opts)
+}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/codomyrmex/containerization/engine"
 	"github.com/codomyrmex/containerization/registry"
 	"github.com/codomyrmex/containerization/scan"
@@ -79,29 +81,13 @@ func (c *Client) ScanContainerSecurity(ctx context.Context, imageName, scanType 
 		}
 		rules = append(rules, more...)
 	}
-	ropts, err := c.registryOptions(opts.Registry, "", opts.Registry.Credentials, nil)
-	if err != nil {
-		return fail("scan", err)
-	}
-
-	eng := opts.Engine
-	if eng == nil && !strings.HasPrefix(imageName, registry.SourceRemote) && !registry.IsLocalSource(imageName) {
-		// Without an engine, a plain reference is read from its registry.
-		if e, err := c.engine(ctx); err == nil {
-			eng = e
-		}
-	}
-	var regEngine registry.Engine
-	if eng != nil {
-		regEngine = eng
-	}
 	phase := func(name, status, msg string) {
 		if opts.Progress != nil {
 			opts.Progress(Event{Time: time.Now(), Op: "scan", Phase: name, Subject: imageName, Status: status, Message: msg})
 		}
 	}
 	phase("open", "started", "")
-	img, cleanup, err := registry.OpenImage(ctx, regEngine, imageName, ropts)
+	img, cleanup, err := c.openImage(ctx, imageName, opts.Engine, opts.Registry)
 	if err != nil {
 		phase("open", "failed", err.Error())
 		return fail("scan", err)
@@ -235,4 +221,25 @@ func resultOf(imageName string, rep *scan.Report) *SecurityScanResult {
 // scanTool names the scanner and the version of the library that lists the packages.
 func scanTool() string {
 	return "myrmex " + version() + " (osv-scalibr " + inventory.ScalibrVersion + " inventory, OSV advisories, Dockle checks)"
+}
+
+// openImage opens an image to read, as scans and analyses do: from the engine (own, else the client's) when it
+// holds it, else from the registry it names; docker://REF from a registry only, docker-archive:FILE and
+// oci:DIR[:TAG] from disk. Without an engine, a plain reference is read from its registry.
+func (c *Client) openImage(ctx context.Context, imageName string, own *engine.Client, ro RegistryOptions) (v1.Image, func(), error) {
+	ropts, err := c.registryOptions(ro, "", ro.Credentials, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	eng := own
+	if eng == nil && !strings.HasPrefix(imageName, registry.SourceRemote) && !registry.IsLocalSource(imageName) {
+		if e, err := c.engine(ctx); err == nil {
+			eng = e
+		}
+	}
+	var regEngine registry.Engine
+	if eng != nil {
+		regEngine = eng
+	}
+	return registry.OpenImage(ctx, regEngine, imageName, ropts)
 }

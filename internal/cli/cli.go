@@ -203,7 +203,7 @@ stderr, and with -o json a failure is also a JSON object there ({"error": {"clas
 	pf.StringVarP(&g.output, "output", "o", outputTable, "output format: table, json or yaml")
 	pf.BoolVar(&g.debug, "debug", false, "log debug records to stderr")
 
-	root.AddCommand(newVersionCmd(g), newContainerCmd(g), newRegistryCmd(g), newScanCmd(g), newDBCmd(g), newBuildCmd(g), newKubeCmd(g))
+	root.AddCommand(newVersionCmd(g), newContainerCmd(g), newRegistryCmd(g), newScanCmd(g), newDBCmd(g), newBuildCmd(g), newKubeCmd(g), newOptimizeCmd(g))
 	return root
 }
 
