@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -9,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/codomyrmex/containerization"
-	"github.com/codomyrmex/containerization/registry"
 )
 
 func newOptimizeCmd(g *globalOptions) *cobra.Command {
@@ -62,10 +60,11 @@ func runAnalyze(cmd *cobra.Command, g *globalOptions, o analyzeOptions, image st
 	if o.exitCode < 0 || o.exitCode > 255 {
 		return invalidf("--exit-code %d: want 0 to 255", o.exitCode)
 	}
-	opts := containerization.AnalyzeOptions{
-		Host: g.host, Logger: g.log,
-		Registry: containerization.RegistryOptions{CAFile: o.caFile, Platform: o.platform, Host: g.host, Logger: g.log},
+	ro, err := readOptions(g, image, o.caFile, o.platform, o.creds)
+	if err != nil {
+		return err
 	}
+	opts := containerization.AnalyzeOptions{Host: g.host, Logger: g.log, Registry: ro}
 	fl := cmd.Flags()
 	if fl.Changed("lowest-efficiency") {
 		opts.Gate.LowestEfficiency = &o.lowestEfficiency
@@ -75,15 +74,6 @@ func runAnalyze(cmd *cobra.Command, g *globalOptions, o analyzeOptions, image st
 	}
 	if fl.Changed("highest-user-wasted-percent") {
 		opts.Gate.HighestUserWastedPercent = &o.highestUserWasted
-	}
-	var err error
-	if opts.Registry.Credentials, err = o.creds.read(g); err != nil {
-		return err
-	}
-	if !strings.HasPrefix(image, registry.SourceOCI) && !strings.HasPrefix(image, registry.SourceArchive) {
-		if opts.Registry.Keychain, err = g.keychain(); err != nil {
-			return err
-		}
 	}
 	res, err := g.myrmex().AnalyzeImage(cmd.Context(), image, opts)
 	if res == nil {
@@ -98,14 +88,7 @@ func runAnalyze(cmd *cobra.Command, g *globalOptions, o analyzeOptions, image st
 	if perr != nil {
 		return perr
 	}
-	if errors.Is(err, containerization.ErrPolicyViolation) {
-		if o.exitCode == ExitOK {
-			fmt.Fprintf(g.errOut, "myrmex: %v (--exit-code 0: exiting 0)\n", err)
-			return nil
-		}
-		return &exitError{code: o.exitCode, err: err}
-	}
-	return err
+	return policyExit(g, err, o.exitCode)
 }
 
 // mb writes bytes as megabytes with one decimal (10^6, as docker images and dive print sizes).

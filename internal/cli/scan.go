@@ -96,20 +96,13 @@ func runScan(cmd *cobra.Command, g *globalOptions, o scanOptions, image string) 
 	if o.threshold == "" && cmd.Flags().Changed("exit-code") {
 		o.threshold = "unknown" // Trivy's --exit-code alone fails on any finding; unknown ranks lowest
 	}
-	opts := containerization.ScanOptions{
-		SeverityThreshold: o.threshold, IgnoreRules: o.ignore, IgnoreFile: o.ignoreFile,
-		DBDir: o.dbDir, Cache: o.cacheDir, Host: g.host, Logger: g.log,
-		Registry: containerization.RegistryOptions{CAFile: o.caFile, Platform: o.platform, Host: g.host, Logger: g.log},
-	}
-	var err error
-	if opts.Registry.Credentials, err = o.creds.read(g); err != nil {
+	ro, err := readOptions(g, image, o.caFile, o.platform, o.creds)
+	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(image, registry.SourceOCI) && !strings.HasPrefix(image, registry.SourceArchive) {
-		// Only an image read from a registry needs credentials: a damaged store must not stop a local scan.
-		if opts.Registry.Keychain, err = g.keychain(); err != nil {
-			return err
-		}
+	opts := containerization.ScanOptions{
+		SeverityThreshold: o.threshold, IgnoreRules: o.ignore, IgnoreFile: o.ignoreFile,
+		DBDir: o.dbDir, Cache: o.cacheDir, Host: g.host, Logger: g.log, Registry: ro,
 	}
 
 	res, err := g.myrmex().ScanContainerSecurity(cmd.Context(), image, o.scanType, opts)
@@ -122,14 +115,36 @@ func runScan(cmd *cobra.Command, g *globalOptions, o scanOptions, image string) 
 	if perr := printScan(g, res, o); perr != nil {
 		return perr
 	}
-	if errors.Is(err, containerization.ErrPolicyViolation) {
-		if o.exitCode == ExitOK {
-			fmt.Fprintf(g.errOut, "myrmex: %v (--exit-code 0: exiting 0)\n", err)
-			return nil
-		}
-		return &exitError{code: o.exitCode, err: err}
+	return policyExit(g, err, o.exitCode)
+}
+
+// readOptions are the registry options of a command that reads one image (scan, optimize analyze).
+func readOptions(g *globalOptions, image, caFile, platform string, creds credentialFlags) (containerization.RegistryOptions, error) {
+	ro := containerization.RegistryOptions{CAFile: caFile, Platform: platform, Host: g.host, Logger: g.log}
+	var err error
+	if ro.Credentials, err = creds.read(g); err != nil {
+		return ro, err
 	}
-	return err
+	if !strings.HasPrefix(image, registry.SourceOCI) && !strings.HasPrefix(image, registry.SourceArchive) {
+		// Only an image read from a registry needs credentials: a damaged store must not stop a local command.
+		if ro.Keychain, err = g.keychain(); err != nil {
+			return ro, err
+		}
+	}
+	return ro, nil
+}
+
+// policyExit is the end of a command whose result was printed: a policy violation exits with the command's
+// --exit-code (0 says so on stderr), any other error as usual.
+func policyExit(g *globalOptions, err error, code int) error {
+	if !errors.Is(err, containerization.ErrPolicyViolation) {
+		return err
+	}
+	if code == ExitOK {
+		fmt.Fprintf(g.errOut, "myrmex: %v (--exit-code 0: exiting 0)\n", err)
+		return nil
+	}
+	return &exitError{code: code, err: err}
 }
 
 // printScan writes a scan result in the format of -o.
