@@ -546,6 +546,7 @@ func (w *walker) diveLayer(entries []entry) (map[string]*leaf, error) {
 		n.dir = e.typ == tar.TypeDir
 		ancestors(e.path)
 	}
+	sizes := map[*vnode]int64{} // whiteouts of nested directories in one layer walk each directory once
 	for p, n := range nodes {
 		if err := w.tick(); err != nil {
 			return nil, err
@@ -558,7 +559,11 @@ func (w *walker) diveLayer(entries []entry) (map[string]*leaf, error) {
 			p = path.Join(path.Dir(p), strings.TrimPrefix(path.Base(p), whiteoutPrefix))
 			size = 0
 			if lower := w.lookup(p); lower != nil && lower.diveDir {
-				size = w.treeSize(lower)
+				s, err := w.treeSize(lower, sizes)
+				if err != nil {
+					return nil, err
+				}
+				size = s
 			}
 		}
 		d := w.dive[p]
@@ -583,13 +588,26 @@ type leaf struct {
 	dir      bool // an entry of the layer that is a directory (not one that only leads to an entry)
 }
 
-// treeSize adds up the declared sizes of n and everything below it.
-func (w *walker) treeSize(n *vnode) int64 {
+// treeSize adds up the declared sizes of n and everything below it, remembering each directory's in sizes.
+func (w *walker) treeSize(n *vnode, sizes map[*vnode]int64) (int64, error) {
+	if s, ok := sizes[n]; ok {
+		return s, nil
+	}
+	if err := w.tick(); err != nil {
+		return 0, err
+	}
 	s := n.size
 	for _, c := range n.children {
-		s += w.treeSize(c)
+		cs, err := w.treeSize(c, sizes)
+		if err != nil {
+			return 0, err
+		}
+		s += cs
 	}
-	return s
+	if n.isDir() {
+		sizes[n] = s
+	}
+	return s, nil
 }
 
 // finish computes dive's figures, and the waste of the image as it runs: package-manager caches, temporary
