@@ -195,11 +195,14 @@ type vnode struct {
 	// diveDir is whether dive's view of the image holds a directory here: in dive's view a path has what the
 	// highest layer whose tree holds it says, and a layer's tree also holds, as nodes without a type, the
 	// directories that lead to its entries. A whiteout of a path that is no directory there counts 0 bytes.
-	diveDir  bool
-	children map[string]*vnode // directories only
+	diveDir    bool
+	explicitIn int               // the layer whose entry named it last; -1 for a directory only implied
+	children   map[string]*vnode // directories only
 }
 
-func newDir() *vnode { return &vnode{typ: tar.TypeDir, children: map[string]*vnode{}, layer: -1} }
+func newDir() *vnode {
+	return &vnode{typ: tar.TypeDir, children: map[string]*vnode{}, layer: -1, explicitIn: -1}
+}
 
 func (n *vnode) isDir() bool { return n.typ == tar.TypeDir }
 
@@ -211,15 +214,16 @@ type diveData struct {
 }
 
 type walker struct {
-	ctx     context.Context
-	opts    AnalyzeOptions
-	a       *Analysis
-	root    *vnode
-	dive    map[string]*diveData
-	created []string
-	entries int   // across the image
-	bytes   int64 // delivered, across the image
-	visits  int
+	ctx      context.Context
+	opts     AnalyzeOptions
+	a        *Analysis
+	root     *vnode
+	dive     map[string]*diveData
+	created  []string
+	entries  int   // entries and implied directories, across the image (MaxImageEntries)
+	bytes    int64 // of the layers' streams, across the image
+	declared int64 // sizes the entries declare, across the image
+	visits   int
 }
 
 // entry is one tar entry of the layer being read.
@@ -244,8 +248,9 @@ func isSparse(hdr *tar.Header) bool {
 	if hdr.Typeflag == tar.TypeGNUSparse {
 		return true
 	}
-	for k := range hdr.PAXRecords {
-		if strings.HasPrefix(k, "GNU.sparse.") {
+	// The records by which archive/tar reads a PAX entry as sparse (formats 0.0, 0.1 and 1.0).
+	for _, k := range []string{"GNU.sparse.major", "GNU.sparse.map", "GNU.sparse.numblocks"} {
+		if _, ok := hdr.PAXRecords[k]; ok {
 			return true
 		}
 	}
@@ -259,23 +264,40 @@ func (w *walker) tick() error {
 	return nil
 }
 
-// read returns the entries of a layer, the bodies of its regular files hashed.
+// read returns the entries of a layer, the bodies of its regular files hashed. Every byte of the stream counts
+// against MaxLayerSize and MaxImageSize (headers, bodies skipped or read), and so does every size an entry
+// declares (a sparse file declares more than its stream holds; dive counts what it declares).
 func (w *walker) read(l v1.Layer) ([]entry, error) {
 	rc, err := l.Uncompressed()
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	tr := tar.NewReader(ctxio.Reader{Ctx: w.ctx, R: rc})
+	cr := &countingReader{r: ctxio.Reader{Ctx: w.ctx, R: rc}}
+	tr := tar.NewReader(cr)
 	var out []entry
-	var delivered int64
+	var declared int64
+	over := func() error {
+		switch {
+		case cr.n > w.opts.MaxLayerSize || declared > w.opts.MaxLayerSize:
+			return fmt.Errorf("%w: the layer holds more than %d bytes (MaxLayerSize)", ErrLimitExceeded, w.opts.MaxLayerSize)
+		case w.bytes+cr.n > w.opts.MaxImageSize || w.declared+declared > w.opts.MaxImageSize:
+			return fmt.Errorf("%w: the image holds more than %d bytes (MaxImageSize)", ErrLimitExceeded, w.opts.MaxImageSize)
+		}
+		return nil
+	}
 	for {
 		if err := w.ctx.Err(); err != nil {
 			return nil, err
 		}
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
+			w.bytes += cr.n
+			w.declared += declared
 			return out, nil
+		}
+		if err := over(); err != nil {
+			return nil, err
 		}
 		if err != nil {
 			return nil, streamErr(w.ctx, err)
@@ -283,35 +305,42 @@ func (w *walker) read(l v1.Layer) ([]entry, error) {
 		if len(out) == w.opts.MaxEntries {
 			return nil, fmt.Errorf("%w: more than %d entries in the layer (MaxEntries)", ErrLimitExceeded, w.opts.MaxEntries)
 		}
-		if w.entries++; w.entries > w.opts.MaxImageEntries {
-			return nil, fmt.Errorf("%w: more than %d entries in the image (MaxImageEntries)", ErrLimitExceeded, w.opts.MaxImageEntries)
+		if err := w.count(1); err != nil {
+			return nil, err
 		}
 		switch hdr.Typeflag {
 		case tar.TypeXGlobalHeader, tar.TypeXHeader:
 			continue
 		}
+		if hdr.Size < 0 {
+			return nil, fmt.Errorf("%w: entry %q declares a negative size", errdefs.ErrInvalidArgument, hdr.Name)
+		}
+		if declared += min(hdr.Size, w.opts.MaxLayerSize+1); declared > w.opts.MaxLayerSize {
+			return nil, over()
+		}
 		p, err := cleanName(hdr.Name)
 		if err != nil {
 			return nil, err
+		}
+		if base, ok := strings.CutPrefix(path.Base(p), whiteoutPrefix); ok && (base == "" || base == "." || base == "..") {
+			// containerd refuses them too: cleaned, they would delete the directory or its parent.
+			return nil, fmt.Errorf("%w: %q is not a whiteout of anything", errdefs.ErrInvalidArgument, hdr.Name)
 		}
 		e := entry{path: p, typ: hdr.Typeflag, size: hdr.Size}
 		if e.typ == tar.TypeRegA {
 			e.typ = tar.TypeReg
 		}
 		if e.typ == tar.TypeReg && !isSparse(hdr) {
-			if delivered+hdr.Size > w.opts.MaxLayerSize {
-				return nil, fmt.Errorf("%w: the layer's files hold more than %d bytes (MaxLayerSize)", ErrLimitExceeded, w.opts.MaxLayerSize)
-			}
-			if w.bytes+hdr.Size > w.opts.MaxImageSize {
-				return nil, fmt.Errorf("%w: the image's files hold more than %d bytes (MaxImageSize)", ErrLimitExceeded, w.opts.MaxImageSize)
-			}
 			h := sha256.New()
-			n, err := io.Copy(h, tr)
-			if err != nil {
+			if _, err := io.Copy(h, tr); err != nil {
+				if lerr := over(); lerr != nil {
+					return nil, lerr
+				}
 				return nil, fmt.Errorf("%s: %w", p, streamErr(w.ctx, err))
 			}
-			delivered += n
-			w.bytes += n
+			if err := over(); err != nil {
+				return nil, err
+			}
 			copy(e.hash[:], h.Sum(nil))
 			e.hashed = true
 		} else if e.typ == tar.TypeGNUSparse {
@@ -319,6 +348,26 @@ func (w *walker) read(l v1.Layer) ([]entry, error) {
 		}
 		out = append(out, e)
 	}
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// count charges n nodes (entries, and the directories they imply in each view) to MaxImageEntries.
+func (w *walker) count(n int) error {
+	if w.entries += n; w.entries > w.opts.MaxImageEntries {
+		return fmt.Errorf("%w: more than %d entries and the directories they imply (MaxImageEntries)", ErrLimitExceeded, w.opts.MaxImageEntries)
+	}
+	return nil
 }
 
 func streamErr(ctx context.Context, err error) error {
@@ -345,12 +394,14 @@ func (w *walker) layer(i int, l v1.Layer) error {
 		la.SizeBytes += e.size
 	}
 	w.a.Layers = append(w.a.Layers, la)
-	tree, err := w.diveLayer(entries)
-	if err != nil {
+	if err := w.diveLayer(entries); err != nil {
 		return err
 	}
 
 	for _, e := range entries {
+		if err := w.tick(); err != nil {
+			return err
+		}
 		dir, base := path.Split(e.path)
 		switch {
 		case base == opaqueMarker:
@@ -383,10 +434,18 @@ func (w *walker) layer(i int, l v1.Layer) error {
 		if e.path == "/" || strings.HasPrefix(path.Base(e.path), whiteoutPrefix) {
 			continue
 		}
-		parent := w.mkdirs(path.Dir(e.path), i)
+		parent, err := w.mkdirs(path.Dir(e.path), i)
+		if err != nil {
+			return err
+		}
 		name := path.Base(e.path)
 		old := parent.children[name]
-		n := &vnode{typ: e.typ, size: e.size, layer: i, hash: e.hash, hashed: e.hashed}
+		if old == nil {
+			if err := w.count(1); err != nil {
+				return err
+			}
+		}
+		n := &vnode{typ: e.typ, size: e.size, layer: i, hash: e.hash, hashed: e.hashed, diveDir: e.typ == tar.TypeDir, explicitIn: i}
 		if e.typ == tar.TypeDir {
 			n.children = map[string]*vnode{}
 			if old != nil && old.isDir() {
@@ -400,12 +459,32 @@ func (w *walker) layer(i int, l v1.Layer) error {
 		}
 		parent.children[name] = n
 	}
-	for p, n := range tree {
-		if err := w.tick(); err != nil {
-			return err
+	// The directories that lead to the layer's whiteouts and opaque markers are in its tree too.
+	for _, e := range entries {
+		if strings.HasPrefix(path.Base(e.path), whiteoutPrefix) {
+			if err := w.implied(path.Dir(e.path), i); err != nil {
+				return err
+			}
 		}
-		if v := w.lookup(p); v != nil && !n.whiteout {
-			v.diveDir = n.dir
+	}
+	return nil
+}
+
+// implied marks the directories leading to p, and p, as nodes of layer i's tree that no entry of the layer
+// names (so no directory in dive's view), unless an entry of the layer does name them.
+func (w *walker) implied(p string, i int) error {
+	if err := w.tick(); err != nil {
+		return err
+	}
+	n := w.root
+	for rest := strings.TrimPrefix(p, "/"); rest != ""; {
+		var c string
+		c, rest, _ = strings.Cut(rest, "/")
+		if n = n.children[c]; n == nil {
+			return nil
+		}
+		if n.explicitIn != i {
+			n.diveDir = false
 		}
 	}
 	return nil
@@ -414,10 +493,9 @@ func (w *walker) layer(i int, l v1.Layer) error {
 // lookup returns the node of p, or nil.
 func (w *walker) lookup(p string) *vnode {
 	n := w.root
-	if p == "/" {
-		return n
-	}
-	for _, c := range strings.Split(p[1:], "/") {
+	for rest := strings.TrimPrefix(p, "/"); rest != ""; {
+		var c string
+		c, rest, _ = strings.Cut(rest, "/")
 		if !n.isDir() {
 			return nil
 		}
@@ -428,26 +506,33 @@ func (w *walker) lookup(p string) *vnode {
 	return n
 }
 
-// mkdirs returns the directory p, made (as the layer's) where it or a parent is missing or not a directory.
-func (w *walker) mkdirs(p string, layer int) *vnode {
+// mkdirs returns the directory p, made (as layer i's) where it or a parent is missing or not a directory; each
+// directory on the way is a node of layer i's tree (see implied).
+func (w *walker) mkdirs(p string, i int) (*vnode, error) {
 	n := w.root
-	if p == "/" {
-		return n
-	}
-	parts := strings.Split(p[1:], "/")
-	for i, c := range parts {
+	for rest, done := strings.TrimPrefix(p, "/"), 0; rest != ""; {
+		var c string
+		c, rest, _ = strings.Cut(rest, "/")
+		done += len(c) + 1
 		next := n.children[c]
 		if next == nil || !next.isDir() {
 			if next != nil {
 				// A file where the layer puts a directory: replaced (tar extraction does the same).
-				_ = w.drop("/"+strings.Join(parts[:i+1], "/"), next, KindOverwritten)
+				if err := w.drop(p[:done], next, KindOverwritten); err != nil {
+					return nil, err
+				}
+			} else if err := w.count(1); err != nil {
+				return nil, err
 			}
-			next = &vnode{typ: tar.TypeDir, layer: layer, children: map[string]*vnode{}}
+			next = &vnode{typ: tar.TypeDir, layer: i, children: map[string]*vnode{}, explicitIn: -1}
 			n.children[c] = next
+		}
+		if next.explicitIn != i {
+			next.diveDir = false
 		}
 		n = next
 	}
-	return n
+	return n, nil
 }
 
 // drop counts the bodies of n, at p, and of everything below it, as waste of the given kind.
@@ -506,21 +591,31 @@ func (w *walker) trimItems() {
 // entry and the directories leading to it, but not opaque markers (their directories, yes); its leaves are the
 // nodes without children. A whiteout's path is the path it deletes, and its size that of everything below that
 // path when it is a directory of the layers below (0 for a file: dive counts the file itself where it was added).
-func (w *walker) diveLayer(entries []entry) (map[string]*leaf, error) {
+func (w *walker) diveLayer(entries []entry) error {
 	nodes := make(map[string]*leaf, len(entries))
-	ancestors := func(p string) {
-		for d := path.Dir(p); d != "/"; d = path.Dir(d) {
+	// ancestors marks the directories above p as having a child; a directory made here counts in
+	// MaxImageEntries.
+	ancestors := func(p string) error {
+		for i := strings.LastIndexByte(p, '/'); i > 0; i = strings.LastIndexByte(p[:i], '/') {
+			d := p[:i]
 			n := nodes[d]
 			if n == nil {
+				if err := w.count(1); err != nil {
+					return err
+				}
 				n = &leaf{}
 				nodes[d] = n
 			} else if n.hasChild {
-				return
+				return nil
 			}
 			n.hasChild = true
 		}
+		return nil
 	}
 	for _, e := range entries {
+		if err := w.tick(); err != nil {
+			return err
+		}
 		if e.path == "/" {
 			continue
 		}
@@ -532,7 +627,9 @@ func (w *walker) diveLayer(entries []entry) (map[string]*leaf, error) {
 				if nodes[dir] == nil {
 					nodes[dir] = &leaf{}
 				}
-				ancestors(dir)
+				if err := ancestors(dir); err != nil {
+					return err
+				}
 			}
 			continue
 		}
@@ -543,13 +640,14 @@ func (w *walker) diveLayer(entries []entry) (map[string]*leaf, error) {
 		}
 		n.size = e.size
 		n.whiteout = strings.HasPrefix(base, whiteoutPrefix)
-		n.dir = e.typ == tar.TypeDir
-		ancestors(e.path)
+		if err := ancestors(e.path); err != nil {
+			return err
+		}
 	}
 	sizes := map[*vnode]int64{} // whiteouts of nested directories in one layer walk each directory once
 	for p, n := range nodes {
 		if err := w.tick(); err != nil {
-			return nil, err
+			return err
 		}
 		if n.hasChild {
 			continue
@@ -561,7 +659,7 @@ func (w *walker) diveLayer(entries []entry) (map[string]*leaf, error) {
 			if lower := w.lookup(p); lower != nil && lower.diveDir {
 				s, err := w.treeSize(lower, sizes)
 				if err != nil {
-					return nil, err
+					return err
 				}
 				size = s
 			}
@@ -577,7 +675,7 @@ func (w *walker) diveLayer(entries []entry) (map[string]*leaf, error) {
 			d.min = size
 		}
 	}
-	return nodes, nil
+	return nil
 }
 
 // leaf is a node of a layer's tree as dive builds it.
@@ -585,7 +683,6 @@ type leaf struct {
 	size     int64
 	hasChild bool
 	whiteout bool
-	dir      bool // an entry of the layer that is a directory (not one that only leads to an entry)
 }
 
 // treeSize adds up the declared sizes of n and everything below it, remembering each directory's in sizes.
@@ -622,6 +719,9 @@ func (w *walker) finish() error {
 	}
 	var minimum, discovered int64
 	for p, d := range w.dive {
+		if err := w.tick(); err != nil {
+			return err
+		}
 		minimum += d.min
 		discovered += d.cumulative
 		if d.count >= 2 {
@@ -650,22 +750,27 @@ func (w *walker) finish() error {
 		n    *vnode
 	}
 	var files []file
-	var collect func(p string, n *vnode) error
-	collect = func(p string, n *vnode) error {
+	// The path is built in one buffer: only files get a string of their own.
+	var buf []byte
+	var collect func(n *vnode) error
+	collect = func(n *vnode) error {
 		if err := w.tick(); err != nil {
 			return err
 		}
 		if n.typ == tar.TypeReg {
-			files = append(files, file{p, n})
+			files = append(files, file{string(buf), n})
 		}
 		for name, c := range n.children {
-			if err := collect(strings.TrimSuffix(p, "/")+"/"+name, c); err != nil {
+			l := len(buf)
+			buf = append(append(buf, '/'), name...)
+			if err := collect(c); err != nil {
 				return err
 			}
+			buf = buf[:l]
 		}
 		return nil
 	}
-	if err := collect("/", w.root); err != nil {
+	if err := collect(w.root); err != nil {
 		return err
 	}
 	slices.SortFunc(files, func(x, y file) int { return strings.Compare(x.path, y.path) })

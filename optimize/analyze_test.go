@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -189,17 +191,53 @@ func TestAnalyzeBounds(t *testing.T) {
 	if _, err := optimize.Analyze(cancelled, imageOf(t, wasteful(t)...), optimize.AnalyzeOptions{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("a cancelled context: %v, want context.Canceled", err)
 	}
+}
 
-	// A sparse entry declares its size (dive counts it) but its holes are never read.
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	hdr := &tar.Header{Name: "sparse", Typeflag: tar.TypeReg, Size: 0, Format: tar.FormatPAX,
-		PAXRecords: map[string]string{"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": "sparse", "GNU.sparse.realsize": "1073741824"}}
-	if err := tw.WriteHeader(hdr); err != nil {
-		t.Fatal(err)
+// Found by a hostile-input review: directories implied by deep names count against MaxImageEntries (20,000 names
+// 120 deep took 33 s and 2 GB before); a declared size past the bounds, or a body hidden behind records that only
+// look sparse, is refused, as every byte of the stream counts; whiteouts of "", "." or ".." are refused.
+func TestAnalyzeHostileShapes(t *testing.T) {
+	ctx := context.Background()
+	var deep []ent
+	for i := range 50 {
+		deep = append(deep, ent{name: fmt.Sprintf("%03d/%sf", i, strings.Repeat("a/", 100))})
 	}
-	tw.Close()
-	if _, err := optimize.Analyze(ctx, imageOfLayer(t, b.Bytes()), optimize.AnalyzeOptions{MaxLayerSize: 1 << 20}); err != nil {
-		t.Errorf("a sparse entry: %v", err)
+	_, err := optimize.Analyze(ctx, imageOf(t, step{deep, "ADD"}), optimize.AnalyzeOptions{MaxImageEntries: 4000})
+	if !errors.Is(err, optimize.ErrLimitExceeded) || !strings.Contains(err.Error(), "MaxImageEntries") {
+		t.Errorf("50 names 100 deep under a bound of 4000: %v, want ErrLimitExceeded (MaxImageEntries)", err)
+	}
+	if _, err := optimize.Analyze(ctx, imageOf(t, step{deep, "ADD"}), optimize.AnalyzeOptions{MaxImageEntries: 20000}); err != nil {
+		t.Errorf("the same under 20000: %v", err)
+	}
+
+	raw := func(hdrs ...*tar.Header) []byte {
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		for _, h := range hdrs {
+			if err := tw.WriteHeader(h); err != nil {
+				t.Fatal(err)
+			}
+			if h.Typeflag == tar.TypeReg {
+				tw.Write(bytes.Repeat([]byte("x"), int(h.Size)))
+			}
+		}
+		tw.Close()
+		return b.Bytes()
+	}
+	huge := raw(&tar.Header{Name: "d/", Typeflag: tar.TypeDir, Size: math.MaxInt64, Format: tar.FormatPAX})
+	if _, err := optimize.Analyze(ctx, imageOfLayer(t, huge), optimize.AnalyzeOptions{}); !errors.Is(err, optimize.ErrLimitExceeded) {
+		t.Errorf("a directory declaring MaxInt64 bytes: %v, want ErrLimitExceeded", err)
+	}
+	// tar.Writer drops GNU.sparse.* records: write look-alikes and rename them in the bytes.
+	fake := raw(&tar.Header{Name: "big", Typeflag: tar.TypeReg, Size: 2 << 20, Format: tar.FormatPAX, PAXRecords: map[string]string{"GNU.sparsX.hello": "1"}})
+	fake = bytes.ReplaceAll(fake, []byte("GNU.sparsX"), []byte("GNU.sparse"))
+	if _, err := optimize.Analyze(ctx, imageOfLayer(t, fake), optimize.AnalyzeOptions{MaxLayerSize: 1 << 20}); !errors.Is(err, optimize.ErrLimitExceeded) {
+		t.Errorf("2 MiB behind a record that only looks sparse, bound 1 MiB: %v, want ErrLimitExceeded", err)
+	}
+	for _, name := range []string{"a/b/.wh.", "a/b/.wh..", "a/b/.wh..."} {
+		img := imageOf(t, step{[]ent{file("a/keep", 100, 'k'), file("a/b/x", 2, 'x')}, "ADD"}, step{[]ent{{name: name}}, "RUN"})
+		if _, err := optimize.Analyze(ctx, img, optimize.AnalyzeOptions{}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("whiteout %q: %v, want ErrInvalidArgument", name, err)
+		}
 	}
 }
