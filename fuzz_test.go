@@ -11,6 +11,7 @@ import (
 
 	containerization "github.com/codomyrmex/containerization"
 	"github.com/codomyrmex/containerization/errdefs"
+	"github.com/codomyrmex/containerization/internal/yamlout"
 )
 
 // fuzzContainerConfigs are ContainerConfig files in the specification's JSON and YAML forms, valid and not.
@@ -183,7 +184,8 @@ func fuzzRoundTrip(t *testing.T, form string, cfg containerization.ContainerConf
 		t.Fatalf("%s: the config %+v, encoded as %s, decodes to %+v", form, cfg, js, again)
 	}
 
-	ys, err := yaml.Marshal(cfg)
+	// As myrmex -o yaml writes it.
+	ys, err := yamlout.Marshal(cfg)
 	if err != nil {
 		t.Fatalf("%s: a valid config does not encode as YAML: %v", form, err)
 	}

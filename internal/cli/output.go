@@ -6,7 +6,7 @@ import (
 	"io"
 	"text/tabwriter"
 
-	"sigs.k8s.io/yaml"
+	"github.com/codomyrmex/containerization/internal/yamlout"
 )
 
 // The formats of -o.
@@ -23,7 +23,7 @@ func (g *globalOptions) structured() bool { return g.output == outputJSON || g.o
 // field names (the specification's).
 func (g *globalOptions) encode(v any) error {
 	if g.output == outputYAML {
-		b, err := yaml.Marshal(v)
+		b, err := yamlout.Marshal(v)
 		if err != nil {
 			return fmt.Errorf("encoding yaml: %w", err)
 		}

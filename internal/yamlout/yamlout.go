@@ -1,0 +1,52 @@
+// Package yamlout writes values as YAML through their JSON form, as sigs.k8s.io/yaml does (the JSON tags name
+// the fields; keys come out sorted), with the characters that YAML may not hold raw escaped first: sigs.k8s.io/yaml
+// reads the JSON text as YAML, which refuses DEL, the C1 controls and U+FFFE/U+FFFF ("control characters are not
+// allowed") and takes NEL, U+2028 and U+2029 for line breaks (the string changes). Escaped in the JSON text, they
+// come out of the YAML as the same escapes, and read back as the same strings.
+package yamlout
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"unicode/utf8"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Marshal returns v as YAML.
+func Marshal(v any) ([]byte, error) {
+	j, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return yaml.JSONToYAML(escape(j))
+}
+
+// unsafe reports whether YAML cannot carry r raw inside a double-quoted scalar.
+func unsafe(r rune) bool {
+	switch {
+	case r == 0x7f, r >= 0x80 && r <= 0x9f, r == 0x2028, r == 0x2029, r == 0xfffe, r == 0xffff:
+		return true
+	}
+	return false
+}
+
+// escape writes the runes unsafe finds in a JSON text as \u escapes. They can only stand inside its strings:
+// JSON's syntax outside strings is ASCII.
+func escape(j []byte) []byte {
+	if !bytes.ContainsFunc(j, unsafe) {
+		return j
+	}
+	out := make([]byte, 0, len(j)+16)
+	for len(j) > 0 {
+		r, n := utf8.DecodeRune(j)
+		if unsafe(r) {
+			out = fmt.Appendf(out, `\u%04x`, r)
+		} else {
+			out = append(out, j[:n]...)
+		}
+		j = j[n:]
+	}
+	return out
+}
