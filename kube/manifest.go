@@ -2,6 +2,7 @@ package kube
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -188,6 +191,9 @@ func (b *budget) parse(r io.Reader, source string) ([]*Object, error) {
 	if err != nil {
 		return nil, err
 	}
+	if all, err = fromUTF16(all, source); err != nil {
+		return nil, err
+	}
 	var out []*Object
 	if first := bytes.TrimLeft(all, " \t\r\n"); len(first) > 0 && (first[0] == '{' || first[0] == '[') {
 		return b.jsonStream(bytes.NewReader(all), source)
@@ -304,6 +310,37 @@ func checkObject(o *Object) error {
 		return fmt.Errorf("apiVersion %q: %v", o.GetAPIVersion(), err)
 	}
 	return nil
+}
+
+// fromUTF16 returns a stream that starts with a UTF-16 byte-order mark (what Windows PowerShell's > writes) as
+// UTF-8. The YAML reader decodes UTF-16 itself, but the stream is split into documents first, on UTF-8 "---"
+// lines: read as it was, a UTF-16 file of several documents gave its first object only.
+func fromUTF16(b []byte, source string) ([]byte, error) {
+	var order binary.ByteOrder
+	switch {
+	case bytes.HasPrefix(b, []byte{0xff, 0xfe}):
+		order = binary.LittleEndian
+	case bytes.HasPrefix(b, []byte{0xfe, 0xff}):
+		order = binary.BigEndian
+	default:
+		return b, nil
+	}
+	b = b[2:]
+	if len(b)%2 != 0 {
+		return nil, fmt.Errorf("%w: %s: UTF-16 text of an odd number of bytes", errdefs.ErrInvalidArgument, source)
+	}
+	units := make([]uint16, len(b)/2)
+	for i := range units {
+		units[i] = order.Uint16(b[2*i:])
+	}
+	out := make([]byte, 0, len(b))
+	for _, r := range utf16.Decode(units) {
+		if r == utf8.RuneError {
+			return nil, fmt.Errorf("%w: %s: UTF-16 text with an unpaired surrogate", errdefs.ErrInvalidArgument, source)
+		}
+		out = utf8.AppendRune(out, r)
+	}
+	return out, nil
 }
 
 // errNotJSON marks a stream whose first value is not JSON at all (YAML's flow style, "{apiVersion: v1, …}"), for

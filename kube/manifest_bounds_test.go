@@ -2,6 +2,7 @@ package kube
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unicode/utf16"
 
 	"github.com/codomyrmex/containerization/errdefs"
 )
@@ -172,5 +174,25 @@ func TestReadManifestsSkipsSpecialFiles(t *testing.T) {
 	objs, err = ReadManifests(pipe, nil)
 	if err != nil || len(objs) != 1 || objs[0].GetName() != "piped" {
 		t.Fatalf("a pipe given by name: %v, %v", objs, err)
+	}
+}
+
+// A manifest file saved as UTF-16 (Windows PowerShell's >), little- or big-endian, reads as the same objects as
+// in UTF-8: before, the stream was split on UTF-8 "---" lines and a file of several documents gave its first only.
+func TestReadManifestsUTF16(t *testing.T) {
+	text := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n"
+	units := utf16.Encode([]rune("\ufeff" + text))
+	for _, order := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
+		b := make([]byte, 2*len(units))
+		for i, u := range units {
+			order.PutUint16(b[2*i:], u)
+		}
+		objs, err := ReadManifests("-", bytes.NewReader(b))
+		if err != nil || len(objs) != 2 || objs[0].GetName() != "a" || objs[1].GetName() != "b" || objs[1].Source != "stdin:5" {
+			t.Fatalf("%v: %d objects, %v", order, len(objs), err)
+		}
+		if _, err := ReadManifests("-", bytes.NewReader(b[:len(b)-1])); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("%v, odd length: %v, want ErrInvalidArgument", order, err)
+		}
 	}
 }
