@@ -192,6 +192,9 @@ type vnode struct {
 	layer  int
 	hash   [sha256.Size]byte
 	hashed bool // hash holds the body (regular files that are not sparse)
+	// body is shared by a regular file and its hard links: its bytes are waste only once no name holds them.
+	body   *body
+	linked bool // a hard link: dive counts it 0 bytes
 	// diveDir is whether dive's view of the image holds a directory here: in dive's view a path has what the
 	// highest layer whose tree holds it says, and a layer's tree also holds, as nodes without a type, the
 	// directories that lead to its entries. A whiteout of a path that is no directory there counts 0 bytes.
@@ -205,6 +208,9 @@ func newDir() *vnode {
 }
 
 func (n *vnode) isDir() bool { return n.typ == tar.TypeDir }
+
+// body is the content of a regular file, shared by its names.
+type body struct{ names int }
 
 // diveData is one path of dive's efficiency map.
 type diveData struct {
@@ -229,6 +235,7 @@ type walker struct {
 // entry is one tar entry of the layer being read.
 type entry struct {
 	path   string // cleaned against the root
+	link   string // a hard link's target, cleaned against the root
 	typ    byte
 	size   int64
 	hash   [sha256.Size]byte
@@ -327,6 +334,11 @@ func (w *walker) read(l v1.Layer) ([]entry, error) {
 			return nil, fmt.Errorf("%w: %q is not a whiteout of anything", errdefs.ErrInvalidArgument, hdr.Name)
 		}
 		e := entry{path: p, typ: hdr.Typeflag, size: hdr.Size}
+		if e.typ == tar.TypeLink {
+			if e.link, err = cleanName(hdr.Linkname); err != nil {
+				return nil, err
+			}
+		}
 		if e.typ == tar.TypeRegA {
 			e.typ = tar.TypeReg
 		}
@@ -446,6 +458,16 @@ func (w *walker) layer(i int, l v1.Layer) error {
 			}
 		}
 		n := &vnode{typ: e.typ, size: e.size, layer: i, hash: e.hash, hashed: e.hashed, diveDir: e.typ == tar.TypeDir, explicitIn: i}
+		switch e.typ {
+		case tar.TypeReg:
+			n.body = &body{names: 1}
+		case tar.TypeLink:
+			// Another name for a file the layers hold: its bytes are the target's, where the target has them.
+			if t := w.lookup(e.link); t != nil && t.typ == tar.TypeReg && t.body != nil {
+				n.typ, n.size, n.layer, n.hash, n.hashed, n.body, n.linked = tar.TypeReg, t.size, t.layer, t.hash, t.hashed, t.body, true
+				t.body.names++
+			}
+		}
 		if e.typ == tar.TypeDir {
 			n.children = map[string]*vnode{}
 			if old != nil && old.isDir() {
@@ -540,8 +562,10 @@ func (w *walker) drop(p string, n *vnode, kind string) error {
 	if err := w.tick(); err != nil {
 		return err
 	}
-	if n.typ == tar.TypeReg && n.size > 0 {
-		w.waste(kind, p, n.layer, n.size, 1, "")
+	if n.typ == tar.TypeReg && n.body != nil {
+		if n.body.names--; n.body.names == 0 && n.size > 0 { // else another name still holds the bytes
+			w.waste(kind, p, n.layer, n.size, 1, "")
+		}
 	}
 	for name, c := range n.children {
 		if err := w.drop(p+"/"+name, c, kind); err != nil {
@@ -694,6 +718,9 @@ func (w *walker) treeSize(n *vnode, sizes map[*vnode]int64) (int64, error) {
 		return 0, err
 	}
 	s := n.size
+	if n.linked {
+		s = 0
+	}
 	for _, c := range n.children {
 		cs, err := w.treeSize(c, sizes)
 		if err != nil {
@@ -776,8 +803,15 @@ func (w *walker) finish() error {
 	slices.SortFunc(files, func(x, y file) int { return strings.Compare(x.path, y.path) })
 	first := map[[sha256.Size]byte]string{}
 	groups := map[string]*WastedItem{} // caches and temporary files, by the directory that names them
+	seen := map[*body]bool{}
 	for _, f := range files {
 		a.Files++
+		if f.n.body != nil {
+			if seen[f.n.body] {
+				continue // a hard link to a file already counted
+			}
+			seen[f.n.body] = true
+		}
 		a.ContentBytes += f.n.size
 		if f.n.size == 0 {
 			continue
