@@ -3,7 +3,6 @@ package containerization_test
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -255,10 +254,6 @@ func TestScanRejectsBadInput(t *testing.T) {
 func TestScanOfAnArchiveHasNoTag(t *testing.T) {
 	ctx := context.Background()
 	eng := testenv.Engine(t)
-	rc, err := eng.SaveImage(ctx, testimages.Busybox)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A lowercase path, as most are: it parses as a reference without a tag.
 	dir, err := os.MkdirTemp("", "myrmex-archive-")
 	if err != nil {
@@ -266,14 +261,7 @@ func TestScanOfAnArchiveHasNoTag(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	file := filepath.Join(dir, "busybox.tar")
-	f, err := os.Create(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = io.Copy(f, rc)
-	rc.Close()
-	f.Close()
-	if err != nil {
+	if err := eng.SaveImageFile(ctx, testimages.Busybox, file); err != nil {
 		t.Fatal(err)
 	}
 	res, err := containerization.ScanContainerSecurity(ctx, "docker-archive:"+file, "compliance", containerization.ScanOptions{Engine: eng})

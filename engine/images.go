@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/moby/moby/client"
 
@@ -67,6 +68,23 @@ func (c *Client) SaveImage(ctx context.Context, ref string) (io.ReadCloser, erro
 		return nil, fmt.Errorf("saving %s: %w", ref, c.classify(err))
 	}
 	return rc, nil
+}
+
+// SaveImageFile writes the engine's image ref as a docker-save tarball to file, created or truncated.
+func (c *Client) SaveImageFile(ctx context.Context, ref, file string) error {
+	rc, err := c.SaveImage(ctx, ref)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		return errors.Join(fmt.Errorf("saving %s: %w", ref, err), f.Close())
+	}
+	return f.Close()
 }
 
 // LoadImage loads a docker-save tarball into the engine's store.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,19 +133,8 @@ func TestAnalyzeAgreesWithDive(t *testing.T) {
 		t.Fatalf("EnsureDebian() = %v", err)
 	}
 	for _, ref := range refs {
-		rc, err := eng.SaveImage(ctx, ref)
-		if err != nil {
-			t.Fatal(err)
-		}
 		p := filepath.Join(dir, filepath.Base(strings.ReplaceAll(ref, ":", "_"))+".tar")
-		f, err := os.Create(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = io.Copy(f, rc)
-		rc.Close()
-		f.Close()
-		if err != nil {
+		if err := eng.SaveImageFile(ctx, ref, p); err != nil {
 			t.Fatal(err)
 		}
 		subjects = append(subjects, subject{ref, p})

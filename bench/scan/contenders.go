@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"github.com/codomyrmex/containerization/bench/internal/benchkit"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -88,7 +86,7 @@ func (b *bench) setup(ctx context.Context, rep *report) error {
 
 	t = time.Now()
 	b.archive = filepath.Join(b.tmp, "debian-scan.tar")
-	if err := save(ctx, eng, b.img.Ref, b.archive); err != nil {
+	if err := eng.SaveImageFile(ctx, b.img.Ref, b.archive); err != nil {
 		return err
 	}
 	fi, err := os.Stat(b.archive)
@@ -391,23 +389,6 @@ func dirSize(dir string) (n int, size int64) {
 		return nil
 	})
 	return n, size
-}
-
-// save writes the engine's docker save of ref to file.
-func save(ctx context.Context, eng *engine.Client, ref, file string) error {
-	rc, err := eng.SaveImage(ctx, ref)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	f, err := os.Create(file)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, rc); err != nil {
-		return errors.Join(fmt.Errorf("saving %s: %w", ref, err), f.Close())
-	}
-	return f.Close()
 }
 
 // importFixtures imports the repository's real OSV advisories (those the scanner's tests match the Debian image
