@@ -16,6 +16,7 @@ import (
 
 	"github.com/codomyrmex/containerization/errdefs"
 	"github.com/codomyrmex/containerization/internal/ctxio"
+	"github.com/codomyrmex/containerization/scan/compliance"
 )
 
 // Defaults of AnalyzeOptions, and the bounds no image may pass.
@@ -27,8 +28,8 @@ const (
 	DefaultMaxLayers       = 127 // about what Docker itself allows an image
 	DefaultMaxItems        = 50
 
-	MaxNameBytes = 4096 // bytes of an entry's name, cleaned against the root (PATH_MAX)
-	MaxNameDepth = 256  // components of an entry's name
+	MaxNameBytes = compliance.MaxNameBytes // bytes of an entry's name, cleaned against the root (PATH_MAX)
+	MaxNameDepth = compliance.MaxNameDepth // components of an entry's name
 )
 
 // ErrLimitExceeded refuses an image past one of the bounds of AnalyzeOptions. It wraps ErrInvalidArgument.
@@ -134,8 +135,8 @@ type WastedItem struct {
 
 // Analyze reads every layer of img once, from the bottom up, and returns its layers, dive's efficiency figures
 // and the waste a rewrite could drop. Layers are read through ctx; an image past the bounds of opts is refused
-// with ErrLimitExceeded, an entry name past MaxNameBytes or MaxNameDepth with ErrInvalidArgument, and a layer
-// that is not a tar stream with ErrInvalidArgument.
+// with ErrLimitExceeded, an entry name past MaxNameBytes or MaxNameDepth with a *compliance.NameError (an
+// ErrInvalidArgument), and a layer that is not a tar stream with ErrInvalidArgument.
 func Analyze(ctx context.Context, img v1.Image, opts AnalyzeOptions) (*Analysis, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -242,15 +243,6 @@ type entry struct {
 	hashed bool
 }
 
-func cleanName(name string) (string, error) {
-	p := path.Clean("/" + name)
-	if depth := strings.Count(p, "/"); len(p) > MaxNameBytes || depth > MaxNameDepth {
-		return "", fmt.Errorf("%w: entry name %q… of %d bytes in %d components is past the bounds of %d bytes and %d components",
-			errdefs.ErrInvalidArgument, p[:min(len(p), 64)], len(p), depth, MaxNameBytes, MaxNameDepth)
-	}
-	return p, nil
-}
-
 func isSparse(hdr *tar.Header) bool {
 	if hdr.Typeflag == tar.TypeGNUSparse {
 		return true
@@ -325,7 +317,7 @@ func (w *walker) read(l v1.Layer) ([]entry, error) {
 		if declared += min(hdr.Size, w.opts.MaxLayerSize+1); declared > w.opts.MaxLayerSize {
 			return nil, over()
 		}
-		p, err := cleanName(hdr.Name)
+		p, err := compliance.CleanName(hdr.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -335,7 +327,7 @@ func (w *walker) read(l v1.Layer) ([]entry, error) {
 		}
 		e := entry{path: p, typ: hdr.Typeflag, size: hdr.Size}
 		if e.typ == tar.TypeLink {
-			if e.link, err = cleanName(hdr.Linkname); err != nil {
+			if e.link, err = compliance.CleanName(hdr.Linkname); err != nil {
 				return nil, err
 			}
 		}

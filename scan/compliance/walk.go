@@ -43,9 +43,9 @@ func (e *NameError) Error() string {
 
 func (e *NameError) Unwrap() error { return errdefs.ErrInvalidArgument }
 
-// cleanName cleans a tar name against the root, which keeps a hostile "../../x" inside the image's tree
-// (nothing is written), and checks it against the bounds.
-func cleanName(name string) (string, error) {
+// CleanName cleans a tar name against the root, which keeps a hostile "../../x" inside the image's tree
+// (nothing is written), and checks it against the bounds: past them, a *NameError.
+func CleanName(name string) (string, error) {
 	p := path.Clean("/" + name)
 	if depth := strings.Count(p, "/"); len(p) > MaxNameBytes || depth > MaxNameDepth {
 		return "", &NameError{Name: p[:min(len(p), 64)], Bytes: len(p), Depth: depth}
@@ -256,7 +256,7 @@ func (f *files) apply(ctx context.Context, l v1.Layer, max int64) error {
 		if err != nil {
 			return streamErr(ctx, err)
 		}
-		p, err := cleanName(hdr.Name)
+		p, err := CleanName(hdr.Name)
 		if err != nil {
 			return err
 		}
@@ -328,7 +328,7 @@ func (f *files) classify(p string, hdr *tar.Header, r io.Reader, upper map[strin
 
 	if hdr.Typeflag == tar.TypeLink {
 		// A hard link has no body of its own: it holds what its target holds, as far as the walk kept it.
-		target, err := cleanName(hdr.Linkname)
+		target, err := CleanName(hdr.Linkname)
 		if err != nil {
 			return e, err
 		}
