@@ -5,6 +5,7 @@ import (
 
 	"github.com/codomyrmex/containerization/engine"
 	"github.com/codomyrmex/containerization/kube"
+	"github.com/codomyrmex/containerization/optimize"
 )
 
 // ContainerConfig is the specification's ContainerConfig; see [engine.ContainerConfig] for every field's forms.
@@ -87,7 +88,11 @@ type OptimizationResult struct {
 	PerformanceImprovement float64  `json:"performance_improvement"`
 	SecurityImprovements   []string `json:"security_improvements"`
 	LayersReduced          int      `json:"layers_reduced"`
-	BuildTime              float64  `json:"build_time"`
+	BuildTime              float64  `json:"build_time"` // seconds, the whole call
+
+	// Beyond the specification: what a caller needs to trust the result (sizes, layers and files before and
+	// after, what was removed and why, the probe on both images, the scans on both).
+	*optimize.Result
 }
 
 // KubernetesDeployment is the specification's KubernetesDeployment: a deployment's configuration and status.

@@ -8,6 +8,14 @@
 // against thresholds, as dive's CI mode does (.dive-ci: lowestEfficiency, highestWastedBytes,
 // highestUserWastedPercent).
 //
+// Rewrite makes a new image of one layer from an image's filesystem as it runs: losslessly (without what later
+// layers hid or deleted, package-manager caches and temporary files), or minified to what a Profile names and
+// what that needs (ELF interpreters and libraries, links, configuration files). Prober runs probes (HTTP
+// requests from the container's own network namespace, commands, the image's HEALTHCHECK) against images in an
+// engine, and profiles a run with the sensor of package optimize/sensor (fanotify, inside the container).
+// Optimizer puts them together: analyse, profile, probe the original, rewrite, write into the engine, verify
+// (the probe on both images, a scan on both); a result that fails verification is removed.
+//
 // # Differences from dive
 //
 // Dive ignores opaque-directory markers (.wh..wh..opq): the files they hide stay in its view of the image, and a

@@ -23,7 +23,7 @@ kube_started=
 cleanup() {
   [ -n "$kube_started" ] && scripts/kube.sh down || true
   "$myrmex" container rm --force "$name" >/dev/null 2>&1 || true
-  docker rmi "$image" >/dev/null 2>&1 || true
+  docker rmi "$image" "$image-optimized" >/dev/null 2>&1 || true
   [ -n "$regpid" ] && kill "$regpid" 2>/dev/null || true
   rm -rf "$regdir"
 }
@@ -68,6 +68,16 @@ step "$myrmex" container stats "$name"
 step "$myrmex" container logs --tail 3 "$name"
 step "$myrmex" container stop --timeout 2s "$name"
 step "$myrmex" container rm "$name"
+
+# Optimize: profile the app under its probe, keep what it used, prove the result answers the same and scans no
+# worse; then run the optimized image.
+step "$myrmex" optimize "$image" --probe-http 8080/ --db-dir "$regdir/db"
+step "$myrmex" container create -f examples/web.yaml --image "$image-optimized" -p "8080/tcp=127.0.0.1:$port"
+step "$myrmex" container start "$name"
+for _ in $(seq 1 50); do get >/dev/null 2>&1 && break; sleep 0.1; done
+printf '\n\033[1m$ GET http://127.0.0.1:%s/ (the optimized image)\033[0m\n' "$port"
+get
+step "$myrmex" container rm --force "$name"
 
 # Deploy: to the cluster of KUBECONFIG or ~/.kube/config when one is configured, else to the local test control
 # plane (scripts/kube.sh: Kubernetes built from its modules once, about 7 minutes cold, then ready in seconds;

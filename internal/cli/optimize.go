@@ -3,15 +3,190 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/codomyrmex/containerization"
+	"github.com/codomyrmex/containerization/optimize"
 )
 
+type optimizeFlags struct {
+	typ, target, sensor, probeExec, probeRun, probeOutput string
+	probeHTTP, keep, drop, removeLayers                   []string
+	probeStatus, probeExitCode                            int
+	probeBody                                             string
+	probeTimeout                                          time.Duration
+	healthcheck, noScan                                   bool
+	targetSize                                            float64
+	caFile, platform, dbDir                               string
+	creds                                                 credentialFlags
+}
+
 func newOptimizeCmd(g *globalOptions) *cobra.Command {
-	return group("optimize", "Analyse images for waste (optimize_containers)", newOptimizeAnalyzeCmd(g))
+	var o optimizeFlags
+	cmd := &cobra.Command{
+		Use:   "optimize IMAGE",
+		Short: "Rewrite an image smaller and prove it still works (optimize_containers); analyse an image for waste",
+		Long: `Optimize IMAGE: flatten it into one layer without the data later layers hide, package-manager caches and
+temporary files; with a probe, run it under a sensor that records every file it opens, executes or lists, and
+keep only those, what they need (ELF interpreter and libraries, users, name service, certificates, the OS
+package database) and the paths given with --keep. Then verify: the same probe on the original and the
+optimized image (it must pass on both and answer the same), and a scan of both (no more vulnerabilities, no
+lower compliance score). An optimized image that fails verification is removed and the command exits 7.
+
+A probe is one or more --probe-http PORT/PATH requests (asked in order from the container's own network
+namespace; the first waits for the server), --probe-exec commands run inside the running container, or
+--probe-cmd, which runs the image with that command and waits for it to end. Without a probe the image's own
+HEALTHCHECK is the probe; without either only lossless changes are made.
+
+The optimized image is written to the engine as -t NAME (default: the original's repository with -optimized
+after its tag). The original is never modified. Profiling copies the static myrmex-sensor program into the
+container (with CAP_SYS_ADMIN for the sensor only); it is looked for with --sensor, $MYRMEX_SENSOR, beside
+myrmex, then on PATH. Progress goes to stderr. Only --type size is built yet.`,
+		Example: `  myrmex optimize myrmex.local/app-python:test --probe-http 8000/ --probe-http 8000/second
+  myrmex optimize app:1 --probe-cmd "app --version" --probe-output "app 1." -t app:1-slim
+  myrmex optimize app:1 --probe-http 8080/healthz --keep /app/templates --target-size 50 -o json
+  myrmex optimize analyze myrmex.local/web:test`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			// "optimize analyse X" is a mistyped subcommand, not two images.
+			if len(args) > 1 {
+				if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+					return &usageError{fmt.Errorf("unknown command %q for %q (did you mean %s?)", args[0], cmd.CommandPath(), strings.Join(s, ", "))}
+				}
+			}
+			return exactArgs(1, "one IMAGE")(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runOptimize(cmd, g, o, args[0])
+		},
+	}
+	cmd.AddCommand(newOptimizeAnalyzeCmd(g))
+	cmd.SuggestionsMinimumDistance = 2
+	fl := cmd.Flags()
+	fl.StringVar(&o.typ, "type", "size", "size, performance, security or multi (only size is built yet)")
+	fl.StringVarP(&o.target, "tag", "t", "", "name of the optimized image (default: IMAGE's repository, its tag with -optimized)")
+	fl.StringArrayVar(&o.probeHTTP, "probe-http", nil, "probe: GET http://127.0.0.1:PORT/PATH inside the container (repeat for more requests)")
+	fl.IntVar(&o.probeStatus, "probe-status", 0, "status every --probe-http answer must have (default: any below 400)")
+	fl.StringVar(&o.probeBody, "probe-body", "", "text every --probe-http answer's body must hold")
+	fl.StringVar(&o.probeExec, "probe-exec", "", "probe: a command run inside the running container (split on spaces)")
+	fl.StringVar(&o.probeRun, "probe-cmd", "", "probe: run the image with this command (split on spaces) and wait for it to end")
+	fl.IntVar(&o.probeExitCode, "probe-exit-code", 0, "exit code --probe-exec or --probe-cmd must end with")
+	fl.StringVar(&o.probeOutput, "probe-output", "", "text the output of --probe-exec or --probe-cmd must hold")
+	fl.DurationVar(&o.probeTimeout, "probe-timeout", 0, "how long the probe waits for the first answer (default 1m)")
+	fl.BoolVar(&o.healthcheck, "probe-healthcheck", false, "probe: the image's HEALTHCHECK must report healthy (the default without another probe)")
+	fl.StringArrayVar(&o.keep, "keep", nil, "a path (and what is under it) the optimized image keeps (repeatable)")
+	fl.StringArrayVar(&o.drop, "drop", nil, "a path (and what is under it) the optimized image loses (repeatable)")
+	fl.StringArrayVar(&o.removeLayers, "remove-layer", nil, "a layer (index from 0, or diff ID) whose changes are left out (repeatable)")
+	fl.Float64Var(&o.targetSize, "target-size", 0, "size in MB the result is measured against (target_reached)")
+	fl.BoolVar(&o.noScan, "no-scan", false, "do not scan the original and the result for the comparison")
+	fl.StringVar(&o.dbDir, "db-dir", "", "advisory database for the scans (default: myrmex db's; without one, compliance only)")
+	fl.StringVar(&o.sensor, "sensor", "", "path of the myrmex-sensor program")
+	fl.StringVar(&o.caFile, "ca-file", "", "PEM file of certificate authorities to trust besides the system's, for an image read from a registry")
+	fl.StringVar(&o.platform, "platform", "", "image from a multi-platform index, OS/ARCH[/VARIANT] (default linux/amd64)")
+	o.creds.add(cmd, "", "u", "the image's registry")
+	return cmd
+}
+
+func runOptimize(cmd *cobra.Command, g *globalOptions, o optimizeFlags, image string) error {
+	ro, err := readOptions(g, image, o.caFile, o.platform, o.creds)
+	if err != nil {
+		return err
+	}
+	probe := optimize.Probe{Timeout: o.probeTimeout, HealthCheck: o.healthcheck}
+	for _, h := range o.probeHTTP {
+		port, p, _ := strings.Cut(h, "/")
+		n, err := strconv.Atoi(port)
+		if err != nil {
+			return invalidf("--probe-http %q: want PORT/PATH, e.g. 8080/healthz", h)
+		}
+		probe.HTTP = append(probe.HTTP, optimize.HTTPCheck{Port: n, Path: "/" + p, Status: o.probeStatus, Body: o.probeBody})
+	}
+	if o.probeExec != "" {
+		probe.Exec = append(probe.Exec, optimize.CommandCheck{Cmd: strings.Fields(o.probeExec), ExitCode: o.probeExitCode, Output: o.probeOutput})
+	}
+	if o.probeRun != "" {
+		probe.Run = &optimize.CommandCheck{Cmd: strings.Fields(o.probeRun), ExitCode: o.probeExitCode, Output: o.probeOutput}
+	}
+	opts := containerization.OptimizeOptions{
+		TargetSizeMB: o.targetSize, LayersToRemove: o.removeLayers, Probe: probe, Keep: o.keep, Drop: o.drop,
+		OptimizedImage: o.target, NoScan: o.noScan, Scan: containerization.ScanOptions{DBDir: o.dbDir}, Sensor: o.sensor, Registry: ro, Host: g.host, Logger: g.log,
+		Progress: g.kubeProgress(),
+	}
+	res, err := g.myrmex().OptimizeContainers(cmd.Context(), image, o.typ, opts)
+	if res == nil {
+		return err
+	}
+	if err := show(g, res, printOptimization); err != nil {
+		return err
+	}
+	return err
+}
+
+func printOptimization(w io.Writer, r *containerization.OptimizationResult) error {
+	tw := newTable(w)
+	fmt.Fprintf(tw, "Original:\t%s\n", r.OriginalImage)
+	if r.OptimizedImage != "" {
+		fmt.Fprintf(tw, "Optimized:\t%s\n", r.OptimizedImage)
+	}
+	if d := r.Result; d != nil {
+		ratio := 0.0
+		if d.SizeAfter > 0 {
+			ratio = float64(d.SizeBefore) / float64(d.SizeAfter)
+		}
+		fmt.Fprintf(tw, "Size:\t%s → %s (%.1f× smaller, %.1f MB less)\n", mb(d.SizeBefore), mb(d.SizeAfter), ratio, r.SizeReductionMB)
+		fmt.Fprintf(tw, "Layers:\t%d → %d\n", d.LayersBefore, d.LayersAfter)
+		fmt.Fprintf(tw, "Files:\t%d → %d\n", d.FilesBefore, d.FilesAfter)
+		fmt.Fprintf(tw, "Efficiency (dive):\t%.2f %% → %.2f %%\n", 100*d.EfficiencyBefore, 100*d.EfficiencyAfter)
+		if d.TargetReached != nil {
+			fmt.Fprintf(tw, "Target reached:\t%v\n", *d.TargetReached)
+		}
+		if d.Minified {
+			fmt.Fprintf(tw, "Minified:\tyes: %d paths used under the probe, %d kept as their dependencies\n", d.FilesProfiled, d.FilesAdded)
+		} else if d.Lossless != "" {
+			fmt.Fprintf(tw, "Minified:\tno: %s\n", d.Lossless)
+		}
+		for _, rm := range d.Removed {
+			fmt.Fprintf(tw, "Removed (%s):\t%d files, %s\n", rm.Reason, rm.Files, mb(rm.Bytes))
+		}
+		for _, p := range []struct {
+			name string
+			r    *optimize.ProbeResult
+		}{{"Probe (original)", d.ProbeOriginal}, {"Probe (optimized)", d.ProbeOptimized}} {
+			if p.r == nil {
+				continue
+			}
+			verdict := "passed"
+			if !p.r.Passed {
+				verdict = "FAILED: " + p.r.Failure
+			}
+			fmt.Fprintf(tw, "%s:\t%s (%d checks)\n", p.name, verdict, len(p.r.Checks))
+		}
+		for _, s := range []struct {
+			name string
+			s    *optimize.Security
+		}{{"Scan (original)", d.SecurityBefore}, {"Scan (optimized)", d.SecurityAfter}} {
+			if s.s == nil {
+				continue
+			}
+			score := "n/a"
+			if s.s.ComplianceScore != nil {
+				score = fmt.Sprintf("%.1f", *s.s.ComplianceScore)
+			}
+			fmt.Fprintf(tw, "%s:\t%d vulnerabilities (%d critical, %d high), compliance %s (%s scan)\n", s.name, s.s.Vulnerabilities, s.s.Critical, s.s.High, score, s.s.Scanned)
+		}
+		fmt.Fprintf(tw, "Verified:\t%v\n", d.Verified)
+		for _, issue := range d.VerificationIssues {
+			fmt.Fprintf(tw, "Issue:\t%s\n", issue)
+		}
+		for _, n := range d.Notes {
+			fmt.Fprintf(tw, "Note:\t%s\n", n)
+		}
+	}
+	fmt.Fprintf(tw, "Time:\t%.1f s\n", r.BuildTime)
+	return tw.Flush()
 }
 
 type analyzeOptions struct {
@@ -79,16 +254,18 @@ func runAnalyze(cmd *cobra.Command, g *globalOptions, o analyzeOptions, image st
 	if res == nil {
 		return err
 	}
-	var perr error
-	if g.structured() {
-		perr = g.encode(res)
-	} else {
-		perr = printAnalysis(g.out, res)
-	}
-	if perr != nil {
-		return perr
+	if err := show(g, res, printAnalysis); err != nil {
+		return err
 	}
 	return policyExit(g, err, o.exitCode)
+}
+
+// show writes a result: encoded with -o json or yaml, else by print as a table.
+func show[T any](g *globalOptions, res T, print func(io.Writer, T) error) error {
+	if g.structured() {
+		return g.encode(res)
+	}
+	return print(g.out, res)
 }
 
 // mb writes bytes as megabytes with one decimal (10^6, as docker images and dive print sizes).

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"path/filepath"
@@ -14,7 +15,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/moby/moby/client"
+
 	"github.com/codomyrmex/containerization/internal/cli"
+	"github.com/codomyrmex/containerization/internal/testenv"
+	"github.com/codomyrmex/containerization/internal/testimages"
 )
 
 // wastefulArchive writes a docker save tarball of two layers: the second overwrites a file of the first and
@@ -104,6 +109,74 @@ func TestOptimizeAnalyze(t *testing.T) {
 		{[]string{"optimize", "analyze"}, cli.ExitUsage, "IMAGE"},
 		{[]string{"optimize", "analyze", "docker-archive:" + filepath.Join(t.TempDir(), "absent.tar")}, cli.ExitNotFound, "absent.tar"},
 		{[]string{"optimize", "analyse", src}, cli.ExitUsage, "unknown command"},
+	} {
+		r := myrmex(t, c.args...)
+		if r.code != c.code || !strings.Contains(r.stderr, c.says) || r.stdout != "" {
+			t.Errorf("myrmex %q: exit %d, stderr %q, stdout %q; want exit %d saying %q", c.args, r.code, r.stderr, r.stdout, c.code, c.says)
+		}
+	}
+}
+
+// myrmex optimize on the Go test app: the result as JSON with the specification's fields, the optimized image
+// in the engine; a removal the probe needs exits 7 with the result on stdout; an image from an archive (not in
+// the engine) is optimized losslessly without a probe; bad input exits 2, an unbuilt type 8.
+func TestOptimizeCommand(t *testing.T) {
+	eng := testEngine(t)
+	apps, err := testimages.EnsureApps(t.Context(), eng, testimages.DebianOptions{})
+	if err != nil {
+		t.Fatalf("EnsureApps = %v", err)
+	}
+	app := apps[2]
+	sensor := testenv.Sensor(t)
+	target := app.Ref + "-cli"
+	remove := func(ref string) {
+		t.Cleanup(func() { eng.API().ImageRemove(context.Background(), ref, client.ImageRemoveOptions{}) })
+	}
+	remove(target)
+	r := mustRun(t, "optimize", app.Ref, "--probe-http", "8000/", "--probe-http", "8000/second", "--probe-status", "200",
+		"-t", target, "--sensor", sensor, "-o", "json")
+	var res map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, r.stdout)
+	}
+	for _, k := range []string{"original_image", "optimized_image", "optimization_type", "size_reduction_mb", "performance_improvement", "security_improvements", "layers_reduced", "build_time", "probe_optimized", "verified"} {
+		if _, ok := res[k]; !ok {
+			t.Errorf("the JSON result lacks %s", k)
+		}
+	}
+	if res["optimized_image"] != target || res["verified"] != true || res["size_reduction_mb"].(float64) < 100 {
+		t.Errorf("result = %s", r.stdout)
+	}
+	if ok, _ := eng.ImageExists(t.Context(), target); !ok {
+		t.Errorf("%s is not in the engine", target)
+	}
+
+	broken := app.Ref + "-cli-broken"
+	remove(broken)
+	r = myrmex(t, "optimize", app.Ref, "--probe-http", "8000/second", "--drop", "/app/data", "-t", broken, "--sensor", sensor, "-o", "json")
+	if r.code != cli.ExitPolicy || !strings.Contains(r.stderr, "GET :8000/second") || !strings.Contains(r.stdout, `"verified": false`) {
+		t.Errorf("optimize dropping what the probe needs: exit %d, stderr %q, stdout %q; want exit %d naming the check", r.code, r.stderr, r.stdout, cli.ExitPolicy)
+	}
+
+	archived := "myrmex.test/wasteful:1-optimized"
+	remove(archived)
+	r = mustRun(t, "optimize", "docker-archive:"+wastefulArchive(t), "-t", archived, "--no-scan")
+	if !strings.Contains(r.stdout, "Layers:") || !strings.Contains(r.stdout, "2 → 1") || !strings.Contains(r.stdout, "only lossless") {
+		t.Errorf("lossless optimize of an archive: %s", r.stdout)
+	}
+
+	for _, c := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"optimize", app.Ref, "--probe-http", "x/"}, cli.ExitUsage, "PORT/PATH"},
+		{[]string{"optimize", app.Ref, "--type", "fast"}, cli.ExitUsage, "want size"},
+		{[]string{"optimize", app.Ref, "--type", "security"}, cli.ExitNotImplemented, "not built yet"},
+		{[]string{"optimize", app.Ref, "-t", app.Ref}, cli.ExitUsage, "cannot replace the original"},
+		{[]string{"optimize", app.Ref, "--probe-http", "8000/", "--sensor", "/nonexistent"}, cli.ExitNotFound, "sensor"},
+		{[]string{"optimize", app.Ref, "--probe-http", "8000/", "--keep", "relative", "--sensor", sensor}, cli.ExitUsage, "absolute"},
+		{[]string{"optimize", "docker-archive:" + wastefulArchive(t)}, cli.ExitUsage, "name the optimized image"},
 	} {
 		r := myrmex(t, c.args...)
 		if r.code != c.code || !strings.Contains(r.stderr, c.says) || r.stdout != "" {

@@ -1,0 +1,269 @@
+package containerization
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/codomyrmex/containerization/engine"
+	"github.com/codomyrmex/containerization/optimize"
+	"github.com/codomyrmex/containerization/registry"
+)
+
+// OptimizeOptions are the parameters of [Client.OptimizeContainers]: the specification's kwargs (target_size,
+// layers_to_remove) and what users of the peers ask for.
+type OptimizeOptions struct {
+	// TargetSizeMB is the size (MB, 10^6 bytes) the result is measured against: TargetReached says whether it was
+	// reached. It does not change what is removed.
+	TargetSizeMB float64
+	// LayersToRemove are layers (by index from 0, or by diff ID) whose changes are left out; the probe decides
+	// whether the image still works without them.
+	LayersToRemove []string
+	// Probe proves the optimized image works; empty means the image's HEALTHCHECK, and without one only lossless
+	// changes are made.
+	Probe optimize.Probe
+	// Keep are paths (and what is under them) the optimized image keeps whatever the profile says; Drop are
+	// paths it loses.
+	Keep, Drop []string
+	// OptimizedImage is the reference the result is written under in the engine; empty means the original's
+	// repository with "-optimized" after its tag.
+	OptimizedImage string
+	// Scan is how the original and the result are scanned for the comparison (database, ignore rules). The scan
+	// is full when the advisory database is there, compliance only when it is not (the result says so).
+	Scan ScanOptions
+	// NoScan skips the scans (the result says so).
+	NoScan bool
+	// Sensor is the static myrmex-sensor program copied into profiling containers; empty means $MYRMEX_SENSOR,
+	// then myrmex-sensor beside the running program, then on PATH.
+	Sensor string
+	// Limits bound what the image may make the analysis and the rewrite read.
+	Limits optimize.AnalyzeOptions
+	// Registry options for an image read from a registry.
+	Registry RegistryOptions
+	// Progress receives the phases: open, analyze, profile, probe-original, rewrite, write, verify.
+	Progress func(Event)
+	// TempDir holds the new layer while it is written; empty means the system's.
+	TempDir string
+	Engine  *engine.Client
+	Host    string
+	Logger  *slog.Logger
+}
+
+// OptimizeContainers rewrites an image to be smaller and proves the result still works (optimize_containers):
+// see package optimize. optimizationType is size (the default), performance, security or multi; size is built,
+// the others return ErrNotImplemented. imageName is read as ScanContainerSecurity reads it; an image that is
+// not in the engine is loaded into it for the probe runs (and removed after).
+//
+// Errors are *[OptimizationError]: ErrInvalidArgument for bad input (a probe that fails on the original
+// included), ErrNotFound for a missing image or sensor, ErrPolicyViolation when the optimized image fails
+// verification — then the result is returned too, and the optimized image has been removed.
+func (c *Client) OptimizeContainers(ctx context.Context, imageName, optimizationType string, opts OptimizeOptions) (*OptimizationResult, error) {
+	start := time.Now()
+	if optimizationType == "" {
+		optimizationType = optimize.TypeSize
+	}
+	fail := func(err error) (*OptimizationResult, error) {
+		return nil, &OptimizationError{Op: optimizationType, Image: imageName, Err: err}
+	}
+	if strings.TrimSpace(imageName) == "" {
+		return fail(fmt.Errorf("%w: an image name is required", ErrInvalidArgument))
+	}
+	switch optimizationType {
+	case optimize.TypeSize:
+	case optimize.TypePerformance, optimize.TypeSecurity, optimize.TypeMulti:
+		return fail(fmt.Errorf("%w: optimization type %q is not built yet (size is)", ErrNotImplemented, optimizationType))
+	default:
+		return fail(fmt.Errorf("%w: optimization type %q: want size, performance, security or multi", ErrInvalidArgument, optimizationType))
+	}
+	if err := opts.Probe.Validate(); err != nil {
+		return fail(err)
+	}
+	target, err := optimizedName(imageName, opts.OptimizedImage)
+	if err != nil {
+		return fail(err)
+	}
+	sensorPath, sensorErr := findSensor(opts.Sensor)
+	if sensorErr != nil && (!opts.Probe.Empty() || len(opts.LayersToRemove) > 0) {
+		return fail(sensorErr)
+	}
+	phase := func(name, status, msg string) {
+		if opts.Progress != nil {
+			opts.Progress(Event{Time: time.Now(), Op: "optimize", Phase: name, Subject: imageName, Status: status, Message: msg})
+		}
+	}
+	eng := opts.Engine
+	if eng == nil {
+		if eng, err = c.engine(ctx); err != nil {
+			return fail(err)
+		}
+	}
+	phase("open", "started", "")
+	img, cleanup, err := c.openImage(ctx, imageName, eng, opts.Registry)
+	if err != nil {
+		phase("open", "failed", err.Error())
+		return fail(err)
+	}
+	defer cleanup()
+	opt := &optimize.Optimizer{Engine: eng, Prober: &optimize.Prober{Engine: eng, Sensor: sensorPath}}
+	source := imageName
+	if local, _ := eng.ImageExists(ctx, imageName); !local || registry.IsLocalSource(imageName) || strings.HasPrefix(imageName, registry.SourceRemote) {
+		// The probes run containers: the engine needs the image.
+		source = "myrmex.local/optimize-source:" + randomHex()
+		if err := opt.Load(ctx, source, img); err != nil {
+			phase("open", "failed", err.Error())
+			return fail(err)
+		}
+		defer opt.Remove(source)
+	}
+	phase("open", "done", "")
+	drop, err := layerIndexes(img, opts.LayersToRemove)
+	if err != nil {
+		return fail(err)
+	}
+	req := optimize.Request{
+		Source: source, Image: img, Target: target, Type: optimizationType, Probe: opts.Probe,
+		Keep: opts.Keep, Drop: opts.Drop, DropLayers: drop, TargetSizeMB: opts.TargetSizeMB,
+		Limits: opts.Limits, TempDir: opts.TempDir, Logger: opts.Logger, Progress: phase,
+	}
+	if !opts.NoScan {
+		req.Scan = func(ctx context.Context, ref string) (*optimize.Security, error) {
+			return c.securityOf(ctx, ref, eng, opts.Scan)
+		}
+	}
+	res, err := opt.Optimize(ctx, req)
+	if res == nil {
+		return fail(err)
+	}
+	out := &OptimizationResult{
+		OriginalImage: imageName, OptimizedImage: target, OptimizationType: optimizationType,
+		SizeReductionMB:      float64(res.SizeBefore-res.SizeAfter) / 1e6,
+		SecurityImprovements: []string{},
+		LayersReduced:        res.LayersBefore - res.LayersAfter,
+		BuildTime:            time.Since(start).Seconds(),
+		Result:               res,
+	}
+	if err != nil {
+		out.OptimizedImage = ""
+		return out, &OptimizationError{Op: "verify", Image: imageName, Err: err}
+	}
+	return out, nil
+}
+
+// securityOf scans an engine image for the comparison before and after optimizing: full when the advisory
+// database is there, else compliance only.
+func (c *Client) securityOf(ctx context.Context, ref string, eng *engine.Client, so ScanOptions) (*optimize.Security, error) {
+	so.Engine = eng
+	scanned := "full"
+	res, err := c.ScanContainerSecurity(ctx, ref, "full", so)
+	if res == nil && errors.Is(err, ErrNotFound) {
+		scanned = "compliance"
+		res, err = c.ScanContainerSecurity(ctx, ref, "compliance", so)
+	}
+	if res == nil {
+		return nil, err
+	}
+	return &optimize.Security{Vulnerabilities: len(res.Vulnerabilities), Critical: res.CriticalCount, High: res.HighCount,
+		ComplianceScore: res.ComplianceScore, Scanned: scanned}, nil
+}
+
+// optimizedName is where the optimized image goes: the caller's name, or the original's repository with
+// "-optimized" after its tag.
+func optimizedName(image, given string) (string, error) {
+	if given != "" {
+		t, err := name.NewTag(given)
+		if err != nil {
+			return "", fmt.Errorf("%w: %q is not an image tag: %v", ErrInvalidArgument, given, err)
+		}
+		if same, _ := name.ParseReference(strings.TrimPrefix(image, registry.SourceRemote)); same != nil && same.Name() == t.Name() {
+			return "", fmt.Errorf("%w: the optimized image cannot replace the original (%s)", ErrInvalidArgument, given)
+		}
+		return t.String(), nil
+	}
+	if registry.IsLocalSource(image) {
+		return "", fmt.Errorf("%w: name the optimized image of %s (OptimizedImage, -t)", ErrInvalidArgument, image)
+	}
+	ref, err := name.ParseReference(strings.TrimPrefix(image, registry.SourceRemote))
+	if err != nil {
+		return "", fmt.Errorf("%w: %q is not an image reference: %v", ErrInvalidArgument, image, err)
+	}
+	tag := "latest-optimized"
+	if t, ok := ref.(name.Tag); ok {
+		tag = t.TagStr() + "-optimized"
+	}
+	if len(tag) > 128 {
+		return "", fmt.Errorf("%w: the tag %q is too long to add -optimized: name the optimized image", ErrInvalidArgument, tag)
+	}
+	return ref.Context().Tag(tag).String(), nil
+}
+
+// layerIndexes reads layers_to_remove: indexes from 0, or diff IDs (with or without "sha256:").
+func layerIndexes(img v1.Image, specs []string) ([]int, error) {
+	if len(specs) == 0 {
+		return nil, nil
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, s := range specs {
+		if i, err := strconv.Atoi(s); err == nil {
+			if i < 0 || i >= len(layers) {
+				return nil, fmt.Errorf("%w: no layer %d (the image has %d, from 0)", ErrInvalidArgument, i, len(layers))
+			}
+			out = append(out, i)
+			continue
+		}
+		found := false
+		for i, l := range layers {
+			if d, err := l.DiffID(); err == nil && (d.String() == s || d.Hex == s) {
+				out, found = append(out, i), true
+				break
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("%w: no layer %q in the image (give an index from 0 or a diff ID)", ErrInvalidArgument, s)
+		}
+	}
+	return out, nil
+}
+
+// findSensor locates the sensor program.
+func findSensor(given string) (string, error) {
+	candidates := []string{given, os.Getenv("MYRMEX_SENSOR")}
+	if self, err := os.Executable(); err == nil {
+		candidates = append(candidates, filepath.Join(filepath.Dir(self), "myrmex-sensor"))
+	}
+	if p, err := exec.LookPath("myrmex-sensor"); err == nil {
+		candidates = append(candidates, p)
+	}
+	for i, p := range candidates {
+		if p == "" {
+			continue
+		}
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			return p, nil
+		} else if i < 2 {
+			return "", fmt.Errorf("%w: the sensor %s: %v", ErrNotFound, p, err)
+		}
+	}
+	return "", fmt.Errorf("%w: %w", ErrNotFound, optimize.ErrNoSensor)
+}
+
+func randomHex() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

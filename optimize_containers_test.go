@@ -1,0 +1,85 @@
+package containerization_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/codomyrmex/containerization"
+	"github.com/codomyrmex/containerization/internal/testenv"
+	"github.com/codomyrmex/containerization/internal/testimages"
+	"github.com/codomyrmex/containerization/optimize"
+)
+
+// OptimizeContainers on the static Go server: the specification's fields, the default name, the probe on both
+// images; a removal the probe needs is refused as an OptimizationError wrapping ErrPolicyViolation, with the
+// result, and the optimized image removed.
+func TestOptimizeContainers(t *testing.T) {
+	eng := testenv.Engine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	apps, err := testimages.EnsureApps(ctx, eng, testimages.DebianOptions{})
+	if err != nil {
+		t.Fatalf("EnsureApps = %v", err)
+	}
+	app := apps[2]
+	probe := optimize.Probe{HTTP: []optimize.HTTPCheck{
+		{Port: app.Port, Path: "/", Status: 200, Body: app.FirstBody},
+		{Port: app.Port, Path: "/second", Status: 200, Body: app.SecondBody},
+	}}
+	opts := containerization.OptimizeOptions{Probe: probe, Sensor: testenv.Sensor(t), Engine: eng, TargetSizeMB: 50}
+	res, err := containerization.OptimizeContainers(ctx, app.Ref, "", opts)
+	if err != nil {
+		t.Fatalf("OptimizeContainers(%s) = %v", app.Ref, err)
+	}
+	want := strings.TrimSuffix(app.Ref, ":test") + ":test-optimized"
+	t.Cleanup(func() { (&optimize.Optimizer{Engine: eng}).Remove(want) })
+	if res.OptimizedImage != want || res.OriginalImage != app.Ref || res.OptimizationType != "size" {
+		t.Errorf("names = %q → %q (%s), want %q", res.OriginalImage, res.OptimizedImage, res.OptimizationType, want)
+	}
+	if res.SizeReductionMB < 100 || res.LayersReduced != 1 || res.BuildTime <= 0 || res.SecurityImprovements == nil {
+		t.Errorf("result = %+v", res)
+	}
+	if res.TargetReached == nil || !*res.TargetReached || !res.Verified || res.SecurityBefore == nil || res.SecurityAfter == nil {
+		t.Errorf("target %v, verified %v, scans %+v %+v", res.TargetReached, res.Verified, res.SecurityBefore, res.SecurityAfter)
+	}
+	b, _ := json.Marshal(res)
+	for _, k := range []string{`"size_reduction_mb"`, `"layers_reduced"`, `"probe_optimized"`, `"removed"`, `"size_before"`} {
+		if !strings.Contains(string(b), k) {
+			t.Errorf("JSON lacks %s: %s", k, b)
+		}
+	}
+
+	opts.Drop, opts.OptimizedImage = []string{"/app/data"}, app.Ref+"-broken"
+	res, err = containerization.OptimizeContainers(ctx, app.Ref, "size", opts)
+	var oe *containerization.OptimizationError
+	if !errors.Is(err, containerization.ErrPolicyViolation) || !errors.As(err, &oe) || res == nil || res.Verified {
+		t.Fatalf("OptimizeContainers(dropping /app/data) = %+v, %v; want an OptimizationError wrapping ErrPolicyViolation with the result", res, err)
+	}
+	if res.ProbeOptimized == nil || res.ProbeOptimized.Passed || !strings.Contains(err.Error(), "/second") {
+		t.Errorf("probe on the broken image = %+v; error %v", res.ProbeOptimized, err)
+	}
+	if ok, _ := eng.ImageExists(ctx, app.Ref+"-broken"); ok {
+		t.Errorf("the image that failed verification is still in the engine")
+	}
+
+	for _, bad := range []struct {
+		typ  string
+		opts containerization.OptimizeOptions
+		want error
+	}{
+		{"fast", containerization.OptimizeOptions{Engine: eng}, containerization.ErrInvalidArgument},
+		{"security", containerization.OptimizeOptions{Engine: eng}, containerization.ErrNotImplemented},
+		{"size", containerization.OptimizeOptions{Engine: eng, Probe: optimize.Probe{HTTP: []optimize.HTTPCheck{{Port: 0, Path: "/"}}}}, containerization.ErrInvalidArgument},
+		{"size", containerization.OptimizeOptions{Engine: eng, OptimizedImage: app.Ref}, containerization.ErrInvalidArgument},
+		{"size", containerization.OptimizeOptions{Engine: eng, Probe: probe, Sensor: "/nonexistent/sensor"}, containerization.ErrNotFound},
+		{"size", containerization.OptimizeOptions{Engine: eng, Probe: probe, Sensor: testenv.Sensor(t), LayersToRemove: []string{"7"}}, containerization.ErrInvalidArgument},
+	} {
+		if _, err := containerization.OptimizeContainers(ctx, app.Ref, bad.typ, bad.opts); !errors.Is(err, bad.want) || !errors.As(err, &oe) {
+			t.Errorf("OptimizeContainers(%s, %+v) = %v, want an OptimizationError wrapping %v", bad.typ, bad.opts, err, bad.want)
+		}
+	}
+}
