@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/moby/moby/client"
 
 	"github.com/codomyrmex/containerization/build"
 	"github.com/codomyrmex/containerization/build/lint"
@@ -41,6 +43,13 @@ type BuildOptions struct {
 	// ScanOptions tune the scan (database, ignore rules); its threshold is ScanThreshold.
 	ScanOptions ScanOptions
 
+	// Optimization, when set (size or security), optimizes the built image and verifies it before the scan
+	// gate and the push, as OptimizeContainers does with OptimizeOptions (its probe, above all: without one only
+	// lossless changes are made). The optimized image takes the build's name and tags; a failed verification
+	// fails the build (Op "optimize") and leaves the image as built. Local builds only.
+	Optimization    string
+	OptimizeOptions OptimizeOptions
+
 	// PushToRegistry pushes the image (all its tags) after a build that passed its gate, to Registry (the
 	// registry imageName names when empty), with RegistryOptions (credentials, CA).
 	PushToRegistry  bool
@@ -60,7 +69,8 @@ type BuildOptions struct {
 //
 // Errors are *[ContainerBuildError] with Op lint, build, scan or push. A failing step wraps a *build.StepError
 // (instruction, line, exit code, output tail); a failing gate wraps ErrPolicyViolation and the image is not
-// pushed; both return the result so far. optimization_applied stays false until optimize_containers is built.
+// pushed; both return the result so far. With BuildOptions.Optimization, the image is optimized and verified after
+// the build (optimization_applied true, the details in Optimization).
 func (c *Client) BuildContainers(ctx context.Context, imageName string, opts BuildOptions) (*BuildResult, error) {
 	res := &BuildResult{ImageName: imageName, Tags: []string{}, Lint: []LintFinding{}, Recommendations: []string{}}
 	fail := func(op string, err error) (*BuildResult, error) {
@@ -81,6 +91,19 @@ func (c *Client) BuildContainers(ctx context.Context, imageName string, opts Bui
 	case "quick", "full", "compliance", "off":
 	default:
 		return fail("build", fmt.Errorf("%w: scan %q: want quick, full, compliance or off", ErrInvalidArgument, opts.Scan))
+	}
+	switch opts.Optimization {
+	case "", "size", "security":
+	default:
+		return fail("build", fmt.Errorf("%w: optimization %q: want size or security", ErrInvalidArgument, opts.Optimization))
+	}
+	if opts.Optimization != "" && opts.Builder != "" {
+		return fail("build", fmt.Errorf("%w: optimizing needs the image in the engine: not with a standalone builder", ErrInvalidArgument))
+	}
+	if opts.Optimization != "" {
+		if err := opts.OptimizeOptions.Probe.Validate(); err != nil {
+			return fail("build", err)
+		}
 	}
 	threshold, err := lint.ParseSeverity(opts.LintFailureThreshold)
 	if err != nil {
@@ -147,6 +170,12 @@ func (c *Client) BuildContainers(ctx context.Context, imageName string, opts Bui
 			}
 		}
 		cleanup()
+	}
+
+	if opts.Optimization != "" {
+		if err := c.optimizeBuilt(ctx, eng, imageName, opts, res); err != nil {
+			return fail("optimize", err)
+		}
 	}
 
 	if scanType != "off" {
@@ -241,4 +270,44 @@ func bothProgress(a, b func(build.Event)) func(build.Event) {
 func sameRepository(t name.Tag, image string) bool {
 	ref, err := name.ParseReference(image)
 	return err == nil && strings.EqualFold(ref.Context().Name(), t.Context().Name())
+}
+
+// optimizeBuilt optimizes the image just built into a temporary name, verified, then gives the result the build's
+// name and tags.
+func (c *Client) optimizeBuilt(ctx context.Context, eng *engine.Client, imageName string, opts BuildOptions, res *BuildResult) error {
+	oo := opts.OptimizeOptions
+	oo.Engine = eng
+	if oo.Progress == nil {
+		oo.Progress = opts.Progress
+	}
+	if oo.Scan.DBDir == "" {
+		oo.Scan = opts.ScanOptions
+	}
+	ref, err := name.ParseReference(imageName)
+	if err != nil {
+		return err
+	}
+	oo.OptimizedImage = ref.Context().Tag("myrmex-optimizing-" + randomHex()).String()
+	or, err := c.OptimizeContainers(ctx, imageName, opts.Optimization, oo)
+	res.Optimization = or
+	if err != nil {
+		return errors.Unwrap(err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_, _ = eng.API().ImageRemove(cctx, oo.OptimizedImage, client.ImageRemoveOptions{})
+	}()
+	for _, t := range res.Tags {
+		if _, err := eng.API().ImageTag(ctx, client.ImageTagOptions{Source: oo.OptimizedImage, Target: t}); err != nil {
+			return fmt.Errorf("naming the optimized image %s: %w", t, err)
+		}
+	}
+	ins, err := eng.API().ImageInspect(ctx, oo.OptimizedImage)
+	if err != nil {
+		return fmt.Errorf("inspecting the optimized image: %w", err)
+	}
+	res.ImageID, res.SizeMB, res.Layers = ins.ID, float64(ins.Size)/(1<<20), len(ins.RootFS.Layers)
+	res.OptimizationApplied = true
+	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/codomyrmex/containerization/build"
 	"github.com/codomyrmex/containerization/internal/testenv"
 	"github.com/codomyrmex/containerization/internal/testimages"
+	"github.com/codomyrmex/containerization/optimize"
 )
 
 // buildContext writes a build context: the Dockerfile and the other files given, by path.
@@ -59,6 +60,8 @@ func TestBuildContainersRefusesBeforeBuilding(t *testing.T) {
 	}{
 		{"bad image name", "App:1", containerization.BuildOptions{Options: build.Options{ContextPath: ok}}, "build", containerization.ErrInvalidArgument},
 		{"bad scan", "app:1", containerization.BuildOptions{Options: build.Options{ContextPath: ok}, Scan: "deep"}, "build", containerization.ErrInvalidArgument},
+		{"bad optimization", "app:1", containerization.BuildOptions{Options: build.Options{ContextPath: ok}, Optimization: "fast"}, "build", containerization.ErrInvalidArgument},
+		{"optimization on a standalone builder", "app:1", containerization.BuildOptions{Options: build.Options{ContextPath: ok, Builder: "tcp://127.0.0.1:1"}, Optimization: "size"}, "build", containerization.ErrInvalidArgument},
 		{"no Dockerfile", "app:1", containerization.BuildOptions{Options: build.Options{ContextPath: t.TempDir()}}, "build", containerization.ErrInvalidArgument},
 		{"bad lint threshold", "app:1", containerization.BuildOptions{Options: build.Options{ContextPath: ok}, LintFailureThreshold: "fatal"}, "lint", containerization.ErrInvalidArgument},
 		// A CA file that cannot be read (it was ignored, and the image read back without it).
@@ -154,6 +157,56 @@ func TestBuildContainersBuildsScansGatesAndPushes(t *testing.T) {
 	desc, err := remote.Head(mustRef(t, target), remote.WithTransport(reg.Transport()))
 	if err != nil || desc.Digest.String() != res.ImageDigest {
 		t.Errorf("registry has %v, %v; want the pushed digest %s", desc, err, res.ImageDigest)
+	}
+}
+
+// With an optimization the built image is optimized and verified before the scan: the scan and the result are
+// the optimized image's; a verification that fails fails the build and leaves the image as built.
+func TestBuildContainersOptimizes(t *testing.T) {
+	ctx := context.Background()
+	eng := testenv.Engine(t)
+	db := advisoryDB(t, nil)
+	dockerfile := "FROM " + testimages.Web + "\n" +
+		"COPY www /www\n" +
+		"COPY node_modules /app/node_modules\n"
+	ctxDir := buildContext(t, dockerfile, map[string]string{
+		"www/index.html":                     "optimized and built\n",
+		"node_modules/minimist/package.json": `{"name": "minimist", "version": "1.2.5"}`,
+	})
+	image := "myrmex.test/build-optimized:" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	t.Cleanup(func() { eng.API().ImageRemove(context.Background(), image, imageRemoveForce()) })
+	probe := optimize.Probe{HTTP: []optimize.HTTPCheck{{Port: 8080, Path: "/", Status: 200, Body: "optimized and built"}}}
+	opts := containerization.BuildOptions{
+		Options: build.Options{ContextPath: ctxDir}, Engine: eng, Scan: "full",
+		ScanOptions:  containerization.ScanOptions{DBDir: db, Cache: t.TempDir()},
+		Optimization: "size", OptimizeOptions: containerization.OptimizeOptions{Probe: probe, Sensor: testenv.Sensor(t)},
+	}
+	res, err := containerization.BuildContainers(ctx, image, opts)
+	if err != nil {
+		t.Fatalf("BuildContainers(optimized) = %v", err)
+	}
+	if !res.OptimizationApplied || res.Optimization == nil || !res.Optimization.Verified || res.Layers != 1 {
+		t.Fatalf("BuildContainers(optimized) = %+v, want optimization applied, verified, one layer", res)
+	}
+	// minimist's metadata is nothing httpd reads: gone, and its advisory with it.
+	if res.VulnerabilitiesFound != 0 || res.Optimization.SecurityBefore == nil || res.Optimization.SecurityBefore.Vulnerabilities == 0 {
+		t.Errorf("vulnerabilities after %d, before %+v", res.VulnerabilitiesFound, res.Optimization.SecurityBefore)
+	}
+	if ins, err := eng.API().ImageInspect(ctx, image); err != nil || ins.ID != res.ImageID || len(ins.RootFS.Layers) != 1 {
+		t.Errorf("%s is %v (%v), want the optimized image %s", image, ins.ID, err, res.ImageID)
+	}
+
+	opts.OptimizeOptions.Drop = []string{"/www"}
+	res, err = containerization.BuildContainers(ctx, image, opts)
+	var cbe *containerization.ContainerBuildError
+	if !errors.Is(err, containerization.ErrPolicyViolation) || !errors.As(err, &cbe) || cbe.Op != "optimize" {
+		t.Fatalf("BuildContainers(dropping the site) = %v, want an optimize ContainerBuildError wrapping ErrPolicyViolation", err)
+	}
+	if res.OptimizationApplied || res.Optimization == nil || res.Optimization.Verified {
+		t.Errorf("refused optimization = %+v", res)
+	}
+	if ins, err := eng.API().ImageInspect(ctx, image); err != nil || ins.ID != res.ImageID || len(ins.RootFS.Layers) < 2 {
+		t.Errorf("%s after a refused optimization is %v (%v), want the image as built %s", image, ins.ID, err, res.ImageID)
 	}
 }
 

@@ -259,7 +259,7 @@ func TestUnbuiltFunctionsReturnTheirTypedError(t *testing.T) {
 		err  error
 		as   func(error) bool
 	}{
-		{"OptimizeContainers", second(containerization.OptimizeContainers(ctx, "app:1", "security", containerization.OptimizeOptions{})),
+		{"OptimizeContainers", second(containerization.OptimizeContainers(ctx, "app:1", "multi", containerization.OptimizeOptions{})),
 			func(e error) bool { var x *containerization.OptimizationError; return errors.As(e, &x) }},
 	}
 	for _, c := range checks {

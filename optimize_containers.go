@@ -81,9 +81,9 @@ func (c *Client) OptimizeContainers(ctx context.Context, imageName, optimization
 		return fail(fmt.Errorf("%w: an image name is required", ErrInvalidArgument))
 	}
 	switch optimizationType {
-	case optimize.TypeSize:
-	case optimize.TypePerformance, optimize.TypeSecurity, optimize.TypeMulti:
-		return fail(fmt.Errorf("%w: optimization type %q is not built yet (size is)", ErrNotImplemented, optimizationType))
+	case optimize.TypeSize, optimize.TypeSecurity:
+	case optimize.TypePerformance, optimize.TypeMulti:
+		return fail(fmt.Errorf("%w: optimization type %q is not built yet (size and security are)", ErrNotImplemented, optimizationType))
 	default:
 		return fail(fmt.Errorf("%w: optimization type %q: want size, performance, security or multi", ErrInvalidArgument, optimizationType))
 	}
@@ -153,6 +153,13 @@ func (c *Client) OptimizeContainers(ctx context.Context, imageName, optimization
 		LayersReduced:        res.LayersBefore - res.LayersAfter,
 		BuildTime:            time.Since(start).Seconds(),
 		Result:               res,
+	}
+	for _, c := range res.Changes {
+		out.SecurityImprovements = append(out.SecurityImprovements, c.String())
+	}
+	if b, a := res.SecurityBefore, res.SecurityAfter; b != nil && a != nil && a.Vulnerabilities < b.Vulnerabilities {
+		out.SecurityImprovements = append(out.SecurityImprovements,
+			fmt.Sprintf("%d fewer vulnerabilities (%d → %d): the packages that held them are gone", b.Vulnerabilities-a.Vulnerabilities, b.Vulnerabilities, a.Vulnerabilities))
 	}
 	if err != nil {
 		out.OptimizedImage = ""

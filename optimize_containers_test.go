@@ -72,7 +72,7 @@ func TestOptimizeContainers(t *testing.T) {
 		want error
 	}{
 		{"fast", containerization.OptimizeOptions{Engine: eng}, containerization.ErrInvalidArgument},
-		{"security", containerization.OptimizeOptions{Engine: eng}, containerization.ErrNotImplemented},
+		{"multi", containerization.OptimizeOptions{Engine: eng}, containerization.ErrNotImplemented},
 		{"size", containerization.OptimizeOptions{Engine: eng, Probe: optimize.Probe{HTTP: []optimize.HTTPCheck{{Port: 0, Path: "/"}}}}, containerization.ErrInvalidArgument},
 		{"size", containerization.OptimizeOptions{Engine: eng, OptimizedImage: app.Ref}, containerization.ErrInvalidArgument},
 		{"size", containerization.OptimizeOptions{Engine: eng, Probe: probe, Sensor: "/nonexistent/sensor"}, containerization.ErrNotFound},

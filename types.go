@@ -43,6 +43,8 @@ type BuildResult struct {
 	Lint []LintFinding `json:"lint"`
 	// Scan is the security scan of the built image; nil when scanning was off.
 	Scan *SecurityScanResult `json:"scan,omitempty"`
+	// Optimization is the optimization of the built image (BuildOptions.Optimization), verified or not.
+	Optimization *OptimizationResult `json:"optimization,omitempty"`
 	// ImageDigest and PushedTo say where the image was pushed, when it was.
 	ImageDigest string `json:"image_digest,omitempty"`
 	PushedTo    string `json:"pushed_to,omitempty"`

@@ -119,3 +119,52 @@ func TestOptimizeSecondRequest(t *testing.T) {
 		t.Errorf("the original %s is gone", app.Ref)
 	}
 }
+
+// The security type on the Python app: it runs as a created unprivileged user, the shells and package managers
+// it does not use are gone, no setuid or setgid bit is left, and it still answers both pages.
+func TestOptimizeSecurity(t *testing.T) {
+	o := optimizer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	apps, err := testimages.EnsureApps(ctx, o.Engine, testimages.DebianOptions{})
+	if err != nil {
+		t.Fatalf("EnsureApps = %v", err)
+	}
+	app := apps[0]
+	target := app.Ref + "-hardened"
+	res, err := o.Optimize(ctx, optimize.Request{Source: app.Ref, Image: engineImage(ctx, t, app.Ref), Target: target, Type: optimize.TypeSecurity,
+		Probe: optimize.Probe{HTTP: []optimize.HTTPCheck{
+			{Port: app.Port, Path: "/", Status: 200, Body: app.FirstBody},
+			{Port: app.Port, Path: "/second", Status: 200, Body: app.SecondBody},
+		}}})
+	if err != nil {
+		t.Fatalf("Optimize(security) = %v\n%+v", err, res)
+	}
+	t.Cleanup(func() { o.Remove(target) })
+	if res.User != "10001:10001" || !res.Verified || res.Minified {
+		t.Errorf("user %q, verified %v, minified %v", res.User, res.Verified, res.Minified)
+	}
+	changed := map[string]bool{}
+	setid := 0
+	for _, c := range res.Changes {
+		changed[c.Path] = true
+		if strings.HasPrefix(c.Change, "cleared setuid") {
+			setid++
+		}
+	}
+	for _, p := range []string{"/usr/bin/bash", "/usr/bin/dash", "/usr/bin/apt-get", "/usr/bin/dpkg", "/usr/bin/su"} {
+		if !changed[p] {
+			t.Errorf("%s was not removed", p)
+		}
+	}
+	if setid == 0 {
+		t.Errorf("no setuid/setgid bit cleared; Debian has some (chage, expiry, unix_chkpwd)")
+	}
+	if changed["/usr/bin/python3.11"] {
+		t.Errorf("python3.11 was removed; the app runs on it")
+	}
+	ins, err := o.Engine.API().ImageInspect(ctx, target)
+	if err != nil || ins.Config == nil || ins.Config.User != "10001:10001" {
+		t.Errorf("the hardened image's user = %+v, %v", ins.Config, err)
+	}
+}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/codomyrmex/containerization/engine"
 	"github.com/codomyrmex/containerization/errdefs"
+	"github.com/codomyrmex/containerization/scan/compliance"
 )
 
 // Optimization types.
@@ -85,17 +86,21 @@ type Result struct {
 	ProbeOriginal  *ProbeResult `json:"probe_original,omitempty"`
 	ProbeOptimized *ProbeResult `json:"probe_optimized,omitempty"`
 	// FilesProfiled counts the paths the profile saw used; FilesAdded those kept because they were needed.
-	FilesProfiled      int       `json:"files_profiled,omitempty"`
-	FilesAdded         int       `json:"files_added_by_dependencies,omitempty"`
-	FilesBefore        int       `json:"files_before"`
-	FilesAfter         int       `json:"files_after"`
-	SecurityBefore     *Security `json:"security_before,omitempty"`
-	SecurityAfter      *Security `json:"security_after,omitempty"`
-	EfficiencyBefore   float64   `json:"efficiency_before"` // dive's score
-	EfficiencyAfter    float64   `json:"efficiency_after"`
-	Verified           bool      `json:"verified"`
-	VerificationIssues []string  `json:"verification_issues,omitempty"`
-	Notes              []string  `json:"notes,omitempty"`
+	FilesProfiled    int       `json:"files_profiled,omitempty"`
+	FilesAdded       int       `json:"files_added_by_dependencies,omitempty"`
+	FilesBefore      int       `json:"files_before"`
+	FilesAfter       int       `json:"files_after"`
+	SecurityBefore   *Security `json:"security_before,omitempty"`
+	SecurityAfter    *Security `json:"security_after,omitempty"`
+	EfficiencyBefore float64   `json:"efficiency_before"` // dive's score
+	EfficiencyAfter  float64   `json:"efficiency_after"`
+	// Changes are the security changes made (security type), each with its reason; User the user the image
+	// now runs as, when it changed.
+	Changes            []Change `json:"changes,omitempty"`
+	User               string   `json:"user,omitempty"`
+	Verified           bool     `json:"verified"`
+	VerificationIssues []string `json:"verification_issues,omitempty"`
+	Notes              []string `json:"notes,omitempty"`
 }
 
 // Optimizer rewrites images in an engine and proves the results.
@@ -110,9 +115,9 @@ type Optimizer struct {
 func (o *Optimizer) Optimize(ctx context.Context, req Request) (*Result, error) {
 	typ := cmp.Or(req.Type, TypeSize)
 	switch typ {
-	case TypeSize:
-	case TypePerformance, TypeSecurity, TypeMulti:
-		return nil, fmt.Errorf("%w: optimization type %q (size is built)", errdefs.ErrNotImplemented, typ)
+	case TypeSize, TypeSecurity:
+	case TypePerformance, TypeMulti:
+		return nil, fmt.Errorf("%w: optimization type %q (size and security are built)", errdefs.ErrNotImplemented, typ)
 	default:
 		return nil, fmt.Errorf("%w: optimization type %q: want size, performance, security or multi", errdefs.ErrInvalidArgument, typ)
 	}
@@ -206,22 +211,36 @@ func (o *Optimizer) Optimize(ctx context.Context, req Request) (*Result, error) 
 			return nil, err
 		}
 	} else {
-		res.Lossless = "no probe (and no HEALTHCHECK): only lossless changes were made; give a probe to minify"
+		res.Lossless = "no probe (and no HEALTHCHECK): only lossless changes were made; give a probe to minify or harden"
 		if len(req.DropLayers) > 0 || len(req.Drop) > 0 {
 			return nil, fmt.Errorf("%w: dropping layers or paths needs a probe to prove the result still works", errdefs.ErrInvalidArgument)
 		}
 	}
 
+	ropts := RewriteOptions{
+		Limits: req.Limits, Profile: profile, Keep: req.Keep, Drop: req.Drop, DropLayers: req.DropLayers,
+		CreatedBy: "myrmex optimize --type " + typ, TempDir: req.TempDir,
+	}
+	if typ == TypeSecurity {
+		// Hardening is not lossless: it needs the probe to prove the image still works.
+		ropts.Profile = nil
+		if haveProbe {
+			h, err := o.hardening(ctx, req, profile)
+			if err != nil {
+				return nil, err
+			}
+			ropts.Harden = h
+		}
+		res.Minified = false
+	}
 	var rw *RewriteResult
 	if err := step("rewrite", func() (err error) {
-		rw, err = Rewrite(ctx, req.Image, RewriteOptions{
-			Limits: req.Limits, Profile: profile, Keep: req.Keep, Drop: req.Drop, DropLayers: req.DropLayers,
-			CreatedBy: "myrmex optimize --type " + typ, TempDir: req.TempDir,
-		})
+		rw, err = Rewrite(ctx, req.Image, ropts)
 		return err
 	}); err != nil {
 		return nil, err
 	}
+	res.Changes, res.User = rw.Changes, rw.User
 	defer rw.Close()
 	res.Removed, res.Minified, res.LayersAfter = rw.Removed, rw.Minified, rw.LayersAfter
 	res.FilesBefore, res.FilesAfter, res.FilesAdded = rw.FilesBefore, rw.FilesAfter, rw.Added
@@ -352,4 +371,30 @@ func (o *Optimizer) Remove(ref string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, _ = o.Engine.API().ImageRemove(ctx, ref, client.ImageRemoveOptions{})
+}
+
+// hardening is what the security type changes: a non-root user, no setuid/setgid bits, no shells, package
+// managers or attack tools the profile did not see used, no files the compliance checks flag as secrets or
+// unnecessary.
+func (o *Optimizer) hardening(ctx context.Context, req Request, profile *Profile) (*Hardening, error) {
+	h := &Hardening{NonRoot: true, StripSetID: true, Remove: map[string]string{}}
+	if profile != nil {
+		h.RemoveTools, h.Used = true, profile.Files
+	}
+	rep, err := compliance.Check(ctx, req.Image, "", compliance.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("checking compliance: %w", err)
+	}
+	for _, c := range rep.Checks {
+		if c.Passed || (c.ID != "CIS-DI-0010" && c.ID != "DKL-LI-0003") {
+			continue
+		}
+		for _, d := range c.Details {
+			p, _, _ := strings.Cut(d, " ")
+			if strings.HasPrefix(p, "/") {
+				h.Remove[path.Clean(p)] = c.Title + " (" + c.ID + ")"
+			}
+		}
+	}
+	return h, nil
 }

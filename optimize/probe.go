@@ -417,14 +417,43 @@ func (r *run) http(ctx context.Context, checks []HTTPCheck, timeout time.Duratio
 	if err != nil {
 		return err
 	}
+	ended := func() bool { // the app's container ended before it answered: every check fails, with why
+		ins, err := api.ContainerInspect(ctx, r.app, client.ContainerInspectOptions{})
+		if err != nil || ins.Container.State == nil || ins.Container.State.Running {
+			return false
+		}
+		for _, h := range checks {
+			c := CheckResult{Check: fmt.Sprintf("GET :%d%s", h.Port, h.Path),
+				Error: fmt.Sprintf("the container ended (exit code %d) before it answered", ins.Container.State.ExitCode)}
+			fail(c, c.Check+": "+c.Error)
+		}
+		return true
+	}
 	if _, err := api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		if ended() {
+			return nil
+		}
 		return fmt.Errorf("starting the HTTP probe: %w", classify(err))
 	}
-	// The sidecar gives up after timeout on its own and says so; the wait leaves it time to report.
+	// The sidecar gives up after timeout on its own and says so; the wait leaves it time to report. An app that
+	// ends meanwhile ends the wait.
 	wctx, cancel := context.WithTimeout(ctx, timeout+30*time.Second)
 	defer cancel()
-	if _, err := r.wait(wctx, id); err != nil {
+	probeDone := api.ContainerWait(wctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	appDone := api.ContainerWait(wctx, r.app, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	select {
+	case <-probeDone.Result:
+	case err := <-probeDone.Error:
 		return fmt.Errorf("waiting for the HTTP probe: %w", err)
+	case <-appDone.Result:
+		if ended() {
+			return nil
+		}
+		if _, err := r.wait(wctx, id); err != nil {
+			return fmt.Errorf("waiting for the HTTP probe: %w", err)
+		}
+	case <-wctx.Done():
+		return fmt.Errorf("waiting for the HTTP probe: %w", wctx.Err())
 	}
 	rc, err := api.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true})
 	if err != nil {

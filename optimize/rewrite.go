@@ -36,6 +36,7 @@ const (
 	ReasonTemporary    = "temporary"     // /tmp and /var/tmp
 	ReasonUnused       = "unused"        // not used by the probe, nor needed by what it used
 	ReasonDropped      = "dropped"       // a path the caller asked to drop
+	ReasonSecurity     = "security"      // a tool or file Harden removed (Changes says why)
 )
 
 // RewriteOptions say what Rewrite keeps. The zero value is a lossless rewrite: one layer holding the image's
@@ -58,6 +59,8 @@ type RewriteOptions struct {
 	CreatedBy string
 	// TempDir holds the new layer while the image is in use; empty means os.TempDir().
 	TempDir string
+	// Harden, when set, makes the security changes it names (see Hardening).
+	Harden *Hardening
 }
 
 // Profile is what a profiling run saw the container use: paths of its filesystem, each read, executed or listed.
@@ -81,7 +84,11 @@ type RewriteResult struct {
 	Added int `json:"added_by_dependencies"`
 	// Minified is whether a profile chose the files (else the rewrite was lossless).
 	Minified bool `json:"minified"`
-	file     string
+	// Changes are the security changes Harden made, each with its reason.
+	Changes []Change `json:"changes,omitempty"`
+	// User is the user the image now runs as, when Harden changed it.
+	User string `json:"user,omitempty"`
+	file string
 }
 
 // Removal is what left the image for one reason.
@@ -116,6 +123,10 @@ type node struct {
 	elf      *elfInfo
 	keep     bool
 	reason   string
+	// content is the body of an account file (/etc/passwd, /etc/group), read for Harden; edited says the new
+	// layer holds content rather than the layer's body (synth: a file no layer holds).
+	content       []byte
+	edited, synth bool
 }
 
 type elfInfo struct {
@@ -134,6 +145,10 @@ type rewriter struct {
 	cfg     *v1.ConfigFile
 	layers  []v1.Layer
 	skip    map[int]bool
+	remove  map[string]string // path → why Harden removes it
+	stripID bool
+	changes *[]Change
+	user    string
 	entries int
 	bytes   int64
 	visits  int
@@ -180,6 +195,11 @@ func Rewrite(ctx context.Context, img v1.Image, opts RewriteOptions) (*RewriteRe
 		}
 	}
 	res := &RewriteResult{LayersBefore: len(layers), LayersAfter: 1, Minified: opts.Profile != nil}
+	if opts.Harden != nil {
+		if err := r.harden(res); err != nil {
+			return nil, err
+		}
+	}
 	if err := r.choose(res); err != nil {
 		return nil, err
 	}
@@ -259,9 +279,10 @@ func (r *rewriter) index(i int, l v1.Layer) error {
 	cr := &countingReader{r: ctxio.Reader{Ctx: r.ctx, R: rc}}
 	tr := tar.NewReader(cr)
 	type pending struct {
-		p   string
-		hdr *tar.Header
-		elf *elfInfo
+		p       string
+		hdr     *tar.Header
+		elf     *elfInfo
+		content []byte
 	}
 	var entries []pending
 	for {
@@ -296,7 +317,12 @@ func (r *rewriter) index(i int, l v1.Layer) error {
 			}
 		}
 		e := pending{p: p, hdr: h}
-		if h.Typeflag == tar.TypeReg && h.Size >= 4 && h.Size <= MaxELFSize {
+		if h.Typeflag == tar.TypeReg && accountFiles[p] && h.Size <= maxAccountFile {
+			e.content = make([]byte, h.Size)
+			if _, err := io.ReadFull(tr, e.content); err != nil {
+				return fmt.Errorf("%s: %w", p, streamErr(r.ctx, err))
+			}
+		} else if h.Typeflag == tar.TypeReg && h.Size >= 4 && h.Size <= MaxELFSize {
 			e.elf, err = readELF(tr, h.Size)
 			if err != nil {
 				return fmt.Errorf("%s: %w", p, streamErr(r.ctx, err))
@@ -346,7 +372,7 @@ func (r *rewriter) index(i int, l v1.Layer) error {
 				return fmt.Errorf("%w: more than %d entries (MaxImageEntries)", ErrLimitExceeded, r.lim.MaxImageEntries)
 			}
 		}
-		n := &node{hdr: e.hdr, layer: i, elf: e.elf}
+		n := &node{hdr: e.hdr, layer: i, elf: e.elf, content: e.content}
 		if e.hdr.Typeflag == tar.TypeDir {
 			n.children = map[string]*node{}
 			if old != nil && old.isDir() {
@@ -485,6 +511,8 @@ func (r *rewriter) choose(res *RewriteResult) error {
 		switch {
 		case under(p, r.opts.Drop):
 			n.keep, n.reason = false, ReasonDropped
+		case r.remove[p] != "":
+			n.keep, n.reason = false, ReasonSecurity
 		case under(p, r.opts.Keep):
 		case kind == KindPackageCache && !keepCache && !strings.HasPrefix(p, "/var/cache/debconf/"):
 			n.keep, n.reason = false, ReasonPackageCache
@@ -526,7 +554,7 @@ func (r *rewriter) choose(res *RewriteResult) error {
 		s.Bytes += n.size()
 		lists[reason] = append(lists[reason], item{p, n.size()})
 	}
-	for _, reason := range []string{ReasonPackageCache, ReasonTemporary, ReasonDropped, ReasonUnused} {
+	for _, reason := range []string{ReasonPackageCache, ReasonTemporary, ReasonDropped, ReasonSecurity, ReasonUnused} {
 		s := sums[reason]
 		if s == nil {
 			continue
@@ -561,6 +589,9 @@ func (r *rewriter) image(file string) (v1.Image, error) {
 		return nil, fmt.Errorf("reading the new layer: %w", err)
 	}
 	cf := r.cfg.DeepCopy()
+	if r.user != "" {
+		cf.Config.User = r.user
+	}
 	cf.RootFS = v1.RootFS{Type: "layers"}
 	cf.History = nil
 	cf.Created = v1.Time{Time: time.Now().UTC().Truncate(time.Second)}
@@ -599,6 +630,15 @@ func (r *rewriter) write(w io.Writer) error {
 		}
 		switch n.hdr.Typeflag {
 		case tar.TypeReg:
+			if n.edited { // written whole from what Harden made of it
+				h := r.fileHeader(n.hdr, p)
+				h.Name, h.Size = strings.TrimPrefix(p, "/"), int64(len(n.content))
+				if err := tw.WriteHeader(h); err != nil {
+					return err
+				}
+				_, err := tw.Write(n.content)
+				return err
+			}
 			return nil
 		case tar.TypeLink:
 			t := r.lookup(n.hdr.Linkname)
@@ -649,7 +689,7 @@ func (r *rewriter) bodies(i int, l v1.Layer, tw *tar.Writer, materialize map[lin
 			return err
 		}
 		n := r.lookup(p)
-		final := n != nil && n.keep && n.layer == i && n.hdr != nil
+		final := n != nil && n.keep && n.layer == i && n.hdr != nil && !n.edited
 		typ := hdr.Typeflag
 		if typ == tar.TypeRegA || typ == tar.TypeGNUSparse {
 			typ = tar.TypeReg
@@ -690,10 +730,11 @@ func (r *rewriter) writeBody(tw *tar.Writer, body io.Reader, hdr *tar.Header, na
 	}
 	first := names[0]
 	n := r.lookup(first)
-	h := cleanHeader(hdr)
+	src := hdr
 	if n != nil && n.hdr != nil && n.hdr.Typeflag == tar.TypeReg {
-		h = cleanHeader(n.hdr)
+		src = n.hdr
 	}
+	h := r.fileHeader(src, first)
 	h.Name, h.Size = strings.TrimPrefix(first, "/"), hdr.Size
 	if err := tw.WriteHeader(h); err != nil {
 		return err

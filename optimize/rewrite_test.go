@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -240,5 +241,74 @@ func TestRewriteLinksLeavingTheRoot(t *testing.T) {
 	}
 	if _, ok := files["app/hl"]; ok {
 		t.Errorf("app/hl stayed; nothing used it")
+	}
+}
+
+// Hardening: the image runs as its unprivileged user, setuid bits go, shells and tools the profile did not see
+// go (the one it used stays), flagged files go; each change is listed with its reason.
+func TestRewriteHarden(t *testing.T) {
+	suid := reg("usr/lib/helper")
+	suid.Mode = 0o4755
+	img := layered(t, hdrs(t, dir("etc/"), reg("etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"),
+		reg("etc/group"), []byte("root:x:0:\napp:x:1000:\n"), dir("bin/"), reg("bin/sh"), []byte("sh"), reg("bin/bash"), []byte("bash"),
+		dir("usr/bin/"), reg("usr/bin/curl"), []byte("curl"), reg("usr/bin/python3"), []byte("py"), dir("usr/lib/"), suid, []byte("h"),
+		dir("app/.git/"), reg("app/.git/config"), []byte("[core]"), reg("app/main.py"), []byte("print()")))
+	res, files := rewrite(t, img, optimize.RewriteOptions{Harden: &optimize.Hardening{
+		NonRoot: true, StripSetID: true, RemoveTools: true,
+		Used:   map[string]string{"/usr/bin/python3": "exec", "/bin/bash": "exec", "/app/main.py": "read"},
+		Remove: map[string]string{"/app/.git": "Only put necessary files (DKL-LI-0003)"},
+	}})
+	cfg, err := res.Image.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Config.User != "1000:1000" || res.User != "1000:1000" {
+		t.Errorf("user = %q (%q), want the image's own app user 1000:1000", cfg.Config.User, res.User)
+	}
+	for _, gone := range []string{"bin/sh", "usr/bin/curl", "app/.git/config"} {
+		if _, ok := files[gone]; ok {
+			t.Errorf("%s stayed", gone)
+		}
+	}
+	for _, kept := range []string{"bin/bash", "usr/bin/python3", "app/main.py", "etc/passwd"} {
+		if _, ok := files[kept]; !ok {
+			t.Errorf("%s is gone; the profile used it", kept)
+		}
+	}
+	layers, _ := res.Image.Layers()
+	rc, _ := layers[0].Uncompressed()
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		if h.Name == "usr/lib/helper" && h.Mode&0o6000 != 0 {
+			t.Errorf("usr/lib/helper mode %o: setuid stayed", h.Mode)
+		}
+	}
+	reasons := map[string]string{}
+	for _, c := range res.Changes {
+		reasons[c.Path] = c.String()
+	}
+	for _, p := range []string{"/bin/sh", "/usr/bin/curl", "/app/.git/config", "/usr/lib/helper"} {
+		if reasons[p] == "" {
+			t.Errorf("no change listed for %s: %+v", p, res.Changes)
+		}
+	}
+
+	// No unprivileged user to use, and none at all: one is created, in the files there or in new ones.
+	for name, img := range map[string]v1.Image{
+		"root only": layered(t, hdrs(t, dir("etc/"), reg("etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh"), reg("bin"), []byte("x"))),
+		"scratch":   layered(t, hdrs(t, reg("server"), []byte("x"))),
+	} {
+		res, files := rewrite(t, img, optimize.RewriteOptions{Harden: &optimize.Hardening{NonRoot: true}})
+		if res.User != "10001:10001" || !strings.Contains(files["etc/passwd"].body, "myrmex:x:10001:10001:") || !strings.Contains(files["etc/group"].body, "myrmex:x:10001:") {
+			t.Errorf("%s: user %q, passwd %q, group %q", name, res.User, files["etc/passwd"].body, files["etc/group"].body)
+		}
+		if name == "root only" && !strings.HasPrefix(files["etc/passwd"].body, "root:x:0:0:root:/root:/bin/sh\n") {
+			t.Errorf("the existing account was not kept: %q", files["etc/passwd"].body)
+		}
 	}
 }

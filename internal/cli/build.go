@@ -38,6 +38,8 @@ type buildOptions struct {
 	output        string
 	cacheFrom     []string
 	cacheTo       []string
+	optimize      string
+	probe         probeFlags
 }
 
 func newBuildCmd(g *globalOptions) *cobra.Command {
@@ -97,6 +99,8 @@ specification's BuildResult. On a terminal, the build's steps are shown on stder
 	fl.StringVar(&o.output, "export", "", "where a --builder build puts the image: registry (default: pushed as it is built), oci:PATH or docker:PATH")
 	fl.StringArrayVar(&o.cacheFrom, "cache-from", nil, "import build cache: type=registry,ref=IMAGE or type=local,src=DIR (repeat for several)")
 	fl.StringArrayVar(&o.cacheTo, "cache-to", nil, "export build cache: type=registry,ref=IMAGE or type=local,dest=DIR")
+	fl.StringVar(&o.optimize, "optimize", "", "optimize the built image before the scan and the push: size or security (with the --probe-* flags, as myrmex optimize)")
+	o.probe.add(cmd)
 	o.creds.add(cmd, "", "u", "the registry pushed to")
 	return cmd
 }
@@ -152,6 +156,14 @@ func (o buildOptions) options(g *globalOptions, contextDir string) (containeriza
 	}
 	if len(o.tags) == 0 {
 		return opts, &usageError{invalidf("-t NAME is required")}
+	}
+	if o.optimize != "" {
+		oo, err := o.probe.options()
+		if err != nil {
+			return opts, err
+		}
+		oo.Host, oo.Logger = g.host, g.log
+		opts.Optimization, opts.OptimizeOptions = o.optimize, oo
 	}
 	opts.Tags = o.tags[1:]
 	if o.file != "" {
@@ -264,6 +276,13 @@ func printBuildTable(w io.Writer, res *containerization.BuildResult, threshold s
 		fmt.Fprintf(tw, "Layers:\t%d\n", res.Layers)
 		fmt.Fprintf(tw, "Build time:\t%.1fs\n", res.BuildTime)
 		fmt.Fprintf(tw, "Cache:\t%d of %d steps cached\n", res.CacheHits, res.Steps)
+		if o := res.Optimization; o != nil && o.Result != nil {
+			verdict := fmt.Sprintf("%s, %.1f MB smaller, verified", o.OptimizationType, o.SizeReductionMB)
+			if !o.Verified {
+				verdict = o.OptimizationType + ", refused: " + strings.Join(o.VerificationIssues, "; ")
+			}
+			fmt.Fprintf(tw, "Optimized:\t%s\n", verdict)
+		}
 		fmt.Fprintf(tw, "Scan:\t%s\n", scanVerdict(res, threshold))
 	}
 	fmt.Fprintf(tw, "Lint:\t%s\n", plural(len(res.Lint), "finding"))

@@ -13,16 +13,21 @@ import (
 	"github.com/codomyrmex/containerization/optimize"
 )
 
+// probeFlags are the flags of an optimization: the probe, and what to keep and drop.
+type probeFlags struct {
+	sensor, probeExec, probeRun, probeOutput, probeBody string
+	probeHTTP, keep, drop, removeLayers                 []string
+	probeStatus, probeExitCode                          int
+	probeTimeout                                        time.Duration
+	healthcheck                                         bool
+	targetSize                                          float64
+}
+
 type optimizeFlags struct {
-	typ, target, sensor, probeExec, probeRun, probeOutput string
-	probeHTTP, keep, drop, removeLayers                   []string
-	probeStatus, probeExitCode                            int
-	probeBody                                             string
-	probeTimeout                                          time.Duration
-	healthcheck, noScan                                   bool
-	targetSize                                            float64
-	caFile, platform, dbDir                               string
-	creds                                                 credentialFlags
+	probeFlags
+	typ, target, caFile, platform, dbDir string
+	noScan                               bool
+	creds                                credentialFlags
 }
 
 func newOptimizeCmd(g *globalOptions) *cobra.Command {
@@ -45,7 +50,7 @@ HEALTHCHECK is the probe; without either only lossless changes are made.
 The optimized image is written to the engine as -t NAME (default: the original's repository with -optimized
 after its tag). The original is never modified. Profiling copies the static myrmex-sensor program into the
 container (with CAP_SYS_ADMIN for the sensor only); it is looked for with --sensor, $MYRMEX_SENSOR, beside
-myrmex, then on PATH. Progress goes to stderr. Only --type size is built yet.`,
+myrmex, then on PATH. Progress goes to stderr. --type security hardens the image instead (docs/optimizing.md); performance and multi are not built yet.`,
 		Example: `  myrmex optimize myrmex.local/app-python:test --probe-http 8000/ --probe-http 8000/second
   myrmex optimize app:1 --probe-cmd "app --version" --probe-output "app 1." -t app:1-slim
   myrmex optimize app:1 --probe-http 8080/healthz --keep /app/templates --target-size 50 -o json
@@ -66,8 +71,20 @@ myrmex, then on PATH. Progress goes to stderr. Only --type size is built yet.`,
 	cmd.AddCommand(newOptimizeAnalyzeCmd(g))
 	cmd.SuggestionsMinimumDistance = 2
 	fl := cmd.Flags()
-	fl.StringVar(&o.typ, "type", "size", "size, performance, security or multi (only size is built yet)")
+	fl.StringVar(&o.typ, "type", "size", "size, security, performance or multi (performance and multi are not built yet)")
 	fl.StringVarP(&o.target, "tag", "t", "", "name of the optimized image (default: IMAGE's repository, its tag with -optimized)")
+	fl.BoolVar(&o.noScan, "no-scan", false, "do not scan the original and the result for the comparison")
+	fl.StringVar(&o.dbDir, "db-dir", "", "advisory database for the scans (default: myrmex db's; without one, compliance only)")
+	o.probeFlags.add(cmd)
+	fl.StringVar(&o.caFile, "ca-file", "", "PEM file of certificate authorities to trust besides the system's, for an image read from a registry")
+	fl.StringVar(&o.platform, "platform", "", "image from a multi-platform index, OS/ARCH[/VARIANT] (default linux/amd64)")
+	o.creds.add(cmd, "", "u", "the image's registry")
+	return cmd
+}
+
+// add defines the probe and selection flags on cmd.
+func (o *probeFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
 	fl.StringArrayVar(&o.probeHTTP, "probe-http", nil, "probe: GET http://127.0.0.1:PORT/PATH inside the container (repeat for more requests)")
 	fl.IntVar(&o.probeStatus, "probe-status", 0, "status every --probe-http answer must have (default: any below 400)")
 	fl.StringVar(&o.probeBody, "probe-body", "", "text every --probe-http answer's body must hold")
@@ -81,26 +98,17 @@ myrmex, then on PATH. Progress goes to stderr. Only --type size is built yet.`,
 	fl.StringArrayVar(&o.drop, "drop", nil, "a path (and what is under it) the optimized image loses (repeatable)")
 	fl.StringArrayVar(&o.removeLayers, "remove-layer", nil, "a layer (index from 0, or diff ID) whose changes are left out (repeatable)")
 	fl.Float64Var(&o.targetSize, "target-size", 0, "size in MB the result is measured against (target_reached)")
-	fl.BoolVar(&o.noScan, "no-scan", false, "do not scan the original and the result for the comparison")
-	fl.StringVar(&o.dbDir, "db-dir", "", "advisory database for the scans (default: myrmex db's; without one, compliance only)")
 	fl.StringVar(&o.sensor, "sensor", "", "path of the myrmex-sensor program")
-	fl.StringVar(&o.caFile, "ca-file", "", "PEM file of certificate authorities to trust besides the system's, for an image read from a registry")
-	fl.StringVar(&o.platform, "platform", "", "image from a multi-platform index, OS/ARCH[/VARIANT] (default linux/amd64)")
-	o.creds.add(cmd, "", "u", "the image's registry")
-	return cmd
 }
 
-func runOptimize(cmd *cobra.Command, g *globalOptions, o optimizeFlags, image string) error {
-	ro, err := readOptions(g, image, o.caFile, o.platform, o.creds)
-	if err != nil {
-		return err
-	}
+// options turns the flags into the library's options (without the scan's, the registry's or the name).
+func (o probeFlags) options() (containerization.OptimizeOptions, error) {
 	probe := optimize.Probe{Timeout: o.probeTimeout, HealthCheck: o.healthcheck}
 	for _, h := range o.probeHTTP {
 		port, p, _ := strings.Cut(h, "/")
 		n, err := strconv.Atoi(port)
 		if err != nil {
-			return invalidf("--probe-http %q: want PORT/PATH, e.g. 8080/healthz", h)
+			return containerization.OptimizeOptions{}, invalidf("--probe-http %q: want PORT/PATH, e.g. 8080/healthz", h)
 		}
 		probe.HTTP = append(probe.HTTP, optimize.HTTPCheck{Port: n, Path: "/" + p, Status: o.probeStatus, Body: o.probeBody})
 	}
@@ -110,11 +118,22 @@ func runOptimize(cmd *cobra.Command, g *globalOptions, o optimizeFlags, image st
 	if o.probeRun != "" {
 		probe.Run = &optimize.CommandCheck{Cmd: strings.Fields(o.probeRun), ExitCode: o.probeExitCode, Output: o.probeOutput}
 	}
-	opts := containerization.OptimizeOptions{
-		TargetSizeMB: o.targetSize, LayersToRemove: o.removeLayers, Probe: probe, Keep: o.keep, Drop: o.drop,
-		OptimizedImage: o.target, NoScan: o.noScan, Scan: containerization.ScanOptions{DBDir: o.dbDir}, Sensor: o.sensor, Registry: ro, Host: g.host, Logger: g.log,
-		Progress: g.kubeProgress(),
+	return containerization.OptimizeOptions{
+		TargetSizeMB: o.targetSize, LayersToRemove: o.removeLayers, Probe: probe, Keep: o.keep, Drop: o.drop, Sensor: o.sensor,
+	}, nil
+}
+
+func runOptimize(cmd *cobra.Command, g *globalOptions, o optimizeFlags, image string) error {
+	ro, err := readOptions(g, image, o.caFile, o.platform, o.creds)
+	if err != nil {
+		return err
 	}
+	opts, err := o.probeFlags.options()
+	if err != nil {
+		return err
+	}
+	opts.OptimizedImage, opts.NoScan, opts.Scan, opts.Registry = o.target, o.noScan, containerization.ScanOptions{DBDir: o.dbDir}, ro
+	opts.Host, opts.Logger, opts.Progress = g.host, g.log, g.kubeProgress()
 	res, err := g.myrmex().OptimizeContainers(cmd.Context(), image, o.typ, opts)
 	if res == nil {
 		return err

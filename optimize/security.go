@@ -1,0 +1,222 @@
+package optimize
+
+import (
+	"archive/tar"
+	"fmt"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Hardening is what the security type changes in an image.
+type Hardening struct {
+	// NonRoot makes an image that runs as root run as an unprivileged user: the existing one with the lowest
+	// UID from 1000 up (below 65534), else one created, NewUser with UID and GID NewUID.
+	NonRoot bool
+	// StripSetID clears the setuid and setgid bits of every regular file.
+	StripSetID bool
+	// RemoveTools removes shells, package managers and the tools an attacker would use (see Tools) that Used
+	// does not hold. It needs a profile: without Used nothing is removed this way.
+	RemoveTools bool
+	// Used are the paths a profiling run used (a Profile's files).
+	Used map[string]string
+	// Remove are more paths to remove (those the compliance checks flag), each with its reason; a path in Used
+	// stays.
+	Remove map[string]string
+}
+
+// The user NonRoot creates when the image has none to use.
+const (
+	NewUser = "myrmex"
+	NewUID  = 10001
+)
+
+// Change is one security change, with its reason.
+type Change struct {
+	Path   string `json:"path,omitempty"`
+	Change string `json:"change"`
+	Reason string `json:"reason"`
+}
+
+// String reads as a line of security_improvements.
+func (c Change) String() string {
+	if c.Path == "" {
+		return c.Change + ": " + c.Reason
+	}
+	return c.Change + " " + c.Path + ": " + c.Reason
+}
+
+// Tools are the programs RemoveTools removes when the probe does not use them, by name, in the directories of
+// PATH: shells, package managers, and what fetches, connects, escalates or debugs.
+var Tools = []string{
+	"sh", "bash", "dash", "ash", "zsh", "ksh", "csh", "tcsh", "fish", "busybox",
+	"apt", "apt-get", "apt-cache", "apt-key", "dpkg", "dpkg-deb", "rpm", "yum", "dnf", "microdnf", "apk", "pip", "pip3",
+	"npm", "npx", "yarn", "gem",
+	"curl", "wget", "nc", "ncat", "netcat", "socat", "telnet", "ssh", "scp", "sftp", "ftp", "tftp",
+	"su", "sudo", "doas", "passwd", "chsh", "chfn", "newgrp", "gpasswd", "mount", "umount",
+	"gdb", "strace", "ltrace", "tcpdump", "nmap",
+}
+
+var toolDirs = []string{"/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"}
+
+// accountFiles are read whole while indexing (at most maxAccountFile bytes), for NonRoot.
+var accountFiles = map[string]bool{"/etc/passwd": true, "/etc/group": true}
+
+const maxAccountFile = 1 << 20
+
+// harden decides the security changes: the user, the paths removed, the bits cleared (at write time).
+func (r *rewriter) harden(res *RewriteResult) error {
+	h := r.opts.Harden
+	r.remove = map[string]string{}
+	r.changes = &res.Changes
+	r.stripID = h.StripSetID
+	used := func(p string) bool {
+		_, ok := h.Used[p]
+		return ok
+	}
+	if h.RemoveTools && h.Used != nil {
+		m := &marker{r: r}
+		for _, d := range toolDirs {
+			dn := r.lookup(d)
+			if dn == nil || !dn.isDir() || (dn.hdr != nil && dn.hdr.Typeflag == tar.TypeSymlink) {
+				continue
+			}
+			for _, name := range Tools {
+				p := d + "/" + name
+				n := dn.children[name]
+				if n == nil || n.isDir() || n.hdr == nil {
+					continue
+				}
+				target, ok := m.resolve(p, nil)
+				if used(p) || (ok && used(target)) {
+					continue
+				}
+				kind := "a shell"
+				switch {
+				case slices.Index(Tools, name) >= slices.Index(Tools, "apt") && slices.Index(Tools, name) < slices.Index(Tools, "curl"):
+					kind = "a package manager"
+				case slices.Index(Tools, name) >= slices.Index(Tools, "curl"):
+					kind = "a tool an attacker would use"
+				}
+				r.removeWith(p, "removed", kind+" the application does not use (the probe passed without it)")
+			}
+		}
+	}
+	for p, why := range h.Remove { // a directory goes with what it holds, but for what the probe used
+		n := r.lookup(p)
+		if n == nil {
+			continue
+		}
+		_ = walk(n, p, func(q string, c *node) error {
+			if !c.isDir() && !used(q) {
+				r.removeWith(q, "removed", why)
+			}
+			return nil
+		})
+	}
+	if h.NonRoot {
+		if err := r.nonRoot(res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *rewriter) removeWith(p, change, why string) {
+	if _, done := r.remove[p]; done {
+		return
+	}
+	r.remove[p] = why
+	*r.changes = append(*r.changes, Change{Path: p, Change: change, Reason: why})
+}
+
+// fileHeader is cleanHeader, with the setuid and setgid bits of a regular file cleared when Harden says so.
+func (r *rewriter) fileHeader(h *tar.Header, name string) *tar.Header {
+	out := cleanHeader(h)
+	if r.stripID && out.Mode&(0o4000|0o2000) != 0 {
+		*r.changes = append(*r.changes, Change{Path: name, Change: "cleared setuid/setgid on",
+			Reason: fmt.Sprintf("mode %04o: a program that runs as its owner is a way to escalate (CIS-DI-0008)", out.Mode&0o7777)})
+		out.Mode &^= 0o4000 | 0o2000
+	}
+	return out
+}
+
+// rootUser reports whether a USER value runs as root.
+func rootUser(u string) bool {
+	user, _, _ := strings.Cut(u, ":")
+	return user == "" || user == "root" || user == "0"
+}
+
+// nonRoot picks or creates the unprivileged user.
+func (r *rewriter) nonRoot(res *RewriteResult) error {
+	if !rootUser(r.cfg.Config.User) {
+		return nil
+	}
+	passwd, group := r.lookup("/etc/passwd"), r.lookup("/etc/group")
+	for _, n := range []*node{passwd, group} {
+		if n != nil && (n.hdr == nil || n.hdr.Typeflag != tar.TypeReg || (n.content == nil && n.hdr.Size > 0)) {
+			return fmt.Errorf("%w: /etc/passwd or /etc/group is not a file of at most %d bytes: cannot choose a user", ErrLimitExceeded, maxAccountFile)
+		}
+	}
+	best, bestGID := -1, -1
+	var bestName string
+	if passwd != nil {
+		for _, line := range strings.Split(string(passwd.content), "\n") {
+			f := strings.Split(line, ":")
+			if len(f) < 4 {
+				continue
+			}
+			uid, err1 := strconv.Atoi(f[2])
+			gid, err2 := strconv.Atoi(f[3])
+			if err1 != nil || err2 != nil || uid < 1000 || uid >= 65534 || gid == 0 {
+				continue
+			}
+			if best < 0 || uid < best {
+				best, bestGID, bestName = uid, gid, f[0]
+			}
+		}
+	}
+	if best >= 0 {
+		r.user = fmt.Sprintf("%d:%d", best, bestGID)
+		res.User = r.user
+		*r.changes = append(*r.changes, Change{Change: "runs as " + bestName + " (" + r.user + ") instead of root",
+			Reason: "a process that breaks out of the container is not root on the host (CIS-DI-0001)"})
+		return nil
+	}
+	for _, id := range []string{strconv.Itoa(NewUID)} {
+		if passwd != nil && strings.Contains("\n"+string(passwd.content), ":"+id+":") {
+			return fmt.Errorf("%w: UID or GID %d is taken in /etc/passwd by an account Harden cannot use", ErrLimitExceeded, NewUID)
+		}
+	}
+	add := func(n **node, p, line string) error {
+		if *n == nil {
+			parent, err := r.mkdirs("/etc", len(r.layers))
+			if err != nil {
+				return err
+			}
+			*n = &node{hdr: &tar.Header{Typeflag: tar.TypeReg, Mode: 0o644, Format: tar.FormatPAX}, layer: len(r.layers), synth: true}
+			parent.children[path.Base(p)] = *n
+		}
+		c := (*n).content
+		if len(c) > 0 && c[len(c)-1] != '\n' {
+			c = append(c, '\n')
+		}
+		(*n).content = append(c, line...)
+		(*n).edited = true
+		(*n).hdr.Size = int64(len((*n).content))
+		return nil
+	}
+	id := strconv.Itoa(NewUID)
+	if err := add(&passwd, "/etc/passwd", NewUser+":x:"+id+":"+id+":Myrmex unprivileged user:/nonexistent:/usr/sbin/nologin\n"); err != nil {
+		return err
+	}
+	if err := add(&group, "/etc/group", NewUser+":x:"+id+":\n"); err != nil {
+		return err
+	}
+	r.user = id + ":" + id
+	res.User = r.user
+	*r.changes = append(*r.changes, Change{Change: "runs as " + NewUser + " (" + r.user + ", created) instead of root",
+		Reason: "a process that breaks out of the container is not root on the host (CIS-DI-0001)"})
+	return nil
+}
