@@ -99,7 +99,7 @@ func (r *rewriter) harden(res *RewriteResult) error {
 				case slices.Index(Tools, name) >= slices.Index(Tools, "curl"):
 					kind = "a tool an attacker would use"
 				}
-				r.removeWith(p, "removed", kind+" the application does not use (the probe passed without it)")
+				r.removeWith(p, "removed", kind+", which the application does not use (the probe passed without it)")
 			}
 		}
 	}

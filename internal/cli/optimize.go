@@ -196,6 +196,13 @@ func printOptimization(w io.Writer, r *containerization.OptimizationResult) erro
 			}
 			fmt.Fprintf(tw, "%s:\t%d vulnerabilities (%d critical, %d high), compliance %s (%s scan)\n", s.name, s.s.Vulnerabilities, s.s.Critical, s.s.High, score, s.s.Scanned)
 		}
+		for i, imp := range r.SecurityImprovements {
+			if i == 20 {
+				fmt.Fprintf(tw, "Security:\t… %d more (-o json lists them all)\n", len(r.SecurityImprovements)-i)
+				break
+			}
+			fmt.Fprintf(tw, "Security:\t%s\n", imp)
+		}
 		fmt.Fprintf(tw, "Verified:\t%v\n", d.Verified)
 		for _, issue := range d.VerificationIssues {
 			fmt.Fprintf(tw, "Issue:\t%s\n", issue)
