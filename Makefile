@@ -15,7 +15,7 @@ GO ?= go
 # TestReliability*: the fault tests that take over a minute, run by `make reliability`.
 GOTESTFLAGS ?= -count=1 -p 1 -timeout 30m -skip ^TestReliability
 
-.PHONY: all build test demo kube-up kube-down bench bench-registry bench-scan bench-build bench-kube bench-client vet engine-up engine-down images fuzz reliability clean
+.PHONY: all build test demo kube-up kube-down bench bench-registry bench-scan bench-build bench-kube bench-client bench-optimize vet engine-up engine-down images fuzz reliability clean
 
 all: build
 
@@ -76,6 +76,14 @@ bench-scan:
 	@$(OWN); trap 'scripts/engine.sh down' EXIT; \
 	  scripts/engine.sh up && \
 	  $(GO) run ./bench/scan
+
+# bench-optimize: the test apps optimized by Myrmex (probed and lossless) against docker export | import and crane
+# flatten: sizes, dive's efficiency, start to ready; results in bench/results/.
+bench-optimize:
+	@$(OWN); trap 'scripts/engine.sh down' EXIT; \
+	  scripts/engine.sh up && \
+	  $(GO) run ./internal/tools/seedimages && \
+	  $(GO) run ./bench/optimize
 
 # bench-build: cold and warm multi-stage builds against docker build and buildctl; results in bench/results/.
 bench-build:
