@@ -3,7 +3,10 @@ package optimize
 import (
 	"archive/tar"
 	"path"
+	"slices"
 	"strings"
+
+	"github.com/codomyrmex/containerization/scan/compliance"
 )
 
 // alwaysKept are files a minified image keeps when the original has them, read or not: the identity and name
@@ -25,9 +28,10 @@ var libDirs = []string{"/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/l
 
 // minify keeps what the profile names and what that needs; the rest stays marked unused.
 func (r *rewriter) minify(drop map[string]string, res *RewriteResult) error {
-	// Directories stay only when something inside them does (or the profile listed them).
+	// Directories stay only when something inside them does (or the profile listed them); what Keep holds is
+	// marked again below, with its dependencies.
 	_ = walk(r.root, "/", func(p string, n *node) error {
-		if n.isDir() && p != "/" {
+		if p != "/" {
 			n.keep = false
 		}
 		return nil
@@ -43,12 +47,15 @@ func (r *rewriter) minify(drop map[string]string, res *RewriteResult) error {
 		}
 		return nil
 	})
-	m := &marker{r: r, drop: drop, byName: byName, profiled: map[string]bool{}}
+	m := &marker{r: r, drop: drop, byName: byName, profiled: map[string]bool{}, searched: map[string]bool{}, waiting: map[*node][]string{}}
 	for p, kind := range r.opts.Profile.Files {
 		if err := r.tick(); err != nil {
 			return err
 		}
-		p = path.Clean(p)
+		var err error
+		if p, err = compliance.CleanName(p); err != nil {
+			continue // no path of the image: the sensor reports at most PATH_MAX bytes
+		}
 		m.profiled[p] = true
 		if kind == "list" {
 			m.keepDir(p)
@@ -65,11 +72,12 @@ func (r *rewriter) minify(drop map[string]string, res *RewriteResult) error {
 			m.keepDir(path.Clean(dir))
 		}
 	}
+	trees := slices.Clone(r.opts.Keep)
 	for v := range cfg.Volumes { // the engine fills a new volume from the image: what the profile cannot see
-		m.keepTree(path.Clean(v))
+		trees = append(trees, v)
 	}
-	for _, k := range r.opts.Keep {
-		m.keepTree(path.Clean(k))
+	if err := m.keepTrees(trees); err != nil {
+		return err
 	}
 	argv := append(append([]string(nil), cfg.Entrypoint...), cfg.Cmd...)
 	if len(argv) > 0 {
@@ -78,32 +86,41 @@ func (r *rewriter) minify(drop map[string]string, res *RewriteResult) error {
 	// Top-level directories stay, empty when nothing inside them does: programs expect /tmp, /run, /home…
 	for name, c := range r.root.children {
 		if c.isDir() && !under("/"+name, r.opts.Drop) {
-			c.keep = true
+			m.keep("/" + name)
 		}
 	}
-	for len(m.queue) > 0 { // what kept objects need, until nothing new
+	// A link stays when what it leads to does: programs reach files by names the profile saw resolved. Each link
+	// is resolved once and waits for its target, which keep wakes when it marks it.
+	for _, l := range links {
 		if err := r.tick(); err != nil {
 			return err
 		}
-		p := m.queue[0]
-		m.queue = m.queue[1:]
-		m.dependencies(p)
-	}
-	// A link stays when what it leads to does: programs reach files by names the profile saw resolved.
-	for changed := true; changed; {
-		changed = false
-		for _, l := range links {
-			n := r.lookup(l)
-			if n.keep || under(l, r.opts.Drop) {
-				continue
-			}
-			if t, ok := m.resolve(l, nil); ok {
-				if tn := r.lookup(t); tn != nil && tn.keep {
-					m.keepPath(l)
-					changed = true
-				}
+		if r.lookup(l).keep || under(l, r.opts.Drop) {
+			continue
+		}
+		if t, ok := m.resolve(l, nil); ok {
+			if tn := r.lookup(t); tn != nil && tn.keep {
+				m.ready = append(m.ready, l)
+			} else if tn != nil {
+				m.waiting[tn] = append(m.waiting[tn], l)
 			}
 		}
+	}
+	for len(m.queue) > 0 || len(m.ready) > 0 { // what kept objects and links need, until nothing new
+		if err := r.tick(); err != nil {
+			return err
+		}
+		if len(m.queue) > 0 {
+			p := m.queue[0]
+			m.queue = m.queue[1:]
+			if err := m.dependencies(p); err != nil {
+				return err
+			}
+			continue
+		}
+		l := m.ready[len(m.ready)-1]
+		m.ready = m.ready[:len(m.ready)-1]
+		m.keepPath(l)
 	}
 	res.Added = m.added
 	return nil
@@ -116,6 +133,23 @@ type marker struct {
 	profiled map[string]bool
 	queue    []string
 	added    int
+	searched map[string]bool    // library names looked for under every lib directory
+	waiting  map[*node][]string // links whose target is not kept yet, by target
+	ready    []string           // links whose target is kept
+	multi    []string           // multiarch library directories
+	multiOK  bool
+}
+
+// marked keeps n, and wakes the links that wait for it.
+func (m *marker) marked(n *node) {
+	if n.keep {
+		return
+	}
+	n.keep = true
+	if ls, ok := m.waiting[n]; ok {
+		m.ready = append(m.ready, ls...)
+		delete(m.waiting, n)
+	}
 }
 
 // keep marks one node and the directories leading to it.
@@ -129,14 +163,14 @@ func (m *marker) keep(p string) {
 			if n.children == nil || n.children[part] == nil {
 				return
 			}
-			n.keep = true
+			m.marked(n)
 			n = n.children[part]
 		}
 	}
 	if n.keep {
 		return
 	}
-	n.keep = true
+	m.marked(n)
 	if !n.isDir() {
 		if !m.profiled[p] {
 			m.added++
@@ -168,19 +202,40 @@ func (m *marker) keepDir(p string) {
 	}
 }
 
-// keepTree keeps a path and everything under it.
-func (m *marker) keepTree(p string) {
-	m.keepPath(p)
-	t, ok := m.resolve(p, nil)
-	if !ok {
-		return
+// keepTrees keeps paths and everything under them: each tree is walked once, and not again inside another.
+func (m *marker) keepTrees(paths []string) error {
+	var dirs []string
+	for _, p := range paths {
+		if err := m.r.tick(); err != nil {
+			return err
+		}
+		p, err := compliance.CleanName(p)
+		if err != nil {
+			continue
+		}
+		m.keepPath(p)
+		if t, ok := m.resolve(p, nil); ok {
+			if n := m.r.lookup(t); n != nil && n.isDir() {
+				dirs = append(dirs, t)
+			}
+		}
 	}
-	if n := m.r.lookup(t); n != nil && n.isDir() {
-		_ = walk(n, t, func(q string, c *node) error {
+	slices.SortFunc(dirs, func(a, b string) int { return len(a) - len(b) })
+	var done []string
+	for _, t := range dirs {
+		if under(t, done) {
+			continue
+		}
+		done = append(done, t)
+		err := walk(m.r.lookup(t), t, func(q string, c *node) error {
 			m.keep(q)
-			return nil
+			return m.r.tick()
 		})
+		if err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // keepCommand keeps the program a configuration runs, found on the configuration's PATH as the engine finds it.
@@ -224,15 +279,12 @@ func (m *marker) pycSource(p string) {
 
 // dependencies keeps what a kept ELF object needs: its interpreter and libraries. (A hard link needs nothing: when
 // its target goes, it is written as a file.)
-func (m *marker) dependencies(p string) {
+func (m *marker) dependencies(p string) error {
 	n := m.r.lookup(p)
-	if n == nil || n.hdr == nil {
-		return
+	if n == nil || n.hdr == nil || n.elf == nil {
+		return nil
 	}
 	info := n.elf
-	if info == nil {
-		return
-	}
 	if info.interp != "" {
 		m.keepPath(path.Clean(path.Join("/", info.interp)))
 	}
@@ -243,17 +295,25 @@ func (m *marker) dependencies(p string) {
 			search = append(search, path.Clean(rp))
 		}
 	}
-	for _, top := range []string{"/lib", "/usr/lib"} { // multiarch directories: /usr/lib/x86_64-linux-gnu…
-		if d := m.r.lookup(top); d != nil && d.isDir() {
-			for name, c := range d.children {
-				if c.isDir() && strings.Contains(name, "-linux-") {
-					search = append(search, top+"/"+name)
+	if !m.multiOK { // multiarch directories: /usr/lib/x86_64-linux-gnu… (found once, a few at most)
+		m.multiOK = true
+		for _, top := range []string{"/lib", "/usr/lib"} {
+			if d := m.r.lookup(top); d != nil && d.isDir() {
+				for name, c := range d.children {
+					if c.isDir() && strings.Contains(name, "-linux-") {
+						m.multi = append(m.multi, top+"/"+name)
+					}
 				}
 			}
 		}
+		slices.Sort(m.multi)
+		m.multi = m.multi[:min(len(m.multi), 16)]
 	}
-	search = append(search, libDirs...)
+	search = append(append(search, m.multi...), libDirs...)
 	for _, lib := range info.needed {
+		if err := m.r.tick(); err != nil {
+			return err
+		}
 		if strings.Contains(lib, "/") {
 			m.keepPath(path.Clean(path.Join("/", lib)))
 			continue
@@ -268,49 +328,74 @@ func (m *marker) dependencies(p string) {
 				}
 			}
 		}
-		if !found { // a directory of ld.so.conf: every library of that name under a lib directory
+		if !found && !m.searched[lib] { // a directory of ld.so.conf: every library of that name under a lib directory
+			m.searched[lib] = true
 			for _, q := range m.byName[lib] {
+				if err := m.r.tick(); err != nil {
+					return err
+				}
 				m.keepPath(q)
 			}
 		}
 	}
+	return nil
 }
 
 // resolve follows the links along p in the tree (at most 40, as the kernel does) and returns the path reached and
-// whether it exists; via receives each link followed.
+// whether it exists; via receives each link followed. What is left to walk is a stack of paths, as in the kernel: a
+// link's target (at most PATH_MAX bytes) is pushed whole and taken a component at a time, never copied with what
+// follows it; ".." is taken where the walk is, not lexically.
 func (m *marker) resolve(p string, via *[]string) (string, bool) {
-	parts := strings.Split(strings.TrimPrefix(path.Clean("/"+p), "/"), "/")
-	cur := "/"
+	todo := []string{p}
+	next := func() (string, bool) {
+		for len(todo) > 0 {
+			top := strings.TrimLeft(todo[len(todo)-1], "/")
+			if top == "" {
+				todo = todo[:len(todo)-1]
+				continue
+			}
+			part, rest, _ := strings.Cut(top, "/")
+			todo[len(todo)-1] = rest
+			if part != "." {
+				return part, true
+			}
+		}
+		return "", false
+	}
+	nodes, names := []*node{m.r.root}, []string{}
+	cur := func() string { return "/" + strings.Join(names, "/") }
 	hops := 0
-	for i := 0; i < len(parts); i++ {
-		if parts[i] == "" || parts[i] == "." {
+	for {
+		part, ok := next()
+		if !ok {
+			return cur(), true
+		}
+		if part == ".." {
+			if len(names) > 0 {
+				nodes, names = nodes[:len(nodes)-1], names[:len(names)-1]
+			}
 			continue
 		}
-		if parts[i] == ".." {
-			cur = path.Dir(cur)
-			continue
+		var c *node
+		if d := nodes[len(nodes)-1]; d.children != nil {
+			c = d.children[part]
 		}
-		next := path.Join(cur, parts[i])
-		n := m.r.lookup(next)
-		if n == nil {
-			return next, false
+		if c == nil {
+			return path.Join(cur(), part), false
 		}
-		if n.hdr != nil && n.hdr.Typeflag == tar.TypeSymlink {
+		if c.hdr != nil && c.hdr.Typeflag == tar.TypeSymlink {
 			if hops++; hops > 40 {
-				return next, false
+				return path.Join(cur(), part), false
 			}
 			if via != nil {
-				*via = append(*via, next)
+				*via = append(*via, path.Join(cur(), part))
 			}
-			target := n.hdr.Linkname
-			if !path.IsAbs(target) {
-				target = path.Join(cur, target)
+			if path.IsAbs(c.hdr.Linkname) {
+				nodes, names = nodes[:1], names[:0]
 			}
-			rest := append(strings.Split(strings.TrimPrefix(path.Clean(target), "/"), "/"), parts[i+1:]...)
-			parts, i, cur = rest, -1, "/"
+			todo = append(todo, c.hdr.Linkname)
 			continue
 		}
-		cur = next
+		nodes, names = append(nodes, c), append(names, part)
 	}
-	return cur, true
 }

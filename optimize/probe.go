@@ -592,13 +592,74 @@ func (r *run) report(ctx context.Context) (*sensor.Report, error) {
 	if _, err := tr.Next(); err != nil {
 		return nil, fmt.Errorf("reading the sensor's report: %w", err)
 	}
-	var rep sensor.Report
-	if err := json.NewDecoder(io.LimitReader(tr, maxReport)).Decode(&rep); err != nil {
+	rep, err := decodeReport(io.LimitReader(tr, maxReport))
+	if err != nil {
 		return nil, fmt.Errorf("reading the sensor's report: %w", err)
 	}
-	// The report was in reach of the program profiled: past the sensor's own bound it is not believed.
-	if len(rep.Files) > sensor.MaxPaths {
-		rep.Files, rep.Overflow = nil, true
+	return rep, nil
+}
+
+// decodeReport reads a report token by token: it was in reach of the program profiled, so past the sensor's own
+// bounds (MaxPaths paths of MaxPathSize bytes) it is not believed (Overflow), and it is never held whole.
+func decodeReport(r io.Reader) (*sensor.Report, error) {
+	dec := json.NewDecoder(r)
+	rep := &sensor.Report{Files: map[string]string{}}
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, fmt.Errorf("not a JSON object (%v)", err)
 	}
-	return &rep, nil
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		switch t {
+		case "files":
+			if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+				return nil, fmt.Errorf("files: not an object (%v)", err)
+			}
+			for dec.More() {
+				k, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				v, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				p, _ := k.(string)
+				kind, _ := v.(string)
+				switch {
+				case len(rep.Files) >= sensor.MaxPaths:
+					rep.Overflow = true
+				case len(p) <= sensor.MaxPathSize && strings.HasPrefix(p, "/") && (kind == sensor.Read || kind == sensor.Exec || kind == sensor.List):
+					rep.Files[p] = kind
+				}
+			}
+			if _, err := dec.Token(); err != nil {
+				return nil, err
+			}
+		case "overflow":
+			var b bool
+			if err := dec.Decode(&b); err != nil {
+				return nil, err
+			}
+			rep.Overflow = rep.Overflow || b
+		case "exit_code":
+			if err := dec.Decode(&rep.ExitCode); err != nil {
+				return nil, err
+			}
+		case "error":
+			var e string
+			if err := dec.Decode(&e); err != nil {
+				return nil, err
+			}
+			rep.Error = clip(e)
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return rep, nil
 }

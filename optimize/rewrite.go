@@ -112,6 +112,7 @@ func (r *RewriteResult) Close() error {
 // linkKey is a hard link's target in the layer that holds the link.
 type linkKey struct {
 	layer  int
+	seq    int
 	target string
 }
 
@@ -119,6 +120,8 @@ type linkKey struct {
 type node struct {
 	hdr      *tar.Header // without content; nil for a directory that no kept layer names
 	layer    int
+	seq      int // the entry's position in its layer's stream
+	linkSeq  int // a hard link's target: the position of the entry it names in the same layer, -1 if none before it
 	children map[string]*node
 	elf      *elfInfo
 	keep     bool
@@ -138,20 +141,21 @@ type elfInfo struct {
 func (n *node) isDir() bool { return n.children != nil }
 
 type rewriter struct {
-	ctx     context.Context
-	opts    RewriteOptions
-	lim     AnalyzeOptions
-	root    *node
-	cfg     *v1.ConfigFile
-	layers  []v1.Layer
-	skip    map[int]bool
-	remove  map[string]string // path → why Harden removes it
-	stripID bool
-	changes *[]Change
-	user    string
-	entries int
-	bytes   int64
-	visits  int
+	ctx      context.Context
+	opts     RewriteOptions
+	lim      AnalyzeOptions
+	root     *node
+	cfg      *v1.ConfigFile
+	layers   []v1.Layer
+	skip     map[int]bool
+	remove   map[string]string // path → why Harden removes it
+	stripID  bool
+	changes  *[]Change
+	user     string
+	entries  int
+	bytes    int64
+	declared int64 // sizes the entries declare (a sparse file's stream is smaller than what it writes)
+	visits   int
 }
 
 // Rewrite makes a new image of one layer from img's filesystem as it runs, leaving out what opts say: see
@@ -285,6 +289,7 @@ func (r *rewriter) index(i int, l v1.Layer) error {
 		content []byte
 	}
 	var entries []pending
+	var declared int64
 	for {
 		if err := r.ctx.Err(); err != nil {
 			return err
@@ -296,7 +301,10 @@ func (r *rewriter) index(i int, l v1.Layer) error {
 		if err != nil {
 			return streamErr(r.ctx, err)
 		}
-		if err := r.charge(cr.n, hdr, len(entries)); err != nil {
+		if hdr.Size > 0 {
+			declared += min(hdr.Size, r.lim.MaxLayerSize+1)
+		}
+		if err := r.charge(cr.n, declared, hdr, len(entries)); err != nil {
 			return err
 		}
 		switch hdr.Typeflag {
@@ -310,7 +318,13 @@ func (r *rewriter) index(i int, l v1.Layer) error {
 		if base, ok := strings.CutPrefix(path.Base(p), whiteoutPrefix); ok && (base == "" || base == "." || base == "..") {
 			return fmt.Errorf("%w: %q is not a whiteout of anything", errdefs.ErrInvalidArgument, hdr.Name)
 		}
-		h := cleanHeader(hdr)
+		h, err := cleanHeader(hdr)
+		if err != nil {
+			return err
+		}
+		if h.Typeflag == tar.TypeSymlink && len(h.Linkname) >= compliance.MaxNameBytes {
+			return fmt.Errorf("%w: %q is a symbolic link of %d bytes, past PATH_MAX", errdefs.ErrInvalidArgument, p, len(h.Linkname))
+		}
 		if h.Typeflag == tar.TypeLink {
 			if h.Linkname, err = compliance.CleanName(hdr.Linkname); err != nil {
 				return err
@@ -331,6 +345,7 @@ func (r *rewriter) index(i int, l v1.Layer) error {
 		entries = append(entries, e)
 	}
 	r.bytes += cr.n
+	r.declared += declared
 	for _, e := range entries { // whiteouts hide what the layers below hold, wherever they are in the stream
 		if err := r.tick(); err != nil {
 			return err
@@ -348,13 +363,21 @@ func (r *rewriter) index(i int, l v1.Layer) error {
 			}
 		}
 	}
-	for _, e := range entries {
+	last := map[string]int{} // name → position of its latest entry so far in this layer
+	for seq, e := range entries {
 		if err := r.tick(); err != nil {
 			return err
 		}
 		if strings.HasPrefix(path.Base(e.p), whiteoutPrefix) {
 			continue
 		}
+		linkSeq := -1
+		if e.hdr.Typeflag == tar.TypeLink {
+			if s, ok := last[e.hdr.Linkname]; ok {
+				linkSeq = s
+			}
+		}
+		last[e.p] = seq
 		if e.p == "/" {
 			if e.hdr.Typeflag == tar.TypeDir {
 				r.root.hdr, r.root.layer = e.hdr, i
@@ -372,7 +395,7 @@ func (r *rewriter) index(i int, l v1.Layer) error {
 				return fmt.Errorf("%w: more than %d entries (MaxImageEntries)", ErrLimitExceeded, r.lim.MaxImageEntries)
 			}
 		}
-		n := &node{hdr: e.hdr, layer: i, elf: e.elf, content: e.content}
+		n := &node{hdr: e.hdr, layer: i, elf: e.elf, content: e.content, seq: seq, linkSeq: linkSeq}
 		if e.hdr.Typeflag == tar.TypeDir {
 			n.children = map[string]*node{}
 			if old != nil && old.isDir() {
@@ -385,15 +408,15 @@ func (r *rewriter) index(i int, l v1.Layer) error {
 }
 
 // charge counts an entry against the bounds.
-func (r *rewriter) charge(read int64, hdr *tar.Header, inLayer int) error {
+func (r *rewriter) charge(read, declared int64, hdr *tar.Header, inLayer int) error {
 	switch {
 	case hdr.Size < 0:
 		return fmt.Errorf("%w: entry %q declares a negative size", errdefs.ErrInvalidArgument, hdr.Name)
 	case inLayer >= r.lim.MaxEntries:
 		return fmt.Errorf("%w: more than %d entries in the layer (MaxEntries)", ErrLimitExceeded, r.lim.MaxEntries)
-	case read > r.lim.MaxLayerSize || hdr.Size > r.lim.MaxLayerSize:
+	case read+hdr.Size > r.lim.MaxLayerSize || declared > r.lim.MaxLayerSize:
 		return fmt.Errorf("%w: the layer holds more than %d bytes (MaxLayerSize)", ErrLimitExceeded, r.lim.MaxLayerSize)
-	case r.bytes+read+hdr.Size > r.lim.MaxImageSize:
+	case r.bytes+read+hdr.Size > r.lim.MaxImageSize || r.declared+declared > r.lim.MaxImageSize:
 		return fmt.Errorf("%w: the image holds more than %d bytes (MaxImageSize)", ErrLimitExceeded, r.lim.MaxImageSize)
 	}
 	return nil
@@ -401,9 +424,16 @@ func (r *rewriter) charge(read int64, hdr *tar.Header, inLayer int) error {
 
 // cleanHeader is the part of a header the new layer keeps: no sparse maps (bodies are written whole), and no
 // access or change times (the rewrite is reproducible from the same input).
-func cleanHeader(h *tar.Header) *tar.Header {
+func cleanHeader(h *tar.Header) (*tar.Header, error) {
+	// What the new layer cannot encode, or what the kernel would not hold, is refused (and not kept in memory).
+	switch {
+	case h.Devmajor < 0 || h.Devmajor >= 1<<21 || h.Devminor < 0 || h.Devminor >= 1<<21:
+		return nil, fmt.Errorf("%w: %q: device numbers %d,%d", errdefs.ErrInvalidArgument, h.Name, h.Devmajor, h.Devminor)
+	case len(h.Uname) > 256 || len(h.Gname) > 256:
+		return nil, fmt.Errorf("%w: %q: a user or group name past 256 bytes", errdefs.ErrInvalidArgument, h.Name)
+	}
 	out := &tar.Header{
-		Typeflag: h.Typeflag, Linkname: h.Linkname, Mode: h.Mode, Uid: h.Uid, Gid: h.Gid, Uname: h.Uname,
+		Typeflag: h.Typeflag, Linkname: h.Linkname, Mode: h.Mode & 0o7777, Uid: h.Uid, Gid: h.Gid, Uname: h.Uname,
 		Gname: h.Gname, Size: h.Size, ModTime: h.ModTime, Devmajor: h.Devmajor, Devminor: h.Devminor,
 		Format: tar.FormatPAX,
 	}
@@ -414,15 +444,19 @@ func cleanHeader(h *tar.Header) *tar.Header {
 	if out.Typeflag != tar.TypeReg {
 		out.Size = 0
 	}
+	xattrs := 0
 	for k, v := range h.PAXRecords {
 		if strings.HasPrefix(k, "SCHILY.xattr.") { // file capabilities, SELinux labels, ACLs
+			if xattrs += len(k) + len(v); xattrs > 64<<10 { // XATTR_LIST_MAX, XATTR_SIZE_MAX
+				return nil, fmt.Errorf("%w: %q: extended attributes past 64 KiB", errdefs.ErrInvalidArgument, h.Name)
+			}
 			if out.PAXRecords == nil {
 				out.PAXRecords = map[string]string{}
 			}
 			out.PAXRecords[k] = v
 		}
 	}
-	return out
+	return out, nil
 }
 
 // readELF reads a regular file's body and, when it is an ELF object, its interpreter and dependencies.
@@ -453,16 +487,69 @@ func readELF(r io.Reader, size int64) (*elfInfo, error) {
 			}
 		}
 	}
-	info.needed, _ = f.DynString(elf.DT_NEEDED)
-	rp, _ := f.DynString(elf.DT_RUNPATH)
-	rpath, _ := f.DynString(elf.DT_RPATH)
-	for _, s := range append(rp, rpath...) {
-		info.runpath = append(info.runpath, strings.Split(s, ":")...)
-	}
-	if len(info.needed) > 4096 {
-		info.needed = info.needed[:4096]
+	dyn := dynStrings(f, body)
+	info.needed = dyn[elf.DT_NEEDED]
+	for _, s := range append(dyn[elf.DT_RUNPATH], dyn[elf.DT_RPATH]...) {
+		for _, d := range strings.Split(s, ":") {
+			if len(info.runpath) < maxRunpath && !slices.Contains(info.runpath, d) {
+				info.runpath = append(info.runpath, d)
+			}
+		}
 	}
 	return info, nil
+}
+
+// Bounds of what readELF takes from an object's dynamic section.
+const (
+	maxNeeded  = 4096
+	maxRunpath = 64
+)
+
+// dynStrings reads the DT_NEEDED, DT_RUNPATH and DT_RPATH strings of f (whose bytes are body) from the bytes the
+// section headers name, never through debug/elf's Section.Data: that decompresses SHF_COMPRESSED and .zdebug
+// sections to the size their header claims, which the loader never reads anyway. Each name is distinct, at most
+// MaxNameBytes long, and at most maxNeeded of them are kept.
+func dynStrings(f *elf.File, body []byte) map[elf.DynTag][]string {
+	raw := func(s *elf.Section) []byte {
+		if s.Flags&elf.SHF_COMPRESSED != 0 || s.Type == elf.SHT_NOBITS || s.Offset > uint64(len(body)) || s.FileSize > uint64(len(body))-s.Offset {
+			return nil
+		}
+		return body[s.Offset : s.Offset+s.FileSize]
+	}
+	ds := f.SectionByType(elf.SHT_DYNAMIC)
+	if ds == nil || int(ds.Link) <= 0 || int(ds.Link) >= len(f.Sections) {
+		return nil
+	}
+	d, str := raw(ds), raw(f.Sections[ds.Link])
+	size := 8
+	if f.Class == elf.ELFCLASS64 {
+		size = 16
+	}
+	out := map[elf.DynTag][]string{}
+	seen := map[string]bool{}
+	for n := 0; len(d) >= size && n < 1<<20; n, d = n+1, d[size:] {
+		var tag elf.DynTag
+		var v uint64
+		if size == 16 {
+			tag, v = elf.DynTag(f.ByteOrder.Uint64(d)), f.ByteOrder.Uint64(d[8:])
+		} else {
+			tag, v = elf.DynTag(f.ByteOrder.Uint32(d)), uint64(f.ByteOrder.Uint32(d[4:]))
+		}
+		if tag == elf.DT_NULL {
+			break
+		}
+		if tag != elf.DT_NEEDED && tag != elf.DT_RUNPATH && tag != elf.DT_RPATH || v >= uint64(len(str)) {
+			continue
+		}
+		s := str[v:min(uint64(len(str)), v+compliance.MaxNameBytes)]
+		end := bytes.IndexByte(s, 0)
+		if end < 0 || len(out[tag]) >= maxNeeded || seen[string(s[:end])] {
+			continue
+		}
+		seen[string(s[:end])] = true
+		out[tag] = append(out[tag], string(s[:end]))
+	}
+	return out
 }
 
 // walk calls fn for every node under n, parents before children, in name order.
@@ -623,7 +710,7 @@ func (r *rewriter) write(w io.Writer) error {
 			}
 			h := &tar.Header{Typeflag: tar.TypeDir, Mode: 0o755, Format: tar.FormatPAX}
 			if n.hdr != nil {
-				h = cleanHeader(n.hdr)
+				h = clone(n.hdr)
 			}
 			h.Name = strings.TrimPrefix(p, "/") + "/"
 			return tw.WriteHeader(h)
@@ -641,14 +728,13 @@ func (r *rewriter) write(w io.Writer) error {
 			}
 			return nil
 		case tar.TypeLink:
-			t := r.lookup(n.hdr.Linkname)
-			if t == nil || !t.keep || t.layer != n.layer || t.hdr == nil || t.hdr.Typeflag != tar.TypeReg {
-				k := linkKey{n.layer, n.hdr.Linkname}
+			if !r.linkable(n) {
+				k := linkKey{n.layer, n.linkSeq, n.hdr.Linkname}
 				materialize[k] = append(materialize[k], p)
 			}
 			return nil
 		}
-		h := cleanHeader(n.hdr)
+		h := clone(n.hdr)
 		h.Name = strings.TrimPrefix(p, "/")
 		return tw.WriteHeader(h)
 	})
@@ -669,6 +755,17 @@ func (r *rewriter) write(w io.Writer) error {
 	return tw.Close()
 }
 
+// linkable is whether a hard link is written as one: the entry it names, in its own layer, is the one kept.
+func (r *rewriter) linkable(n *node) bool {
+	t := r.lookup(n.hdr.Linkname)
+	return t != nil && t.keep && t.layer == n.layer && t.seq == n.linkSeq && t.hdr != nil && t.hdr.Typeflag == tar.TypeReg
+}
+
+func clone(h *tar.Header) *tar.Header {
+	c := *h
+	return &c
+}
+
 func (r *rewriter) bodies(i int, l v1.Layer, tw *tar.Writer, materialize map[linkKey][]string) error {
 	rc, err := l.Uncompressed()
 	if err != nil {
@@ -676,7 +773,7 @@ func (r *rewriter) bodies(i int, l v1.Layer, tw *tar.Writer, materialize map[lin
 	}
 	defer rc.Close()
 	tr := tar.NewReader(ctxio.Reader{Ctx: r.ctx, R: rc})
-	for {
+	for seq := -1; ; {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -684,20 +781,25 @@ func (r *rewriter) bodies(i int, l v1.Layer, tw *tar.Writer, materialize map[lin
 		if err != nil {
 			return streamErr(r.ctx, err)
 		}
+		switch hdr.Typeflag {
+		case tar.TypeXGlobalHeader, tar.TypeXHeader:
+			continue
+		}
+		seq++ // as index counts
 		p, err := compliance.CleanName(hdr.Name)
 		if err != nil {
 			return err
 		}
 		n := r.lookup(p)
-		final := n != nil && n.keep && n.layer == i && n.hdr != nil && !n.edited
+		final := n != nil && n.keep && n.layer == i && n.seq == seq && n.hdr != nil && !n.edited
 		typ := hdr.Typeflag
 		if typ == tar.TypeRegA || typ == tar.TypeGNUSparse {
 			typ = tar.TypeReg
 		}
 		switch {
 		case typ == tar.TypeReg:
-			copies := materialize[linkKey{i, p}]
-			delete(materialize, linkKey{i, p})
+			copies := materialize[linkKey{i, seq, p}]
+			delete(materialize, linkKey{i, seq, p})
 			if !final && len(copies) == 0 {
 				continue
 			}
@@ -711,8 +813,8 @@ func (r *rewriter) bodies(i int, l v1.Layer, tw *tar.Writer, materialize map[lin
 			}
 		case typ == tar.TypeLink && final:
 			link, _ := compliance.CleanName(hdr.Linkname)
-			if t := r.lookup(link); t != nil && t.keep && t.layer == i && t.hdr != nil && t.hdr.Typeflag == tar.TypeReg {
-				h := cleanHeader(n.hdr)
+			if r.linkable(n) {
+				h := clone(n.hdr)
 				h.Name, h.Linkname, h.Size = strings.TrimPrefix(p, "/"), strings.TrimPrefix(link, "/"), 0
 				if err := tw.WriteHeader(h); err != nil {
 					return err
@@ -730,11 +832,14 @@ func (r *rewriter) writeBody(tw *tar.Writer, body io.Reader, hdr *tar.Header, na
 	}
 	first := names[0]
 	n := r.lookup(first)
-	src := hdr
-	if n != nil && n.hdr != nil && n.hdr.Typeflag == tar.TypeReg {
-		src = n.hdr
+	h, err := cleanHeader(hdr)
+	if err != nil {
+		return err
 	}
-	h := r.fileHeader(src, first)
+	if n != nil && n.hdr != nil && n.hdr.Typeflag == tar.TypeReg {
+		h = n.hdr
+	}
+	h = r.fileHeader(h, first)
 	h.Name, h.Size = strings.TrimPrefix(first, "/"), hdr.Size
 	if err := tw.WriteHeader(h); err != nil {
 		return err

@@ -131,9 +131,10 @@ func (r *rewriter) removeWith(p, change, why string) {
 	*r.changes = append(*r.changes, Change{Path: p, Change: change, Reason: why})
 }
 
-// fileHeader is cleanHeader, with the setuid and setgid bits of a regular file cleared when Harden says so.
+// fileHeader is a copy of a clean header (cleanHeader's), with the setuid and setgid bits of a regular file
+// cleared when Harden says so.
 func (r *rewriter) fileHeader(h *tar.Header, name string) *tar.Header {
-	out := cleanHeader(h)
+	out := clone(h)
 	if r.stripID && out.Mode&(0o4000|0o2000) != 0 {
 		*r.changes = append(*r.changes, Change{Path: name, Change: "cleared setuid/setgid on",
 			Reason: fmt.Sprintf("mode %04o: a program that runs as its owner is a way to escalate (CIS-DI-0008)", out.Mode&0o7777)})
