@@ -26,8 +26,8 @@ func TestClientConnectsOnFirstUse(t *testing.T) {
 	if !errors.Is(err, containerization.ErrUnavailable) || !errors.As(err, &cme) || res == nil || res.Success {
 		t.Errorf("inspect with no engine = %+v, %v; want a ContainerManagementError wrapping ErrUnavailable", res, err)
 	}
-	if _, err := c.OptimizeContainers(ctx, "app:1", "performance", containerization.OptimizeOptions{}); !errors.Is(err, containerization.ErrNotImplemented) {
-		t.Errorf("OptimizeContainers = %v, want ErrNotImplemented", err)
+	if _, err := c.OptimizeContainers(ctx, "app:1", "performance", containerization.OptimizeOptions{}); !errors.Is(err, containerization.ErrInvalidArgument) {
+		t.Errorf("OptimizeContainers(performance, no repository to measure with) = %v, want ErrInvalidArgument before any connection", err)
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()

@@ -252,23 +252,6 @@ func TestCredentialsNeverMarshal(t *testing.T) {
 	}
 }
 
-func TestUnbuiltFunctionsReturnTheirTypedError(t *testing.T) {
-	ctx := context.Background()
-	checks := []struct {
-		name string
-		err  error
-		as   func(error) bool
-	}{
-		{"OptimizeContainers", second(containerization.OptimizeContainers(ctx, "app:1", "multi", containerization.OptimizeOptions{})),
-			func(e error) bool { var x *containerization.OptimizationError; return errors.As(e, &x) }},
-	}
-	for _, c := range checks {
-		if !errors.Is(c.err, containerization.ErrNotImplemented) || !c.as(c.err) {
-			t.Errorf("%s() error = %T %v, want its typed error wrapping ErrNotImplemented", c.name, c.err, c.err)
-		}
-	}
-}
-
 func second[T any](_ T, err error) error { return err }
 
 func imageRemoveForce() client.ImageRemoveOptions {

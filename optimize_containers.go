@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/codomyrmex/containerization/engine"
+	"github.com/codomyrmex/containerization/internal/ctxio"
 	"github.com/codomyrmex/containerization/optimize"
 	"github.com/codomyrmex/containerization/registry"
 )
@@ -50,8 +52,17 @@ type OptimizeOptions struct {
 	Sensor string
 	// Limits bound what the image may make the analysis and the rewrite read.
 	Limits optimize.AnalyzeOptions
-	// Registry options for an image read from a registry.
+	// Registry options for an image read from a registry, and for the push.
 	Registry RegistryOptions
+	// MeasureRepository is where the performance and multi types push the images they time
+	// ("registry.example.com/team/app-bench", "http://127.0.0.1:5000/bench" for plain HTTP): both images are pushed
+	// there, read back and started, MeasureRounds times each (zero: 3), and the measured tags deleted after.
+	MeasureRepository string
+	MeasureRounds     int
+	// Push pushes the optimized image once it is verified, to PushRegistry (the registry its name names when
+	// empty), as ManageContainerRegistry pushes.
+	Push         bool
+	PushRegistry string
 	// Progress receives the phases: open, analyze, profile, probe-original, rewrite, write, verify.
 	Progress func(Event)
 	// TempDir holds the new layer while it is written; empty means the system's.
@@ -83,7 +94,9 @@ func (c *Client) OptimizeContainers(ctx context.Context, imageName, optimization
 	switch optimizationType {
 	case optimize.TypeSize, optimize.TypeSecurity:
 	case optimize.TypePerformance, optimize.TypeMulti:
-		return fail(fmt.Errorf("%w: optimization type %q is not built yet (size and security are)", ErrNotImplemented, optimizationType))
+		if opts.MeasureRepository == "" {
+			return fail(fmt.Errorf("%w: the %s type measures push, pull and start: give a repository to push to (MeasureRepository, --measure-repository)", ErrInvalidArgument, optimizationType))
+		}
 	default:
 		return fail(fmt.Errorf("%w: optimization type %q: want size, performance, security or multi", ErrInvalidArgument, optimizationType))
 	}
@@ -137,6 +150,11 @@ func (c *Client) OptimizeContainers(ctx context.Context, imageName, optimization
 		Keep: opts.Keep, Drop: opts.Drop, DropLayers: drop, TargetSizeMB: opts.TargetSizeMB,
 		Limits: opts.Limits, TempDir: opts.TempDir, Logger: opts.Logger, Progress: phase,
 	}
+	if opts.MeasureRepository != "" {
+		if req.Measure, err = c.measurer(eng, opts); err != nil {
+			return fail(err)
+		}
+	}
 	if !opts.NoScan {
 		req.Scan = func(ctx context.Context, ref string) (*optimize.Security, error) {
 			return c.securityOf(ctx, ref, eng, opts.Scan)
@@ -154,6 +172,9 @@ func (c *Client) OptimizeContainers(ctx context.Context, imageName, optimization
 		BuildTime:            time.Since(start).Seconds(),
 		Result:               res,
 	}
+	if p := res.Performance; p != nil {
+		out.PerformanceImprovement = p.Improvement
+	}
 	for _, c := range res.Changes {
 		out.SecurityImprovements = append(out.SecurityImprovements, c.String())
 	}
@@ -164,6 +185,18 @@ func (c *Client) OptimizeContainers(ctx context.Context, imageName, optimization
 	if err != nil {
 		out.OptimizedImage = ""
 		return out, &OptimizationError{Op: "verify", Image: imageName, Err: err}
+	}
+	if opts.Push {
+		ro := opts.Registry
+		ro.Engine = eng
+		if ro.Progress == nil {
+			ro.Progress = opts.Progress
+		}
+		pushed, err := c.ManageContainerRegistry(ctx, RegistryPush, target, opts.PushRegistry, ro)
+		if err != nil {
+			return out, &OptimizationError{Op: "push", Image: imageName, Err: errors.Unwrap(err)}
+		}
+		out.ImageDigest, out.PushedTo = pushed.ImageDigest, pushed.Reference
 	}
 	return out, nil
 }
@@ -273,4 +306,59 @@ func randomHex() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// measurer pushes and pulls the images the performance type times, with the client's registry code.
+func (c *Client) measurer(eng *engine.Client, opts OptimizeOptions) (*optimize.Measure, error) {
+	scheme, bare := "", opts.MeasureRepository
+	if rest, ok := strings.CutPrefix(bare, "http://"); ok {
+		scheme, bare = "http://", rest
+	}
+	repo, err := name.NewRepository(bare)
+	if err != nil {
+		return nil, fmt.Errorf("%w: measure repository %q: %v", ErrInvalidArgument, opts.MeasureRepository, err)
+	}
+	registryURL := scheme + repo.RegistryStr()
+	ro := opts.Registry
+	ro.Engine = eng
+	readOpts, err := c.registryOptions(ro, "", ro.Credentials, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &optimize.Measure{
+		Repository: repo.String(), Rounds: opts.MeasureRounds,
+		Push: func(ctx context.Context, engineRef, dst string) error {
+			po := ro
+			po.Destination = dst
+			_, err := c.ManageContainerRegistry(ctx, RegistryPush, engineRef, registryURL, po)
+			return err
+		},
+		Pull: func(ctx context.Context, ref string) error {
+			img, cleanup, err := registry.OpenImage(ctx, nil, registry.SourceRemote+scheme+ref, readOpts)
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			layers, err := img.Layers()
+			if err != nil {
+				return err
+			}
+			for _, l := range layers {
+				rc, err := l.Uncompressed()
+				if err != nil {
+					return err
+				}
+				_, err = io.Copy(io.Discard, ctxio.Reader{Ctx: ctx, R: rc})
+				rc.Close()
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		Delete: func(ctx context.Context, ref string) error {
+			_, err := c.ManageContainerRegistry(ctx, RegistryDelete, ref, registryURL, ro)
+			return err
+		},
+	}, nil
 }

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/codomyrmex/containerization"
 	"github.com/codomyrmex/containerization/internal/testenv"
 	"github.com/codomyrmex/containerization/internal/testimages"
@@ -53,6 +56,41 @@ func TestOptimizeContainers(t *testing.T) {
 		}
 	}
 
+	// Pushed once verified.
+	reg := testenv.InProcess(t)
+	pushTo := reg.Host + "/apps/go:optimized"
+	t.Cleanup(func() { (&optimize.Optimizer{Engine: eng}).Remove(pushTo) })
+	pres, err := containerization.OptimizeContainers(ctx, app.Ref, "size", containerization.OptimizeOptions{Probe: probe, Sensor: testenv.Sensor(t),
+		Engine: eng, NoScan: true, OptimizedImage: pushTo, Push: true, PushRegistry: "http://" + reg.Host})
+	if err != nil || pres.PushedTo == "" || pres.ImageDigest == "" {
+		t.Fatalf("OptimizeContainers(push) = %+v, %v", pres, err)
+	}
+	if desc, err := remote.Head(mustRef(t, pushTo), remote.WithTransport(reg.Transport())); err != nil || desc.Digest.String() != pres.ImageDigest {
+		t.Errorf("the registry has %v, %v; want the pushed digest %s", desc, err, pres.ImageDigest)
+	}
+
+	// Performance: both images pushed, read back and started, as many times each; the measured tags deleted.
+	for _, typ := range []string{"performance", "multi"} {
+		target := app.Ref + "-" + typ
+		t.Cleanup(func() { (&optimize.Optimizer{Engine: eng}).Remove(target) })
+		mres, err := containerization.OptimizeContainers(ctx, app.Ref, typ, containerization.OptimizeOptions{Probe: probe, Sensor: testenv.Sensor(t),
+			Engine: eng, NoScan: true, OptimizedImage: target, MeasureRepository: "http://" + reg.Host + "/bench/go", MeasureRounds: 2})
+		if err != nil {
+			t.Fatalf("OptimizeContainers(%s) = %v", typ, err)
+		}
+		p := mres.Performance
+		if p == nil || p.Rounds != 2 || len(p.Original.Push) != 2 || len(p.Optimized.Pull) != 2 || len(p.Optimized.Start) != 2 ||
+			p.Original.MedianTotal <= 0 || mres.PerformanceImprovement != p.Improvement || !mres.Minified {
+			t.Errorf("OptimizeContainers(%s) performance = %+v, improvement %v, minified %v", typ, p, mres.PerformanceImprovement, mres.Minified)
+		}
+		if typ == "multi" && (mres.User != "10001:10001" || len(mres.SecurityImprovements) == 0) {
+			t.Errorf("multi: user %q, security improvements %v", mres.User, mres.SecurityImprovements)
+		}
+		if tags, err := remote.List(mustRepo(t, reg.Host+"/bench/go"), remote.WithTransport(reg.Transport())); err == nil && len(tags) > 0 {
+			t.Errorf("%s left measured tags in the registry: %v", typ, tags)
+		}
+	}
+
 	opts.Drop, opts.OptimizedImage = []string{"/app/data"}, app.Ref+"-broken"
 	res, err = containerization.OptimizeContainers(ctx, app.Ref, "size", opts)
 	var oe *containerization.OptimizationError
@@ -72,7 +110,9 @@ func TestOptimizeContainers(t *testing.T) {
 		want error
 	}{
 		{"fast", containerization.OptimizeOptions{Engine: eng}, containerization.ErrInvalidArgument},
-		{"multi", containerization.OptimizeOptions{Engine: eng}, containerization.ErrNotImplemented},
+		{"multi", containerization.OptimizeOptions{Engine: eng, Probe: probe, Sensor: testenv.Sensor(t)}, containerization.ErrInvalidArgument},
+		{"performance", containerization.OptimizeOptions{Engine: eng, Sensor: testenv.Sensor(t), MeasureRepository: "127.0.0.1:1/x"}, containerization.ErrInvalidArgument},
+		{"performance", containerization.OptimizeOptions{Engine: eng, Probe: probe, Sensor: testenv.Sensor(t), MeasureRepository: "Not A Repo"}, containerization.ErrInvalidArgument},
 		{"size", containerization.OptimizeOptions{Engine: eng, Probe: optimize.Probe{HTTP: []optimize.HTTPCheck{{Port: 0, Path: "/"}}}}, containerization.ErrInvalidArgument},
 		{"size", containerization.OptimizeOptions{Engine: eng, OptimizedImage: app.Ref}, containerization.ErrInvalidArgument},
 		{"size", containerization.OptimizeOptions{Engine: eng, Probe: probe, Sensor: "/nonexistent/sensor"}, containerization.ErrNotFound},
@@ -82,4 +122,13 @@ func TestOptimizeContainers(t *testing.T) {
 			t.Errorf("OptimizeContainers(%s, %+v) = %v, want an OptimizationError wrapping %v", bad.typ, bad.opts, err, bad.want)
 		}
 	}
+}
+
+func mustRepo(t *testing.T, s string) name.Repository {
+	t.Helper()
+	r, err := name.NewRepository(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

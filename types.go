@@ -92,6 +92,10 @@ type OptimizationResult struct {
 	LayersReduced          int      `json:"layers_reduced"`
 	BuildTime              float64  `json:"build_time"` // seconds, the whole call
 
+	// ImageDigest and PushedTo say where the optimized image was pushed, when it was (OptimizeOptions.Push).
+	ImageDigest string `json:"image_digest,omitempty"`
+	PushedTo    string `json:"pushed_to,omitempty"`
+
 	// Beyond the specification: what a caller needs to trust the result (sizes, layers and files before and
 	// after, what was removed and why, the probe on both images, the scans on both).
 	*optimize.Result

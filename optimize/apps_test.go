@@ -32,13 +32,7 @@ func engineImage(ctx context.Context, t *testing.T, ref string) v1.Image {
 // Each test app (Python, Node, a static Go server on Debian) is minified with a probe that asks for both its
 // pages, and the result answers both as the original does.
 func TestOptimizeApps(t *testing.T) {
-	o := optimizer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	apps, err := testimages.EnsureApps(ctx, o.Engine, testimages.DebianOptions{})
-	if err != nil {
-		t.Fatalf("EnsureApps = %v", err)
-	}
+	o, ctx, apps := withApps(t)
 	for _, app := range apps {
 		t.Run(app.Lang, func(t *testing.T) {
 			target := app.Ref + "-optimized"
@@ -74,13 +68,7 @@ func TestOptimizeApps(t *testing.T) {
 // A file the app reads only on its second page: a probe that asks for that page keeps it; one that does not
 // leaves an image that breaks there; dropping it on purpose is caught by verification, which names the check.
 func TestOptimizeSecondRequest(t *testing.T) {
-	o := optimizer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	apps, err := testimages.EnsureApps(ctx, o.Engine, testimages.DebianOptions{})
-	if err != nil {
-		t.Fatalf("EnsureApps = %v", err)
-	}
+	o, ctx, apps := withApps(t)
 	app := apps[0]
 	img := engineImage(ctx, t, app.Ref)
 	first := optimize.HTTPCheck{Port: app.Port, Path: "/", Status: 200, Body: app.FirstBody}
@@ -123,13 +111,7 @@ func TestOptimizeSecondRequest(t *testing.T) {
 // The security type on the Python app: it runs as a created unprivileged user, the shells and package managers
 // it does not use are gone, no setuid or setgid bit is left, and it still answers both pages.
 func TestOptimizeSecurity(t *testing.T) {
-	o := optimizer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	apps, err := testimages.EnsureApps(ctx, o.Engine, testimages.DebianOptions{})
-	if err != nil {
-		t.Fatalf("EnsureApps = %v", err)
-	}
+	o, ctx, apps := withApps(t)
 	app := apps[0]
 	target := app.Ref + "-hardened"
 	res, err := o.Optimize(ctx, optimize.Request{Source: app.Ref, Image: engineImage(ctx, t, app.Ref), Target: target, Type: optimize.TypeSecurity,
@@ -167,4 +149,17 @@ func TestOptimizeSecurity(t *testing.T) {
 	if err != nil || ins.Config == nil || ins.Config.User != "10001:10001" {
 		t.Errorf("the hardened image's user = %+v, %v", ins.Config, err)
 	}
+}
+
+// withApps is an optimizer, a context for the test and the test apps (made on the first call on a machine).
+func withApps(t *testing.T) (*optimize.Optimizer, context.Context, []testimages.App) {
+	t.Helper()
+	o := optimizer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	t.Cleanup(cancel)
+	apps, err := testimages.EnsureApps(ctx, o.Engine, testimages.DebianOptions{})
+	if err != nil {
+		t.Fatalf("EnsureApps = %v", err)
+	}
+	return o, ctx, apps
 }

@@ -60,6 +60,8 @@ type Request struct {
 	DropLayers []int
 	// TargetSizeMB is a size the result is measured against (TargetReached); it changes nothing.
 	TargetSizeMB float64
+	// Measure, for the performance and multi types, says how to push and pull the images it times.
+	Measure *Measure
 	// Scan re-scans an engine image for the comparison before and after; nil skips it (the result says so).
 	Scan   func(ctx context.Context, image string) (*Security, error)
 	Limits AnalyzeOptions
@@ -94,6 +96,8 @@ type Result struct {
 	SecurityAfter    *Security `json:"security_after,omitempty"`
 	EfficiencyBefore float64   `json:"efficiency_before"` // dive's score
 	EfficiencyAfter  float64   `json:"efficiency_after"`
+	// Performance is the measured push, pull and start of both images (performance and multi types).
+	Performance *Performance `json:"performance,omitempty"`
 	// Changes are the security changes made (security type), each with its reason; User the user the image
 	// now runs as, when it changed.
 	Changes            []Change `json:"changes,omitempty"`
@@ -117,7 +121,13 @@ func (o *Optimizer) Optimize(ctx context.Context, req Request) (*Result, error) 
 	switch typ {
 	case TypeSize, TypeSecurity:
 	case TypePerformance, TypeMulti:
-		return nil, fmt.Errorf("%w: optimization type %q (size and security are built)", errdefs.ErrNotImplemented, typ)
+		// performance_improvement is measured to ready: the probe says when that is, a registry carries the bytes.
+		if req.Measure == nil || req.Measure.Push == nil || req.Measure.Pull == nil {
+			return nil, fmt.Errorf("%w: the %s type measures push, pull and start: it needs a registry to push to", errdefs.ErrInvalidArgument, typ)
+		}
+		if req.Probe.Empty() {
+			return nil, fmt.Errorf("%w: the %s type measures the time to ready: it needs a probe", errdefs.ErrInvalidArgument, typ)
+		}
 	default:
 		return nil, fmt.Errorf("%w: optimization type %q: want size, performance, security or multi", errdefs.ErrInvalidArgument, typ)
 	}
@@ -221,9 +231,11 @@ func (o *Optimizer) Optimize(ctx context.Context, req Request) (*Result, error) 
 		Limits: req.Limits, Profile: profile, Keep: req.Keep, Drop: req.Drop, DropLayers: req.DropLayers,
 		CreatedBy: "myrmex optimize --type " + typ, TempDir: req.TempDir,
 	}
-	if typ == TypeSecurity {
-		// Hardening is not lossless: it needs the probe to prove the image still works.
-		ropts.Profile = nil
+	if typ == TypeSecurity || typ == TypeMulti {
+		// Hardening is not lossless: it needs the probe to prove the image still works. Multi minifies too.
+		if typ == TypeSecurity {
+			ropts.Profile = nil
+		}
 		if haveProbe {
 			h, err := o.hardening(ctx, req, profile)
 			if err != nil {
@@ -231,7 +243,6 @@ func (o *Optimizer) Optimize(ctx context.Context, req Request) (*Result, error) 
 			}
 			ropts.Harden = h
 		}
-		res.Minified = false
 	}
 	var rw *RewriteResult
 	if err := step("rewrite", func() (err error) {
@@ -304,6 +315,15 @@ func (o *Optimizer) Optimize(ctx context.Context, req Request) (*Result, error) 
 		return res, fmt.Errorf("%w: %s (the optimized image was removed)", ErrVerification, strings.Join(res.VerificationIssues, "; "))
 	}
 	res.Verified = true
+	if req.Measure != nil && (typ == TypePerformance || typ == TypeMulti) {
+		if err := step("measure", func() (err error) {
+			res.Performance, err = o.measure(ctx, req, probe)
+			return err
+		}); err != nil {
+			o.Remove(req.Target) // a performance claim that could not be measured is not applied
+			return nil, err
+		}
+	}
 	return res, nil
 }
 

@@ -56,7 +56,7 @@ type config struct {
 
 func main() {
 	var cfg config
-	flag.IntVar(&cfg.rounds, "rounds", 1, "rounds of every contender's optimization (the median time is reported)")
+	flag.IntVar(&cfg.rounds, "rounds", 3, "rounds of every contender's optimization (the median time is reported)")
 	flag.IntVar(&cfg.startRounds, "start-rounds", 5, "rounds of start to ready for the original and every result")
 	flag.StringVar(&cfg.dockerHost, "docker-host", benchkit.DockerHost(), "engine address, for Myrmex and the docker CLI")
 	flag.StringVar(&cfg.docker, "docker", "docker", "docker CLI binary")
@@ -68,17 +68,18 @@ func main() {
 var contenders = []struct{ key, title string }{
 	{"myrmex-size", "myrmex optimize (size, probed)"},
 	{"myrmex-lossless", "myrmex optimize (lossless, no probe)"},
-	{"docker-export-import", "docker export | docker import"},
+	{"docker-export-import", `docker export \| docker import`},
 	{"crane-flatten", "crane flatten"},
 }
 
 // report is everything a results file holds; the JSON file is this struct.
 type report struct {
 	benchkit.Header
-	Machine machine     `json:"machine"`
-	Rounds  int         `json:"rounds"`
-	Apps    []appResult `json:"apps"`
-	Notes   []string    `json:"notes,omitempty"`
+	Machine     machine     `json:"machine"`
+	Rounds      int         `json:"rounds"`
+	StartRounds int         `json:"start_rounds"`
+	Apps        []appResult `json:"apps"`
+	Notes       []string    `json:"notes,omitempty"`
 }
 
 type machine struct {
@@ -179,7 +180,7 @@ func run(ctx context.Context, cfg config) (err error) {
 		return err
 	}
 	order := cfg.shared.Order()
-	rep := &report{Header: benchkit.Header{Started: time.Now(), RunID: benchkit.NewRunID(), Source: src, Order: order}, Rounds: cfg.rounds}
+	rep := &report{Header: benchkit.Header{Started: time.Now(), RunID: benchkit.NewRunID(), Source: src, Order: order}, Rounds: cfg.rounds, StartRounds: cfg.startRounds}
 	rep.Machine = machine{Host: benchkit.ReadHost(), GoVersion: runtime.Version(), Crane: "go-containerregistry " + moduleVersion(ctx, "github.com/google/go-containerregistry")}
 	rep.Machine.DockerCLI = first(ctx, b.docker, "version", "--format", "{{.Client.Version}}")
 	rep.Machine.EngineVersion = first(ctx, b.docker, "version", "--format", "{{.Server.Version}}")
@@ -414,7 +415,8 @@ func (r *report) markdown() string {
 		}
 	}
 	out = append(out, benchkit.NotesSection(r.Notes)...)
-	out = append(out, benchkit.ReproduceSection("make bench-optimize", "DOCKER_HOST=unix:///run/myrmex-test/docker.sock go run ./bench/optimize -rounds 1 -start-rounds 5")...)
+	out = append(out, benchkit.ReproduceSection("make bench-optimize",
+		fmt.Sprintf("DOCKER_HOST=unix:///run/myrmex-test/docker.sock go run ./bench/optimize -rounds %d -start-rounds %d -seed %d", r.Rounds, r.StartRounds, r.Order.Seed))...)
 	return strings.Join(out, "\n") + "\n"
 }
 

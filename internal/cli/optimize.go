@@ -25,9 +25,10 @@ type probeFlags struct {
 
 type optimizeFlags struct {
 	probeFlags
-	typ, target, caFile, platform, dbDir string
-	noScan                               bool
-	creds                                credentialFlags
+	typ, target, caFile, platform, dbDir, registry, measureRepo string
+	noScan, push                                                bool
+	measureRounds                                               int
+	creds                                                       credentialFlags
 }
 
 func newOptimizeCmd(g *globalOptions) *cobra.Command {
@@ -50,7 +51,8 @@ HEALTHCHECK is the probe; without either only lossless changes are made.
 The optimized image is written to the engine as -t NAME (default: the original's repository with -optimized
 after its tag). The original is never modified. Profiling copies the static myrmex-sensor program into the
 container (with CAP_SYS_ADMIN for the sensor only); it is looked for with --sensor, $MYRMEX_SENSOR, beside
-myrmex, then on PATH. Progress goes to stderr. --type security hardens the image instead (docs/optimizing.md); performance and multi are not built yet.`,
+myrmex, then on PATH. Progress goes to stderr. --type security hardens the image instead; performance measures push, pull and start of both images
+(--measure-repository); multi does all three (docs/optimizing.md).`,
 		Example: `  myrmex optimize myrmex.local/app-python:test --probe-http 8000/ --probe-http 8000/second
   myrmex optimize app:1 --probe-cmd "app --version" --probe-output "app 1." -t app:1-slim
   myrmex optimize app:1 --probe-http 8080/healthz --keep /app/templates --target-size 50 -o json
@@ -71,8 +73,12 @@ myrmex, then on PATH. Progress goes to stderr. --type security hardens the image
 	cmd.AddCommand(newOptimizeAnalyzeCmd(g))
 	cmd.SuggestionsMinimumDistance = 2
 	fl := cmd.Flags()
-	fl.StringVar(&o.typ, "type", "size", "size, security, performance or multi (performance and multi are not built yet)")
+	fl.StringVar(&o.typ, "type", "size", "size, security, performance (size, measured) or multi (security, size, measured)")
 	fl.StringVarP(&o.target, "tag", "t", "", "name of the optimized image (default: IMAGE's repository, its tag with -optimized)")
+	fl.StringVar(&o.measureRepo, "measure-repository", "", "performance and multi: where both images are pushed to be timed (REGISTRY/REPO, http://HOST:PORT/REPO for plain HTTP)")
+	fl.IntVar(&o.measureRounds, "measure-rounds", 0, "performance and multi: times each image is pushed, pulled and started (default 3)")
+	fl.BoolVar(&o.push, "push", false, "push the optimized image once it is verified")
+	fl.StringVar(&o.registry, "registry", "", "registry to push to: host[:port], https://host, or http://host:port for plain HTTP (default: the registry the name names)")
 	fl.BoolVar(&o.noScan, "no-scan", false, "do not scan the original and the result for the comparison")
 	fl.StringVar(&o.dbDir, "db-dir", "", "advisory database for the scans (default: myrmex db's; without one, compliance only)")
 	o.probeFlags.add(cmd)
@@ -133,6 +139,8 @@ func runOptimize(cmd *cobra.Command, g *globalOptions, o optimizeFlags, image st
 		return err
 	}
 	opts.OptimizedImage, opts.NoScan, opts.Scan, opts.Registry = o.target, o.noScan, containerization.ScanOptions{DBDir: o.dbDir}, ro
+	opts.Push, opts.PushRegistry = o.push, o.registry
+	opts.MeasureRepository, opts.MeasureRounds = o.measureRepo, o.measureRounds
 	opts.Host, opts.Logger, opts.Progress = g.host, g.log, g.kubeProgress()
 	res, err := g.myrmex().OptimizeContainers(cmd.Context(), image, o.typ, opts)
 	if res == nil {
@@ -203,6 +211,9 @@ func printOptimization(w io.Writer, r *containerization.OptimizationResult) erro
 			}
 			fmt.Fprintf(tw, "Security:\t%s\n", imp)
 		}
+		if p := d.Performance; p != nil {
+			fmt.Fprintf(tw, "Push+pull+start:\t%.2f s → %.2f s (median of %d), %.1f %% faster\n", p.Original.MedianTotal, p.Optimized.MedianTotal, p.Rounds, p.Improvement)
+		}
 		fmt.Fprintf(tw, "Verified:\t%v\n", d.Verified)
 		for _, issue := range d.VerificationIssues {
 			fmt.Fprintf(tw, "Issue:\t%s\n", issue)
@@ -210,6 +221,9 @@ func printOptimization(w io.Writer, r *containerization.OptimizationResult) erro
 		for _, n := range d.Notes {
 			fmt.Fprintf(tw, "Note:\t%s\n", n)
 		}
+	}
+	if r.PushedTo != "" {
+		fmt.Fprintf(tw, "Pushed:\t%s@%s\n", r.PushedTo, r.ImageDigest)
 	}
 	fmt.Fprintf(tw, "Time:\t%.1f s\n", r.BuildTime)
 	return tw.Flush()

@@ -172,7 +172,7 @@ func TestOptimizeCommand(t *testing.T) {
 	}{
 		{[]string{"optimize", app.Ref, "--probe-http", "x/"}, cli.ExitUsage, "PORT/PATH"},
 		{[]string{"optimize", app.Ref, "--type", "fast"}, cli.ExitUsage, "want size"},
-		{[]string{"optimize", app.Ref, "--type", "performance"}, cli.ExitNotImplemented, "not built yet"},
+		{[]string{"optimize", app.Ref, "--type", "performance", "--probe-http", "8000/"}, cli.ExitUsage, "measure-repository"},
 		{[]string{"optimize", app.Ref, "-t", app.Ref}, cli.ExitUsage, "cannot replace the original"},
 		{[]string{"optimize", app.Ref, "--probe-http", "8000/", "--sensor", "/nonexistent"}, cli.ExitNotFound, "sensor"},
 		{[]string{"optimize", app.Ref, "--probe-http", "8000/", "--keep", "relative", "--sensor", sensor}, cli.ExitUsage, "absolute"},
