@@ -39,6 +39,11 @@ type OptimizeOptions struct {
 	// Keep are paths (and what is under them) the optimized image keeps whatever the profile says; Drop are
 	// paths it loses.
 	Keep, Drop []string
+	// KeepShells and KeepPackageManagers keep the image's shells and package manager whatever the profile says;
+	// User is the user a security or multi optimization makes the image run as (else its own unprivileged user,
+	// else one created).
+	KeepShells, KeepPackageManagers bool
+	User                            string
 	// OptimizedImage is the reference the result is written under in the engine; empty means the original's
 	// repository with "-optimized" after its tag.
 	OptimizedImage string
@@ -148,6 +153,7 @@ func (c *Client) OptimizeContainers(ctx context.Context, imageName, optimization
 	req := optimize.Request{
 		Source: source, Image: img, Target: target, Type: optimizationType, Probe: opts.Probe,
 		Keep: opts.Keep, Drop: opts.Drop, DropLayers: drop, TargetSizeMB: opts.TargetSizeMB,
+		KeepShells: opts.KeepShells, KeepPackageManagers: opts.KeepPackageManagers, User: opts.User,
 		Limits: opts.Limits, TempDir: opts.TempDir, Logger: opts.Logger, Progress: phase,
 	}
 	if opts.MeasureRepository != "" {

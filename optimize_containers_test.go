@@ -104,6 +104,16 @@ func TestOptimizeContainers(t *testing.T) {
 		t.Errorf("the image that failed verification is still in the engine")
 	}
 
+	// layers_to_remove that removes what the app is made of: refused by verification.
+	opts.Drop, opts.LayersToRemove, opts.OptimizedImage = nil, []string{"1"}, app.Ref+"-no-app-layer"
+	res, err = containerization.OptimizeContainers(ctx, app.Ref, "size", opts)
+	if !errors.Is(err, containerization.ErrPolicyViolation) || res == nil || res.ProbeOptimized == nil || res.ProbeOptimized.Passed {
+		t.Errorf("OptimizeContainers(removing the app's layer) = %v, %+v; want a failed verification", err, res)
+	}
+	if ok, _ := eng.ImageExists(ctx, app.Ref+"-no-app-layer"); ok {
+		t.Errorf("the image without the app's layer is still in the engine")
+	}
+
 	for _, bad := range []struct {
 		typ  string
 		opts containerization.OptimizeOptions

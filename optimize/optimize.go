@@ -57,7 +57,11 @@ type Request struct {
 	Probe Probe
 	// Keep, Drop and DropLayers are RewriteOptions'.
 	Keep, Drop []string
-	DropLayers []int
+	// KeepShells and KeepPackageManagers keep those tools in the result whatever the profile says; User is the
+	// user a hardened image runs as (security and multi types; see Hardening).
+	KeepShells, KeepPackageManagers bool
+	User                            string
+	DropLayers                      []int
 	// TargetSizeMB is a size the result is measured against (TargetReached); it changes nothing.
 	TargetSizeMB float64
 	// Measure, for the performance and multi types, says how to push and pull the images it times.
@@ -138,6 +142,9 @@ func (o *Optimizer) Optimize(ctx context.Context, req Request) (*Result, error) 
 		if !path.IsAbs(p) {
 			return nil, fmt.Errorf("%w: %q is not an absolute path", errdefs.ErrInvalidArgument, p)
 		}
+	}
+	if req.User != "" && typ != TypeSecurity && typ != TypeMulti {
+		return nil, fmt.Errorf("%w: a user to run as is for the security and multi types", errdefs.ErrInvalidArgument)
 	}
 	if req.TargetSizeMB < 0 {
 		return nil, fmt.Errorf("%w: a negative target size", errdefs.ErrInvalidArgument)
@@ -228,8 +235,8 @@ func (o *Optimizer) Optimize(ctx context.Context, req Request) (*Result, error) 
 	}
 
 	ropts := RewriteOptions{
-		Limits: req.Limits, Profile: profile, Keep: req.Keep, Drop: req.Drop, DropLayers: req.DropLayers,
-		CreatedBy: "myrmex optimize --type " + typ, TempDir: req.TempDir,
+		Limits: req.Limits, Profile: profile, Keep: append(slices.Clone(req.Keep), ToolPaths(req.KeepShells, req.KeepPackageManagers)...),
+		Drop: req.Drop, DropLayers: req.DropLayers, CreatedBy: "myrmex optimize --type " + typ, TempDir: req.TempDir,
 	}
 	if typ == TypeSecurity || typ == TypeMulti {
 		// Hardening is not lossless: it needs the probe to prove the image still works. Multi minifies too.
@@ -397,7 +404,8 @@ func (o *Optimizer) Remove(ref string) {
 // managers or attack tools the profile did not see used, no files the compliance checks flag as secrets or
 // unnecessary.
 func (o *Optimizer) hardening(ctx context.Context, req Request, profile *Profile) (*Hardening, error) {
-	h := &Hardening{NonRoot: true, StripSetID: true, Remove: map[string]string{}}
+	h := &Hardening{NonRoot: true, StripSetID: true, Remove: map[string]string{}, KeepShells: req.KeepShells,
+		KeepPackageManagers: req.KeepPackageManagers, User: req.User}
 	if profile != nil {
 		h.RemoveTools, h.Used = true, profile.Files
 	}

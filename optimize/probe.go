@@ -219,7 +219,12 @@ func (p *Prober) probe(ctx context.Context, image string, probe Probe, record bo
 		return nil, nil, err
 	}
 	if _, err := api.ContainerStart(ctx, r.app, client.ContainerStartOptions{}); err != nil {
-		return nil, nil, fmt.Errorf("starting a container of %s: %w", image, classify(err))
+		if ctx.Err() != nil || client.IsErrConnectionFailed(err) {
+			return nil, nil, fmt.Errorf("starting a container of %s: %w", image, classify(err))
+		}
+		// The engine answered: the image cannot start (its program is missing, say). That is the probe's verdict.
+		return &ProbeResult{Image: image, Failure: "the container did not start: " + clip(err.Error()), Duration: time.Since(start).Seconds(),
+			Checks: []CheckResult{{Check: "start", Error: clip(err.Error())}}}, nil, nil
 	}
 	res = &ProbeResult{Image: image, Passed: true}
 	fail := func(check CheckResult, why string) {

@@ -598,9 +598,9 @@ func (r *rewriter) choose(res *RewriteResult) error {
 		switch {
 		case under(p, r.opts.Drop):
 			n.keep, n.reason = false, ReasonDropped
+		case under(p, r.opts.Keep):
 		case r.remove[p] != "":
 			n.keep, n.reason = false, ReasonSecurity
-		case under(p, r.opts.Keep):
 		case kind == KindPackageCache && !keepCache && !strings.HasPrefix(p, "/var/cache/debconf/"):
 			n.keep, n.reason = false, ReasonPackageCache
 		case kind == KindTemporary && !keepCache:

@@ -298,6 +298,24 @@ func TestRewriteHarden(t *testing.T) {
 		}
 	}
 
+	// Shells kept on request; a user named by the caller; root or an unknown name refused.
+	res, files = rewrite(t, img, optimize.RewriteOptions{Harden: &optimize.Hardening{NonRoot: true, RemoveTools: true, KeepShells: true,
+		Used: map[string]string{"/usr/bin/python3": "exec"}, User: "app"}})
+	if _, ok := files["bin/sh"]; !ok {
+		t.Errorf("bin/sh is gone; shells were to be kept")
+	}
+	if _, ok := files["usr/bin/curl"]; ok {
+		t.Errorf("usr/bin/curl stayed; only shells were to be kept")
+	}
+	if res.User != "app" {
+		t.Errorf("user = %q, want the one asked for", res.User)
+	}
+	for _, u := range []string{"root", "0:0", "nosuch", " app", "1:2:3"} {
+		if _, err := optimize.Rewrite(context.Background(), img, optimize.RewriteOptions{Harden: &optimize.Hardening{NonRoot: true, User: u}}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("Rewrite(user %q) = %v, want ErrInvalidArgument", u, err)
+		}
+	}
+
 	// No unprivileged user to use, and none at all: one is created, in the files there or in new ones.
 	for name, img := range map[string]v1.Image{
 		"root only": layered(t, hdrs(t, dir("etc/"), reg("etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh"), reg("bin"), []byte("x"))),

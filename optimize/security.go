@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/codomyrmex/containerization/errdefs"
 )
 
 // Hardening is what the security type changes in an image.
@@ -24,6 +26,12 @@ type Hardening struct {
 	// Remove are more paths to remove (those the compliance checks flag), each with its reason; a path in Used
 	// stays.
 	Remove map[string]string
+	// KeepShells and KeepPackageManagers keep those tools whatever the profile says (a shell to debug with, a
+	// package manager for later layers).
+	KeepShells, KeepPackageManagers bool
+	// User, when set, is the user the image runs as (a name in the image's /etc/passwd, or UID[:GID] other than
+	// 0), instead of the one NonRoot would choose.
+	User string
 }
 
 // The user NonRoot creates when the image has none to use.
@@ -56,6 +64,42 @@ var Tools = []string{
 	"curl", "wget", "nc", "ncat", "netcat", "socat", "telnet", "ssh", "scp", "sftp", "ftp", "tftp",
 	"su", "sudo", "doas", "passwd", "chsh", "chfn", "newgrp", "gpasswd", "mount", "umount",
 	"gdb", "strace", "ltrace", "tcpdump", "nmap",
+}
+
+const (
+	kindShell          = "a shell"
+	kindPackageManager = "a package manager"
+)
+
+// toolKind says what a name of Tools is.
+func toolKind(name string) string {
+	i := slices.Index(Tools, name)
+	switch {
+	case i < slices.Index(Tools, "apt"):
+		return kindShell
+	case i < slices.Index(Tools, "curl"):
+		return kindPackageManager
+	}
+	return "a tool an attacker would use"
+}
+
+// ToolPaths are the paths of the tools of a kind (shells, package managers) in the directories of PATH, and
+// what the package managers need beside their programs: for Keep, when a size rewrite must keep them.
+func ToolPaths(shells, packageManagers bool) []string {
+	var out []string
+	for _, d := range toolDirs {
+		for _, name := range Tools {
+			if k := toolKind(name); (k == kindShell && shells) || (k == kindPackageManager && packageManagers) {
+				out = append(out, d+"/"+name)
+			}
+		}
+	}
+	if packageManagers {
+		out = append(out, "/etc/apt", "/etc/dpkg", "/var/lib/dpkg", "/usr/lib/apt", "/usr/lib/dpkg", "/usr/share/dpkg",
+			"/etc/apk", "/lib/apk", "/usr/share/apk", "/etc/yum.repos.d", "/etc/dnf", "/var/lib/rpm", "/usr/lib/rpm",
+			"/usr/lib/sysimage/rpm", "/usr/lib/python3/dist-packages/pip", "/usr/lib/node_modules/npm")
+	}
+	return out
 }
 
 var toolDirs = []string{"/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"}
@@ -92,12 +136,9 @@ func (r *rewriter) harden(res *RewriteResult) error {
 				if used(p) || (ok && used(target)) {
 					continue
 				}
-				kind := "a shell"
-				switch {
-				case slices.Index(Tools, name) >= slices.Index(Tools, "apt") && slices.Index(Tools, name) < slices.Index(Tools, "curl"):
-					kind = "a package manager"
-				case slices.Index(Tools, name) >= slices.Index(Tools, "curl"):
-					kind = "a tool an attacker would use"
+				kind := toolKind(name)
+				if (kind == kindShell && h.KeepShells) || (kind == kindPackageManager && h.KeepPackageManagers) {
+					continue
 				}
 				r.removeWith(p, "removed", kind+", which the application does not use (the probe passed without it)")
 			}
@@ -151,6 +192,9 @@ func rootUser(u string) bool {
 
 // nonRoot picks or creates the unprivileged user.
 func (r *rewriter) nonRoot(res *RewriteResult) error {
+	if u := r.opts.Harden.User; u != "" {
+		return r.askedUser(u, res)
+	}
 	if !rootUser(r.cfg.Config.User) {
 		return nil
 	}
@@ -218,6 +262,35 @@ func (r *rewriter) nonRoot(res *RewriteResult) error {
 	r.user = id + ":" + id
 	res.User = r.user
 	*r.changes = append(*r.changes, Change{Change: "runs as " + NewUser + " (" + r.user + ", created) instead of root",
+		Reason: "a process that breaks out of the container is not root on the host (CIS-DI-0001)"})
+	return nil
+}
+
+// askedUser makes the image run as the user the caller named: a name must be in the image's /etc/passwd; UID[:GID]
+// is taken as it is; root is refused.
+func (r *rewriter) askedUser(u string, res *RewriteResult) error {
+	if rootUser(u) || strings.TrimSpace(u) != u || strings.Count(u, ":") > 1 {
+		return fmt.Errorf("%w: user %q: want a non-root user, NAME or UID[:GID]", errdefs.ErrInvalidArgument, u)
+	}
+	name, _, _ := strings.Cut(u, ":")
+	if _, err := strconv.Atoi(name); err != nil {
+		found := false
+		if n := r.lookup("/etc/passwd"); n != nil {
+			for _, line := range strings.Split(string(n.content), "\n") {
+				if f := strings.Split(line, ":"); len(f) >= 4 && f[0] == name {
+					if f[2] == "0" {
+						return fmt.Errorf("%w: user %q has UID 0 in the image", errdefs.ErrInvalidArgument, name)
+					}
+					found = true
+				}
+			}
+		}
+		if !found {
+			return fmt.Errorf("%w: user %q is not in the image's /etc/passwd", errdefs.ErrInvalidArgument, name)
+		}
+	}
+	r.user, res.User = u, u
+	*r.changes = append(*r.changes, Change{Change: "runs as " + u + " (asked)",
 		Reason: "a process that breaks out of the container is not root on the host (CIS-DI-0001)"})
 	return nil
 }

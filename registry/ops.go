@@ -396,7 +396,7 @@ func Push(ctx context.Context, eng Engine, src string, dst name.Reference, ep En
 	}
 	defer img.cleanup()
 	ropts := opts.RemoteOptions(ctx, ep)
-	write := r.write(ropts)
+	write := r.write(ropts, opts.transport())
 	switch {
 	case img.idx != nil:
 		err = remote.WriteIndex(dst, img.idx, write...)
@@ -558,7 +558,7 @@ func Copy(ctx context.Context, src name.Reference, srcEP Endpoint, srcOpts Optio
 		return res, fmt.Errorf("copying %s: %w", src, err)
 	}
 	ropts := dstOpts.RemoteOptions(ctx, dstEP)
-	write := r.write(ropts)
+	write := r.write(ropts, dstOpts.transport())
 	if img.idx != nil {
 		err = remote.WriteIndex(dst, img.idx, write...)
 	} else {

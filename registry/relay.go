@@ -3,6 +3,8 @@ package registry
 import (
 	"errors"
 	"io"
+	"net/http"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -48,13 +50,79 @@ func (o Options) relay() *relay {
 	return r
 }
 
-// write returns the remote options with the relay's channel handed to go-containerregistry, which closes it.
-func (r *relay) write(ropts []remote.Option) []remote.Option {
+// write returns the remote options with the relay's channel handed to go-containerregistry, which closes it, and
+// base fenced (see fence).
+func (r *relay) write(ropts []remote.Option, base http.RoundTripper) []remote.Option {
 	if r == nil {
 		return ropts
 	}
 	r.handed = true
-	return append(append([]remote.Option(nil), ropts...), remote.WithProgress(r.ch))
+	return append(append([]remote.Option(nil), ropts...), remote.WithProgress(r.ch), remote.WithTransport(fence{base}))
+}
+
+// fence keeps go-containerregistry's progress from outliving a write. net/http may go on reading a request's body
+// after RoundTrip returned (an HTTP/2 stream still sending when the connection broke or the server answered early);
+// go-containerregistry's progress reader then sends on the channel its write has closed, and the process panics
+// ("send on closed channel", seen when a registry was killed mid-push). Through fence, a body's reads end when
+// RoundTrip returns: one in flight finishes first, later ones fail.
+type fence struct{ base http.RoundTripper }
+
+var errFenced = errors.New("request body read after the request ended")
+
+func (f fence) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return f.base.RoundTrip(req)
+	}
+	var mu sync.Mutex
+	var bodies []*fencedBody
+	wrap := func(rc io.ReadCloser) io.ReadCloser {
+		b := &fencedBody{rc: rc}
+		mu.Lock()
+		bodies = append(bodies, b)
+		mu.Unlock()
+		return b
+	}
+	out := req.Clone(req.Context())
+	out.Body = wrap(req.Body)
+	if get := req.GetBody; get != nil { // a retry's fresh body is fenced too
+		out.GetBody = func() (io.ReadCloser, error) {
+			rc, err := get()
+			if err != nil {
+				return nil, err
+			}
+			return wrap(rc), nil
+		}
+	}
+	resp, err := f.base.RoundTrip(out)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, b := range bodies {
+		b.close()
+	}
+	return resp, err
+}
+
+type fencedBody struct {
+	mu     sync.Mutex
+	rc     io.ReadCloser
+	fenced bool
+}
+
+func (b *fencedBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.fenced {
+		return 0, errFenced
+	}
+	return b.rc.Read(p)
+}
+
+func (b *fencedBody) Close() error { return b.rc.Close() }
+
+func (b *fencedBody) close() {
+	b.mu.Lock()
+	b.fenced = true
+	b.mu.Unlock()
 }
 
 // tarball returns the tarball.Write option feeding the relay; the caller's end closes the channel.

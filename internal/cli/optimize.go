@@ -19,7 +19,8 @@ type probeFlags struct {
 	probeHTTP, keep, drop, removeLayers                 []string
 	probeStatus, probeExitCode                          int
 	probeTimeout                                        time.Duration
-	healthcheck                                         bool
+	healthcheck, keepShell, keepPackageManager          bool
+	user                                                string
 	targetSize                                          float64
 }
 
@@ -105,6 +106,9 @@ func (o *probeFlags) add(cmd *cobra.Command) {
 	fl.StringArrayVar(&o.removeLayers, "remove-layer", nil, "a layer (index from 0, or diff ID) whose changes are left out (repeatable)")
 	fl.Float64Var(&o.targetSize, "target-size", 0, "size in MB the result is measured against (target_reached)")
 	fl.StringVar(&o.sensor, "sensor", "", "path of the myrmex-sensor program")
+	fl.BoolVar(&o.keepShell, "keep-shell", false, "keep the image's shells whatever the probe used")
+	fl.BoolVar(&o.keepPackageManager, "keep-package-manager", false, "keep the image's package manager whatever the probe used")
+	fl.StringVar(&o.user, "user", "", "security and multi: the user to run as, NAME or UID[:GID] (default: the image's unprivileged user, else one created)")
 }
 
 // options turns the flags into the library's options (without the scan's, the registry's or the name).
@@ -126,6 +130,7 @@ func (o probeFlags) options() (containerization.OptimizeOptions, error) {
 	}
 	return containerization.OptimizeOptions{
 		TargetSizeMB: o.targetSize, LayersToRemove: o.removeLayers, Probe: probe, Keep: o.keep, Drop: o.drop, Sensor: o.sensor,
+		KeepShells: o.keepShell, KeepPackageManagers: o.keepPackageManager, User: o.user,
 	}, nil
 }
 
