@@ -263,12 +263,34 @@ func (o *Optimizer) Optimize(ctx context.Context, req Request) (*Result, error) 
 	res.Removed, res.Minified, res.LayersAfter = rw.Removed, rw.Minified, rw.LayersAfter
 	res.FilesBefore, res.FilesAfter, res.FilesAdded = rw.FilesBefore, rw.FilesAfter, rw.Added
 
+	// Target may name an image already: the source itself by another spelling (its ID, a digest, another tag) is
+	// refused; another image gets its name back when the result is removed.
+	var previous string
+	if ins, err := api.ImageInspect(ctx, req.Target); err == nil {
+		if src, err := api.ImageInspect(ctx, req.Source); err == nil && src.ID == ins.ID {
+			return nil, fmt.Errorf("%w: %s is the original image: the optimized image cannot replace it", errdefs.ErrInvalidArgument, req.Target)
+		}
+		previous = ins.ID
+	}
 	written := false
+	remove := func() { // the result, only when Target names it; and Target's image back under its name
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		ins, err := api.ImageInspect(ctx, req.Target)
+		if previous != "" && (err != nil || ins.ID == previous) {
+			return
+		}
+		o.Remove(req.Target)
+		if previous != "" {
+			_, _ = api.ImageTag(ctx, client.ImageTagOptions{Source: previous, Target: req.Target})
+		}
+	}
 	if err := step("write", func() error {
-		if err := o.Load(ctx, req.Target, rw.Image); err != nil {
+		err := o.Load(ctx, req.Target, rw.Image)
+		written = true // a load that failed may have tagged it all the same
+		if err != nil {
 			return err
 		}
-		written = true
 		ins, err := api.ImageInspect(ctx, req.Target)
 		if err != nil {
 			return fmt.Errorf("inspecting %s: %w", req.Target, classify(err))
@@ -277,7 +299,7 @@ func (o *Optimizer) Optimize(ctx context.Context, req Request) (*Result, error) 
 		return nil
 	}); err != nil {
 		if written {
-			o.Remove(req.Target)
+			remove()
 		}
 		return nil, err
 	}
@@ -314,11 +336,11 @@ func (o *Optimizer) Optimize(ctx context.Context, req Request) (*Result, error) 
 		return nil
 	})
 	if err != nil {
-		o.Remove(req.Target)
+		remove()
 		return nil, err
 	}
 	if len(res.VerificationIssues) > 0 {
-		o.Remove(req.Target)
+		remove()
 		return res, fmt.Errorf("%w: %s (the optimized image was removed)", ErrVerification, strings.Join(res.VerificationIssues, "; "))
 	}
 	res.Verified = true
@@ -327,7 +349,7 @@ func (o *Optimizer) Optimize(ctx context.Context, req Request) (*Result, error) 
 			res.Performance, err = o.measure(ctx, req, probe)
 			return err
 		}); err != nil {
-			o.Remove(req.Target) // a performance claim that could not be measured is not applied
+			remove() // a performance claim that could not be measured is not applied
 			return nil, err
 		}
 	}
@@ -417,8 +439,10 @@ func (o *Optimizer) hardening(ctx context.Context, req Request, profile *Profile
 		if c.Passed || (c.ID != "CIS-DI-0010" && c.ID != "DKL-LI-0003") {
 			continue
 		}
-		for _, d := range c.Details {
-			p, _, _ := strings.Cut(d, " ")
+		for _, p := range c.Details { // DKL-LI-0003: the path; CIS-DI-0010: "PATH (why)" (a path may hold spaces)
+			if i := strings.LastIndex(p, " ("); c.ID == "CIS-DI-0010" && i > 0 && strings.HasSuffix(p, ")") {
+				p = p[:i]
+			}
 			if strings.HasPrefix(p, "/") {
 				h.Remove[path.Clean(p)] = c.Title + " (" + c.ID + ")"
 			}

@@ -205,11 +205,29 @@ func (p *Prober) probe(ctx context.Context, image string, probe Probe, record bo
 	}
 	ccfg := &container.Config{Image: image, Labels: map[string]string{Label: "probe"}}
 	host := &container.HostConfig{}
+	asUser := func(argv []string) []string { // the container's user is root with CAP_SYS_ADMIN: the sensor drops both
+		return append([]string{sensor.Binary, "exec", "--user", cfg.User, "--"}, argv...)
+	}
 	if record {
 		ccfg.Entrypoint = []string{sensor.Binary, "record", "--user", cfg.User, "--"}
 		ccfg.Cmd = argv
 		ccfg.User = "0"
 		host.CapAdd = []string{"SYS_ADMIN"}
+		// The engine runs the image's HEALTHCHECK as the container's user, with its capabilities.
+		ccfg.Healthcheck = &container.HealthConfig{Test: []string{"NONE"}}
+		if probe.HealthCheck {
+			hc := *cfg.Healthcheck
+			test := hc.Test[1:]
+			if hc.Test[0] == "CMD-SHELL" {
+				shell := []string{"/bin/sh", "-c"}
+				if len(cfg.Shell) > 0 {
+					shell = cfg.Shell
+				}
+				test = append(append([]string(nil), shell...), strings.Join(hc.Test[1:], " "))
+			}
+			hc.Test = append([]string{"CMD"}, asUser(test)...)
+			ccfg.Healthcheck = &hc
+		}
 	} else if probe.Run != nil {
 		ccfg.Cmd = probe.Run.Cmd
 	}
@@ -268,7 +286,12 @@ func (p *Prober) probe(ctx context.Context, image string, probe Probe, record bo
 			if !res.Passed {
 				break
 			}
-			c := r.exec(pctx, e)
+			run := e
+			if record {
+				run.Cmd = asUser(e.Cmd)
+			}
+			c := r.exec(pctx, run)
+			c.Check = "exec " + strings.Join(e.Cmd, " ")
 			if !c.Passed {
 				fail(c, c.Check+": "+c.Error)
 			} else {
@@ -288,11 +311,11 @@ func (p *Prober) probe(ctx context.Context, image string, probe Probe, record bo
 		}
 		// The sensor ends the program on SIGTERM (a few seconds' grace) and writes its report; a plain run is
 		// killed at once: nothing of it is kept.
-		stop := 0
+		stop, signal := 0, ""
 		if record {
-			stop = 15
+			stop, signal = 15, "SIGTERM" // the sensor's stop (not the image's STOPSIGNAL, which it may not take as one)
 		}
-		if _, err := api.ContainerStop(ctx, r.app, client.ContainerStopOptions{Timeout: ptr(stop)}); err != nil {
+		if _, err := api.ContainerStop(ctx, r.app, client.ContainerStopOptions{Signal: signal, Timeout: ptr(stop)}); err != nil {
 			return nil, nil, fmt.Errorf("stopping the probe's container: %w", classify(err))
 		}
 	}
@@ -417,7 +440,8 @@ func (r *run) http(ctx context.Context, checks []HTTPCheck, timeout time.Duratio
 	for _, h := range checks {
 		cmd = append(cmd, "http://127.0.0.1:"+strconv.Itoa(h.Port)+h.Path)
 	}
-	id, err := r.create(ctx, &container.Config{Image: r.image, Entrypoint: cmd, Cmd: nil, User: "0", Labels: map[string]string{Label: "probe"}},
+	id, err := r.create(ctx, &container.Config{Image: r.image, Entrypoint: cmd, Cmd: nil, User: "0", Labels: map[string]string{Label: "probe"},
+		Healthcheck: &container.HealthConfig{Test: []string{"NONE"}}}, // not the image's code, as root
 		&container.HostConfig{NetworkMode: container.NetworkMode("container:" + r.app)}, sensorTar, true)
 	if err != nil {
 		return err
@@ -534,6 +558,15 @@ func (r *run) exec(ctx context.Context, e CommandCheck) CheckResult {
 	}
 	att.Close()
 	ins, err := api.ExecInspect(ctx, x.ID, client.ExecInspectOptions{})
+	for err == nil && ins.Running { // its output ended (closed, or the exit is not recorded yet): not the command
+		select {
+		case <-ctx.Done():
+			c.Error = "did not end in time"
+			return c
+		case <-time.After(50 * time.Millisecond):
+		}
+		ins, err = api.ExecInspect(ctx, x.ID, client.ExecInspectOptions{})
+	}
 	if err != nil {
 		c.Error = classify(err).Error()
 		return c

@@ -2,10 +2,15 @@ package optimize_test
 
 import (
 	"context"
+	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/moby/moby/client"
+
+	"github.com/codomyrmex/containerization/errdefs"
 	"github.com/codomyrmex/containerization/internal/testimages"
 	"github.com/codomyrmex/containerization/optimize"
 )
@@ -46,5 +51,64 @@ func TestOptimizeProbeKinds(t *testing.T) {
 	}
 	if ok, _ := o.Engine.ImageExists(ctx, "myrmex.local/busybox:never"); ok {
 		t.Errorf("an image was written for a probe that fails on the original")
+	}
+}
+
+// A failed optimization leaves the target's name as it was: an image the user had under it keeps it, and a target
+// that is the source under another spelling (its ID) is refused before anything is written.
+func TestFailedOptimizeKeepsTheTargetsImage(t *testing.T) {
+	o := optimizer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	target := "myrmex.local/keep:target"
+	if _, err := o.Engine.API().ImageTag(ctx, client.ImageTagOptions{Source: testimages.Busybox, Target: target}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Remove(target) })
+	before, err := o.Engine.API().ImageInspect(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = o.Optimize(ctx, optimize.Request{Source: testimages.Web, Image: engineImage(ctx, t, testimages.Web), Target: target,
+		Probe: optimize.Probe{HTTP: []optimize.HTTPCheck{{Port: 8080, Path: "/", Body: "Hello"}}}, Drop: []string{"/www"}})
+	if !errors.Is(err, optimize.ErrVerification) {
+		t.Fatalf("Optimize(dropping the site) = %v, want ErrVerification", err)
+	}
+	if after, err := o.Engine.API().ImageInspect(ctx, target); err != nil || after.ID != before.ID {
+		t.Errorf("%s named %s before the failed optimization, now %s (%v)", target, before.ID, after.ID, err)
+	}
+
+	web, err := o.Engine.API().ImageInspect(ctx, testimages.Web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = o.Optimize(ctx, optimize.Request{Source: web.ID, Image: engineImage(ctx, t, testimages.Web), Target: testimages.Web,
+		Probe: optimize.Probe{HTTP: []optimize.HTTPCheck{{Port: 8080, Path: "/"}}}})
+	if !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("Optimize(the source by its ID into its own tag) = %v, want ErrInvalidArgument", err)
+	}
+	if now, err := o.Engine.API().ImageInspect(ctx, testimages.Web); err != nil || now.ID != web.ID {
+		t.Errorf("%s is now %s (%v), was %s", testimages.Web, now.ID, err, web.ID)
+	}
+}
+
+// The profiling container has CAP_SYS_ADMIN for the sensor alone: an exec check runs without it, and the report
+// is written (the container is stopped with SIGTERM whatever the image's STOPSIGNAL).
+func TestProfileChecksRunWithoutSysAdmin(t *testing.T) {
+	o := optimizer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	pr, rep, err := o.Prober.Profile(ctx, testimages.Healthy, optimize.Probe{Exec: []optimize.CommandCheck{{Cmd: []string{"grep", "CapEff", "/proc/self/status"}, Output: "CapEff"}}})
+	if err != nil || !pr.Passed || rep == nil || len(rep.Files) == 0 {
+		t.Fatalf("Profile = %+v, %+v, %v", pr, rep, err)
+	}
+	out := pr.Checks[0].Output
+	_, hex, _ := strings.Cut(out, "CapEff:")
+	caps, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+	if err != nil {
+		t.Fatalf("CapEff in %q: %v", out, err)
+	}
+	if caps&(1<<21) != 0 { // CAP_SYS_ADMIN
+		t.Errorf("the exec check ran with CAP_SYS_ADMIN (CapEff %x)", caps)
 	}
 }

@@ -151,6 +151,8 @@ type rewriter struct {
 	remove   map[string]string // path → why Harden removes it
 	stripID  bool
 	changes  *[]Change
+	listed   int // path changes listed, and those past maxChanges
+	unlisted int
 	user     string
 	entries  int
 	bytes    int64
@@ -219,6 +221,10 @@ func Rewrite(ctx context.Context, img v1.Image, opts RewriteOptions) (*RewriteRe
 	if err != nil {
 		_ = res.Close()
 		return nil, err
+	}
+	if r.unlisted > 0 {
+		res.Changes = append(res.Changes, Change{Change: fmt.Sprintf("%d more changes", r.unlisted),
+			Reason: fmt.Sprintf("not listed: at most %d are", maxChanges)})
 	}
 	out, err := r.image(res.file)
 	if err != nil {
@@ -290,6 +296,7 @@ func (r *rewriter) index(i int, l v1.Layer) error {
 	}
 	var entries []pending
 	var declared int64
+	lastAccount := map[string]int{} // account file → its latest entry: only that one's body is kept
 	for {
 		if err := r.ctx.Err(); err != nil {
 			return err
@@ -331,6 +338,12 @@ func (r *rewriter) index(i int, l v1.Layer) error {
 			}
 		}
 		e := pending{p: p, hdr: h}
+		if accountFiles[p] {
+			if j, ok := lastAccount[p]; ok {
+				entries[j].content = nil // a later entry replaces it: its body is never used
+			}
+			lastAccount[p] = len(entries)
+		}
 		if h.Typeflag == tar.TypeReg && accountFiles[p] && h.Size <= maxAccountFile {
 			e.content = make([]byte, h.Size)
 			if _, err := io.ReadFull(tr, e.content); err != nil {
@@ -814,7 +827,7 @@ func (r *rewriter) bodies(i int, l v1.Layer, tw *tar.Writer, materialize map[lin
 		case typ == tar.TypeLink && final:
 			link, _ := compliance.CleanName(hdr.Linkname)
 			if r.linkable(n) {
-				h := clone(n.hdr)
+				h := r.fileHeader(n.hdr, p) // the engine gives a hard link's mode to the inode it shares
 				h.Name, h.Linkname, h.Size = strings.TrimPrefix(p, "/"), strings.TrimPrefix(link, "/"), 0
 				if err := tw.WriteHeader(h); err != nil {
 					return err
@@ -853,6 +866,7 @@ func (r *rewriter) writeBody(tw *tar.Writer, body io.Reader, hdr *tar.Header, na
 		if ln := r.lookup(other); ln != nil && ln.hdr != nil {
 			lh.Mode, lh.Uid, lh.Gid = ln.hdr.Mode, ln.hdr.Uid, ln.hdr.Gid
 		}
+		lh = r.fileHeader(lh, other) // the engine gives a hard link's mode to the inode it shares
 		if err := tw.WriteHeader(lh); err != nil {
 			return err
 		}

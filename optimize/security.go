@@ -2,11 +2,13 @@ package optimize
 
 import (
 	"archive/tar"
+	"errors"
 	"fmt"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/codomyrmex/containerization/errdefs"
 )
@@ -50,9 +52,17 @@ type Change struct {
 // String reads as a line of security_improvements.
 func (c Change) String() string {
 	if c.Path == "" {
-		return c.Change + ": " + c.Reason
+		return printable(c.Change) + ": " + c.Reason
 	}
-	return c.Change + " " + c.Path + ": " + c.Reason
+	return c.Change + " " + printable(c.Path) + ": " + c.Reason
+}
+
+// printable quotes what an image named (a path, an account name) when it holds a character a terminal would act on.
+func printable(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 // Tools are the programs RemoveTools removes when the probe does not use them, by name, in the directories of
@@ -108,6 +118,22 @@ var toolDirs = []string{"/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bi
 var accountFiles = map[string]bool{"/etc/passwd": true, "/etc/group": true}
 
 const maxAccountFile = 1 << 20
+
+// maxChanges bounds the path changes Changes lists (one per removed file or cleared setuid bit); the rest are
+// counted in a last entry.
+const maxChanges = 1000
+
+// change lists a security change, past maxChanges only counting those of a path.
+func (r *rewriter) change(c Change) {
+	if c.Path != "" && r.listed >= maxChanges {
+		r.unlisted++
+		return
+	}
+	if c.Path != "" {
+		r.listed++
+	}
+	*r.changes = append(*r.changes, c)
+}
 
 // harden decides the security changes: the user, the paths removed, the bits cleared (at write time).
 func (r *rewriter) harden(res *RewriteResult) error {
@@ -165,11 +191,11 @@ func (r *rewriter) harden(res *RewriteResult) error {
 }
 
 func (r *rewriter) removeWith(p, change, why string) {
-	if _, done := r.remove[p]; done {
+	if _, done := r.remove[p]; done || under(p, r.opts.Keep) { // what the caller keeps stays, and is not listed
 		return
 	}
 	r.remove[p] = why
-	*r.changes = append(*r.changes, Change{Path: p, Change: change, Reason: why})
+	r.change(Change{Path: p, Change: change, Reason: why})
 }
 
 // fileHeader is a copy of a clean header (cleanHeader's), with the setuid and setgid bits of a regular file
@@ -177,30 +203,81 @@ func (r *rewriter) removeWith(p, change, why string) {
 func (r *rewriter) fileHeader(h *tar.Header, name string) *tar.Header {
 	out := clone(h)
 	if r.stripID && out.Mode&(0o4000|0o2000) != 0 {
-		*r.changes = append(*r.changes, Change{Path: name, Change: "cleared setuid/setgid on",
+		r.change(Change{Path: name, Change: "cleared setuid/setgid on",
 			Reason: fmt.Sprintf("mode %04o: a program that runs as its owner is a way to escalate (CIS-DI-0008)", out.Mode&0o7777)})
 		out.Mode &^= 0o4000 | 0o2000
 	}
 	return out
 }
 
-// rootUser reports whether a USER value runs as root.
-func rootUser(u string) bool {
+// rootUser reports whether a USER value runs as UID 0, resolved as the engine resolves it (moby/sys/user): the user
+// part is a UID when strconv.Atoi takes it ("00", "+0" and "-0" are 0), else the name of the first passwd line that
+// has it (whose UID field, when it does not parse, is 0). ok is false when that needs a passwd it could not read.
+func rootUser(u string, passwd *node, readable bool) (root, ok bool) {
 	user, _, _ := strings.Cut(u, ":")
-	return user == "" || user == "root" || user == "0"
+	if user == "" {
+		return true, true
+	}
+	if uid, err := strconv.Atoi(user); err == nil {
+		return uid == 0, true
+	} else if errors.Is(err, strconv.ErrRange) {
+		return false, true // the engine refuses it
+	}
+	switch {
+	case !readable:
+		return false, false
+	case passwd == nil:
+		return user == "root", true // the engine finds no such user
+	}
+	for _, line := range strings.Split(string(passwd.content), "\n") {
+		f := strings.Split(strings.TrimSpace(line), ":")
+		if f[0] != user {
+			continue
+		}
+		if len(f) < 3 {
+			return true, true
+		}
+		uid, _ := strconv.Atoi(f[2])
+		return uid == 0, true
+	}
+	return false, true
+}
+
+// idTaken reports whether an account file has a line whose field i parses (as the engine parses it) to id.
+func idTaken(n *node, i, id int) bool {
+	if n == nil {
+		return false
+	}
+	for _, line := range strings.Split(string(n.content), "\n") {
+		f := strings.Split(strings.TrimSpace(line), ":")
+		if len(f) > i {
+			if v, err := strconv.Atoi(f[i]); err == nil && v == id {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // nonRoot picks or creates the unprivileged user.
 func (r *rewriter) nonRoot(res *RewriteResult) error {
-	if u := r.opts.Harden.User; u != "" {
-		return r.askedUser(u, res)
+	passwd, group := r.lookup("/etc/passwd"), r.lookup("/etc/group")
+	valid := func(n *node) bool {
+		return n == nil || (n.hdr != nil && n.hdr.Typeflag == tar.TypeReg && (n.content != nil || n.hdr.Size == 0))
 	}
-	if !rootUser(r.cfg.Config.User) {
+	etc := r.lookup("/etc")
+	etcDir := etc == nil || etc.isDir() // lookup does not follow a link: the accounts would be elsewhere
+	if u := r.opts.Harden.User; u != "" {
+		return r.askedUser(u, res, passwd, etcDir && valid(passwd))
+	}
+	if root, ok := rootUser(r.cfg.Config.User, passwd, etcDir && valid(passwd)); ok && !root {
 		return nil
 	}
-	passwd, group := r.lookup("/etc/passwd"), r.lookup("/etc/group")
+	if !etcDir {
+		return fmt.Errorf("%w: /etc is not a directory (a link or a file): cannot choose a user", ErrLimitExceeded)
+	}
 	for _, n := range []*node{passwd, group} {
-		if n != nil && (n.hdr == nil || n.hdr.Typeflag != tar.TypeReg || (n.content == nil && n.hdr.Size > 0)) {
+		if !valid(n) {
 			return fmt.Errorf("%w: /etc/passwd or /etc/group is not a file of at most %d bytes: cannot choose a user", ErrLimitExceeded, maxAccountFile)
 		}
 	}
@@ -229,10 +306,8 @@ func (r *rewriter) nonRoot(res *RewriteResult) error {
 			Reason: "a process that breaks out of the container is not root on the host (CIS-DI-0001)"})
 		return nil
 	}
-	for _, id := range []string{strconv.Itoa(NewUID)} {
-		if passwd != nil && strings.Contains("\n"+string(passwd.content), ":"+id+":") {
-			return fmt.Errorf("%w: UID or GID %d is taken in /etc/passwd by an account Harden cannot use", ErrLimitExceeded, NewUID)
-		}
+	if idTaken(passwd, 2, NewUID) || idTaken(passwd, 3, NewUID) || idTaken(group, 2, NewUID) {
+		return fmt.Errorf("%w: UID or GID %d is taken in /etc/passwd or /etc/group by an account Harden cannot use", ErrLimitExceeded, NewUID)
 	}
 	add := func(n **node, p, line string) error {
 		if *n == nil {
@@ -268,8 +343,8 @@ func (r *rewriter) nonRoot(res *RewriteResult) error {
 
 // askedUser makes the image run as the user the caller named: a name must be in the image's /etc/passwd; UID[:GID]
 // is taken as it is; root is refused.
-func (r *rewriter) askedUser(u string, res *RewriteResult) error {
-	if rootUser(u) || strings.TrimSpace(u) != u || strings.Count(u, ":") > 1 {
+func (r *rewriter) askedUser(u string, res *RewriteResult, passwd *node, readable bool) error {
+	if root, ok := rootUser(u, passwd, readable); root || !ok || strings.TrimSpace(u) != u || strings.Count(u, ":") > 1 {
 		return fmt.Errorf("%w: user %q: want a non-root user, NAME or UID[:GID]", errdefs.ErrInvalidArgument, u)
 	}
 	name, _, _ := strings.Cut(u, ":")

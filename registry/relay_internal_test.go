@@ -21,7 +21,7 @@ type countingBody struct {
 }
 
 func (c *countingBody) Read(p []byte) (int, error) { c.reads.Add(1); return c.Reader.Read(p) }
-func (c *countingBody) Close() error                { return nil }
+func (c *countingBody) Close() error               { return nil }
 
 // A body read after RoundTrip returned (an HTTP/2 stream still sending when the connection broke) never reaches
 // go-containerregistry's progress reader, whose channel the failed write has closed by then.

@@ -3,7 +3,6 @@
 package sensor
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +22,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/moby/sys/user"
 	"golang.org/x/sys/unix"
 )
 
@@ -181,12 +181,26 @@ func (w *watcher) stop(rep *Report) {
 	}
 }
 
+// drainTime bounds how long stop reads the events still queued.
+const drainTime = 2 * time.Second
+
 func (w *watcher) loop() {
 	defer close(w.done)
 	buf := make([]byte, 256<<10)
 	self := os.Getpid()
 	quitting := false
+	var drainBy time.Time
 	for {
+		if !quitting { // checked on every read: a queue that never empties must not keep the report from being written
+			select {
+			case <-w.quit:
+				quitting, drainBy = true, time.Now().Add(drainTime)
+			default:
+			}
+		} else if time.Now().After(drainBy) {
+			w.rep.Overflow = true // events still coming after the program ended (its orphans): what is left is lost
+			return
+		}
 		n, err := unix.Read(w.fd, buf)
 		if errors.Is(err, unix.EAGAIN) || n == 0 {
 			if quitting {
@@ -194,11 +208,6 @@ func (w *watcher) loop() {
 			}
 			fds := []unix.PollFd{{Fd: int32(w.fd), Events: unix.POLLIN}}
 			_, _ = unix.Poll(fds, 100)
-			select {
-			case <-w.quit:
-				quitting = true
-			default:
-			}
 			continue
 		}
 		if errors.Is(err, unix.EINTR) {
@@ -331,84 +340,23 @@ type identity struct {
 	home     string
 }
 
-// lookupUser resolves a Docker USER value (name or uid, optionally :group or :gid) the way the engine does,
-// from the container's /etc/passwd and /etc/group: an unknown numeric uid runs with gid 0.
+var passwdFile, groupFile = "/etc/passwd", "/etc/group"
+
+// lookupUser resolves a Docker USER value as the engine does (dockerd resolves it with moby/sys/user, from the
+// container's /etc/passwd and /etc/group): an unknown numeric uid runs with gid 0. The primary group is among the
+// supplementary ones, as dockerd sets them.
 func lookupUser(spec string) (identity, error) {
-	id := identity{home: "/"}
-	if spec == "" {
-		spec = "0"
+	u, err := user.GetExecUserPath(spec, &user.ExecUser{Home: "/"}, passwdFile, groupFile)
+	if err != nil {
+		return identity{}, err
 	}
-	user, group, hasGroup := strings.Cut(spec, ":")
-	passwd := readDB("/etc/passwd")
-	found := false
-	for _, f := range passwd {
-		if len(f) < 6 || (f[0] != user && f[2] != user) {
-			continue
-		}
-		uid, err1 := strconv.Atoi(f[2])
-		gid, err2 := strconv.Atoi(f[3])
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		id.uid, id.gid, id.home, found = uid, gid, f[5], true
-		user = f[0]
-		break
-	}
-	if !found {
-		uid, err := strconv.Atoi(user)
-		if err != nil {
-			return id, fmt.Errorf("no user %q in /etc/passwd", user)
-		}
-		id.uid = uid
-	}
-	groups := readDB("/etc/group")
-	if hasGroup {
-		gid, err := strconv.Atoi(group)
-		if err != nil {
-			gid = -1
-			for _, f := range groups {
-				if len(f) >= 3 && f[0] == group {
-					gid, _ = strconv.Atoi(f[2])
-				}
-			}
-			if gid < 0 {
-				return id, fmt.Errorf("no group %q in /etc/group", group)
-			}
-		}
-		id.gid = gid
-	}
-	id.groups = []int{id.gid}
-	if found {
-		for _, f := range groups {
-			if len(f) < 4 {
-				continue
-			}
-			if slices.Contains(strings.Split(f[3], ","), user) {
-				if g, err := strconv.Atoi(f[2]); err == nil && !slices.Contains(id.groups, g) {
-					id.groups = append(id.groups, g)
-				}
-			}
+	id := identity{uid: u.Uid, gid: u.Gid, home: u.Home, groups: []int{u.Gid}}
+	for _, g := range u.Sgids {
+		if !slices.Contains(id.groups, g) {
+			id.groups = append(id.groups, g)
 		}
 	}
 	return id, nil
-}
-
-func readDB(path string) [][]string {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out [][]string
-	sc := bufio.NewScanner(io.LimitReader(f, 16<<20))
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		out = append(out, strings.Split(line, ":"))
-	}
-	return out
 }
 
 // httpProbe asks for each URL in turn, the first until it answers or the timeout passes, and prints the answers
@@ -433,7 +381,9 @@ func httpProbe(args []string) int {
 			if err == nil {
 				break
 			}
-			r.Error = err.Error()
+			if r.Error = err.Error(); len(r.Error) > 1024 { // net/http quotes what the server sent in some errors
+				r.Error = r.Error[:1024] + "…"
+			}
 			if i > 0 || ctx.Err() != nil {
 				code = 1
 				break
