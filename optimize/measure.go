@@ -71,14 +71,14 @@ func (o *Optimizer) measure(ctx context.Context, req Request, probe Probe) (*Per
 			im := images[i]
 			perf.Order = append(perf.Order, im.key)
 			dst := m.Repository + ":myrmex-measure-" + im.key + "-" + strconv.Itoa(r) + "-" + strconv.FormatInt(time.Now().UnixNano()%1e6, 10)
+			if m.Delete != nil { // a push that failed part-way may have left the tag too
+				defer func() { _ = m.Delete(context.WithoutCancel(ctx), dst) }()
+			}
 			start := time.Now()
 			if err := m.Push(ctx, im.ref, dst); err != nil {
 				return nil, fmt.Errorf("pushing %s to %s: %w", im.ref, dst, err)
 			}
 			im.t.Push = append(im.t.Push, time.Since(start).Seconds())
-			if m.Delete != nil {
-				defer func() { _ = m.Delete(context.WithoutCancel(ctx), dst) }()
-			}
 			start = time.Now()
 			if err := m.Pull(ctx, dst); err != nil {
 				return nil, fmt.Errorf("pulling %s: %w", dst, err)
