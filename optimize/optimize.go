@@ -146,6 +146,12 @@ func (o *Optimizer) Optimize(ctx context.Context, req Request) (*Result, error) 
 	if req.User != "" && typ != TypeSecurity && typ != TypeMulti {
 		return nil, fmt.Errorf("%w: a user to run as is for the security and multi types", errdefs.ErrInvalidArgument)
 	}
+	if req.User != "" { // what can be told without the image's accounts is told before anything runs
+		name, _, _ := strings.Cut(req.User, ":")
+		if root, ok := rootUser(req.User, nil, false); (ok && root) || name == "root" || strings.TrimSpace(req.User) != req.User || strings.Count(req.User, ":") > 1 {
+			return nil, fmt.Errorf("%w: user %q: want a non-root user, NAME or UID[:GID]", errdefs.ErrInvalidArgument, req.User)
+		}
+	}
 	if req.TargetSizeMB < 0 {
 		return nil, fmt.Errorf("%w: a negative target size", errdefs.ErrInvalidArgument)
 	}

@@ -330,3 +330,17 @@ func TestRewriteHarden(t *testing.T) {
 		}
 	}
 }
+
+// A user to run as that is root, or badly spelled, is refused before anything runs (no engine is reached).
+func TestOptimizeRefusesARootUserFirst(t *testing.T) {
+	o := &optimize.Optimizer{}
+	for _, u := range []string{"root", "0", "00:1", " app", "a:b:c"} {
+		_, err := o.Optimize(context.Background(), optimize.Request{Type: optimize.TypeSecurity, User: u, Target: "x:1"})
+		if !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("Optimize(user %q) = %v, want ErrInvalidArgument", u, err)
+		}
+	}
+	if _, err := o.Optimize(context.Background(), optimize.Request{Type: optimize.TypeSize, User: "app", Target: "x:1"}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("Optimize(size with a user) = %v, want ErrInvalidArgument", err)
+	}
+}
