@@ -1,6 +1,7 @@
 package containerization
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -44,6 +45,10 @@ type OptimizeOptions struct {
 	// else one created).
 	KeepShells, KeepPackageManagers bool
 	User                            string
+	// NoUpgrade leaves the OS packages as they are. By default the security and multi types upgrade the Debian and
+	// Ubuntu packages the scan finds vulnerable with a fix, from the image's own repositories, in one new layer
+	// (as Copacetic does); when the repositories cannot be reached the result says so.
+	NoUpgrade bool
 	// OptimizedImage is the reference the result is written under in the engine; empty means the original's
 	// repository with "-optimized" after its tag.
 	OptimizedImage string
@@ -154,7 +159,8 @@ func (c *Client) OptimizeContainers(ctx context.Context, imageName, optimization
 		Source: source, Image: img, Target: target, Type: optimizationType, Probe: opts.Probe,
 		Keep: opts.Keep, Drop: opts.Drop, DropLayers: drop, TargetSizeMB: opts.TargetSizeMB,
 		KeepShells: opts.KeepShells, KeepPackageManagers: opts.KeepPackageManagers, User: opts.User,
-		Limits: opts.Limits, TempDir: opts.TempDir, Logger: opts.Logger, Progress: phase,
+		NoUpgrade: opts.NoUpgrade,
+		Limits:    opts.Limits, TempDir: opts.TempDir, Logger: opts.Logger, Progress: phase,
 	}
 	if opts.MeasureRepository != "" {
 		if req.Measure, err = c.measurer(eng, opts); err != nil {
@@ -186,7 +192,7 @@ func (c *Client) OptimizeContainers(ctx context.Context, imageName, optimization
 	}
 	if b, a := res.SecurityBefore, res.SecurityAfter; b != nil && a != nil && a.Vulnerabilities < b.Vulnerabilities {
 		out.SecurityImprovements = append(out.SecurityImprovements,
-			fmt.Sprintf("%d fewer vulnerabilities (%d → %d): the packages that held them are gone", b.Vulnerabilities-a.Vulnerabilities, b.Vulnerabilities, a.Vulnerabilities))
+			fmt.Sprintf("%d fewer vulnerabilities (%d → %d)", b.Vulnerabilities-a.Vulnerabilities, b.Vulnerabilities, a.Vulnerabilities))
 	}
 	if err != nil {
 		out.OptimizedImage = ""
@@ -220,8 +226,15 @@ func (c *Client) securityOf(ctx context.Context, ref string, eng *engine.Client,
 	if res == nil {
 		return nil, err
 	}
-	return &optimize.Security{Vulnerabilities: len(res.Vulnerabilities), Critical: res.CriticalCount, High: res.HighCount,
-		ComplianceScore: res.ComplianceScore, Scanned: scanned}, nil
+	sec := &optimize.Security{Vulnerabilities: len(res.Vulnerabilities), Critical: res.CriticalCount, High: res.HighCount,
+		ComplianceScore: res.ComplianceScore, Scanned: scanned}
+	for _, v := range res.Vulnerabilities {
+		if v.FixedVersion != "" && v.IgnoreReason == "" {
+			sec.Fixable = append(sec.Fixable, optimize.Fix{Package: v.Package, Installed: v.Version, Fixed: v.FixedVersion,
+				Ecosystem: v.Ecosystem, IDs: []string{cmp.Or(v.CVEID, v.ID)}})
+		}
+	}
+	return sec, nil
 }
 
 // optimizedName is where the optimized image goes: the caller's name, or the original's repository with

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,6 +44,8 @@ type Security struct {
 	ComplianceScore *float64 `json:"compliance_score"`
 	// Scanned says what the scan covered ("full": packages and compliance; "compliance": no advisory database).
 	Scanned string `json:"scanned"`
+	// Fixable are the vulnerable packages with a fixed version, for the security type's package upgrades.
+	Fixable []Fix `json:"-"`
 }
 
 // Request is one optimization.
@@ -61,7 +65,10 @@ type Request struct {
 	// user a hardened image runs as (security and multi types; see Hardening).
 	KeepShells, KeepPackageManagers bool
 	User                            string
-	DropLayers                      []int
+	// NoUpgrade leaves the OS packages as they are in the security and multi types (by default the packages a
+	// scan finds vulnerable with a fix are upgraded from the image's own repositories, as Copacetic does).
+	NoUpgrade  bool
+	DropLayers []int
 	// TargetSizeMB is a size the result is measured against (TargetReached); it changes nothing.
 	TargetSizeMB float64
 	// Measure, for the performance and multi types, says how to push and pull the images it times.
@@ -104,11 +111,13 @@ type Result struct {
 	Performance *Performance `json:"performance,omitempty"`
 	// Changes are the security changes made (security type), each with its reason; User the user the image
 	// now runs as, when it changed.
-	Changes            []Change `json:"changes,omitempty"`
-	User               string   `json:"user,omitempty"`
-	Verified           bool     `json:"verified"`
-	VerificationIssues []string `json:"verification_issues,omitempty"`
-	Notes              []string `json:"notes,omitempty"`
+	Changes []Change `json:"changes,omitempty"`
+	User    string   `json:"user,omitempty"`
+	// Upgrades is what upgrading the OS packages did (security and multi types with a scan).
+	Upgrades           *Upgrades `json:"package_upgrades,omitempty"`
+	Verified           bool      `json:"verified"`
+	VerificationIssues []string  `json:"verification_issues,omitempty"`
+	Notes              []string  `json:"notes,omitempty"`
 }
 
 // Optimizer rewrites images in an engine and proves the results.
@@ -196,14 +205,66 @@ func (o *Optimizer) Optimize(ctx context.Context, req Request) (*Result, error) 
 			probe.HealthCheck, haveProbe = true, true
 		}
 	}
+	// The security and multi types first upgrade the OS packages the scan finds vulnerable with a fix: the
+	// profile, the hardening and the rewrite then work on the upgraded image (source, image).
+	image, source := req.Image, req.Source
+	var cleanups []func()
+	defer func() {
+		for _, f := range slices.Backward(cleanups) {
+			f()
+		}
+	}()
+	if haveProbe && (typ == TypeSecurity || typ == TypeMulti) && req.Scan != nil {
+		if err := step("scan-original", func() (err error) {
+			if res.SecurityBefore, err = req.Scan(ctx, req.Source); err != nil {
+				return fmt.Errorf("scanning the original: %w", err)
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		switch {
+		case req.NoUpgrade:
+		case res.SecurityBefore.Scanned != "full":
+			res.Upgrades = &Upgrades{Skipped: "no advisory database: which packages are vulnerable is not known, none was upgraded"}
+		default:
+			if err := step("upgrade", func() error {
+				patched, up, cleanup, err := o.upgrade(ctx, req.Source, req.Image, res.SecurityBefore.Fixable, req.TempDir)
+				if err != nil {
+					return err
+				}
+				res.Upgrades = up
+				if patched == nil {
+					return nil
+				}
+				cleanups = append(cleanups, cleanup)
+				ref := "myrmex.local/optimize-upgraded:" + strconv.FormatUint(rand.Uint64(), 36)
+				cleanups = append(cleanups, func() { o.Remove(ref) })
+				if err := o.Load(ctx, ref, patched); err != nil {
+					return err
+				}
+				image, source = patched, ref
+				return nil
+			}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	upgraded := source != req.Source
+
 	var profile *Profile
 	if haveProbe {
 		if err := step("profile", func() error {
-			pr, rep, err := o.Prober.Profile(ctx, req.Source, probe)
+			pr, rep, err := o.Prober.Profile(ctx, source, probe)
 			if err != nil {
 				return err
 			}
 			res.Profile = pr
+			if !pr.Passed && upgraded {
+				res.VerificationIssues = append(res.VerificationIssues, "probe failed on the image with its packages upgraded: "+pr.Failure)
+				return fmt.Errorf("%w: the probe fails once the packages are upgraded (%s): optimize with NoUpgrade (--no-upgrade) to harden without upgrading",
+					ErrVerification, pr.Failure)
+			}
 			if !pr.Passed {
 				return fmt.Errorf("%w: the probe fails on the original image under the sensor (%s); fix the probe first", errdefs.ErrInvalidArgument, pr.Failure)
 			}
@@ -250,7 +311,7 @@ func (o *Optimizer) Optimize(ctx context.Context, req Request) (*Result, error) 
 			ropts.Profile = nil
 		}
 		if haveProbe {
-			h, err := o.hardening(ctx, req, profile)
+			h, err := o.hardening(ctx, image, req, profile)
 			if err != nil {
 				return nil, err
 			}
@@ -259,12 +320,17 @@ func (o *Optimizer) Optimize(ctx context.Context, req Request) (*Result, error) 
 	}
 	var rw *RewriteResult
 	if err := step("rewrite", func() (err error) {
-		rw, err = Rewrite(ctx, req.Image, ropts)
+		rw, err = Rewrite(ctx, image, ropts)
 		return err
 	}); err != nil {
 		return nil, err
 	}
-	res.Changes, res.User = rw.Changes, rw.User
+	if upgraded {
+		for _, u := range res.Upgrades.Upgraded {
+			res.Changes = append(res.Changes, u.change())
+		}
+	}
+	res.Changes, res.User = append(res.Changes, rw.Changes...), rw.User
 	defer rw.Close()
 	res.Removed, res.Minified, res.LayersAfter = rw.Removed, rw.Minified, rw.LayersAfter
 	res.FilesBefore, res.FilesAfter, res.FilesAdded = rw.FilesBefore, rw.FilesAfter, rw.Added
@@ -329,8 +395,10 @@ func (o *Optimizer) Optimize(ctx context.Context, req Request) (*Result, error) 
 		}
 		if req.Scan != nil {
 			var err error
-			if res.SecurityBefore, err = req.Scan(ctx, req.Source); err != nil {
-				return fmt.Errorf("scanning the original: %w", err)
+			if res.SecurityBefore == nil {
+				if res.SecurityBefore, err = req.Scan(ctx, req.Source); err != nil {
+					return fmt.Errorf("scanning the original: %w", err)
+				}
 			}
 			if res.SecurityAfter, err = req.Scan(ctx, req.Target); err != nil {
 				return fmt.Errorf("scanning the optimized image: %w", err)
@@ -431,13 +499,13 @@ func (o *Optimizer) Remove(ref string) {
 // hardening is what the security type changes: a non-root user, no setuid/setgid bits, no shells, package
 // managers or attack tools the profile did not see used, no files the compliance checks flag as secrets or
 // unnecessary.
-func (o *Optimizer) hardening(ctx context.Context, req Request, profile *Profile) (*Hardening, error) {
+func (o *Optimizer) hardening(ctx context.Context, image v1.Image, req Request, profile *Profile) (*Hardening, error) {
 	h := &Hardening{NonRoot: true, StripSetID: true, Remove: map[string]string{}, KeepShells: req.KeepShells,
 		KeepPackageManagers: req.KeepPackageManagers, User: req.User}
 	if profile != nil {
 		h.RemoveTools, h.Used = true, profile.Files
 	}
-	rep, err := compliance.Check(ctx, req.Image, "", compliance.Options{})
+	rep, err := compliance.Check(ctx, image, "", compliance.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("checking compliance: %w", err)
 	}

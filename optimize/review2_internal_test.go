@@ -40,7 +40,7 @@ func TestHostileHardeningPathsWithSpaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := (&Optimizer{}).hardening(context.Background(), Request{Image: img}, nil)
+	h, err := (&Optimizer{}).hardening(context.Background(), img, Request{Image: img}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,13 +15,13 @@ import (
 
 // probeFlags are the flags of an optimization: the probe, and what to keep and drop.
 type probeFlags struct {
-	sensor, probeExec, probeRun, probeOutput, probeBody string
-	probeHTTP, keep, drop, removeLayers                 []string
-	probeStatus, probeExitCode                          int
-	probeTimeout                                        time.Duration
-	healthcheck, keepShell, keepPackageManager          bool
-	user                                                string
-	targetSize                                          float64
+	sensor, probeExec, probeRun, probeOutput, probeBody   string
+	probeHTTP, keep, drop, removeLayers                   []string
+	probeStatus, probeExitCode                            int
+	probeTimeout                                          time.Duration
+	healthcheck, keepShell, keepPackageManager, noUpgrade bool
+	user                                                  string
+	targetSize                                            float64
 }
 
 type optimizeFlags struct {
@@ -108,6 +108,7 @@ func (o *probeFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&o.sensor, "sensor", "", "path of the myrmex-sensor program")
 	fl.BoolVar(&o.keepShell, "keep-shell", false, "keep the image's shells whatever the probe used")
 	fl.BoolVar(&o.keepPackageManager, "keep-package-manager", false, "keep the image's package manager whatever the probe used")
+	fl.BoolVar(&o.noUpgrade, "no-upgrade", false, "security and multi: leave the OS packages as they are (default: upgrade the vulnerable ones that have a fix)")
 	fl.StringVar(&o.user, "user", "", "security and multi: the user to run as, NAME or UID[:GID] (default: the image's unprivileged user, else one created)")
 }
 
@@ -130,7 +131,7 @@ func (o probeFlags) options() (containerization.OptimizeOptions, error) {
 	}
 	return containerization.OptimizeOptions{
 		TargetSizeMB: o.targetSize, LayersToRemove: o.removeLayers, Probe: probe, Keep: o.keep, Drop: o.drop, Sensor: o.sensor,
-		KeepShells: o.keepShell, KeepPackageManagers: o.keepPackageManager, User: o.user,
+		KeepShells: o.keepShell, KeepPackageManagers: o.keepPackageManager, User: o.user, NoUpgrade: o.noUpgrade,
 	}, nil
 }
 
@@ -215,6 +216,14 @@ func printOptimization(w io.Writer, r *containerization.OptimizationResult) erro
 				break
 			}
 			fmt.Fprintf(tw, "Security:\t%s\n", imp)
+		}
+		if u := d.Upgrades; u != nil {
+			if u.Skipped != "" {
+				fmt.Fprintf(tw, "Packages:\tnot upgraded: %s\n", u.Skipped)
+			}
+			for _, n := range u.NotFixed {
+				fmt.Fprintf(tw, "Packages:\t%s %s: the fix (%s) is not in the image's repositories\n", n.Package, n.From, n.Fixed)
+			}
 		}
 		if p := d.Performance; p != nil {
 			fmt.Fprintf(tw, "Push+pull+start:\t%.2f s → %.2f s (median of %d), %.1f %% faster\n", p.Original.MedianTotal, p.Optimized.MedianTotal, p.Rounds, p.Improvement)
