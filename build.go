@@ -15,6 +15,7 @@ import (
 	"github.com/codomyrmex/containerization/build"
 	"github.com/codomyrmex/containerization/build/lint"
 	"github.com/codomyrmex/containerization/engine"
+	"github.com/codomyrmex/containerization/policy"
 	"github.com/codomyrmex/containerization/registry"
 	"github.com/codomyrmex/containerization/scan"
 )
@@ -62,6 +63,9 @@ type BuildOptions struct {
 	// Engine reuses a connected engine client; else one is opened to Host.
 	Engine *engine.Client
 	Host   string
+	// Policy is held to the built image (the build gate) and to its push, instead of the client's
+	// (Config.Policy); a refusal fails the build with Op "policy" and nothing is pushed.
+	Policy *policy.Policy
 }
 
 // BuildContainers builds an image from a Dockerfile on BuildKit, lints it first, scans it, gates it on a severity
@@ -209,6 +213,26 @@ func (c *Client) BuildContainers(ctx context.Context, imageName string, opts Bui
 		res.SecurityScanPassed = opts.ScanThreshold == ""
 	}
 
+	// The build gate: the image built (optimized, when it was) is held to the policy before it goes anywhere.
+	if pol := c.policyFor(opts.Policy); pol != nil {
+		img := gateImage{ref: imageName, source: source}
+		if res.Scan != nil && res.Scan.ScanType == "full" {
+			img.scan = res.Scan
+		}
+		if remote {
+			img.registry = &opts.RegistryOptions
+		}
+		var gateEng *engine.Client
+		if !remote {
+			gateEng = eng
+		}
+		v, err := c.holdToPolicy(ctx, policy.GateBuild, pol, gateEng, []gateImage{img}, nil)
+		res.PolicyVerdict = v
+		if err != nil {
+			return fail("policy", err)
+		}
+	}
+
 	if remote && output == build.OutputRegistry {
 		// The builder pushed it already: the gate above ran on what the registry holds.
 		res.PushedTo = imageName
@@ -223,6 +247,9 @@ func (c *Client) BuildContainers(ctx context.Context, imageName string, opts Bui
 	if opts.PushToRegistry && !remote {
 		ro := opts.RegistryOptions
 		ro.Engine, ro.Tags = eng, nil
+		if ro.Policy == nil {
+			ro.Policy = opts.Policy
+		}
 		if ro.Progress == nil {
 			ro.Progress = opts.Progress
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/codomyrmex/containerization/engine"
 	"github.com/codomyrmex/containerization/kube"
+	"github.com/codomyrmex/containerization/policy"
 	"github.com/codomyrmex/containerization/registry"
 	"github.com/codomyrmex/containerization/scan"
 	"github.com/codomyrmex/containerization/scan/vulndb"
@@ -32,6 +33,12 @@ type Config struct {
 	Keychain authn.Keychain
 	// Logger receives debug records; nil discards them.
 	Logger *slog.Logger
+	// Policy is held at every gate of the client's calls: a build, a push, a container's create and start (a
+	// call's options may name another). Nil: no policy. See package policy and docs/policy.md.
+	Policy *policy.Policy
+	// PolicyScan is how the gates scan an image the policy needs a scan of (the advisory database, the layer
+	// cache); the zero value is the defaults of [ScanOptions].
+	PolicyScan ScanOptions
 }
 
 // Client is Myrmex: the specification's six functions as methods, over connections opened once and shared by

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/codomyrmex/containerization/engine"
+	"github.com/codomyrmex/containerization/policy"
 )
 
 // The operations of [ManageContainers]: the specification's six, and list and inspect, which users expect.
@@ -51,6 +52,8 @@ type ContainerResult struct {
 	// Details is the inspect operation's answer: the container's configuration, state, resources, ports,
 	// networks and mounts.
 	Details *ContainerDetails `json:"details,omitempty"`
+	// PolicyVerdict is the policy's verdict at create and start, when a policy is set (see package policy).
+	PolicyVerdict *policy.Verdict `json:"policy_verdict,omitempty"`
 }
 
 // ContainerDetails is what inspect tells of a container; see [engine.Details].
@@ -81,6 +84,8 @@ type ManageOptions struct {
 	Logs LogOptions
 	// Foreign (list) includes containers that Myrmex did not create.
 	Foreign bool
+	// Policy (create, start) is held to the container and its image instead of the client's (Config.Policy).
+	Policy *policy.Policy
 }
 
 // ManageContainers runs one lifecycle operation on a container: create (from config), start, stop, remove,
@@ -115,6 +120,13 @@ func (c *Client) ManageContainers(ctx context.Context, operation, containerName 
 	eng, err := c.engineFor(ctx, opts.Engine)
 	if err != nil {
 		return finish(err)
+	}
+
+	if pol := c.policyFor(opts.Policy); pol != nil && (operation == OpCreate || operation == OpStart) {
+		var err error
+		if res.PolicyVerdict, err = c.containerGate(ctx, pol, eng, operation, containerName, config); err != nil {
+			return finish(err)
+		}
 	}
 
 	var st engine.State

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/codomyrmex/containerization/errdefs"
+	"github.com/codomyrmex/containerization/policy"
 )
 
 // The sentinels that every error of this module wraps; see package errdefs.
@@ -31,7 +32,7 @@ func describe(fn, op, kind, subject string, err error) string {
 // ContainerBuildError reports a failed build_containers: a Dockerfile or build context problem, a failing step,
 // or a security gate the image did not pass.
 type ContainerBuildError struct {
-	Op    string // build, lint, scan, push
+	Op    string // build, lint, optimize, scan, policy, push
 	Image string
 	Err   error
 }
@@ -127,6 +128,8 @@ type ErrorObject struct {
 	Op string `json:"op,omitempty"`
 	// Subject is what the operation acted on: the image, container, object (kind/namespace/name) or registry.
 	Subject string `json:"subject,omitempty"`
+	// Verdict is the policy's whole verdict when the policy refused (code policy_violation at a gate).
+	Verdict *policy.Verdict `json:"verdict,omitempty"`
 }
 
 // NewErrorObject describes err as an [ErrorObject]; nil gives the zero value.
@@ -134,7 +137,7 @@ func NewErrorObject(err error) ErrorObject {
 	if err == nil {
 		return ErrorObject{}
 	}
-	o := ErrorObject{Class: "Error", Code: errdefs.KindOf(err).Code, Message: err.Error()}
+	o := ErrorObject{Class: "Error", Code: errdefs.KindOf(err).Code, Message: err.Error(), Verdict: PolicyVerdict(err)}
 	var (
 		build   *ContainerBuildError
 		manage  *ContainerManagementError

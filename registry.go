@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/codomyrmex/containerization/engine"
+	"github.com/codomyrmex/containerization/policy"
 	"github.com/codomyrmex/containerization/registry"
 )
 
@@ -63,6 +64,8 @@ type RegistryOptions struct {
 	Engine *engine.Client
 	Host   string
 	Logger *slog.Logger
+	// Policy (push, copy) is held to the image before it is written instead of the client's (Config.Policy).
+	Policy *policy.Policy
 }
 
 // ManageContainerRegistry runs one registry operation (manage_container_registry):
@@ -122,6 +125,26 @@ func (c *Client) ManageContainerRegistry(ctx context.Context, operation, imageNa
 	ropts, err := c.registryOptions(opts, ep.Kind, opts.Credentials, transferProgress(operation, imageName, opts.Progress))
 	if err != nil {
 		return fail(err)
+	}
+
+	// The push gate: what goes into a registry is held to the policy first (a copy is a push too).
+	if pol := c.policyFor(opts.Policy); pol != nil && (operation == RegistryPush || operation == RegistryCopy) {
+		img := gateImage{ref: ref.String(), source: imageName}
+		var eng *engine.Client
+		if operation == RegistryCopy {
+			img.source = registry.SourceRemote + ep.String() + "/" + strings.TrimPrefix(ref.String(), ref.Context().RegistryStr()+"/")
+			if opts.Destination != "" {
+				img.ref = opts.Destination
+			}
+			img.registry = &opts
+		} else if !registry.IsLocalSource(imageName) {
+			if eng, err = c.engineFor(ctx, opts.Engine); err != nil {
+				return fail(err)
+			}
+		}
+		if res.PolicyVerdict, err = c.holdToPolicy(ctx, policy.GatePush, pol, eng, []gateImage{img}, nil); err != nil {
+			return fail(err)
+		}
 	}
 
 	var out registry.Result

@@ -1,6 +1,7 @@
 package containerization
 
 import (
+	"github.com/codomyrmex/containerization/policy"
 	"time"
 
 	"github.com/codomyrmex/containerization/engine"
@@ -50,6 +51,8 @@ type BuildResult struct {
 	PushedTo    string `json:"pushed_to,omitempty"`
 	// Recommendations gather the lint findings' and the scan's.
 	Recommendations []string `json:"recommendations"`
+	// PolicyVerdict is the policy's verdict at the build gate, when a policy is set.
+	PolicyVerdict *policy.Verdict `json:"policy_verdict,omitempty"`
 }
 
 // LintFinding is one Dockerfile lint finding (hadolint's rule ids).
@@ -79,6 +82,8 @@ type RegistryResult struct {
 	MediaType string `json:"media_type,omitempty"`
 	// Repositories is the catalog, for list without an image name.
 	Repositories []string `json:"repositories,omitempty"`
+	// PolicyVerdict is the policy's verdict at the push gate (push, copy), when a policy is set.
+	PolicyVerdict *policy.Verdict `json:"policy_verdict,omitempty"`
 }
 
 // OptimizationResult is what optimize_containers returns.

@@ -620,3 +620,24 @@ func parseVolumes(volumes map[string]VolumeMount) ([]mount.Mount, error) {
 	}
 	return out, nil
 }
+
+// HostPaths are the host paths c mounts (absolute, as the engine would mount them: relative and ~ paths
+// resolved, and symbolic links followed where they exist on this machine).
+func (c ContainerConfig) HostPaths() ([]string, error) {
+	mounts, err := parseVolumes(c.Volumes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errdefs.ErrInvalidArgument, err)
+	}
+	var out []string
+	for _, m := range mounts {
+		if m.Type != mount.TypeBind {
+			continue
+		}
+		p := m.Source
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}

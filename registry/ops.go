@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -340,9 +341,11 @@ func openSource(ctx context.Context, src string, eng Engine) (image, func(), err
 		cleanup()
 		return image{}, none, fmt.Errorf("saving %s from the engine: %w", ref, err)
 	}
+	// An image ID ("sha256:…", or its short form) reads as a tag but names none in the archive: the archive of
+	// one image is read as that image.
 	tag, err := name.NewTag(ref)
 	var tagp *name.Tag
-	if err == nil {
+	if err == nil && !imageID.MatchString(ref) {
 		tagp = &tag
 	}
 	img, err := tarball.ImageFromPath(file, tagp)
@@ -352,6 +355,9 @@ func openSource(ctx context.Context, src string, eng Engine) (image, func(), err
 	}
 	return image{img: img, archive: file}, cleanup, nil
 }
+
+// imageID matches an engine's image ID, full or short.
+var imageID = regexp.MustCompile(`^(sha256:[0-9a-f]{64}|[0-9a-f]{12,64})$`)
 
 // PushOptions tunes [Push].
 type PushOptions struct {

@@ -117,6 +117,9 @@ func runBuild(cmd *cobra.Command, g *globalOptions, o buildOptions, contextDir s
 	}
 	res, err := g.myrmex().BuildContainers(cmd.Context(), o.tags[0], opts)
 	stop()
+	if res != nil {
+		g.warnVerdict(res.PolicyVerdict)
+	}
 	var step *build.StepError
 	if errors.As(err, &step) {
 		printStepError(g.errOut, step)

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strings"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
@@ -19,6 +21,7 @@ import (
 	"github.com/codomyrmex/containerization"
 	"github.com/codomyrmex/containerization/engine"
 	"github.com/codomyrmex/containerization/errdefs"
+	"github.com/codomyrmex/containerization/policy"
 )
 
 // Exit codes of myrmex. An error that falls in more than one category takes the first row that matches:
@@ -153,6 +156,9 @@ type globalOptions struct {
 	host   string
 	output string
 	debug  bool
+	// policyFile is --policy (else $MYRMEX_POLICY); policy the policy read from it, held at every gate.
+	policyFile string
+	policy     *policy.Policy
 
 	in          io.Reader
 	out, errOut io.Writer
@@ -190,9 +196,21 @@ stderr, and with -o json a failure is also a JSON object there ({"error": {"clas
 			}
 			switch g.output {
 			case outputTable, outputJSON, outputYAML:
-				return nil
+			default:
+				return fmt.Errorf("%w: -o %q: want table, json or yaml", containerization.ErrInvalidArgument, g.output)
 			}
-			return fmt.Errorf("%w: -o %q: want table, json or yaml", containerization.ErrInvalidArgument, g.output)
+			if g.policyFile == "" {
+				g.policyFile = os.Getenv("MYRMEX_POLICY")
+			}
+			// policy check reads the file it is given; a broken policy in the environment must not stop it.
+			if g.policyFile != "" && !strings.HasPrefix(cmd.CommandPath(), "myrmex policy") {
+				p, err := policy.Load(g.policyFile)
+				if err != nil {
+					return err
+				}
+				g.policy = p
+			}
+			return nil
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
@@ -202,8 +220,9 @@ stderr, and with -o json a failure is also a JSON object there ({"error": {"clas
 	pf.StringVar(&g.host, "host", "", "engine address, such as unix:///run/docker.sock or tcp://host:2376 (default $DOCKER_HOST, else the platform's socket)")
 	pf.StringVarP(&g.output, "output", "o", outputTable, "output format: table, json or yaml")
 	pf.BoolVar(&g.debug, "debug", false, "log debug records to stderr")
+	pf.StringVar(&g.policyFile, "policy", "", "policy file held at every gate: build, push, container create and start, kube apply (default $MYRMEX_POLICY; see docs/policy.md)")
 
-	root.AddCommand(newVersionCmd(g), newContainerCmd(g), newRegistryCmd(g), newScanCmd(g), newDBCmd(g), newBuildCmd(g), newKubeCmd(g), newOptimizeCmd(g))
+	root.AddCommand(newVersionCmd(g), newContainerCmd(g), newRegistryCmd(g), newScanCmd(g), newDBCmd(g), newBuildCmd(g), newKubeCmd(g), newOptimizeCmd(g), newPolicyCmd(g))
 	return root
 }
 
@@ -235,7 +254,7 @@ func (g *globalOptions) engine(ctx context.Context) (*engine.Client, error) {
 func (g *globalOptions) myrmex() *containerization.Client {
 	if g.client == nil {
 		// New fails only for a cancelled context; a client over no context still answers each call's own.
-		g.client, _ = containerization.New(context.Background(), containerization.Config{Host: g.host, Logger: g.log})
+		g.client, _ = containerization.New(context.Background(), containerization.Config{Host: g.host, Logger: g.log, Policy: g.policy})
 	}
 	return g.client
 }

@@ -185,6 +185,7 @@ func runCreate(cmd *cobra.Command, g *globalOptions, o createOptions, name strin
 	for _, w := range res.Warnings {
 		fmt.Fprintf(g.errOut, "myrmex: warning: %s\n", w)
 	}
+	g.warnVerdict(res.PolicyVerdict)
 	if err != nil {
 		return err
 	}

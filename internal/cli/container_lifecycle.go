@@ -73,6 +73,7 @@ func runLifecycle(cmd *cobra.Command, g *globalOptions, op string, names []strin
 	for _, name := range names {
 		res, err := g.myrmex().ManageContainers(ctx, op, name, nil, opts)
 		results = append(results, res)
+		g.warnVerdict(res.PolicyVerdict)
 		if err != nil {
 			g.fail(err)
 			if first == nil {

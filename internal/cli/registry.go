@@ -128,6 +128,7 @@ func runRegistry(cmd *cobra.Command, g *globalOptions, op, image, registryURL st
 	}
 	res, err := g.myrmex().ManageContainerRegistry(cmd.Context(), op, image, registryURL, opts)
 	stop() // the progress line goes before the result or the error is written
+	g.warnVerdict(res.PolicyVerdict)
 	if err != nil {
 		if g.structured() {
 			if perr := g.encode(res); perr != nil {

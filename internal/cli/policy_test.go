@@ -1,0 +1,77 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/codomyrmex/containerization/internal/testimages"
+)
+
+func writePolicy(t *testing.T, doc string) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(f, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// policy check lists a valid policy's rules and what makes it refuse everything; a bad one is exit 2 with the
+// line and the field; policy schema is JSON.
+func TestPolicyCheck(t *testing.T) {
+	good := writePolicy(t, "version: 1\nimages:\n  registries: []\nruntime:\n  non_root: true\n")
+	r := mustRun(t, "policy", "check", good)
+	for _, want := range []string{"a valid policy (version 1)", "images.registries", "runtime.non_root", "warning: images.registries is empty"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("policy check printed %q, want %q in it", r.stdout, want)
+		}
+	}
+	var js struct {
+		Valid    bool     `json:"valid"`
+		Problems []string `json:"problems"`
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, "policy", "check", good, "-o", "json").stdout), &js); err != nil || !js.Valid || len(js.Problems) != 1 {
+		t.Errorf("policy check -o json = %+v, %v", js, err)
+	}
+	bad := writePolicy(t, "version: 1\nruntime:\n  no_root: true\n")
+	if r := myrmex(t, "policy", "check", bad); r.code != 2 || !strings.Contains(r.stderr, "line 3: unknown field no_root in runtime") {
+		t.Errorf("policy check (unknown rule) = exit %d, %q", r.code, r.stderr)
+	}
+	if r := myrmex(t, "policy", "check", filepath.Join(t.TempDir(), "none.yaml")); r.code != 3 {
+		t.Errorf("policy check (missing) = exit %d, %q", r.code, r.stderr)
+	}
+	// A broken policy in the environment stops the commands it would govern, not policy check.
+	t.Setenv("MYRMEX_POLICY", bad)
+	mustRun(t, "policy", "check", good)
+	if r := myrmex(t, "container", "ls"); r.code != 2 || !strings.Contains(r.stderr, "no_root") {
+		t.Errorf("container ls under a broken MYRMEX_POLICY = exit %d, %q", r.code, r.stderr)
+	}
+	var schema map[string]any
+	if err := json.Unmarshal([]byte(mustRun(t, "policy", "schema").stdout), &schema); err != nil || schema["$schema"] == nil {
+		t.Errorf("policy schema = %v, %v", schema, err)
+	}
+}
+
+// --policy holds container create to the policy: exit 7 naming the rule; a warning gate creates and warns.
+func TestPolicyFlag(t *testing.T) {
+	eng := testEngine(t)
+	enforce := writePolicy(t, "version: 1\nruntime:\n  require_limits: [memory]\n")
+	name := containerName(t, eng, "policy")
+	r := myrmex(t, "--policy", enforce, "container", "create", name, "--image", testimages.Busybox)
+	if r.code != 7 || !strings.Contains(r.stderr, "runtime.require_limits: container "+name+": no memory limit") {
+		t.Errorf("create without a limit = exit %d, %q", r.code, r.stderr)
+	}
+	if r := myrmex(t, "container", "inspect", name); r.code != 3 {
+		t.Errorf("the refused container exists: inspect = exit %d", r.code)
+	}
+	mustRun(t, "--policy", enforce, "container", "create", name, "--image", testimages.Busybox, "--memory", "16m")
+	warn := writePolicy(t, "version: 1\nruntime:\n  require_limits: [cpu]\ngates: {create: warn}\n")
+	other := containerName(t, eng, "policy-warn")
+	r = mustRun(t, "--policy", warn, "container", "create", other, "--image", testimages.Busybox)
+	if !strings.Contains(r.stderr, "warning: the policy (create gate, warn only): runtime.require_limits") {
+		t.Errorf("a warning gate said %q", r.stderr)
+	}
+}
