@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/codomyrmex/containerization/kube"
+	"github.com/codomyrmex/containerization/policy"
 )
 
 // KubernetesOptions are the deployment options of [OrchestrateKubernetes] (the specification's kwargs), and the
@@ -39,6 +40,14 @@ type KubernetesOptions struct {
 
 	Stdin    io.Reader   // manifests when manifestPath is "-" (default os.Stdin)
 	Progress func(Event) // apply, prune, wait and delete events per object, as they happen
+
+	// Policy is held to every container the manifests run (images and pod specs) before anything is applied,
+	// instead of the client's (Config.Policy). PinDigests applies each image as the digest it resolved to (and
+	// was checked at): a tag that moves afterwards changes nothing. Registry has the credentials and CA for
+	// resolving and scanning the images.
+	Policy     *policy.Policy
+	PinDigests bool
+	Registry   RegistryOptions
 }
 
 // KubernetesChange is what an apply did or would do to one object.
@@ -95,8 +104,13 @@ func (c *Client) OrchestrateKubernetes(ctx context.Context, deploymentName, mani
 	if r := opts.Resources; r != nil {
 		ov.Requests, ov.Limits = amounts(r.Requests), amounts(r.Limits)
 	}
+	var verdict *policy.Verdict
+	var gate kube.Gate
+	if pol := c.policyFor(opts.Policy); pol != nil || opts.PinDigests {
+		gate = c.applyGate(pol, opts, &verdict)
+	}
 	res, err := kc.Apply(ctx, objs, kube.ApplyOptions{
-		Name: deploymentName, Namespace: namespace, CreateNamespace: opts.CreateNamespace, Overrides: ov,
+		Name: deploymentName, Namespace: namespace, CreateNamespace: opts.CreateNamespace, Overrides: ov, Gate: gate,
 		DryRun: opts.DryRun, ForceConflicts: opts.ForceConflicts, Prune: opts.Prune,
 		Wait: opts.Wait, Timeout: opts.Timeout, Progress: kubeProgress(opts.Progress),
 	})
@@ -104,6 +118,13 @@ func (c *Client) OrchestrateKubernetes(ctx context.Context, deploymentName, mani
 	if res != nil {
 		d = fromStatus(res.Status, deploymentName, namespace)
 		d.Changes, d.Pruned, d.DryRun = res.Changes, res.Pruned, res.DryRun
+	}
+	if verdict != nil {
+		if d == nil {
+			d = fromStatus(nil, deploymentName, namespace)
+			d.Status = "refused"
+		}
+		d.PolicyVerdict = verdict
 	}
 	if err != nil {
 		return d, kubeErr("apply", subject, err)

@@ -9,8 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/codomyrmex/containerization/engine"
+	"github.com/codomyrmex/containerization/kube"
 	"github.com/codomyrmex/containerization/policy"
+	"github.com/codomyrmex/containerization/registry"
 	"github.com/codomyrmex/containerization/scan"
 )
 
@@ -23,6 +28,10 @@ type gateImage struct {
 	scan   *SecurityScanResult
 	// registry are the options to read it from a registry with (credentials, CA), when it is read from one.
 	registry *RegistryOptions
+	// subject, when set, is the image's digest in its registry, where a scan attached to it is looked for first.
+	subject *name.Digest
+	ropts   registry.Options
+	ep      registry.Endpoint
 }
 
 // policyFor is the policy a call is held to: its options', else the client's.
@@ -40,14 +49,20 @@ func (c *Client) holdToPolicy(ctx context.Context, gate string, pol *policy.Poli
 		if im.digest == "" && eng != nil {
 			im.digest = engineDigest(ctx, eng, cmp.Or(im.source, im.ref))
 		}
+		source := ""
+		if im.scan == nil && pol.NeedsScan() && im.subject != nil {
+			if im.scan = c.attachedScan(ctx, pol, *im.subject, im.ropts, im.ep); im.scan != nil {
+				source = "attached " + im.scan.Evidence.Digest
+			}
+		}
 		if im.scan == nil && pol.NeedsScan() {
 			res, err := c.scanForPolicy(ctx, cmp.Or(im.source, im.ref), eng, im.registry)
 			if err != nil {
 				return nil, fmt.Errorf("scanning %s for the policy: %w", im.ref, err)
 			}
-			im.scan = res
+			im.scan, source = res, "scanned"
 		}
-		pims = append(pims, policy.Image{Reference: im.ref, Digest: im.digest, Scan: policyScan(im.scan)})
+		pims = append(pims, policy.Image{Reference: im.ref, Digest: im.digest, Scan: policyScan(im.scan), ScanSource: source})
 	}
 	v := pol.Evaluate(gate, pims, containers, time.Now())
 	return v, v.Err()
@@ -126,7 +141,8 @@ func (c *Client) containerGate(ctx context.Context, pol *policy.Policy, eng *eng
 			return nil, err
 		}
 		facts = policy.Container{Name: cmp.Or(name, config.Name), Image: config.Image, CPU: config.Resources.CPULimit != "",
-			Memory: config.Resources.MemoryLimit != "", HostNetwork: slices.Contains(config.Networks, "host"), HostPaths: hostPaths}
+			Memory: config.Resources.MemoryLimit != "", Pids: config.PidsLimit > 0 || config.Hardened, Privileged: config.Privileged,
+			HostNetwork: slices.Contains(config.Networks, "host"), HostPaths: hostPaths, User: config.User}
 		if ok, err := eng.ImageExists(ctx, config.Image); err != nil {
 			return nil, err
 		} else if !ok {
@@ -136,7 +152,7 @@ func (c *Client) containerGate(ctx context.Context, pol *policy.Policy, eng *eng
 		if err != nil {
 			return nil, fmt.Errorf("%w: inspecting %s: %v", ErrUnavailable, config.Image, err)
 		}
-		if ins.Config != nil {
+		if ins.Config != nil && facts.User == "" {
 			facts.User = ins.Config.User
 		}
 		img = gateImage{ref: config.Image}
@@ -146,7 +162,7 @@ func (c *Client) containerGate(ctx context.Context, pol *policy.Policy, eng *eng
 			return nil, err
 		}
 		facts = policy.Container{Name: strings.TrimPrefix(d.Name, "/"), Image: d.Image, User: d.User, Privileged: d.Privileged,
-			CPU: d.NanoCPUs > 0, Memory: d.MemoryLimitBytes > 0, HostNetwork: d.NetworkMode == "host"}
+			CPU: d.NanoCPUs > 0, Memory: d.MemoryLimitBytes > 0, Pids: d.PidsLimit > 0, HostNetwork: d.NetworkMode == "host"}
 		for _, m := range d.Mounts {
 			if m.Type == "bind" {
 				facts.HostPaths = append(facts.HostPaths, m.Source)
@@ -156,4 +172,114 @@ func (c *Client) containerGate(ctx context.Context, pol *policy.Policy, eng *eng
 		img = gateImage{ref: d.Image, source: d.ImageID, digest: engineDigest(ctx, eng, d.ImageID)}
 	}
 	return c.holdToPolicy(ctx, policy.GateCreate, pol, eng, []gateImage{img}, []policy.Container{facts})
+}
+
+// maxApplyImages bounds the images one apply may make the gate resolve and scan.
+const maxApplyImages = 200
+
+// applyGate is the apply gate: every image the manifests run is resolved to its digest in its registry, held
+// to the policy with the pod specs, and pinned to that digest when asked. The verdict goes to *verdict.
+func (c *Client) applyGate(pol *policy.Policy, opts KubernetesOptions, verdict **policy.Verdict) kube.Gate {
+	return func(ctx context.Context, containers []kube.PodContainer) (map[string]string, error) {
+		if pol.Mode(policy.GateApply) == policy.Off && !opts.PinDigests {
+			return nil, nil
+		}
+		refs := map[string]*resolvedImage{}
+		var order []string
+		for _, pc := range containers {
+			img := strings.TrimSpace(pc.Image)
+			if img == "" || refs[img] != nil {
+				continue
+			}
+			if len(refs) == maxApplyImages {
+				return nil, fmt.Errorf("%w: the manifests run more than %d images: the gate resolves at most that many", ErrInvalidArgument, maxApplyImages)
+			}
+			r, err := c.resolveImage(ctx, img, opts.Registry)
+			if err != nil {
+				return nil, fmt.Errorf("the policy needs %s's digest: %w", img, err)
+			}
+			refs[img], order = r, append(order, img)
+		}
+		var images []gateImage
+		for _, img := range order {
+			r := refs[img]
+			images = append(images, gateImage{ref: img, source: r.source, digest: r.digest, registry: &opts.Registry,
+				subject: &r.subject, ropts: r.ropts, ep: r.ep})
+		}
+		var facts []policy.Container
+		for _, pc := range containers {
+			r := refs[strings.TrimSpace(pc.Image)]
+			f := policy.Container{Name: pc.Object + "/" + pc.Container, Image: pc.Image, Privileged: pc.Privileged,
+				CPU: pc.CPULimit, Memory: pc.MemoryLimit, HostNetwork: pc.HostNetwork, HostPaths: pc.HostPaths,
+				Pids: true} // a pod spec has no process limit of its own: the node's applies
+			switch {
+			case pc.RunAsNonRoot != nil && *pc.RunAsNonRoot:
+				f.User = "nonroot" // the kubelet refuses to start it as root
+			case pc.RunAsUser != nil:
+				f.User = fmt.Sprint(*pc.RunAsUser)
+			case r != nil:
+				f.User = r.user // the image's own USER
+			}
+			facts = append(facts, f)
+		}
+		var v *policy.Verdict
+		var err error
+		if pol != nil {
+			v, err = c.holdToPolicy(ctx, policy.GateApply, pol, nil, images, facts)
+			*verdict = v
+			if err != nil {
+				return nil, err
+			}
+		}
+		if !opts.PinDigests {
+			return nil, nil
+		}
+		pins := map[string]string{}
+		for img, r := range refs {
+			pins[img] = r.pinned
+		}
+		return pins, nil
+	}
+}
+
+// resolvedImage is an image of the manifests as its registry has it: the reference pinned to its digest, the
+// digest, where a scan reads it, and the user its configuration runs as.
+type resolvedImage struct {
+	pinned, digest, source, user string
+	subject                      name.Digest
+	ropts                        registry.Options
+	ep                           registry.Endpoint
+}
+
+// resolveImage reads an image's digest in its registry, and the user its configuration runs as: ref is pinned
+// as it was written (its registry and repository), with the digest instead of the tag.
+func (c *Client) resolveImage(ctx context.Context, img string, ro RegistryOptions) (*resolvedImage, error) {
+	ref, ep, err := registry.Resolve(img, "", "")
+	if err != nil {
+		return nil, err
+	}
+	ropts, err := c.registryOptions(ro, ep.Kind, ro.Credentials, nil)
+	if err != nil {
+		return nil, err
+	}
+	// The digest the tag names (an index's, for a multi-platform image: every node then gets its own platform's).
+	desc, err := remote.Get(ref, ropts.RemoteOptions(ctx, ep)...)
+	if err != nil {
+		return nil, registry.Classify(err, ep.Host, ref.String())
+	}
+	out := &resolvedImage{digest: desc.Digest.String(), subject: ref.Context().Digest(desc.Digest.String()), ropts: ropts, ep: ep}
+	if rimg, err := desc.Image(); err == nil {
+		if cf, err := rimg.ConfigFile(); err == nil {
+			out.user = cf.Config.User
+		}
+	}
+	written := img
+	if i := strings.Index(written, "@"); i >= 0 {
+		written = written[:i]
+	} else if i := strings.LastIndex(written, ":"); i > strings.LastIndex(written, "/") {
+		written = written[:i]
+	}
+	out.pinned = written + "@" + out.digest
+	out.source = registry.SourceRemote + ep.String() + "/" + strings.TrimPrefix(ref.Context().Name(), ref.Context().RegistryStr()+"/") + "@" + out.digest
+	return out, nil
 }

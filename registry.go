@@ -2,6 +2,7 @@ package containerization
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -66,6 +67,9 @@ type RegistryOptions struct {
 	Logger *slog.Logger
 	// Policy (push, copy) is held to the image before it is written instead of the client's (Config.Policy).
 	Policy *policy.Policy
+	// AttachScan (push) scans the image as the registry holds it once it is written, and attaches the scan
+	// to its digest there (the client's PolicyScan options say how it is scanned), for the gates to reuse.
+	AttachScan bool
 }
 
 // ManageContainerRegistry runs one registry operation (manage_container_registry):
@@ -183,6 +187,18 @@ func (c *Client) ManageContainerRegistry(ctx context.Context, operation, imageNa
 	res.ImageDigest, res.Reference, res.MediaType = out.Digest, out.Reference, out.MediaType
 	res.Tags, res.Repositories = out.Tags, out.Repositories
 	res.SizeMB = float64(out.Size) / (1 << 20)
+	if opts.AttachScan && operation == RegistryPush {
+		so := c.cfg.PolicyScan
+		so.Registry, so.Attach = opts, true
+		so.Registry.Progress, so.Registry.Policy = nil, nil
+		pushed := registry.SourceRemote + ep.String() + "/" + strings.TrimPrefix(trimDigestRef(out.Reference), hostOf(out.Reference)+"/") + "@" + out.Digest
+		sr, err := c.ScanContainerSecurity(ctx, pushed, "full", so)
+		if sr == nil || sr.Evidence == nil {
+			res.Success = false
+			return fail(fmt.Errorf("pushed as %s@%s, but attaching its scan failed: %w", out.Reference, out.Digest, errors.Unwrap(err)))
+		}
+		res.Evidence = sr.Evidence
+	}
 	return res, nil
 }
 

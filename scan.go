@@ -38,6 +38,9 @@ type ScanOptions struct {
 	Limits inventory.Limits
 	// Registry options for an image read from a registry (credentials, CA, platform).
 	Registry RegistryOptions
+	// Attach stores the result in the image's registry as an OCI artifact that refers to the image's digest
+	// (evidence the policy's gates reuse; see docs/policy.md). The image must be read from a registry.
+	Attach bool
 	// Progress receives the scan's phases: the image opened (Phase "open"), then the scan itself ("scan"),
 	// each started and done (or failed).
 	Progress func(Event)
@@ -86,6 +89,10 @@ func (c *Client) ScanContainerSecurity(ctx context.Context, imageName, scanType 
 			opts.Progress(Event{Time: time.Now(), Op: "scan", Phase: name, Subject: imageName, Status: status, Message: msg})
 		}
 	}
+	fromRegistry := c.fromRegistry(ctx, imageName, opts.Engine)
+	if opts.Attach && !fromRegistry {
+		return fail("attach", fmt.Errorf("%w: attaching a scan needs an image read from a registry (docker://REF), not %s", ErrInvalidArgument, imageName))
+	}
 	phase("open", "started", "")
 	img, cleanup, err := c.openImage(ctx, imageName, opts.Engine, opts.Registry)
 	if err != nil {
@@ -118,6 +125,16 @@ func (c *Client) ScanContainerSecurity(ctx context.Context, imageName, scanType 
 	}
 	phase("scan", "done", fmt.Sprintf("%d packages, %d findings", len(rep.Packages), findings))
 	res := resultOf(imageName, rep)
+	if fromRegistry {
+		if d, err := img.Digest(); err == nil {
+			res.ImageDigest = d.String()
+		}
+	}
+	if opts.Attach {
+		if res.Evidence, err = c.attachScan(ctx, imageName, res, opts.Registry); err != nil {
+			return res, &SecurityScanError{Op: "attach", Image: imageName, Err: err}
+		}
+	}
 	if !rep.PolicyPassed {
 		n := len(rep.Match.Violations)
 		return res, &SecurityScanError{Op: "policy", Image: imageName,

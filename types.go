@@ -84,6 +84,8 @@ type RegistryResult struct {
 	Repositories []string `json:"repositories,omitempty"`
 	// PolicyVerdict is the policy's verdict at the push gate (push, copy), when a policy is set.
 	PolicyVerdict *policy.Verdict `json:"policy_verdict,omitempty"`
+	// Evidence is the scan attached to the pushed image (RegistryOptions.AttachScan).
+	Evidence *policy.Evidence `json:"evidence,omitempty"`
 }
 
 // OptimizationResult is what optimize_containers returns.
@@ -132,6 +134,8 @@ type KubernetesDeployment struct {
 	DryRun        bool               `json:"dry_run,omitempty"`
 	Changes       []KubernetesChange `json:"changes,omitempty"` // what the apply did (or would do) per object
 	Pruned        []KubernetesChange `json:"pruned,omitempty"`
+	// PolicyVerdict is the policy's verdict at the apply gate, when a policy is set.
+	PolicyVerdict *policy.Verdict `json:"policy_verdict,omitempty"`
 }
 
 // KubernetesRevision is one revision of a deployment's pod template, as its history lists it.
@@ -165,10 +169,14 @@ type PodStatus struct {
 // SecurityScanResult is the specification's SecurityScanResult. The first eleven fields are the specification's;
 // the rest say what a caller needs beyond them.
 type SecurityScanResult struct {
-	ImageName       string          `json:"image_name"`
-	ScanTimestamp   time.Time       `json:"scan_timestamp"`
-	ScanDuration    float64         `json:"scan_duration"` // seconds
-	Vulnerabilities []Vulnerability `json:"vulnerabilities"`
+	ImageName string `json:"image_name"`
+	// ImageDigest is the manifest digest of the image scanned when it was read from a registry; Evidence is
+	// where the scan was attached to it (ScanOptions.Attach).
+	ImageDigest     string           `json:"image_digest,omitempty"`
+	Evidence        *policy.Evidence `json:"evidence,omitempty"`
+	ScanTimestamp   time.Time        `json:"scan_timestamp"`
+	ScanDuration    float64          `json:"scan_duration"` // seconds
+	Vulnerabilities []Vulnerability  `json:"vulnerabilities"`
 	// ComplianceScore is 0–100 (see package scan/compliance for the formula); null when the scan type ran no
 	// compliance checks (quick), rather than a zero that would read as a failing image.
 	ComplianceScore *float64 `json:"compliance_score"`

@@ -48,6 +48,34 @@ type ContainerConfig struct {
 	RestartPolicy string `json:"restart_policy"`
 	// Labels are set on the container, beside [ManagedLabel].
 	Labels map[string]string `json:"labels"`
+
+	// The isolation a container runs with (docker run's flags in brackets). See [ContainerConfig.Hardened].
+	//
+	// User runs the process as NAME or UID, with :GROUP or :GID (--user); empty: the image's USER.
+	User string `json:"user,omitempty"`
+	// ReadOnly mounts the root filesystem read-only (--read-only); Tmpfs mounts writable tmpfs directories,
+	// path → options ("size=64m,mode=1777"; --tmpfs).
+	ReadOnly bool              `json:"read_only,omitempty"`
+	Tmpfs    map[string]string `json:"tmpfs,omitempty"`
+	// CapDrop and CapAdd drop and add Linux capabilities ("ALL", "NET_BIND_SERVICE" or "CAP_NET_BIND_SERVICE";
+	// --cap-drop, --cap-add).
+	CapDrop []string `json:"cap_drop,omitempty"`
+	CapAdd  []string `json:"cap_add,omitempty"`
+	// NoNewPrivileges keeps the process and its children from gaining privileges through setuid programs or
+	// file capabilities (--security-opt no-new-privileges).
+	NoNewPrivileges bool `json:"no_new_privileges,omitempty"`
+	// PidsLimit bounds the number of processes (--pids-limit); 0: the engine's default, none.
+	PidsLimit int64 `json:"pids_limit,omitempty"`
+	// SeccompProfile is the system-call filter: empty for the engine's default, "unconfined" for none, or a
+	// JSON profile file (--security-opt seccomp=…).
+	SeccompProfile string `json:"seccomp_profile,omitempty"`
+	// Privileged gives every capability and the host's devices (--privileged). False unless asked.
+	Privileged bool `json:"privileged,omitempty"`
+	// Hardened turns on a safe set at once, under what the fields above set: every capability dropped (unless
+	// CapDrop names some), no new privileges, a read-only root filesystem with a tmpfs /tmp (64 MB) unless
+	// Tmpfs names mounts, and at most 512 processes unless PidsLimit is set. It cannot be combined with
+	// Privileged.
+	Hardened bool `json:"hardened,omitempty"`
 }
 
 // Resources is the specification's resources block.
@@ -185,6 +213,10 @@ func notUTF8(cfg ContainerConfig) string {
 		return "networks"
 	case bad(cfg.RestartPolicy):
 		return "restart_policy"
+	case bad(cfg.User, cfg.SeccompProfile):
+		return "user or seccomp_profile"
+	case bad(cfg.CapAdd...) || bad(cfg.CapDrop...):
+		return "cap_add or cap_drop"
 	case bad(r.CPULimit, r.MemoryLimit, r.CPUReservation, r.MemoryReservation):
 		return "resources"
 	}
@@ -206,6 +238,11 @@ func notUTF8(cfg ContainerConfig) string {
 	for k, v := range cfg.Volumes {
 		if bad(k, v.Bind, v.Mode) {
 			return "volumes"
+		}
+	}
+	for k, v := range cfg.Tmpfs {
+		if bad(k, v) {
+			return "tmpfs"
 		}
 	}
 	return ""
@@ -317,6 +354,9 @@ func (cfg ContainerConfig) request(name string) (*createRequest, error) {
 		bad("%v", err)
 	}
 	req.host.RestartPolicy = rp
+	for _, e := range isolation(cfg, req) {
+		bad("%s", e)
+	}
 
 	if len(errs) > 0 {
 		return nil, invalid("%s", strings.Join(errs, "; "))

@@ -39,6 +39,13 @@ type Details struct {
 	Privileged             bool   `json:"privileged"`
 	ReadOnlyRootfs         bool   `json:"read_only_rootfs"`
 	NetworkMode            string `json:"network_mode,omitempty"`
+	// The isolation the engine applied: capabilities dropped and added, security options (no-new-privileges,
+	// seccomp, apparmor), the process limit, tmpfs mounts.
+	CapDrop     []string          `json:"cap_drop,omitempty"`
+	CapAdd      []string          `json:"cap_add,omitempty"`
+	SecurityOpt []string          `json:"security_opt,omitempty"`
+	PidsLimit   int64             `json:"pids_limit,omitempty"`
+	Tmpfs       map[string]string `json:"tmpfs,omitempty"`
 
 	// Ports are the published ports ("127.0.0.1:8080->80/tcp") and the exposed ones that are not ("443/tcp").
 	Ports    []string                   `json:"ports"`
@@ -120,6 +127,16 @@ func DetailsOf(ins container.InspectResponse) Details {
 	if h := ins.HostConfig; h != nil {
 		d.MemoryLimitBytes, d.MemoryReservationBytes, d.NanoCPUs, d.CPUShares = h.Memory, h.MemoryReservation, h.NanoCPUs, h.CPUShares
 		d.RestartPolicy, d.Privileged, d.ReadOnlyRootfs, d.NetworkMode = string(h.RestartPolicy.Name), h.Privileged, h.ReadonlyRootfs, string(h.NetworkMode)
+		d.CapDrop, d.CapAdd, d.Tmpfs = h.CapDrop, h.CapAdd, h.Tmpfs
+		for _, o := range h.SecurityOpt {
+			if k, v, ok := strings.Cut(o, "="); ok && k == "seccomp" && v != "unconfined" {
+				o = "seccomp=<profile>" // the profile's JSON, not repeated here
+			}
+			d.SecurityOpt = append(d.SecurityOpt, o)
+		}
+		if h.PidsLimit != nil {
+			d.PidsLimit = *h.PidsLimit
+		}
 	}
 	if n := ins.NetworkSettings; n != nil {
 		published := map[string]bool{}

@@ -46,6 +46,9 @@ type ApplyOptions struct {
 	// is applied).
 	CreateNamespace bool
 	Overrides       Overrides
+	// Gate, when set, judges the containers the objects run before anything is applied (a policy), and may pin
+	// their images to digests.
+	Gate Gate
 	// DryRun applies nothing: the API server validates and defaults every object (server-side dry run), and
 	// the result says what would change, and what prune would delete.
 	DryRun bool
@@ -231,6 +234,15 @@ func (c *Client) Apply(ctx context.Context, objs []*Object, opts ApplyOptions) (
 		it.obj.SetManagedFields(nil)
 		it.obj.SetResourceVersion("")
 		it.obj.SetUID("")
+	}
+
+	// The gate: every container the objects will run, before anything reaches the cluster.
+	if opts.Gate != nil {
+		pins, err := opts.Gate(ctx, PodContainers(work))
+		if err != nil {
+			return nil, err
+		}
+		pinImages(work, pins)
 	}
 
 	// Namespaces the objects need: in the manifests, existing, or created on request.

@@ -18,8 +18,18 @@ type Image struct {
 	Reference string
 	// Digest is its manifest digest, or the engine's image ID when it has no digest yet (a local build).
 	Digest string
-	// Scan is its scan; nil when it was not scanned (the rules that need one then refuse it).
-	Scan *Scan
+	// Scan is its scan; nil when it was not scanned (the rules that need one then refuse it). ScanSource says
+	// where the scan came from: "scanned" at the gate, or "attached <artifact digest>" (evidence reused).
+	Scan       *Scan
+	ScanSource string
+}
+
+// ImageVerdict is what a verdict judged of one image.
+type ImageVerdict struct {
+	Reference string `json:"reference"`
+	Digest    string `json:"digest,omitempty"`
+	// Scan is where the scan it was judged on came from: "scanned", "attached sha256:…", or "" (none needed).
+	Scan string `json:"scan,omitempty"`
 }
 
 // Scan is what a scan said about an image.
@@ -50,9 +60,9 @@ type Container struct {
 	// User is the user it runs as: the container's, else the image's ("" is root).
 	User       string
 	Privileged bool
-	// CPU and Memory say which limits are set.
-	CPU, Memory bool
-	HostNetwork bool
+	// CPU, Memory and Pids say which limits are set.
+	CPU, Memory, Pids bool
+	HostNetwork       bool
 	// HostPaths are the host paths it mounts.
 	HostPaths []string
 }
@@ -64,9 +74,11 @@ type Verdict struct {
 	Mode       Mode        `json:"mode"`
 	Allowed    bool        `json:"allowed"`
 	Violations []Violation `json:"violations"`
-	Ignored    []Ignored   `json:"ignored,omitempty"`
-	Warnings   []string    `json:"warnings,omitempty"`
-	Time       time.Time   `json:"time"`
+	// Images are the images judged, by digest, with where their scans came from.
+	Images   []ImageVerdict `json:"images,omitempty"`
+	Ignored  []Ignored      `json:"ignored,omitempty"`
+	Warnings []string       `json:"warnings,omitempty"`
+	Time     time.Time      `json:"time"`
 }
 
 // Violation is one rule an image or a container breaks.
@@ -101,6 +113,7 @@ func (p *Policy) Evaluate(gate string, images []Image, containers []Container, n
 	}
 	v.Policy = p.File
 	for _, im := range images {
+		v.Images = append(v.Images, ImageVerdict{Reference: im.Reference, Digest: im.Digest, Scan: im.ScanSource})
 		p.image(v, gate, im, now)
 	}
 	for _, c := range containers {
@@ -306,7 +319,7 @@ func (p *Policy) container(v *Verdict, c Container) {
 		add("runtime.no_privileged", "the container is privileged: it has every capability and the host's devices")
 	}
 	for _, l := range rt.RequireLimits {
-		set := map[string]bool{"cpu": c.CPU, "memory": c.Memory}[l]
+		set := map[string]bool{"cpu": c.CPU, "memory": c.Memory, "pids": c.Pids}[l]
 		if !set {
 			add("runtime.require_limits", "no "+l+" limit")
 		}

@@ -119,7 +119,7 @@ type Tags struct {
 // Runtime are the rules a container is held to when it is created.
 type Runtime struct {
 	NoPrivileged bool `yaml:"no_privileged,omitempty" json:"no_privileged,omitempty"`
-	// RequireLimits are the limits every container must set: cpu, memory.
+	// RequireLimits are the limits every container must set: cpu, memory, pids.
 	RequireLimits []string `yaml:"require_limits,omitempty" json:"require_limits,omitempty"`
 	// NonRoot refuses containers that would run as root (the container's user, else the image's).
 	NonRoot       bool `yaml:"non_root,omitempty" json:"non_root,omitempty"`
@@ -382,8 +382,8 @@ func (p *Policy) validate(root *yaml.Node) error {
 	}
 	if rt := p.Runtime; rt != nil {
 		for _, l := range rt.RequireLimits {
-			if l != "cpu" && l != "memory" {
-				return fmt.Errorf("line %d: runtime.require_limits: %q: want cpu or memory", fieldLine(root, "runtime", "require_limits"), l)
+			if l != "cpu" && l != "memory" && l != "pids" {
+				return fmt.Errorf("line %d: runtime.require_limits: %q: want cpu, memory or pids", fieldLine(root, "runtime", "require_limits"), l)
 			}
 		}
 		if hp := rt.HostPaths; hp != nil {

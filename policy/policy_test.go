@@ -35,7 +35,7 @@ images:
   tags: {forbid_latest: true, require_digest: true}
 runtime:
   no_privileged: true
-  require_limits: [memory, cpu]
+  require_limits: [memory, cpu, pids]
   non_root: true
   no_host_network: true
   host_paths: {allow: [/var/log, /srv/data]}
@@ -56,7 +56,7 @@ func TestParseFull(t *testing.T) {
 		t.Errorf("ignore = %+v", ig)
 	}
 	rt := p.Runtime
-	if !rt.NoPrivileged || !rt.NonRoot || !rt.NoHostNetwork || len(rt.RequireLimits) != 2 || len(rt.HostPaths.Allow) != 2 {
+	if !rt.NoPrivileged || !rt.NonRoot || !rt.NoHostNetwork || len(rt.RequireLimits) != 3 || len(rt.HostPaths.Allow) != 2 {
 		t.Errorf("runtime = %+v", rt)
 	}
 	if p.Mode(policy.GatePush) != policy.Warn || p.Mode(policy.GatePipeline) != policy.Off || p.Mode(policy.GateApply) != policy.Enforce {
@@ -163,7 +163,7 @@ func TestParseRefuses(t *testing.T) {
 		{"version: 1\nimages:\n  max_scan_age: -1h\n", "line 3: images.max_scan_age must be positive"},
 		{"version: 1\nimages:\n  registries: [\"https://registry.example.com\"]\n", "line 3: images.registries"},
 		{"version: 1\nruntime:\n  require_limits: [disk]\n", `line 3: runtime.require_limits: "disk"`},
-		{"version: 1\nruntime:\n  require_limits: [pids]\n", `line 3: runtime.require_limits: "pids": want cpu or memory`},
+		{"version: 1\nruntime:\n  require_limits: [disks]\n", `line 3: runtime.require_limits: "disks": want cpu, memory or pids`},
 		{"version: 1\nruntime:\n  host_paths: {allow: [var/log]}\n", `runtime.host_paths.allow: "var/log"`},
 		{"version: 1\ngates:\n  push: maybe\n", `line 3: "maybe": want enforce, warn or off`},
 		{"version: 1\nimages: [1, 2]\n", "line 2"},
@@ -294,7 +294,7 @@ func TestEvaluateContainers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ok := policy.Container{Name: "web", User: "1000:1000", CPU: true, Memory: true, HostPaths: []string{"/var/log/app", "/srv/data"}}
+	ok := policy.Container{Name: "web", User: "1000:1000", CPU: true, Memory: true, Pids: true, HostPaths: []string{"/var/log/app", "/srv/data"}}
 	if v := p.Evaluate(policy.GateCreate, nil, []policy.Container{ok}, time.Now()); !v.Allowed {
 		t.Errorf("a compliant container: %+v", v.Violations)
 	}
@@ -302,12 +302,13 @@ func TestEvaluateContainers(t *testing.T) {
 		c    policy.Container
 		want []string
 	}{
-		{policy.Container{Name: "a", User: "app", Privileged: true, HostNetwork: true, CPU: true, Memory: true},
+		{policy.Container{Name: "a", User: "app", Privileged: true, HostNetwork: true, CPU: true, Memory: true, Pids: true},
 			[]string{"runtime.no_privileged", "runtime.no_host_network"}},
-		{policy.Container{Name: "b", User: "", Memory: true}, []string{"runtime.require_limits", "runtime.non_root"}},
-		{policy.Container{Name: "c", User: "00:1", CPU: true, Memory: true}, []string{"runtime.non_root"}},
-		{policy.Container{Name: "d", User: "root", CPU: true, Memory: true}, []string{"runtime.non_root"}},
-		{policy.Container{Name: "e", User: "10", CPU: true, Memory: true, HostPaths: []string{"/var/logger", "/", "/var/log/../../etc"}},
+		{policy.Container{Name: "b", User: "", Memory: true, Pids: true}, []string{"runtime.require_limits", "runtime.non_root"}},
+		{policy.Container{Name: "p", User: "1", Memory: true, CPU: true}, []string{"runtime.require_limits"}},
+		{policy.Container{Name: "c", User: "00:1", CPU: true, Memory: true, Pids: true}, []string{"runtime.non_root"}},
+		{policy.Container{Name: "d", User: "root", CPU: true, Memory: true, Pids: true}, []string{"runtime.non_root"}},
+		{policy.Container{Name: "e", User: "10", CPU: true, Memory: true, Pids: true, HostPaths: []string{"/var/logger", "/", "/var/log/../../etc"}},
 			[]string{"runtime.host_paths", "runtime.host_paths", "runtime.host_paths"}},
 	} {
 		v := p.Evaluate(policy.GateCreate, nil, []policy.Container{c.c}, time.Now())

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
@@ -27,6 +28,12 @@ type createOptions struct {
 	restart        string
 	labels         []string
 	createNetworks bool
+	// isolation
+	user                           string
+	readOnly, privileged, hardened bool
+	tmpfs, capDrop, capAdd         []string
+	securityOpts                   []string
+	pidsLimit                      int64
 }
 
 func newContainerCreateCmd(g *globalOptions) *cobra.Command {
@@ -83,6 +90,15 @@ any other SOURCE names a volume, created if missing.`,
 	f.StringVar(&o.restart, "restart", "", "restart policy: no, always, unless-stopped, on-failure[:N]")
 	f.StringArrayVarP(&o.labels, "label", "l", nil, "set a label, KEY=VALUE")
 	f.BoolVar(&o.createNetworks, "create-networks", false, "create missing networks instead of failing")
+	f.StringVarP(&o.user, "user", "u", "", "run as NAME or UID[:GROUP|GID] instead of the image's user")
+	f.BoolVar(&o.readOnly, "read-only", false, "mount the root filesystem read-only")
+	f.StringArrayVar(&o.tmpfs, "tmpfs", nil, "mount a tmpfs: PATH[:OPTIONS], e.g. /tmp:size=64m,mode=1777")
+	f.StringArrayVar(&o.capDrop, "cap-drop", nil, "drop a Linux capability (ALL, NET_RAW…)")
+	f.StringArrayVar(&o.capAdd, "cap-add", nil, "add a Linux capability (NET_BIND_SERVICE…)")
+	f.StringArrayVar(&o.securityOpts, "security-opt", nil, "no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json")
+	f.Int64Var(&o.pidsLimit, "pids-limit", 0, "at most this many processes")
+	f.BoolVar(&o.privileged, "privileged", false, "give every capability and the host's devices")
+	f.BoolVar(&o.hardened, "hardened", false, "drop every capability, no new privileges, read-only root with a tmpfs /tmp, at most 512 processes")
 	return cmd
 }
 
@@ -122,8 +138,37 @@ func (o createOptions) config(cmd *cobra.Command, stdin io.Reader, command []str
 	set("cpu-reservation", &cfg.Resources.CPUReservation, o.cpuReservation)
 	set("memory-reservation", &cfg.Resources.MemoryReservation, o.memReservation)
 	set("restart", &cfg.RestartPolicy, o.restart)
+	set("user", &cfg.User, o.user)
 	if len(command) > 0 {
 		cfg.Command = command
+	}
+	setBool := func(flag string, dst *bool, v bool) {
+		if changed(flag) {
+			*dst = v
+		}
+	}
+	setBool("read-only", &cfg.ReadOnly, o.readOnly)
+	setBool("privileged", &cfg.Privileged, o.privileged)
+	setBool("hardened", &cfg.Hardened, o.hardened)
+	if changed("pids-limit") {
+		cfg.PidsLimit = o.pidsLimit
+	}
+	cfg.CapDrop = append(cfg.CapDrop, o.capDrop...)
+	cfg.CapAdd = append(cfg.CapAdd, o.capAdd...)
+	for _, t := range o.tmpfs {
+		p, opts, _ := strings.Cut(t, ":")
+		cfg.Tmpfs = initMap(cfg.Tmpfs)
+		cfg.Tmpfs[p] = opts
+	}
+	for _, so := range o.securityOpts {
+		switch k, v, _ := strings.Cut(so, "="); {
+		case so == "no-new-privileges" || so == "no-new-privileges:true" || so == "no-new-privileges=true":
+			cfg.NoNewPrivileges = true
+		case k == "seccomp" && v != "":
+			cfg.SeccompProfile = v
+		default:
+			return nil, invalidf("--security-opt %q: want no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json", so)
+		}
 	}
 
 	if len(o.env) > 0 {

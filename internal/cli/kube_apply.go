@@ -27,6 +27,7 @@ type applyOptions struct {
 	prune           bool
 	dryRun          bool
 	forceConflicts  bool
+	pinDigests      bool
 	fieldManager    string
 }
 
@@ -53,7 +54,7 @@ deployment). --requests and --limits take cpu=QUANTITY,memory=QUANTITY.`,
   kustomize build overlays/prod | myrmex kube apply web -f - -n shop --prune --dry-run`,
 		Args: exactArgs(1, "one deployment NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := o.options(cmd, f)
+			opts, err := o.options(cmd, g, f)
 			if err != nil {
 				return err
 			}
@@ -82,12 +83,13 @@ deployment). --requests and --limits take cpu=QUANTITY,memory=QUANTITY.`,
 	fl.BoolVar(&o.prune, "prune", false, "delete what an earlier apply of NAME applied that the manifests no longer hold")
 	fl.BoolVar(&o.dryRun, "dry-run", false, "change nothing: the API server checks every object, and the output says what would change")
 	fl.BoolVar(&o.forceConflicts, "force-conflicts", false, "take over fields another field manager owns instead of failing")
+	fl.BoolVar(&o.pinDigests, "pin-digests", false, "apply every image as the digest its tag names now (the one the policy checked)")
 	fl.StringVar(&o.fieldManager, "field-manager", "", "server-side apply field manager (default myrmex)")
 	return cmd
 }
 
 // options checks the flags and turns them into the library's options, before anything is read or contacted.
-func (o applyOptions) options(cmd *cobra.Command, f *kubeFlags) (containerization.KubernetesOptions, error) {
+func (o applyOptions) options(cmd *cobra.Command, g *globalOptions, f *kubeFlags) (containerization.KubernetesOptions, error) {
 	opts := f.options()
 	if o.file == "" {
 		return opts, &usageError{invalidf("%s needs the manifests: -f PATH (a file, a directory, or - for stdin)", cmd.CommandPath())}
@@ -147,6 +149,14 @@ func (o applyOptions) options(cmd *cobra.Command, f *kubeFlags) (containerizatio
 	opts.Prune, opts.DryRun, opts.ForceConflicts = o.prune, o.dryRun, o.forceConflicts
 	opts.FieldManager = o.fieldManager
 	opts.Stdin = cmd.InOrStdin()
+	opts.PinDigests = o.pinDigests
+	if o.pinDigests || g.policy != nil {
+		// The gate reads the images from their registries with Myrmex's stored logins first.
+		var err error
+		if opts.Registry.Keychain, err = g.keychain(); err != nil {
+			return opts, err
+		}
+	}
 	return opts, nil
 }
 

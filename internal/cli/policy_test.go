@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/codomyrmex/containerization/internal/testenv"
 	"github.com/codomyrmex/containerization/internal/testimages"
 )
 
@@ -73,5 +74,61 @@ func TestPolicyFlag(t *testing.T) {
 	r = mustRun(t, "--policy", warn, "container", "create", other, "--image", testimages.Busybox)
 	if !strings.Contains(r.stderr, "warning: the policy (create gate, warn only): runtime.require_limits") {
 		t.Errorf("a warning gate said %q", r.stderr)
+	}
+}
+
+// The isolation flags of container create reach the engine; a bad one is exit 2 before anything is made.
+func TestCreateIsolationFlags(t *testing.T) {
+	eng := testEngine(t)
+	name := containerName(t, eng, "hardened")
+	create(t, name, "--image", testimages.Busybox, "--hardened", "--user", "1000", "--cap-add", "net_bind_service",
+		"--tmpfs", "/run:size=8m", "--security-opt", "no-new-privileges", "--pids-limit", "128")
+	var d struct {
+		Config     struct{ User string }
+		HostConfig struct {
+			ReadonlyRootfs  bool
+			CapDrop, CapAdd []string
+			PidsLimit       int64
+			Tmpfs           map[string]string
+			SecurityOpt     []string
+		}
+	}
+	r := mustRun(t, "container", "inspect", name, "-o", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
+		t.Fatalf("%v: %s", err, r.stdout)
+	}
+	x := d.HostConfig
+	if d.Config.User != "1000" || !x.ReadonlyRootfs || len(x.CapDrop) != 1 || x.CapDrop[0] != "ALL" || len(x.CapAdd) != 1 || x.CapAdd[0] != "CAP_NET_BIND_SERVICE" ||
+		x.PidsLimit != 128 || x.Tmpfs["/run"] != "size=8m" || len(x.Tmpfs) != 1 || len(x.SecurityOpt) != 1 {
+		t.Errorf("inspect = %+v, user %q", x, d.Config.User)
+	}
+	other := containerName(t, eng, "bad-cap")
+	if r := myrmex(t, "container", "create", other, "--image", testimages.Busybox, "--cap-add", "teleport"); r.code != 2 || !strings.Contains(r.stderr, "not a Linux capability") {
+		t.Errorf("a bad capability = exit %d, %q", r.code, r.stderr)
+	}
+	if r := myrmex(t, "container", "create", other, "--image", testimages.Busybox, "--security-opt", "apparmor=x"); r.code != 2 {
+		t.Errorf("an unknown security option = exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// registry push --attach-scan stores the pushed image's scan in the registry; registry scans lists it; scan
+// --attach of an image in the engine is refused.
+func TestAttachedScans(t *testing.T) {
+	testEngine(t)
+	t.Setenv("MYRMEX_CACHE_DIR", t.TempDir())
+	mustRun(t, "db", "import", "../../testdata/osv")
+	reg := testenv.InProcess(t)
+	dest := "http://" + reg.Host + "/clitest/busybox:1"
+	mustRun(t, "registry", "push", testimages.Busybox, "--to", dest, "--attach-scan")
+	var list []struct {
+		Digest      string            `json:"digest"`
+		Annotations map[string]string `json:"annotations"`
+	}
+	r := mustRun(t, "registry", "scans", dest, "-o", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list) != 1 || list[0].Annotations["dev.codomyrmex.myrmex.scan.type"] != "full" {
+		t.Errorf("registry scans = %s, %v", r.stdout, err)
+	}
+	if r := myrmex(t, "scan", testimages.Busybox, "--attach"); r.code != 2 || !strings.Contains(r.stderr, "needs an image read from a registry") {
+		t.Errorf("scan --attach of an engine image = exit %d, %q", r.code, r.stderr)
 	}
 }

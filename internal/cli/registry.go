@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 
 	"github.com/codomyrmex/containerization"
+	"github.com/codomyrmex/containerization/policy"
 	"github.com/codomyrmex/containerization/registry/credstore"
 )
 
@@ -24,7 +26,42 @@ func newRegistryCmd(g *globalOptions) *cobra.Command {
 		newRegistryLoginCmd(g),
 		newRegistryLogoutCmd(g),
 		newRegistryRetentionCmd(g),
+		newRegistryScansCmd(g),
 	)
+}
+
+// newRegistryScansCmd lists the scans attached to an image in its registry.
+func newRegistryScansCmd(g *globalOptions) *cobra.Command {
+	var f registryFlags
+	cmd := &cobra.Command{
+		Use:   "scans REF",
+		Short: "List the scans attached to an image's digest in its registry (myrmex scan --attach, registry push --attach-scan)",
+		Example: `  myrmex registry scans registry.example.com/team/web:1.4
+  myrmex registry scans http://127.0.0.1:5000/app@sha256:… -o json`,
+		Args: exactArgs(1, "one REF"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts, err := f.options(g)
+			if err != nil {
+				return err
+			}
+			list, err := g.myrmex().AttachedScans(cmd.Context(), args[0], opts)
+			if err != nil {
+				return err
+			}
+			return show(g, list, func(w io.Writer, list []policy.Evidence) error {
+				tw := newTable(w)
+				fmt.Fprintln(tw, "EVIDENCE\tCREATED\tSCAN\tFINDINGS\tDATABASE\tSCANNER")
+				for _, e := range list {
+					a := e.Annotations
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Digest, e.Created.Format(time.RFC3339), a[policy.AnnotationScanType],
+						a[policy.AnnotationSummary], a[policy.AnnotationDBUpdated], a[policy.AnnotationScanner])
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	f.add(cmd)
+	return cmd
 }
 
 // registryFlags are the flags every registry operation shares.

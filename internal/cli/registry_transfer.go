@@ -8,10 +8,11 @@ import (
 
 func newRegistryPushCmd(g *globalOptions) *cobra.Command {
 	var (
-		f     registryFlags
-		to    string
-		tags  []string
-		level int
+		f      registryFlags
+		to     string
+		tags   []string
+		level  int
+		attach bool
 	)
 	cmd := &cobra.Command{
 		Use:   "push IMAGE",
@@ -31,12 +32,13 @@ it was. stdout gets a line per tag written: REFERENCE DIGEST pushed SIZE.`,
 				return err
 			}
 			// A destination that names its registry (with http:// for plain HTTP) speaks for itself.
-			opts.Destination, opts.Tags, opts.GzipLevel = to, tags, level
+			opts.Destination, opts.Tags, opts.GzipLevel, opts.AttachScan = to, tags, level, attach
 			return runRegistry(cmd, g, containerization.RegistryPush, args[0], f.url, opts)
 		},
 	}
 	f.add(cmd)
 	cmd.Flags().StringVar(&to, "to", "", "destination REPO:TAG or full reference (default: the image's own repository and tag)")
+	cmd.Flags().BoolVar(&attach, "attach-scan", false, "scan the pushed image and attach the scan to its digest in the registry")
 	cmd.Flags().StringArrayVarP(&tags, "tag", "t", nil, "another tag for the pushed image (repeat for several)")
 	cmd.Flags().IntVar(&level, "gzip-level", 0, "gzip level of the layers Myrmex compresses (an image from the engine or a docker save tarball): 1 fastest (default) to 9 smallest; docker push uses 6")
 	return cmd

@@ -25,6 +25,7 @@ const (
 type scanOptions struct {
 	output     string
 	scanType   string
+	attach     bool
 	threshold  string
 	ignore     []string
 	ignoreFile string
@@ -79,6 +80,7 @@ ecosystem missing from the database, a stale database, files skipped) go to stde
 	fl.IntVar(&o.exitCode, "exit-code", ExitPolicy, "exit code when the policy fails (0 to succeed anyway); without --severity-threshold, any finding fails it")
 	fl.StringVar(&o.caFile, "ca-file", "", "PEM file of certificate authorities to trust besides the system's, for an image read from a registry")
 	fl.StringVar(&o.platform, "platform", "", "image to scan from a multi-platform index, OS/ARCH[/VARIANT] (default linux/amd64)")
+	fl.BoolVar(&o.attach, "attach", false, "store the scan in the image's registry, referring to its digest (an image read from a registry)")
 	o.creds.add(cmd, "", "u", "the image's registry")
 	return cmd
 }
@@ -102,7 +104,7 @@ func runScan(cmd *cobra.Command, g *globalOptions, o scanOptions, image string) 
 	}
 	opts := containerization.ScanOptions{
 		SeverityThreshold: o.threshold, IgnoreRules: o.ignore, IgnoreFile: o.ignoreFile,
-		DBDir: o.dbDir, Cache: o.cacheDir, Host: g.host, Logger: g.log, Registry: ro,
+		DBDir: o.dbDir, Cache: o.cacheDir, Host: g.host, Logger: g.log, Registry: ro, Attach: o.attach,
 	}
 
 	res, err := g.myrmex().ScanContainerSecurity(cmd.Context(), image, o.scanType, opts)
@@ -111,6 +113,9 @@ func runScan(cmd *cobra.Command, g *globalOptions, o scanOptions, image string) 
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(g.errOut, "myrmex: warning: %s\n", w)
+	}
+	if res.Evidence != nil && !g.structured() {
+		fmt.Fprintf(g.errOut, "myrmex: attached the scan to %s as %s\n", res.ImageDigest, res.Evidence.Digest)
 	}
 	if perr := printScan(g, res, o); perr != nil {
 		return perr
