@@ -14,6 +14,7 @@ import (
 	"github.com/codomyrmex/containerization/engine"
 	"github.com/codomyrmex/containerization/policy"
 	"github.com/codomyrmex/containerization/registry"
+	"github.com/codomyrmex/containerization/scan/cyclonedx"
 )
 
 // fromRegistry reports whether a scan of imageName reads it from a registry: docker://REF, or a plain reference
@@ -48,18 +49,22 @@ func (c *Client) registryDigest(imageName, digest string, ro RegistryOptions) (n
 	return ref.Context().Digest(digest), ropts, ep, nil
 }
 
-// attachScan stores res as evidence referring to the scanned image's digest.
-func (c *Client) attachScan(ctx context.Context, imageName string, res *SecurityScanResult, ro RegistryOptions) (*policy.Evidence, error) {
+// attachScan stores res, and the image's SBOM, as evidence referring to the scanned image's digest.
+func (c *Client) attachScan(ctx context.Context, imageName string, res *SecurityScanResult, ro RegistryOptions) (*policy.Evidence, *policy.Evidence, error) {
 	if res.ImageDigest == "" {
-		return nil, fmt.Errorf("%w: the scanned image's digest is not known", ErrInvalidArgument)
+		return nil, nil, fmt.Errorf("%w: the scanned image's digest is not known", ErrInvalidArgument)
 	}
 	subject, ropts, ep, err := c.registryDigest(imageName, res.ImageDigest, ro)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	body, err := json.Marshal(res)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	sbom, err := json.Marshal(cyclonedx.SBOM(subject.String(), res.ScanTimestamp, "myrmex", version(), res.packages))
+	if err != nil {
+		return nil, nil, err
 	}
 	anns := map[string]string{
 		policy.AnnotationScanner:  res.ScanTool,
@@ -72,9 +77,14 @@ func (c *Client) attachScan(ctx context.Context, imageName string, res *Security
 	}
 	e, err := policy.Attach(ctx, subject, policy.ScanArtifactType, body, anns, ropts.RemoteOptions(ctx, ep)...)
 	if err != nil {
-		return nil, registry.Classify(err, ep.Host, subject.String())
+		return nil, nil, registry.Classify(err, ep.Host, subject.String())
 	}
-	return e, nil
+	s, err := policy.Attach(ctx, subject, policy.SBOMArtifactType, sbom, map[string]string{policy.AnnotationScanner: res.ScanTool,
+		"dev.codomyrmex.myrmex.sbom.components": strconv.Itoa(len(res.packages))}, ropts.RemoteOptions(ctx, ep)...)
+	if err != nil {
+		return e, nil, registry.Classify(err, ep.Host, subject.String())
+	}
+	return e, s, nil
 }
 
 // AttachedScans lists the scans attached to an image in its registry (imageName a reference with a tag or a

@@ -164,8 +164,14 @@ spec:
 	api := pushDebianLike(t, reg, "shop/api:1", "1.0-2", "1000")
 	sr, err := c.ScanContainerSecurity(ctx, "docker://http://"+reg.Ref("shop/api:1"), "full", containerization.ScanOptions{DBDir: db, Cache: t.TempDir(),
 		Attach: true, Registry: containerization.RegistryOptions{Transport: reg.Transport()}})
-	if err != nil || sr.Evidence == nil || sr.ImageDigest != api.String() {
+	if err != nil || sr.Evidence == nil || sr.SBOMEvidence == nil || sr.ImageDigest != api.String() {
 		t.Fatalf("scan --attach = %+v, %v", sr, err)
+	}
+	// The SBOM beside it lists the package.
+	apiRef, _ := name.ParseReference(reg.Ref("shop/api:1"), name.Insecure)
+	sbom, _, err := policy.Fetch(ctx, apiRef.Context(), sr.SBOMEvidence.Digest, remote.WithTransport(reg.Transport()))
+	if err != nil || !strings.Contains(string(sbom), `"name":"myrmex-demo","version":"1.0-2"`) || !strings.Contains(string(sbom), `"bomFormat":"CycloneDX"`) {
+		t.Errorf("the attached SBOM = %.300s, %v", sbom, err)
 	}
 	listed, err := c.AttachedScans(ctx, reg.Ref("shop/api:1"), containerization.RegistryOptions{Transport: reg.Transport()})
 	if err != nil || len(listed) != 1 || listed[0].Digest != sr.Evidence.Digest || listed[0].Annotations[policy.AnnotationSummary] != "critical=0 high=0 medium=0 low=0 unknown=0" {

@@ -125,13 +125,14 @@ func (c *Client) ScanContainerSecurity(ctx context.Context, imageName, scanType 
 	}
 	phase("scan", "done", fmt.Sprintf("%d packages, %d findings", len(rep.Packages), findings))
 	res := resultOf(imageName, rep)
+	res.packages = rep.Packages
 	if fromRegistry {
 		if d, err := img.Digest(); err == nil {
 			res.ImageDigest = d.String()
 		}
 	}
 	if opts.Attach {
-		if res.Evidence, err = c.attachScan(ctx, imageName, res, opts.Registry); err != nil {
+		if res.Evidence, res.SBOMEvidence, err = c.attachScan(ctx, imageName, res, opts.Registry); err != nil {
 			return res, &SecurityScanError{Op: "attach", Image: imageName, Err: err}
 		}
 	}

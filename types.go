@@ -1,12 +1,13 @@
 package containerization
 
 import (
-	"github.com/codomyrmex/containerization/policy"
 	"time"
 
 	"github.com/codomyrmex/containerization/engine"
 	"github.com/codomyrmex/containerization/kube"
 	"github.com/codomyrmex/containerization/optimize"
+	"github.com/codomyrmex/containerization/policy"
+	"github.com/codomyrmex/containerization/scan/inventory"
 )
 
 // ContainerConfig is the specification's ContainerConfig; see [engine.ContainerConfig] for every field's forms.
@@ -172,8 +173,10 @@ type SecurityScanResult struct {
 	ImageName string `json:"image_name"`
 	// ImageDigest is the manifest digest of the image scanned when it was read from a registry; Evidence is
 	// where the scan was attached to it (ScanOptions.Attach).
-	ImageDigest     string           `json:"image_digest,omitempty"`
-	Evidence        *policy.Evidence `json:"evidence,omitempty"`
+	ImageDigest string           `json:"image_digest,omitempty"`
+	Evidence    *policy.Evidence `json:"evidence,omitempty"`
+	// SBOMEvidence is where the image's SBOM (CycloneDX, every package found) was attached beside the scan.
+	SBOMEvidence    *policy.Evidence `json:"sbom_evidence,omitempty"`
 	ScanTimestamp   time.Time        `json:"scan_timestamp"`
 	ScanDuration    float64          `json:"scan_duration"` // seconds
 	Vulnerabilities []Vulnerability  `json:"vulnerabilities"`
@@ -204,6 +207,8 @@ type SecurityScanResult struct {
 	Warnings []string `json:"warnings"`
 	// Database describes the advisory database the scan matched against.
 	Database *DatabaseStatus `json:"database,omitempty"`
+
+	packages []inventory.Package // what the scan found, for the SBOM
 }
 
 // Vulnerability is one finding of a [SecurityScanResult]. The first six fields are the specification's.

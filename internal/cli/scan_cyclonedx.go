@@ -2,81 +2,11 @@ package cli
 
 import (
 	"cmp"
-	"crypto/rand"
-	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/codomyrmex/containerization"
-)
-
-// CycloneDX 1.5, JSON: a BOM whose subject (metadata.component) is the image, whose components are the packages
-// a vulnerability affects, and whose vulnerabilities section lists each vulnerability once with the packages it
-// affects.
-type (
-	cdxBOM struct {
-		Schema          string             `json:"$schema"`
-		BOMFormat       string             `json:"bomFormat"`
-		SpecVersion     string             `json:"specVersion"`
-		SerialNumber    string             `json:"serialNumber"`
-		Version         int                `json:"version"`
-		Metadata        cdxMetadata        `json:"metadata"`
-		Components      []cdxComponent     `json:"components"`
-		Vulnerabilities []cdxVulnerability `json:"vulnerabilities"`
-	}
-	cdxMetadata struct {
-		Timestamp string       `json:"timestamp"`
-		Tools     cdxTools     `json:"tools"`
-		Component cdxComponent `json:"component"`
-	}
-	cdxTools struct {
-		Components []cdxComponent `json:"components"`
-	}
-	cdxComponent struct {
-		BOMRef     string        `json:"bom-ref,omitempty"`
-		Type       string        `json:"type"`
-		Name       string        `json:"name"`
-		Version    string        `json:"version,omitempty"`
-		PURL       string        `json:"purl,omitempty"`
-		Properties []cdxProperty `json:"properties,omitempty"`
-	}
-	cdxProperty struct {
-		Name  string `json:"name"`
-		Value string `json:"value"`
-	}
-	cdxVulnerability struct {
-		BOMRef         string         `json:"bom-ref"`
-		ID             string         `json:"id"`
-		Source         *cdxSource     `json:"source,omitempty"`
-		References     []cdxReference `json:"references,omitempty"`
-		Ratings        []cdxRating    `json:"ratings"`
-		Description    string         `json:"description,omitempty"`
-		Recommendation string         `json:"recommendation,omitempty"`
-		Affects        []cdxAffect    `json:"affects"`
-	}
-	cdxSource struct {
-		Name string `json:"name"`
-		URL  string `json:"url,omitempty"`
-	}
-	cdxReference struct {
-		ID     string    `json:"id"`
-		Source cdxSource `json:"source"`
-	}
-	cdxRating struct {
-		Score    float64 `json:"score,omitempty"`
-		Severity string  `json:"severity"`
-		Method   string  `json:"method,omitempty"`
-		Vector   string  `json:"vector,omitempty"`
-	}
-	cdxAffect struct {
-		Ref      string       `json:"ref"`
-		Versions []cdxVersion `json:"versions"`
-	}
-	cdxVersion struct {
-		Version string `json:"version"`
-		Status  string `json:"status"`
-	}
+	"github.com/codomyrmex/containerization/scan/cyclonedx"
 )
 
 // cdxMethod names the CVSS version of a vector as CycloneDX's scoreMethod does; v2 vectors carry no prefix.
@@ -119,17 +49,8 @@ func cdxRef(v containerization.Vulnerability) string {
 }
 
 // cycloneDXOf turns a scan result into a CycloneDX 1.5 BOM with a vulnerabilities section.
-func cycloneDXOf(res *containerization.SecurityScanResult) cdxBOM {
-	bom := cdxBOM{
-		Schema: "http://cyclonedx.org/schema/bom-1.5.schema.json", BOMFormat: "CycloneDX", SpecVersion: "1.5",
-		SerialNumber: "urn:uuid:" + uuid4(), Version: 1,
-		Metadata: cdxMetadata{
-			Timestamp: res.ScanTimestamp.UTC().Format(time.RFC3339),
-			Tools:     cdxTools{Components: []cdxComponent{{Type: "application", Name: "myrmex", Version: buildVersion().Version}}},
-			Component: cdxComponent{BOMRef: res.ImageName, Type: "container", Name: res.ImageName},
-		},
-		Components: []cdxComponent{}, Vulnerabilities: []cdxVulnerability{},
-	}
+func cycloneDXOf(res *containerization.SecurityScanResult) cyclonedx.BOM {
+	bom := cyclonedx.New(res.ImageName, res.ScanTimestamp, "myrmex", buildVersion().Version)
 	components := map[string]bool{}
 	vulns := map[string]int{}
 	fixes := map[string][]string{}
@@ -137,8 +58,9 @@ func cycloneDXOf(res *containerization.SecurityScanResult) cdxBOM {
 		ref := cdxRef(v)
 		if !components[ref] {
 			components[ref] = true
-			c := cdxComponent{BOMRef: ref, Type: "library", Name: v.Package, Version: v.Version, PURL: v.PURL}
-			for _, p := range []cdxProperty{{"myrmex:ecosystem", v.Ecosystem}, {"myrmex:source_package", v.SourcePackage}, {"myrmex:layer", v.Layer}} {
+			c := cyclonedx.Component{BOMRef: ref, Type: "library", Name: v.Package, Version: v.Version, PURL: v.PURL}
+			for _, p := range []cyclonedx.Property{{Name: "myrmex:ecosystem", Value: v.Ecosystem},
+				{Name: "myrmex:source_package", Value: v.SourcePackage}, {Name: "myrmex:layer", Value: v.Layer}} {
 				if p.Value != "" {
 					c.Properties = append(c.Properties, p)
 				}
@@ -149,21 +71,21 @@ func cycloneDXOf(res *containerization.SecurityScanResult) cdxBOM {
 		if !seen {
 			i = len(bom.Vulnerabilities)
 			vulns[v.CVEID] = i
-			cv := cdxVulnerability{
+			cv := cyclonedx.Vulnerability{
 				BOMRef: "vuln:" + v.CVEID, ID: v.CVEID, Description: strings.TrimSpace(v.Description),
-				Ratings: []cdxRating{{Score: v.Score, Severity: v.Severity, Method: cdxMethod(v.Vector), Vector: v.Vector}},
-				Source:  &cdxSource{Name: advisorySource(cmp.Or(v.ID, v.CVEID)), URL: v.URL},
+				Ratings: []cyclonedx.Rating{{Score: v.Score, Severity: v.Severity, Method: cdxMethod(v.Vector), Vector: v.Vector}},
+				Source:  &cyclonedx.Source{Name: advisorySource(cmp.Or(v.ID, v.CVEID)), URL: v.URL},
 			}
 			for _, id := range append([]string{v.ID}, v.Aliases...) {
 				if id != "" && id != v.CVEID {
-					cv.References = append(cv.References, cdxReference{ID: id, Source: cdxSource{Name: advisorySource(id)}})
+					cv.References = append(cv.References, cyclonedx.Reference{ID: id, Source: cyclonedx.Source{Name: advisorySource(id)}})
 				}
 			}
 			bom.Vulnerabilities = append(bom.Vulnerabilities, cv)
 		}
 		cv := &bom.Vulnerabilities[i]
-		if !slices.ContainsFunc(cv.Affects, func(a cdxAffect) bool { return a.Ref == ref }) {
-			cv.Affects = append(cv.Affects, cdxAffect{Ref: ref, Versions: []cdxVersion{{Version: v.Version, Status: "affected"}}})
+		if !slices.ContainsFunc(cv.Affects, func(a cyclonedx.Affect) bool { return a.Ref == ref }) {
+			cv.Affects = append(cv.Affects, cyclonedx.Affect{Ref: ref, Versions: []cyclonedx.Version{{Version: v.Version, Status: "affected"}}})
 			if v.FixedVersion != "" {
 				fixes[v.CVEID] = append(fixes[v.CVEID], v.Package+" to "+v.FixedVersion)
 			}
@@ -175,13 +97,4 @@ func cycloneDXOf(res *containerization.SecurityScanResult) cdxBOM {
 		}
 	}
 	return bom
-}
-
-// uuid4 is a random RFC 4122 version 4 UUID, for the BOM's serial number.
-func uuid4() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

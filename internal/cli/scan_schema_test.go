@@ -6,8 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/codomyrmex/containerization/scan/cyclonedx"
+	"github.com/codomyrmex/containerization/scan/inventory"
 )
 
 // publishedSchema compiles a schema kept in testdata/schemas (see its README), with the schemas it references
@@ -69,6 +73,16 @@ func TestOutputsMatchPublishedSchemas(t *testing.T) {
 	empty.Vulnerabilities, empty.Compliance = nil, nil
 	validate(t, sarif, "SARIF of a clean result", sarifOf(empty))
 	validate(t, cdx, "CycloneDX of a clean result", cycloneDXOf(empty))
+	sbom := cyclonedx.SBOM("example.com/app:1", time.Now(), "myrmex", "(devel)", []inventory.Package{
+		{Name: "libc6", Version: "2.36-9+deb12u1", SourceName: "glibc", Ecosystem: "Debian:12", PURL: "pkg:deb/debian/libc6@2.36-9%2Bdeb12u1?arch=amd64&distro=debian-12",
+			Locations: []string{"/var/lib/dpkg/status"}, Layer: inventory.Layer{DiffID: "sha256:aa"}},
+		{Name: "lodash", Version: "4.17.20", Ecosystem: "npm", PURL: "pkg:npm/lodash@4.17.20", Locations: []string{"/app/node_modules/lodash/package.json"}},
+		{Name: "no-purl", Version: "1", Ecosystem: "PyPI"},
+	})
+	if len(sbom.Components) != 3 {
+		t.Errorf("SBOM components = %+v", sbom.Components)
+	}
+	validate(t, cdx, "the SBOM of an image", sbom)
 
 	// The check can fail: a document that breaks the schema is refused.
 	broken := sarifOf(formatResult())
