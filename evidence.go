@@ -129,27 +129,48 @@ func (c *Client) attachedScan(ctx context.Context, pol *policy.Policy, subject n
 	if err != nil {
 		return nil
 	}
+	fresh := func(t time.Time) bool {
+		if t.After(time.Now().Add(maxClockSkew)) {
+			return false // dated in the future: it would stay fresh for ever
+		}
+		return pol.Images == nil || pol.Images.MaxScanAge == nil || time.Since(t) <= time.Duration(*pol.Images.MaxScanAge)
+	}
+	tries := 0
 	for _, e := range list {
+		// The annotations pick the candidates; only the payload, checked below, is believed.
 		at, err := time.Parse(time.RFC3339Nano, e.Annotations[policy.AnnotationDBUpdated])
 		if err != nil || !at.Equal(updated) || e.Annotations[policy.AnnotationScanType] != "full" {
 			continue // another database, or not a full scan: not evidence for this gate
 		}
-		if pol.Images != nil && pol.Images.MaxScanAge != nil && time.Since(e.Created) > time.Duration(*pol.Images.MaxScanAge) {
-			return nil // the newest is too old: so are the rest
+		if !fresh(e.Created) {
+			continue
 		}
-		body, _, err := policy.Fetch(ctx, subject.Context(), e.Digest, ropts.RemoteOptions(ctx, ep)...)
-		if err != nil {
+		if tries++; tries > maxEvidenceTries {
+			return nil // a registry listing many candidates does not make the gate read them all
+		}
+		body, fe, err := policy.Fetch(ctx, subject.Context(), e.Digest, ropts.RemoteOptions(ctx, ep)...)
+		if err != nil || fe.Subject != subject.DigestStr() || fe.ArtifactType != policy.ScanArtifactType {
 			continue
 		}
 		var res SecurityScanResult
 		if json.Unmarshal(body, &res) != nil || res.ImageDigest != subject.DigestStr() {
 			continue // evidence of another image: not trusted
 		}
+		if res.ScanType != "full" || res.Database == nil || !res.Database.UpdatedAt.Equal(updated) || !fresh(res.ScanTimestamp) {
+			continue // the payload says another scan than its annotations do
+		}
 		res.Evidence = &e
 		return &res
 	}
 	return nil
 }
+
+// maxEvidenceTries bounds the attached scans a gate reads for one image; maxClockSkew is how far in the future
+// a scan's time may be.
+const (
+	maxEvidenceTries = 3
+	maxClockSkew     = 5 * time.Minute
+)
 
 // trimDigestRef is a reference without its digest; hostOf its registry host.
 func trimDigestRef(ref string) string {

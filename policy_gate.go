@@ -174,8 +174,12 @@ func (c *Client) containerGate(ctx context.Context, pol *policy.Policy, eng *eng
 	return c.holdToPolicy(ctx, policy.GateCreate, pol, eng, []gateImage{img}, []policy.Container{facts})
 }
 
-// maxApplyImages bounds the images one apply may make the gate resolve and scan.
-const maxApplyImages = 200
+// maxApplyImages bounds the images one apply may make the gate resolve and scan; maxImageConfig the image
+// configuration read to learn its USER (a registry's declared size is not a bound).
+const (
+	maxApplyImages = 200
+	maxImageConfig = 16 << 20
+)
 
 // applyGate is the apply gate: every image the manifests run is resolved to its digest in its registry, held
 // to the policy with the pod specs, and pinned to that digest when asked. The verdict goes to *verdict.
@@ -269,8 +273,12 @@ func (c *Client) resolveImage(ctx context.Context, img string, ro RegistryOption
 	}
 	out := &resolvedImage{digest: desc.Digest.String(), subject: ref.Context().Digest(desc.Digest.String()), ropts: ropts, ep: ep}
 	if rimg, err := desc.Image(); err == nil {
-		if cf, err := rimg.ConfigFile(); err == nil {
-			out.user = cf.Config.User
+		// A configuration larger than any real one is not read (its declared size is the registry's word):
+		// the user is then not known, and read as root.
+		if m, err := rimg.Manifest(); err == nil && m.Config.Size <= maxImageConfig {
+			if cf, err := rimg.ConfigFile(); err == nil {
+				out.user = cf.Config.User
+			}
 		}
 	}
 	written := img

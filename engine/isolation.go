@@ -158,11 +158,20 @@ func isolation(cfg ContainerConfig, req *createRequest) []string {
 
 // readSeccomp reads a seccomp profile file as the engine takes it: its JSON, compacted.
 func readSeccomp(file string) (string, error) {
+	// A FIFO or a device would be read until a writer that may never come: only a regular file is read.
+	if st, err := os.Stat(file); err != nil {
+		return "", err
+	} else if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", file)
+	}
 	f, err := os.Open(file)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", file)
+	}
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(io.LimitReader(f, maxSeccompFile+1)); err != nil {
 		return "", err

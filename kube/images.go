@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -86,8 +87,7 @@ func PodContainers(objs []*Object) []PodContainer {
 				pc.RunAsNonRoot = firstBool(sc["runAsNonRoot"], podSC["runAsNonRoot"])
 				res, _ := c["resources"].(map[string]any)
 				limits, _ := res["limits"].(map[string]any)
-				_, pc.CPULimit = limits["cpu"]
-				_, pc.MemoryLimit = limits["memory"]
+				pc.CPULimit, pc.MemoryLimit = limitSet(limits["cpu"]), limitSet(limits["memory"])
 				if mounts, ok := c["volumeMounts"].([]any); ok {
 					for _, m := range mounts {
 						mm, _ := m.(map[string]any)
@@ -102,6 +102,23 @@ func PodContainers(objs []*Object) []PodContainer {
 		}
 	}
 	return out
+}
+
+// limitSet reports whether a limit's value limits: a quantity above zero. Kubernetes reads a zero limit as
+// none (and null as zero); anything else the API server would refuse.
+func limitSet(v any) bool {
+	switch n := v.(type) {
+	case int64:
+		return n > 0
+	case float64:
+		return n > 0
+	case int:
+		return n > 0
+	case string:
+		q, err := resource.ParseQuantity(n)
+		return err == nil && q.Sign() > 0
+	}
+	return false
 }
 
 func firstInt(vs ...any) *int64 {

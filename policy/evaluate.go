@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -182,6 +183,10 @@ func (p *Policy) image(v *Verdict, gate string, im Image, now time.Time) {
 	if strings.Contains(im.Reference, "@") {
 		ref, refErr = name.ParseReference(im.Reference)
 	}
+	if isImageID(im.Reference) {
+		// "sha256:<hex>" parses as docker.io/library/sha256 with a tag: the engine reads it as an ID.
+		ref, refErr = nil, fmt.Errorf("%s is an image ID", im.Reference)
+	}
 	if r := rules.Registries; r != nil {
 		switch {
 		case refErr != nil:
@@ -289,18 +294,23 @@ func (p *Policy) ignored(v *Verdict, f Finding, now time.Time) (Ignore, bool) {
 	return Ignore{}, false
 }
 
-// allowedRegistry reports whether ref's repository is under one of the entries.
+// isImageID reports whether ref is an image ID rather than a name: "sha256:<64 hex>" or the 64 hex digits.
+func isImageID(ref string) bool {
+	h := strings.TrimPrefix(ref, "sha256:")
+	return len(h) == 64 && strings.Trim(h, "0123456789abcdef") == ""
+}
+
+// allowedRegistry reports whether ref's repository is under one of the entries: the same registry host (hosts
+// compare without regard to case) and the entry's repository path, if any, as a prefix of whole components.
 func allowedRegistry(ref name.Reference, entries []string) bool {
 	repo := ref.Context()
-	host := repo.RegistryStr()
-	full := repo.Name() // host/path
+	host, path := repo.RegistryStr(), repo.RepositoryStr()
 	for _, e := range entries {
-		if e == "docker.io" {
-			e = name.DefaultRegistry
-		} else if rest, ok := strings.CutPrefix(e, "docker.io/"); ok {
-			e = name.DefaultRegistry + "/" + rest
+		eh, ep, _ := strings.Cut(e, "/")
+		if strings.EqualFold(eh, "docker.io") {
+			eh = name.DefaultRegistry
 		}
-		if e == host || strings.HasPrefix(full, e+"/") || full == e {
+		if strings.EqualFold(eh, host) && (ep == "" || path == ep || strings.HasPrefix(path, ep+"/")) {
 			return true
 		}
 	}
@@ -343,11 +353,17 @@ func (p *Policy) container(v *Verdict, c Container) {
 	}
 }
 
-// isRoot reports whether a user (NAME or UID, with :GROUP) is root; empty is root.
+// isRoot reports whether a user (NAME or UID, with :GROUP) is root; empty is root. A UID is read as the
+// runtimes read it: with a sign ("+0"), and truncated to 32 bits (containerd's uint32(v): 4294967296 is 0);
+// surrounding blanks are read as not there.
 func isRoot(user string) bool {
 	u, _, _ := strings.Cut(user, ":")
-	u = strings.TrimLeft(u, "0")
-	return user == "" || u == "" || u == "root"
+	u = strings.TrimSpace(u)
+	if u == "" || u == "root" {
+		return true
+	}
+	n, err := strconv.ParseInt(u, 10, 64)
+	return err == nil && uint32(n) == 0
 }
 
 func underAny(p string, allow []string) bool {

@@ -36,6 +36,7 @@ import (
 	"math"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -278,6 +279,15 @@ func checkNode(n *yaml.Node, depth int) error {
 	if n.Kind == yaml.AliasNode {
 		return fmt.Errorf("line %d: YAML aliases are not allowed in a policy", n.Line)
 	}
+	if n.Kind == yaml.MappingNode {
+		// A key without a value reads as the rule left out: `registries:` with its entries commented out
+		// would allow every registry, where `registries: []` allows none.
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if v := n.Content[i+1]; v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" {
+				return fmt.Errorf("line %d: %s has no value: write one, or leave the key out", n.Content[i].Line, n.Content[i].Value)
+			}
+		}
+	}
 	for _, c := range n.Content {
 		if err := checkNode(c, depth+1); err != nil {
 			return err
@@ -381,9 +391,12 @@ func (p *Policy) validate(root *yaml.Node) error {
 		}
 	}
 	if rt := p.Runtime; rt != nil {
-		for _, l := range rt.RequireLimits {
+		for i, l := range rt.RequireLimits {
 			if l != "cpu" && l != "memory" && l != "pids" {
 				return fmt.Errorf("line %d: runtime.require_limits: %q: want cpu, memory or pids", fieldLine(root, "runtime", "require_limits"), l)
+			}
+			if slices.Contains(rt.RequireLimits[:i], l) {
+				return fmt.Errorf("line %d: runtime.require_limits: %s is written twice", fieldLine(root, "runtime", "require_limits"), l)
 			}
 		}
 		if hp := rt.HostPaths; hp != nil {
