@@ -29,6 +29,8 @@ func TestBadAnswersNeverLeaveAPartialImage(t *testing.T) {
 	target := testenv.Distribution(t, testenv.DistributionOptions{})
 	tep, topts := endpoint(t, target)
 	src := ref(t, tep, "app/busybox:src")
+	// The pulls without faults below land in the engine under the target's name: not left behind.
+	t.Cleanup(func() { _, _ = eng.API().ImageRemove(context.Background(), src.String(), imageRemove()) })
 	pushed, err := registry.Push(ctx, eng, testimages.Busybox, src, tep, registry.PushOptions{}, topts)
 	if err != nil {
 		t.Fatal(err)
