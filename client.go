@@ -36,6 +36,9 @@ type Config struct {
 	// Policy is held at every gate of the client's calls: a build, a push, a container's create and start (a
 	// call's options may name another). Nil: no policy. See package policy and docs/policy.md.
 	Policy *policy.Policy
+	// Secrets resolves environment values written "secret:NAME" at create (see [SecretPrefix]); nil: such
+	// values are refused.
+	Secrets SecretSource
 	// PolicyScan is how the gates scan an image the policy needs a scan of (the advisory database, the layer
 	// cache); the zero value is the defaults of [ScanOptions].
 	PolicyScan ScanOptions

@@ -86,6 +86,8 @@ type ManageOptions struct {
 	Foreign bool
 	// Policy (create, start) is held to the container and its image instead of the client's (Config.Policy).
 	Policy *policy.Policy
+	// Secrets (create) resolves environment values written "secret:NAME", instead of the client's (Config.Secrets).
+	Secrets SecretSource
 }
 
 // ManageContainers runs one lifecycle operation on a container: create (from config), start, stop, remove,
@@ -115,6 +117,18 @@ func (c *Client) ManageContainers(ctx context.Context, operation, containerName 
 	}
 	if operation == OpCreate && containerName == "" {
 		res.ContainerName = strings.TrimPrefix(config.Name, "/")
+	}
+
+	if operation == OpCreate {
+		src := opts.Secrets
+		if src == nil {
+			src = c.cfg.Secrets
+		}
+		resolved, err := resolveSecrets(config, src)
+		if err != nil {
+			return finish(err)
+		}
+		config = resolved
 	}
 
 	eng, err := c.engineFor(ctx, opts.Engine)

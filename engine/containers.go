@@ -155,7 +155,27 @@ func (c *Client) Inspect(ctx context.Context, name string) (container.InspectRes
 		}
 		return container.InspectResponse{}, err
 	}
+	maskSecrets(res.Container.Config)
 	return res.Container, nil
+}
+
+// SecretEnvLabel lists, comma-separated, the environment variables of a container whose values came from the
+// secret store: Inspect and Details show them as "<secret>".
+const SecretEnvLabel = "io.codomyrmex.myrmex.secret-env"
+
+// SecretMask is what a secret's value reads as.
+const SecretMask = "<secret>"
+
+func maskSecrets(cfg *container.Config) {
+	if cfg == nil || cfg.Labels[SecretEnvLabel] == "" {
+		return
+	}
+	names := strings.Split(cfg.Labels[SecretEnvLabel], ",")
+	for i, kv := range cfg.Env {
+		if k, _, ok := strings.Cut(kv, "="); ok && slices.Contains(names, k) {
+			cfg.Env[i] = k + "=" + SecretMask
+		}
+	}
 }
 
 func stateOf(ins container.InspectResponse, changed bool) State {

@@ -222,7 +222,7 @@ stderr, and with -o json a failure is also a JSON object there ({"error": {"clas
 	pf.BoolVar(&g.debug, "debug", false, "log debug records to stderr")
 	pf.StringVar(&g.policyFile, "policy", "", "policy file held at every gate: build, push, container create and start, kube apply (default $MYRMEX_POLICY; see docs/policy.md)")
 
-	root.AddCommand(newVersionCmd(g), newContainerCmd(g), newRegistryCmd(g), newScanCmd(g), newDBCmd(g), newBuildCmd(g), newKubeCmd(g), newOptimizeCmd(g), newPolicyCmd(g))
+	root.AddCommand(newVersionCmd(g), newContainerCmd(g), newRegistryCmd(g), newScanCmd(g), newDBCmd(g), newBuildCmd(g), newKubeCmd(g), newOptimizeCmd(g), newPolicyCmd(g), newSecretCmd(g))
 	return root
 }
 
@@ -254,7 +254,12 @@ func (g *globalOptions) engine(ctx context.Context) (*engine.Client, error) {
 func (g *globalOptions) myrmex() *containerization.Client {
 	if g.client == nil {
 		// New fails only for a cancelled context; a client over no context still answers each call's own.
-		g.client, _ = containerization.New(context.Background(), containerization.Config{Host: g.host, Logger: g.log, Policy: g.policy})
+		cfg := containerization.Config{Host: g.host, Logger: g.log, Policy: g.policy}
+		// The secret store opens without reading anything: a damaged store fails only a create that names a secret.
+		if s, err := g.secrets(); err == nil {
+			cfg.Secrets = s
+		}
+		g.client, _ = containerization.New(context.Background(), cfg)
 	}
 	return g.client
 }

@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -130,5 +132,53 @@ func TestAttachedScans(t *testing.T) {
 	}
 	if r := myrmex(t, "scan", testimages.Busybox, "--attach"); r.code != 2 || !strings.Contains(r.stderr, "needs an image read from a registry") {
 		t.Errorf("scan --attach of an engine image = exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// A secret reaches the container's process and nothing else: not the create's output, not inspect (raw or as
+// JSON), not secret ls, not an error; a missing secret is exit 3 before anything is made.
+func TestSecretsNeverPrinted(t *testing.T) {
+	eng := testEngine(t)
+	t.Setenv("MYRMEX_CONFIG_DIR", t.TempDir())
+	t.Setenv("MYRMEX_CREDENTIALS_KEY", "")
+	const canary = "canary-value-4f1d9"
+	var outputs []string
+	keep := func(r result) result { outputs = append(outputs, r.stdout, r.stderr); return r }
+	if r := keep(myrmexIn(t, strings.NewReader(canary+"\n"), "secret", "set", "db-password")); r.code != 0 {
+		t.Fatalf("secret set = exit %d, %s", r.code, r.stderr)
+	}
+	if r := keep(mustRun(t, "secret", "ls")); strings.TrimSpace(r.stdout) != "db-password" {
+		t.Errorf("secret ls = %q", r.stdout)
+	}
+	name := containerName(t, eng, "secret")
+	keep(mustRun(t, "container", "create", name, "--image", testimages.Busybox, "--label", testLabel+"="+name, "-o", "json",
+		"-e", "DB_PASSWORD=secret:db-password", "-e", "PLAIN=visible", "--", "sh", "-c", `printf %s "$DB_PASSWORD" | sha256sum`))
+	keep(mustRun(t, "container", "start", name))
+	waitExited(t, eng, name)
+	logs := keep(mustRun(t, "container", "logs", name))
+	sum := sha256.Sum256([]byte(canary))
+	if !strings.Contains(logs.stdout, hex.EncodeToString(sum[:])) {
+		t.Errorf("the process did not see the secret: %q", logs.stdout)
+	}
+	raw := keep(mustRun(t, "container", "inspect", name))
+	if !strings.Contains(raw.stdout, "DB_PASSWORD=<secret>") || !strings.Contains(raw.stdout, "PLAIN=visible") {
+		t.Errorf("inspect does not mask the secret: %.400s", raw.stdout)
+	}
+	keep(mustRun(t, "container", "ls", "-o", "json"))
+	other := containerName(t, eng, "secret-missing")
+	if r := keep(myrmex(t, "container", "create", other, "--image", testimages.Busybox, "-e", "X=secret:nope")); r.code != 3 || !strings.Contains(r.stderr, `secret "nope" is not in the store`) {
+		t.Errorf("a missing secret = exit %d, %q", r.code, r.stderr)
+	}
+	if r := keep(myrmex(t, "container", "inspect", other)); r.code != 3 {
+		t.Errorf("a container was made for a missing secret")
+	}
+	for _, o := range outputs {
+		if strings.Contains(o, canary) {
+			t.Errorf("the secret's value was printed: %.300q", o)
+		}
+	}
+	keep(mustRun(t, "secret", "rm", "db-password"))
+	if r := myrmex(t, "secret", "rm", "db-password"); r.code != 3 {
+		t.Errorf("secret rm of a removed secret = exit %d", r.code)
 	}
 }

@@ -233,15 +233,20 @@ func (s *Store) Resolve(target authn.Resource) (authn.Authenticator, error) {
 
 // read returns the stored map. It needs no file lock: writers replace the file by rename, and write the key
 // file before the first store file, so a reader sees a whole file whose key exists.
-func (s *Store) read() (map[string]entry, error) {
+func (s *Store) read() (map[string]entry, error) { return s.readAt(s.Path()) }
+
+func (s *Store) readAt(path string) (map[string]entry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.load()
+	return s.loadAt(path)
 }
 
 // update applies change to the stored map and writes it back if change reports a change, holding the mutex
 // and the file lock throughout. The caller holds neither.
-func (s *Store) update(change func(map[string]entry) bool) error {
+func (s *Store) update(change func(map[string]entry) bool) error { return s.updateAt(s.Path(), change) }
+
+// updateAt is update for the store file at path (the credentials, or the secrets).
+func (s *Store) updateAt(path string, change func(map[string]entry) bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
@@ -252,7 +257,7 @@ func (s *Store) update(change func(map[string]entry) bool) error {
 		return err
 	}
 	defer unlock()
-	m, err := s.load()
+	m, err := s.loadAt(path)
 	if err != nil {
 		return err
 	}
@@ -268,12 +273,12 @@ func (s *Store) update(change func(map[string]entry) bool) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(s.Path(), blob)
+	return writeAtomic(path, blob)
 }
 
-// load reads and decrypts the store file; s.mu is held. A missing file is an empty store.
-func (s *Store) load() (map[string]entry, error) {
-	blob, err := os.ReadFile(s.Path())
+// loadAt reads and decrypts the store file at path; s.mu is held. A missing file is an empty store.
+func (s *Store) loadAt(path string) (map[string]entry, error) {
+	blob, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[string]entry{}, nil
 	}
@@ -284,15 +289,15 @@ func (s *Store) load() (map[string]entry, error) {
 		key, err := s.readKeyFile()
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %s exists but its key file %s does not: set %s to the key it was "+
-				"written with, or remove %s and log in again", errdefs.ErrUnauthorized, s.Path(),
-				s.keyPath(), EnvKey, s.Path())
+				"written with, or remove %s and log in again", errdefs.ErrUnauthorized, path,
+				s.keyPath(), EnvKey, path)
 		}
 		if err != nil {
 			return nil, err
 		}
 		s.key = key
 	}
-	return unseal(s.key, blob, s.Path())
+	return unseal(s.key, blob, path)
 }
 
 func (s *Store) keyPath() string { return filepath.Join(s.dir, KeyFileName) }
