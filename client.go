@@ -39,6 +39,9 @@ type Config struct {
 	// Secrets resolves environment values written "secret:NAME" at create (see [SecretPrefix]); nil: such
 	// values are refused.
 	Secrets SecretSource
+	// Registries keeps the saved registries (myrmex registry add) that operations may name in place of a URL;
+	// nil: none are.
+	Registries RegistryStore
 	// PolicyScan is how the gates scan an image the policy needs a scan of (the advisory database, the layer
 	// cache); the zero value is the defaults of [ScanOptions].
 	PolicyScan ScanOptions

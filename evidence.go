@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -50,7 +51,7 @@ func (c *Client) registryDigest(imageName, digest string, ro RegistryOptions) (n
 }
 
 // attachScan stores res, and the image's SBOM, as evidence referring to the scanned image's digest.
-func (c *Client) attachScan(ctx context.Context, imageName string, res *SecurityScanResult, ro RegistryOptions) (*policy.Evidence, *policy.Evidence, error) {
+func (c *Client) attachScan(ctx context.Context, imageName string, res *SecurityScanResult, ro RegistryOptions, marks map[string]string) (*policy.Evidence, *policy.Evidence, error) {
 	if res.ImageDigest == "" {
 		return nil, nil, fmt.Errorf("%w: the scanned image's digest is not known", ErrInvalidArgument)
 	}
@@ -71,6 +72,7 @@ func (c *Client) attachScan(ctx context.Context, imageName string, res *Security
 		policy.AnnotationScanType: res.ScanType,
 		policy.AnnotationSummary:  policy.Summary(res.CriticalCount, res.HighCount, res.MediumCount, res.LowCount, res.UnknownCount),
 	}
+	maps.Copy(anns, marks)
 	if d := res.Database; d != nil {
 		anns[policy.AnnotationDBUpdated] = d.UpdatedAt.UTC().Format(time.RFC3339Nano)
 		anns[policy.AnnotationDBRecords] = strconv.Itoa(d.Records)

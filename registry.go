@@ -101,6 +101,17 @@ func (c *Client) ManageContainerRegistry(ctx context.Context, operation, imageNa
 	if err := opts.PushOptions.Validate(); err != nil {
 		return fail(err)
 	}
+	// A saved registry's name stands for its URL, type, login and scan-on-push (myrmex registry add).
+	url, scanOnPush, named, err := c.namedRegistry(registryURL, &opts)
+	if err != nil {
+		return fail(err)
+	}
+	if named {
+		registryURL, res.RegistryURL = url, url
+		if scanOnPush && operation == RegistryPush {
+			opts.AttachScan = true
+		}
+	}
 	kind, err := registry.ParseKind(opts.Type)
 	if err != nil {
 		return fail(err)
@@ -190,6 +201,7 @@ func (c *Client) ManageContainerRegistry(ctx context.Context, operation, imageNa
 	if opts.AttachScan && operation == RegistryPush {
 		so := c.cfg.PolicyScan
 		so.Registry, so.Attach = opts, true
+		so.marks = verdictMarks(res.PolicyVerdict)
 		so.Registry.Progress, so.Registry.Policy = nil, nil
 		pushed := registry.SourceRemote + ep.String() + "/" + strings.TrimPrefix(trimDigestRef(out.Reference), hostOf(out.Reference)+"/") + "@" + out.Digest
 		sr, err := c.ScanContainerSecurity(ctx, pushed, "full", so)
@@ -254,4 +266,22 @@ func (c *Client) registryOptions(o RegistryOptions, kind registry.Kind, creds Re
 		}
 	}
 	return ro, nil
+}
+
+// verdictMarks are the annotations that say, on a scan attached at push, what the push gate decided: a policy
+// that only warns lets a refused image through, marked.
+func verdictMarks(v *policy.Verdict) map[string]string {
+	if v == nil {
+		return nil
+	}
+	if v.Allowed {
+		return map[string]string{policy.AnnotationVerdict: "allowed"}
+	}
+	var rules []string
+	for _, x := range v.Violations {
+		if !slices.Contains(rules, x.Rule) {
+			rules = append(rules, x.Rule)
+		}
+	}
+	return map[string]string{policy.AnnotationVerdict: "refused (" + strings.Join(rules, ", ") + ")"}
 }

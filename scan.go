@@ -41,6 +41,8 @@ type ScanOptions struct {
 	// Attach stores the result in the image's registry as an OCI artifact that refers to the image's digest
 	// (evidence the policy's gates reuse; see docs/policy.md). The image must be read from a registry.
 	Attach bool
+	// marks are more annotations for the attached scan (the push gate's verdict).
+	marks map[string]string
 	// Progress receives the scan's phases: the image opened (Phase "open"), then the scan itself ("scan"),
 	// each started and done (or failed).
 	Progress func(Event)
@@ -132,7 +134,7 @@ func (c *Client) ScanContainerSecurity(ctx context.Context, imageName, scanType 
 		}
 	}
 	if opts.Attach {
-		if res.Evidence, res.SBOMEvidence, err = c.attachScan(ctx, imageName, res, opts.Registry); err != nil {
+		if res.Evidence, res.SBOMEvidence, err = c.attachScan(ctx, imageName, res, opts.Registry, opts.marks); err != nil {
 			return res, &SecurityScanError{Op: "attach", Image: imageName, Err: err}
 		}
 	}

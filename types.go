@@ -255,12 +255,16 @@ type DatabaseStatus struct {
 
 // ContainerRegistry is the specification's ContainerRegistry: a registry connection and its management.
 type ContainerRegistry struct {
+	// Name is the name it is saved under (myrmex registry add NAME); operations take it in place of a URL.
+	Name                string              `json:"name,omitempty"`
 	URL                 string              `json:"url"`
 	Type                string              `json:"type"` // dockerhub, ecr, acr, gcr, harbor
 	Credentials         RegistryCredentials `json:"credentials"`
 	Repositories        []string            `json:"repositories"`
 	SecurityScanEnabled bool                `json:"security_scan_enabled"`
 	RetentionPolicy     map[string]any      `json:"retention_policy"`
+	// CAFile is a PEM bundle of certificate authorities to trust for this registry besides the system's.
+	CAFile string `json:"ca_file,omitempty"`
 }
 
 // RegistryCredentials are a registry's credentials. They are never written out: Password and Token marshal as

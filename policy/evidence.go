@@ -35,6 +35,7 @@ const (
 	AnnotationDBUpdated = "dev.codomyrmex.myrmex.db.updated" // when the advisory database was last imported (RFC 3339)
 	AnnotationDBRecords = "dev.codomyrmex.myrmex.db.records"
 	AnnotationSummary   = "dev.codomyrmex.myrmex.scan.summary" // "critical=0 high=2 medium=1 low=0 unknown=0"
+	AnnotationVerdict   = "dev.codomyrmex.myrmex.policy"       // at push: "allowed", or "refused (rule, …)" when the gate only warns
 
 	// MaxEvidence bounds an attached payload read back, and maxReferrers the evidence listed for one image.
 	MaxEvidence  = 64 << 20

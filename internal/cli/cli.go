@@ -257,7 +257,7 @@ func (g *globalOptions) myrmex() *containerization.Client {
 		cfg := containerization.Config{Host: g.host, Logger: g.log, Policy: g.policy}
 		// The secret store opens without reading anything: a damaged store fails only a create that names a secret.
 		if s, err := g.secrets(); err == nil {
-			cfg.Secrets = s
+			cfg.Secrets, cfg.Registries = s, s
 		}
 		g.client, _ = containerization.New(context.Background(), cfg)
 	}

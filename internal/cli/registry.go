@@ -27,6 +27,10 @@ func newRegistryCmd(g *globalOptions) *cobra.Command {
 		newRegistryLogoutCmd(g),
 		newRegistryRetentionCmd(g),
 		newRegistryScansCmd(g),
+		newRegistryAddCmd(g),
+		newRegistryShowCmd(g),
+		newRegistryLsCmd(g),
+		newRegistryRmCmd(g),
 	)
 }
 
@@ -75,7 +79,7 @@ type registryFlags struct {
 
 func (f *registryFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.url, "registry", "", "registry: host[:port], https://host, or http://host:port for plain HTTP (default: the registry the image names, else Docker Hub)")
+	fl.StringVar(&f.url, "registry", "", "registry: host[:port], https://host, http://host:port for plain HTTP, or the NAME of one saved with registry add (default: the registry the image names, else Docker Hub)")
 	fl.StringVar(&f.kind, "type", "", "registry type: dockerhub, ecr, acr, gcr, harbor or generic (default: told from the host)")
 	fl.StringVar(&f.caFile, "ca-file", "", "PEM file of certificate authorities to trust besides the system's")
 	fl.IntVar(&f.jobs, "jobs", 0, "blobs moved at once (default 4)")

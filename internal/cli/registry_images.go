@@ -31,9 +31,8 @@ written again under each NEWTAG, and no blob moves.`,
 func newRegistryListCmd(g *globalOptions) *cobra.Command {
 	var f registryFlags
 	cmd := &cobra.Command{
-		Use:     "list [REPO]",
-		Aliases: []string{"ls"},
-		Short:   "List a repository's tags, or a registry's repositories",
+		Use:   "list [REPO]",
+		Short: "List a repository's tags, or a registry's repositories",
 		Long: `List the tags of REPO, one a line, sorted; without REPO, the repositories of --registry (its catalog,
 which Docker Hub, ECR and GCR do not serve, and Harbor serves to administrators only).`,
 		Example: `  myrmex registry list registry.example.com/team/web
@@ -65,9 +64,8 @@ which Docker Hub, ECR and GCR do not serve, and Harbor serves to administrators 
 func newRegistryDeleteCmd(g *globalOptions) *cobra.Command {
 	var f registryFlags
 	cmd := &cobra.Command{
-		Use:     "delete REF",
-		Aliases: []string{"rm"},
-		Short:   "Delete a tag alone, or a manifest with every tag naming it",
+		Use:   "delete REF",
+		Short: "Delete a tag alone, or a manifest with every tag naming it",
 		Long: `Delete REF from its registry, without asking. repo:tag deletes that tag alone: other tags of the same
 image stay. repo@sha256:… deletes the manifest, and with it every tag that names it. The registry must allow
 deletes (distribution: storage.delete.enabled); its garbage collection frees the blobs.`,

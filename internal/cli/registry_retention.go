@@ -19,6 +19,7 @@ func newRegistryRetentionCmd(g *globalOptions) *cobra.Command {
 	return group("retention", "Plan and apply Harbor-style tag retention policies",
 		newRetentionCmd(g, false),
 		newRetentionCmd(g, true),
+		newRetentionRunCmd(g),
 	)
 }
 

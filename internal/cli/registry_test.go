@@ -349,3 +349,59 @@ func openStore(t *testing.T) *credstore.Store {
 	}
 	return store
 }
+
+// registry add|ls|show|rm and retention run through the CLI: wrong input refused with its exit code before
+// anything is saved, the saved name taking the place of the URL, CA and login in push and list, and the
+// retention policy saved with it applied by name.
+func TestSavedRegistryCommands(t *testing.T) {
+	testEngine(t)
+	s := newRegistrySession(t)
+	dist := testenv.Distribution(t, testenv.DistributionOptions{Password: canary})
+	pw := canary + "\n"
+	policy := filepath.Join(t.TempDir(), "keep.yaml")
+	if err := os.WriteFile(policy, []byte("rules:\n  - repositories: {pattern: \"**\"}\n    tags: {pattern: \"keep-*\"}\n    retain: {always: true}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("rules: [{retain: {}}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	add := []string{"registry", "add", "dist", "--url", dist.URL(), "--ca-file", dist.CAFile, "--username", dist.Username, "--password-stdin"}
+
+	s.expect(cli.ExitUsage, "", "registry", "add", "dist")                                   // no --url
+	s.expect(cli.ExitUsage, pw, append(add, "--retention", bad)...)                          // a bad retention policy
+	s.expect(cli.ExitUsage, pw, "registry", "add", "a.b", "--url", dist.URL(), "--no-check") // a name that reads as a host
+	s.expect(cli.ExitUnauthorized, "wrong\n", add...)                                        // a wrong password
+	if r := s.expect(0, "", "registry", "ls", "-o", "json"); strings.TrimSpace(r.stdout) != "[]" {
+		t.Fatalf("after refused adds, ls = %s", r.stdout)
+	}
+	s.expect(0, pw, append(add, "--retention", policy)...)
+	s.expect(cli.ExitConflict, pw, add...)
+	r := s.expect(0, "", "registry", "ls")
+	if !strings.Contains(r.stdout, "dist") || !strings.Contains(r.stdout, dist.Username) {
+		t.Errorf("ls = %s", r.stdout)
+	}
+
+	// The name in place of the URL, CA and login.
+	s.expect(0, "", "registry", "push", testimages.Busybox, "--to", "saved/app:keep-1", "--registry", "dist")
+	s.expect(0, "", "registry", "push", testimages.Web, "--to", "saved/app:old-1", "--registry", "dist")
+	var show containerization.ContainerRegistry
+	r = s.expect(0, "", "registry", "show", "dist", "-o", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &show); err != nil || !slices.Equal(show.Repositories, []string{"saved/app"}) || show.RetentionPolicy == nil {
+		t.Errorf("show = %+v, %v\n%s", show, err, r.stdout)
+	}
+	r = s.expect(0, "", "registry", "retention", "run", "dist")
+	if !strings.Contains(r.stderr, "dry run") {
+		t.Errorf("retention run without --apply: %s", r.stderr)
+	}
+	if tags := s.list("", "saved/app", "--registry", "dist"); !slices.Equal(tags, []string{"keep-1", "old-1"}) {
+		t.Errorf("after a dry run: tags %q, want both", tags)
+	}
+	s.expect(0, "", "registry", "retention", "run", "dist", "--apply")
+	if tags := s.list("", "saved/app", "--registry", "dist"); !slices.Equal(tags, []string{"keep-1"}) {
+		t.Errorf("after retention run --apply: tags %q, want [keep-1]", tags)
+	}
+	s.expect(0, "", "registry", "rm", "dist")
+	s.expect(cli.ExitNotFound, "", "registry", "rm", "dist")
+	s.expect(cli.ExitNotFound, "", "registry", "retention", "run", "dist")
+}

@@ -63,4 +63,6 @@ type entry struct {
 	Username string `json:"username,omitempty"`
 	Password string `json:"password,omitempty"`
 	Token    string `json:"token,omitempty"`
+	// Data is what a record keeps besides its credentials (a saved registry's URL, type and rules), as JSON.
+	Data json.RawMessage `json:"data,omitempty"`
 }

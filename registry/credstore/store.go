@@ -159,7 +159,7 @@ func (s *Store) Put(registry string, c Credentials) error {
 		return fmt.Errorf("%w: credentials for %s have neither password nor token", errdefs.ErrInvalidArgument, reg)
 	}
 	err = s.update(func(m map[string]entry) bool {
-		m[reg] = entry(c)
+		m[reg] = entry{Username: c.Username, Password: c.Password, Token: c.Token}
 		return true
 	})
 	if err != nil {
@@ -180,7 +180,7 @@ func (s *Store) Get(registry string) (Credentials, bool, error) {
 		return Credentials{}, false, fmt.Errorf("reading credentials for %s: %w", reg, err)
 	}
 	e, ok := m[reg]
-	return Credentials(e), ok, nil
+	return Credentials{Username: e.Username, Password: e.Password, Token: e.Token}, ok, nil
 }
 
 // Delete removes the credentials stored for registry and reports whether there were any.

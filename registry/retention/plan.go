@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -216,7 +217,7 @@ func decide(p Policy, rules []int, now time.Time, arts []Decision) {
 		r := p.Rules[ri]
 		var selected []*Decision
 		for i := range arts {
-			if r.selects(arts[i].Tags) {
+			if accessoryOf(arts[i].Tags) == "" && r.selects(arts[i].Tags) {
 				selected = append(selected, &arts[i])
 			}
 		}
@@ -258,11 +259,46 @@ func decide(p Policy, rules []int, now time.Time, arts []Decision) {
 			}
 		}
 	}
+	// An accessory (a signature, an attestation, an SBOM or a scan attached by the referrers tag schema) goes
+	// with its subject, as Harbor's accessories do: no rule selects it.
 	for i := range arts {
-		if !arts[i].Keep {
+		subject := accessoryOf(arts[i].Tags)
+		if subject == "" || arts[i].Keep {
+			continue
+		}
+		j := slices.IndexFunc(arts, func(a Decision) bool { return a.Digest == subject })
+		switch {
+		case j < 0:
+			keep(&arts[i], fmt.Sprintf("accessory of %s, which is not listed (untagged or gone): kept", subject))
+		case arts[j].Keep:
+			keep(&arts[i], fmt.Sprintf("accessory of retained %s", subject))
+		default:
+			arts[i].Reason = fmt.Sprintf("accessory of %s, which is not retained", subject)
+		}
+	}
+	for i := range arts {
+		if !arts[i].Keep && arts[i].Reason == "" {
 			arts[i].Reason = "not retained by any rule"
 		}
 	}
+}
+
+// accessoryTag is a tag the referrers tag schema (OCI 1.1) or cosign gives what refers to a digest:
+// sha256-HEX, sha256-HEX.sig, .att or .sbom.
+var accessoryTag = regexp.MustCompile(`^sha256-([0-9a-f]{64})(\.(sig|att|sbom))?$`)
+
+// accessoryOf returns the digest an artifact is attached to when every one of its tags is an accessory tag of
+// that digest, else "".
+func accessoryOf(tags []string) string {
+	subject := ""
+	for _, t := range tags {
+		m := accessoryTag.FindStringSubmatch(t)
+		if m == nil || (subject != "" && subject != "sha256:"+m[1]) {
+			return ""
+		}
+		subject = "sha256:" + m[1]
+	}
+	return subject
 }
 
 // newestFirst orders artifacts by push time, newest first, unknown times last, then by digest.

@@ -635,3 +635,36 @@ func TestParsePolicy(t *testing.T) {
 		})
 	}
 }
+
+// Accessories (what the referrers tag schema or cosign tags sha256-HEX, .sig, .att, .sbom) go with their
+// subject: no rule selects or counts them; the one of a kept image is kept, the one of a deleted image is
+// deleted, one whose subject is not listed is kept.
+func TestPlanAccessoriesFollowTheirSubject(t *testing.T) {
+	f := &fixture{digest: map[string]string{}, repo: map[string]string{}}
+	reg := testenv.InProcess(t)
+	f.host = reg.Host
+	newer, older := f.image(t, daysAgo(1)), f.image(t, daysAgo(9))
+	f.push(t, "app", "newer", newer, "v2")
+	f.push(t, "app", "older", older, "v1")
+	tagOf := func(label, suffix string) string {
+		return strings.Replace(f.digest[label], "sha256:", "sha256-", 1) + suffix
+	}
+	f.push(t, "app", "newer.sig", f.image(t, now), tagOf("newer", ".sig"))
+	f.push(t, "app", "older.ref", f.image(t, now), tagOf("older", ""))
+	f.push(t, "app", "orphan.att", f.image(t, now), "sha256-"+strings.Repeat("ab", 32)+".att")
+	f.push(t, "app", "mixed", f.image(t, now), tagOf("older", ".sbom"), "release")
+
+	plan, err := retention.Plan(context.Background(), mustParse(t, `rules: [{repositories: {pattern: "**"}, tags: {pattern: "**"}, retain: {most_recently_pushed: 2}}]`), f.options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := f.decisions(plan)
+	for label, want := range map[string]bool{"newer": true, "mixed": true, "older": false, "newer.sig": true, "older.ref": false, "orphan.att": true} {
+		if d[label].Keep != want {
+			t.Errorf("%s: keep %v (%s), want %v", label, d[label].Keep, d[label].Reason, want)
+		}
+	}
+	if r := d["older.ref"].Reason; !strings.Contains(r, "accessory of "+f.digest["older"]) {
+		t.Errorf("the deleted accessory's reason = %q", r)
+	}
+}
