@@ -145,8 +145,11 @@ func NewErrorObject(err error) ErrorObject {
 		scan    *SecurityScanError
 		reg     *RegistryError
 		optimum *OptimizationError
+		pipe    *PipelineError
 	)
 	switch {
+	case errors.As(err, &pipe):
+		o.Class, o.Op, o.Subject = "PipelineError", pipe.Stage, pipe.Pipeline
 	case errors.As(err, &build):
 		o.Class, o.Op, o.Subject = "ContainerBuildError", build.Op, build.Image
 	case errors.As(err, &manage):

@@ -49,6 +49,10 @@ type Probe struct {
 	Run *CommandCheck `json:"run,omitempty"`
 	// HealthCheck waits for the image's own HEALTHCHECK to report healthy.
 	HealthCheck bool `json:"healthcheck,omitempty"`
+	// Beside is a test container of another image, run last in the running container's network namespace
+	// (127.0.0.1 is the app): it must exit with ExitCode and print Output when set. Until Timeout it is run
+	// again while it fails, when no HTTP or health check has shown the app ready before it.
+	Beside *BesideCheck `json:"beside,omitempty"`
 	// Timeout bounds the wait for the first answer (or the end of Run); zero means DefaultProbeTimeout.
 	Timeout time.Duration `json:"timeout,omitempty"`
 }
@@ -71,9 +75,15 @@ type CommandCheck struct {
 	Output   string   `json:"output,omitempty"`
 }
 
+// BesideCheck is a test container beside the app's: an image (which the engine must hold) and its command.
+type BesideCheck struct {
+	Image string `json:"image"`
+	CommandCheck
+}
+
 // Empty reports whether the probe has no check of its own.
 func (p Probe) Empty() bool {
-	return len(p.HTTP) == 0 && len(p.Exec) == 0 && p.Run == nil && !p.HealthCheck
+	return len(p.HTTP) == 0 && len(p.Exec) == 0 && p.Run == nil && !p.HealthCheck && p.Beside == nil
 }
 
 // Validate refuses a probe that cannot be run.
@@ -84,7 +94,10 @@ func (p Probe) Validate() error {
 	if p.Timeout < 0 {
 		return bad("negative timeout")
 	}
-	if p.Run != nil && (len(p.HTTP) > 0 || len(p.Exec) > 0 || p.HealthCheck) {
+	if p.Beside != nil && p.Beside.Image == "" {
+		return bad("a test container beside the app needs an image")
+	}
+	if p.Run != nil && (len(p.HTTP) > 0 || len(p.Exec) > 0 || p.HealthCheck || p.Beside != nil) {
 		return bad("a run check replaces the container's command: it cannot be combined with HTTP, exec or health checks")
 	}
 	if p.Run != nil && len(p.Run.Cmd) == 0 {
@@ -302,6 +315,17 @@ func (p *Prober) probe(ctx context.Context, image string, probe Probe, record bo
 			c := r.health(pctx)
 			if !c.Passed {
 				fail(c, "healthcheck: "+c.Error)
+			} else {
+				res.Checks = append(res.Checks, c)
+			}
+		}
+		if probe.Beside != nil && res.Passed {
+			c, err := r.beside(pctx, *probe.Beside, len(probe.HTTP) == 0 && !probe.HealthCheck)
+			if err != nil && ctx.Err() == nil {
+				return nil, nil, err
+			}
+			if !c.Passed {
+				fail(c, c.Check+": "+c.Error)
 			} else {
 				res.Checks = append(res.Checks, c)
 			}
@@ -528,6 +552,42 @@ func (r *run) http(ctx context.Context, checks []HTTPCheck, timeout time.Duratio
 		}
 	}
 	return nil
+}
+
+// beside runs the test container b in the app's network namespace, again every half second while it fails
+// when retry is set, until ctx ends. The error is the engine's; a test that failed is the CheckResult.
+func (r *run) beside(ctx context.Context, b BesideCheck, retry bool) (CheckResult, error) {
+	api := r.p.Engine.API()
+	c := CheckResult{Check: "beside " + b.Image + " " + strings.Join(b.Cmd, " ")}
+	for {
+		id, err := r.create(ctx, &container.Config{Image: b.Image, Cmd: b.Cmd, Labels: map[string]string{Label: "probe"}},
+			&container.HostConfig{NetworkMode: container.NetworkMode("container:" + r.app)}, nil, false)
+		if err != nil {
+			return c, err
+		}
+		if _, err := api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+			c.Error = "the test container did not start: " + clip(err.Error())
+			return c, nil
+		}
+		code, err := r.wait(ctx, id)
+		if err != nil {
+			if c.Error == "" {
+				c.Error = "did not end in time"
+			}
+			return c, nil
+		}
+		c.ExitCode, c.Output = code, r.logs(ctx, id)
+		if c.Passed, c.Error = judgeCommand(b.CommandCheck, code, c.Output); c.Passed || !retry {
+			return c, nil
+		}
+		// Not ready yet, perhaps: this container goes (cleanup would remove it too), and another is tried.
+		_, _ = api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
+		select {
+		case <-ctx.Done():
+			return c, nil
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 func (r *run) exec(ctx context.Context, e CommandCheck) CheckResult {
