@@ -51,7 +51,8 @@ test:
 	  GO=$(GO) scripts/kube.sh up && \
 	  GO=$(GO) GOTESTFLAGS="$(GOTESTFLAGS)" scripts/test.sh
 
-# demo: the main job end to end: build the example app, scan it, push it to a local registry, run it, measure it.
+# demo: the main job end to end, as a pipeline run (examples/pipeline.yaml): the vulnerable app refused at its scan
+# stage, then the fixed one built, tested, scanned, optimized, pushed with its evidence and deployed; then run it.
 demo: build
 	@$(OWN); trap 'scripts/engine.sh down' EXIT; \
 	  scripts/engine.sh up && \

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +27,8 @@ type PipelineOptions struct {
 	Registry RegistryOptions
 	// Kubernetes are the deploy's options (kubeconfig, context).
 	Kubernetes KubernetesOptions
+	// Skip are stages not to run this time (a deploy left to a later run, say); build and scan are never skipped.
+	Skip []string
 	// Sensor is the myrmex-sensor program the test's HTTP checks and the optimizer use (see OptimizeOptions).
 	Sensor string
 	// Progress receives each stage's start and end (Op "pipeline", Phase the stage, Status started, passed,
@@ -137,6 +140,16 @@ func (r *pipelineRun) run(ctx context.Context) error {
 		return &PipelineError{Pipeline: p.Name, Stage: stage, Err: err}
 	}
 	// Everything that can be refused is refused before anything runs: the policy, the engine, the probe.
+	for _, st := range r.opts.Skip {
+		if !slices.Contains(pipeline.Stages, st) || st == pipeline.StageBuild || st == pipeline.StageScan {
+			return fail("", fmt.Errorf("%w: skip %q: want test, optimize, push, sign or deploy", ErrInvalidArgument, st))
+		}
+		if st == pipeline.StagePush && (p.Deploy != nil && !slices.Contains(r.opts.Skip, pipeline.StageDeploy) ||
+			p.Sign != nil && !slices.Contains(r.opts.Skip, pipeline.StageSign)) {
+			return fail("", fmt.Errorf("%w: skip push: sign and deploy need it: skip them too", ErrInvalidArgument))
+		}
+	}
+	skipped := func(st string) bool { return slices.Contains(r.opts.Skip, st) }
 	r.pol = r.c.policyFor(r.opts.Policy)
 	if p.Policy != "" {
 		pol, err := policy.Load(p.Path(p.Policy))
@@ -154,7 +167,7 @@ func (r *pipelineRun) run(ctx context.Context) error {
 			return fail(pipeline.StageTest, err)
 		}
 	}
-	if len(r.probe.HTTP) > 0 || p.Optimize != nil {
+	if (len(r.probe.HTTP) > 0 && !skipped(pipeline.StageTest)) || (p.Optimize != nil && !skipped(pipeline.StageOptimize)) {
 		sensor, err := findSensor(r.opts.Sensor)
 		if err != nil {
 			stage := pipeline.StageOptimize
@@ -165,7 +178,7 @@ func (r *pipelineRun) run(ctx context.Context) error {
 		}
 		r.opts.Sensor = sensor
 	}
-	if s := p.Sign; s != nil {
+	if s := p.Sign; s != nil && !skipped(pipeline.StageSign) {
 		if err := checkSignKey(p.Path(s.Key)); err != nil {
 			return fail(pipeline.StageSign, err)
 		}
@@ -200,6 +213,9 @@ func (r *pipelineRun) run(ctx context.Context) error {
 		{pipeline.StageDeploy, p.Deploy != nil, "no deploy in the pipeline", r.deploy},
 	}
 	for _, s := range stages {
+		if s.on && skipped(s.name) {
+			s.on, s.why = false, "skipped by the caller"
+		}
 		if !s.on {
 			r.res.Stages = append(r.res.Stages, StageResult{Stage: s.name, Status: StageSkipped, Summary: s.why})
 			r.event(s.name, StageSkipped, s.why)
@@ -417,7 +433,6 @@ func shortDigest(d string) string {
 	}
 	return d
 }
-
 
 // ErrTestFailed is a pipeline's test that the image did not pass: a gate that refused it.
 var ErrTestFailed = fmt.Errorf("the test failed: %w", ErrPolicyViolation)

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# demo.sh MYRMEX — the main job end to end: build the example app (examples/app) on BuildKit, lint and scan it
-# against an advisory database, push it to a registry, run it from a ContainerConfig file, read its health,
-# metrics and logs, and clean up. Each step is a myrmex command, shown before it runs. A local CNCF distribution
+# demo.sh MYRMEX — the main job end to end, as a pipeline (examples/pipeline.yaml): build the example app
+# (examples/app) on BuildKit, test it, scan it and hold it to the policy (examples/policy.yaml) — which refuses it
+# for a critical advisory — then fix the dependency and run the pipeline again: built, tested, scanned, optimized,
+# pushed with its scan and SBOM attached, and deployed pinned to its digest. Then run the shipped image from a
+# ContainerConfig file, read its health, metrics and logs, manage the deployment, and clean up. Each step is a
+# myrmex command, shown before it runs. A local CNCF distribution
 # registry (Debian's docker-registry) is started on loopback for the demo and stopped after it. The machine is
 # offline, so the advisory database is imported from the repository's real advisory fixtures; where there is a
 # network, `myrmex db update` fetches osv.dev's exports instead.
@@ -11,7 +14,7 @@ name=myrmex-demo-web
 port=${MYRMEX_DEMO_PORT:-18080}
 regport=${MYRMEX_DEMO_REGISTRY_PORT:-15000}
 registry=127.0.0.1:$regport
-image=$registry/demo/app:1
+image=myrmex.local/demo/app:1
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
@@ -23,7 +26,7 @@ kube_started=
 cleanup() {
   [ -n "$kube_started" ] && scripts/kube.sh down || true
   "$myrmex" container rm --force "$name" >/dev/null 2>&1 || true
-  docker rmi "$image" "$image-optimized" >/dev/null 2>&1 || true
+  docker rmi "$image" "$image-optimized" "$registry/demo/app:1" >/dev/null 2>&1 || true
   [ -n "$regpid" ] && kill "$regpid" 2>/dev/null || true
   rm -rf "$regdir"
 }
@@ -51,13 +54,60 @@ get() { # a plain HTTP GET through bash's /dev/tcp, so the demo needs no curl
 
 step "$myrmex" version
 
+# The demo's own configuration (its saved registry) and a copy of the examples it edits.
+export MYRMEX_CONFIG_DIR=$regdir/config
+cp -r examples "$regdir/examples"
+work=$regdir/examples
+
 mkdir -p "$regdir/osv"
 cp scan/match/testdata/*.json testdata/osv/*.json "$regdir/osv/"
 step "$myrmex" db import "$regdir/osv" --db-dir "$regdir/db"
-step "$myrmex" build -t "$image" --scan full --db-dir "$regdir/db" --push --registry "http://$registry" examples/app
-step "$myrmex" scan "$image" --db-dir "$regdir/db"
-step "$myrmex" registry list "$registry/demo/app"
-step "$myrmex" container create -f examples/web.yaml --image "$image" -p "8080/tcp=127.0.0.1:$port"
+step "$myrmex" registry add demo --url "http://$registry" --scan-on-push
+step "$myrmex" policy check "$work/policy.yaml"
+
+# Deploy: to the cluster of KUBECONFIG or ~/.kube/config when one is configured, else to the local test control
+# plane (scripts/kube.sh: Kubernetes built from its modules once, about 7 minutes cold, then ready in seconds;
+# KWOK nodes), which MYRMEX_DEMO_KUBE=local also picks when a cluster is configured; MYRMEX_DEMO_KUBE=off skips the
+# pipeline's deploy stage.
+kube_mode=${MYRMEX_DEMO_KUBE:-auto}
+kube_ns=myrmex-demo
+skip=()
+if [ "$kube_mode" = auto ]; then
+  if [ -n "${KUBECONFIG:-}" ] || [ -f "$HOME/.kube/config" ]; then kube_mode=configured; else kube_mode=local; fi
+fi
+case "$kube_mode" in
+  local)
+    kube_started=1
+    scripts/kube.sh up
+    export KUBECONFIG=/run/myrmex-test/kube/kubeconfig
+    ;;
+  configured) ;;
+  off) skip=(--skip deploy) ;;
+  *)
+    echo "demo.sh: MYRMEX_DEMO_KUBE must be auto, local, configured or off" >&2
+    exit 2
+    ;;
+esac
+
+printf '\nThe app ships minimist 1.2.5, which has a critical advisory: the pipeline stops at its scan stage (exit 7).\n'
+set +e
+step "$myrmex" pipeline run "$work/pipeline.yaml" --db-dir "$regdir/db" "${skip[@]}"
+code=$?
+set -e
+if [ "$code" != 7 ]; then
+  echo "demo.sh: the vulnerable app's pipeline exited $code, not 7 (refused by the policy)" >&2
+  exit 1
+fi
+
+printf '\nThe fix: minimist 1.2.6. The same pipeline now ships the app.\n'
+step sed -i 's/"version": "1.2.5"/"version": "1.2.6"/' "$work/app/node_modules/minimist/package.json"
+step "$myrmex" pipeline run "$work/pipeline.yaml" --db-dir "$regdir/db" "${skip[@]}"
+step "$myrmex" registry show demo
+step "$myrmex" registry scans "http://$registry/demo/app:1"
+
+# The shipped image, pulled back from the registry and run from a ContainerConfig file.
+step "$myrmex" registry pull "$registry/demo/app:1" --registry demo
+step "$myrmex" container create -f examples/web.yaml --image "$registry/demo/app:1" -p "8080/tcp=127.0.0.1:$port"
 step "$myrmex" container start "$name"
 for _ in $(seq 1 50); do get >/dev/null 2>&1 && break; sleep 0.1; done
 printf '\n\033[1m$ GET http://127.0.0.1:%s/ (x5)\033[0m\n' "$port"
@@ -69,50 +119,16 @@ step "$myrmex" container logs --tail 3 "$name"
 step "$myrmex" container stop --timeout 2s "$name"
 step "$myrmex" container rm "$name"
 
-# Optimize: profile the app under its probe, keep what it used, prove the result answers the same and scans no
-# worse; then run the optimized image.
-step "$myrmex" optimize "$image" --probe-http 8080/ --db-dir "$regdir/db"
-step "$myrmex" container create -f examples/web.yaml --image "$image-optimized" -p "8080/tcp=127.0.0.1:$port"
-step "$myrmex" container start "$name"
-for _ in $(seq 1 50); do get >/dev/null 2>&1 && break; sleep 0.1; done
-printf '\n\033[1m$ GET http://127.0.0.1:%s/ (the optimized image)\033[0m\n' "$port"
-get
-step "$myrmex" container rm --force "$name"
-
-# Deploy: to the cluster of KUBECONFIG or ~/.kube/config when one is configured, else to the local test control
-# plane (scripts/kube.sh: Kubernetes built from its modules once, about 7 minutes cold, then ready in seconds;
-# KWOK nodes), which MYRMEX_DEMO_KUBE=local also picks when a cluster is configured; MYRMEX_DEMO_KUBE=off skips it.
-kube_mode=${MYRMEX_DEMO_KUBE:-auto}
-kube_ns=${MYRMEX_DEMO_NAMESPACE:-myrmex-demo}
-if [ "$kube_mode" = auto ]; then
-  if [ -n "${KUBECONFIG:-}" ] || [ -f "$HOME/.kube/config" ]; then kube_mode=configured; else kube_mode=local; fi
-fi
-case "$kube_mode" in
-  local)
-    kube_started=1
-    scripts/kube.sh up
-    export KUBECONFIG=/run/myrmex-test/kube/kubeconfig
-    ;;
-  configured) ;;
-  off) printf '\nMYRMEX_DEMO_KUBE=off: the deploy step is skipped.\n' ;;
-  *)
-    echo "demo.sh: MYRMEX_DEMO_KUBE must be auto, local, configured or off" >&2
-    exit 2
-    ;;
-esac
 if [ "$kube_mode" != off ]; then
-  # The cluster pulls the image from the registry the demo pushed to (a simulated node pulls nothing).
-  step "$myrmex" kube apply myrmex-demo-web -f examples/k8s -n "$kube_ns" --create-namespace \
-    --image "app=$image" --set-label demo=myrmex --wait --timeout 3m
   step "$myrmex" kube status myrmex-demo-web -n "$kube_ns"
   step "$myrmex" kube scale myrmex-demo-web 3 -n "$kube_ns"
   step "$myrmex" kube status myrmex-demo-web -n "$kube_ns" --wait
   step "$myrmex" kube delete myrmex-demo-web -n "$kube_ns" --wait
 fi
 
-step "$myrmex" registry delete "$registry/demo/app:1" --registry "http://$registry"
+step "$myrmex" registry delete "$registry/demo/app:1" --registry demo
 if [ "$kube_mode" != off ]; then
-  printf '\nDemo done: built, scanned, pushed, run, measured and deployed; the container, the deployment and the registry are gone.\n'
+  printf '\nDemo done: refused, fixed, then built, tested, scanned, optimized, pushed with its evidence, deployed, run and measured; the container, the deployment and the registry are gone.\n'
 else
-  printf '\nDemo done: built, scanned, pushed, run and measured; the container is gone, the registry is stopped.\n'
+  printf '\nDemo done: refused, fixed, then built, tested, scanned, optimized, pushed with its evidence, run and measured; the container is gone, the registry is stopped.\n'
 fi

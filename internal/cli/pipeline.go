@@ -20,6 +20,7 @@ func newPipelineRunCmd(g *globalOptions) *cobra.Command {
 	var (
 		dbDir, cacheDir, kubeconfig, kubeContext string
 		reg                                      registryFlags
+		skip                                     []string
 	)
 	cmd := &cobra.Command{
 		Use:   "run FILE",
@@ -46,7 +47,7 @@ error's: a refusal by the policy or a failed test exits 7.`,
 				Scan:       containerization.ScanOptions{DBDir: dbDir, Cache: cacheDir, Logger: g.log},
 				Registry:   ro,
 				Kubernetes: containerization.KubernetesOptions{Kubeconfig: kubeconfig, Context: kubeContext},
-				Host:       g.host, Logger: g.log, Progress: g.pipelineProgress(),
+				Host:       g.host, Logger: g.log, Progress: g.pipelineProgress(), Skip: skip,
 			}
 			res, err := g.myrmex().RunPipeline(cmd.Context(), p, opts)
 			if g.structured() {
@@ -63,6 +64,7 @@ error's: a refusal by the policy or a failed test exits 7.`,
 		},
 	}
 	fl := cmd.Flags()
+	fl.StringSliceVar(&skip, "skip", nil, "stages not to run this time: test, optimize, push, sign, deploy (repeat or comma-separate)")
 	fl.StringVar(&dbDir, "db-dir", "", "advisory database directory (default $MYRMEX_CACHE_DIR/osv, else ~/.cache/myrmex/osv)")
 	fl.StringVar(&cacheDir, "cache-dir", "", "layer inventory cache directory (default: Myrmex's; - for none)")
 	fl.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file for deploy (default $KUBECONFIG, else ~/.kube/config)")
