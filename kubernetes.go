@@ -24,7 +24,8 @@ type KubernetesOptions struct {
 	// Resources sets requests and limits on every container of the deployment.
 	Resources *ResourceRequirements
 	// Labels and Annotations are added to every object and to the pod templates; Environment sets variables
-	// on every container of the deployment. The manifest files are never edited.
+	// on every container of the deployment, a value written "secret:NAME" from the secret store (Config.Secrets)
+	// through a Secret applied with the manifests (see [SecretPrefix]). The manifest files are never edited.
 	Labels, Annotations, Environment map[string]string
 
 	CreateNamespace bool // create the namespace when it does not exist
@@ -96,7 +97,14 @@ func (c *Client) OrchestrateKubernetes(ctx context.Context, deploymentName, mani
 	if namespace == "" {
 		namespace = kc.DefaultNamespace() // the kubeconfig context's, as kubectl does
 	}
-	ov := kube.Overrides{Image: opts.Image, Images: opts.Images, Labels: opts.Labels, Annotations: opts.Annotations, Env: opts.Environment}
+	env, secretRefs, secretObj, err := c.secretEnv(deploymentName, opts.Environment)
+	if err != nil {
+		return nil, kubeErr("apply", subject, err)
+	}
+	if secretObj != nil {
+		objs = append(objs, secretObj)
+	}
+	ov := kube.Overrides{Image: opts.Image, Images: opts.Images, Labels: opts.Labels, Annotations: opts.Annotations, Env: env, SecretEnv: secretRefs}
 	if opts.Replicas != nil {
 		n := int32(*opts.Replicas)
 		ov.Replicas = &n

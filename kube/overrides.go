@@ -27,7 +27,13 @@ type Overrides struct {
 	Labels, Annotations map[string]string
 	// Env sets environment variables on every container of the primary workload (replacing ones of that name).
 	Env map[string]string
+	// SecretEnv sets environment variables from Secrets on the same containers: name → the Secret's name and key
+	// (valueFrom.secretKeyRef), so that no value is written into the pod spec.
+	SecretEnv map[string]SecretKey
 }
+
+// SecretKey names one key of a Secret.
+type SecretKey struct{ Name, Key string }
 
 func (o Overrides) validate() error {
 	if o.Replicas != nil && *o.Replicas < 0 {
@@ -63,7 +69,7 @@ func (o Overrides) validate() error {
 
 func (o Overrides) empty() bool {
 	return o.Replicas == nil && o.Image == "" && len(o.Images) == 0 && len(o.Requests) == 0 && len(o.Limits) == 0 &&
-		len(o.Labels) == 0 && len(o.Annotations) == 0 && len(o.Env) == 0
+		len(o.Labels) == 0 && len(o.Annotations) == 0 && len(o.Env) == 0 && len(o.SecretEnv) == 0
 }
 
 // podTemplatePath is where a workload kind keeps its pod template.
@@ -85,7 +91,7 @@ func isPrimaryKind(group, kind string) bool {
 
 // apply changes the objects in place. primary is the application's workload, or nil.
 func (o Overrides) apply(objs []*Object, primary *Object) error {
-	if o.Replicas != nil || o.Image != "" || len(o.Requests) > 0 || len(o.Limits) > 0 || len(o.Env) > 0 {
+	if o.Replicas != nil || o.Image != "" || len(o.Requests) > 0 || len(o.Limits) > 0 || len(o.Env) > 0 || len(o.SecretEnv) > 0 {
 		if primary == nil {
 			return fmt.Errorf("%w: replicas, image, resources and environment overrides apply to the application's Deployment, StatefulSet, DaemonSet or Job, and the manifests have none", errdefs.ErrInvalidArgument)
 		}
@@ -145,8 +151,8 @@ func (o Overrides) apply(objs []*Object, primary *Object) error {
 						setQuantities(res, "limits", o.Limits)
 						c["resources"] = res
 					}
-					if len(o.Env) > 0 {
-						c["env"] = mergeEnv(c["env"], o.Env)
+					if len(o.Env) > 0 || len(o.SecretEnv) > 0 {
+						c["env"] = mergeEnv(c["env"], o.Env, o.SecretEnv)
 					}
 				}
 				list[i] = c
@@ -217,32 +223,48 @@ func setQuantities(res map[string]any, key string, q map[string]string) {
 	res[key] = cur
 }
 
-// mergeEnv sets the variables on a container's env list, replacing entries of the same name and keeping order.
-func mergeEnv(existing any, env map[string]string) []any {
+// mergeEnv sets the variables on a container's env list (env's as values, secrets' as references to Secret
+// keys), replacing entries of the same name and keeping order.
+func mergeEnv(existing any, env map[string]string, secrets map[string]SecretKey) []any {
+	entry := func(name string) (map[string]any, bool) {
+		if v, ok := env[name]; ok {
+			return map[string]any{"name": name, "value": v}, true
+		}
+		if ref, ok := secrets[name]; ok {
+			return map[string]any{"name": name, "valueFrom": map[string]any{"secretKeyRef": map[string]any{"name": ref.Name, "key": ref.Key}}}, true
+		}
+		return nil, false
+	}
 	list, _ := existing.([]any)
 	done := map[string]bool{}
-	out := make([]any, 0, len(list)+len(env))
+	out := make([]any, 0, len(list)+len(env)+len(secrets))
 	for _, item := range list {
 		e, ok := item.(map[string]any)
 		if !ok {
 			continue
 		}
 		name, _ := e["name"].(string)
-		if v, ok := env[name]; ok {
-			e = map[string]any{"name": name, "value": v}
+		if set, ok := entry(name); ok {
+			e = set
 			done[name] = true
 		}
 		out = append(out, e)
 	}
-	names := make([]string, 0, len(env))
+	names := make([]string, 0, len(env)+len(secrets))
 	for k := range env {
 		if !done[k] {
 			names = append(names, k)
 		}
 	}
+	for k := range secrets {
+		if _, plain := env[k]; !done[k] && !plain {
+			names = append(names, k)
+		}
+	}
 	sort.Strings(names)
 	for _, k := range names {
-		out = append(out, map[string]any{"name": k, "value": env[k]})
+		e, _ := entry(k)
+		out = append(out, e)
 	}
 	return out
 }

@@ -74,7 +74,7 @@ deployment). --requests and --limits take cpu=QUANTITY,memory=QUANTITY.`,
 	fl.StringArrayVar(&o.images, "image", nil, "set an image: CONTAINER=IMAGE, or IMAGE for every container of the deployment (repeat for several)")
 	fl.StringArrayVar(&o.labels, "set-label", nil, "add a label to every object and pod template, KEY=VALUE")
 	fl.StringArrayVar(&o.annotations, "set-annotation", nil, "add an annotation to every object and pod template, KEY=VALUE")
-	fl.StringArrayVar(&o.env, "env", nil, "set an environment variable on the deployment's containers, KEY=VALUE")
+	fl.StringArrayVar(&o.env, "env", nil, "set an environment variable on the deployment's containers, KEY=VALUE (VALUE secret:NAME: from the secret store, through a Secret)")
 	fl.StringArrayVar(&o.requests, "requests", nil, "resource requests of the deployment's containers: cpu=100m,memory=64Mi")
 	fl.StringArrayVar(&o.limits, "limits", nil, "resource limits of the deployment's containers: cpu=500m,memory=256Mi")
 	fl.BoolVar(&o.createNamespace, "create-namespace", false, "create the namespace when it does not exist")
