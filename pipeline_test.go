@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/client"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/codomyrmex/containerization"
@@ -158,6 +159,34 @@ policy: policy.yaml
 	d, ok := res.Stages[6].Result.(*containerization.KubernetesDeployment)
 	if !ok || d.PolicyVerdict == nil || len(d.PolicyVerdict.Images) != 1 || !strings.HasPrefix(d.PolicyVerdict.Images[0].Scan, "attached ") {
 		t.Errorf("the apply gate did not reuse the attached scan: %+v", d)
+	}
+
+	// The engine's image is the pushed one (the same configuration): the create gate takes the scan attached to
+	// it in the registry instead of scanning again; a tag moved to another image there is not taken.
+	gated, err := containerization.New(ctx, containerization.Config{Engine: eng, Policy: mustPolicy(t, highIsRefused),
+		PolicyScan: containerization.ScanOptions{DBDir: db, Cache: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gated.Close()
+	crun := testenv.NewRun(t, eng)
+	cfg := crun.Config(image)
+	cres, err := gated.ManageContainers(ctx, containerization.OpCreate, crun.Name("twin"), &cfg, containerization.ManageOptions{Engine: eng})
+	if err != nil || cres.PolicyVerdict == nil || len(cres.PolicyVerdict.Images) != 1 || !strings.HasPrefix(cres.PolicyVerdict.Images[0].Scan, "attached ") {
+		t.Errorf("the create gate of the pushed image = %+v, %v; want the attached scan reused", cres, err)
+	}
+	other := reg.Host + "/shop/web:moved"
+	if _, err := eng.API().ImageTag(ctx, client.ImageTagOptions{Source: testimages.Web, Target: other}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = eng.API().ImageRemove(context.Background(), other, imageRemoveForce()) })
+	if _, err := containerization.ManageContainerRegistry(ctx, containerization.RegistryTag, image, "", withTags(containerization.RegistryOptions{}, "moved")); err != nil {
+		t.Fatal(err)
+	}
+	cfg = crun.Config(other, "sleep", "60")
+	cres, err = gated.ManageContainers(ctx, containerization.OpCreate, crun.Name("moved"), &cfg, containerization.ManageOptions{Engine: eng})
+	if err != nil || cres.PolicyVerdict == nil || cres.PolicyVerdict.Images[0].Scan != "scanned" {
+		t.Errorf("the create gate of an image whose tag names another in the registry = %+v, %v; want it scanned", cres, err)
 	}
 
 	// A test that fails stops the run there.

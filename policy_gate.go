@@ -50,6 +50,13 @@ func (c *Client) holdToPolicy(ctx context.Context, gate string, pol *policy.Poli
 			im.digest = engineDigest(ctx, eng, cmp.Or(im.source, im.ref))
 		}
 		source := ""
+		if im.scan == nil && pol.NeedsScan() && im.subject == nil && eng != nil {
+			// An engine image that is also in a registry (pushed or pulled, the same configuration there): the
+			// scans attached to it there may do.
+			if s, ro, ep, ok := c.registryTwin(ctx, eng, im.ref, cmp.Or(im.source, im.ref), im.registry); ok {
+				im.subject, im.ropts, im.ep = &s, ro, ep
+			}
+		}
 		if im.scan == nil && pol.NeedsScan() && im.subject != nil {
 			if im.scan = c.attachedScan(ctx, pol, *im.subject, im.ropts, im.ep); im.scan != nil {
 				source = "attached " + im.scan.Evidence.Digest
