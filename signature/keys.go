@@ -31,6 +31,10 @@ const (
 	CosignPrivateKeyType   = "ENCRYPTED COSIGN PRIVATE KEY"
 )
 
+// ErrPassword is an encrypted private key that does not decrypt with the password given: secretbox cannot tell
+// a wrong password from damaged bytes.
+var ErrPassword = errors.New("cannot decrypt it: a wrong password, or a damaged key")
+
 // MaxPEM bounds a key file: the largest RSA key cosign accepts (4096 bits) is under 4 KiB in PEM.
 const MaxPEM = 64 << 10
 
@@ -109,8 +113,7 @@ func ParsePrivateKey(data, password []byte) (*Signer, error) {
 	case SigstorePrivateKeyType, CosignPrivateKeyType:
 		der, derr := encrypted.Decrypt(block.Bytes, password)
 		if derr != nil {
-			// secretbox cannot tell a wrong password from damaged bytes.
-			return bad("cannot decrypt it (wrong password, or a damaged key): %v", derr)
+			return nil, fmt.Errorf("%w: private key: %w", errdefs.ErrInvalidArgument, ErrPassword)
 		}
 		pk, err = x509.ParsePKCS8PrivateKey(der)
 	case "PRIVATE KEY":

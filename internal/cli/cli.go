@@ -222,7 +222,8 @@ stderr, and with -o json a failure is also a JSON object there ({"error": {"clas
 	pf.BoolVar(&g.debug, "debug", false, "log debug records to stderr")
 	pf.StringVar(&g.policyFile, "policy", "", "policy file held at every gate: build, push, container create and start, kube apply (default $MYRMEX_POLICY; see docs/policy.md)")
 
-	root.AddCommand(newVersionCmd(g), newContainerCmd(g), newRegistryCmd(g), newScanCmd(g), newDBCmd(g), newBuildCmd(g), newKubeCmd(g), newOptimizeCmd(g), newPolicyCmd(g), newSecretCmd(g))
+	root.AddCommand(newVersionCmd(g), newContainerCmd(g), newRegistryCmd(g), newScanCmd(g), newDBCmd(g), newBuildCmd(g), newKubeCmd(g), newOptimizeCmd(g), newPolicyCmd(g), newSecretCmd(g),
+		newKeyCmd(g), newSignCmd(g), newVerifyCmd(g))
 	return root
 }
 
