@@ -11,10 +11,12 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/codomyrmex/containerization/engine"
 	"github.com/codomyrmex/containerization/policy"
 	"github.com/codomyrmex/containerization/registry"
+	"github.com/codomyrmex/containerization/signature"
 )
 
 // The operations of [ManageContainerRegistry]: the specification's five, and copy, which users expect.
@@ -141,6 +143,14 @@ func (c *Client) ManageContainerRegistry(ctx context.Context, operation, imageNa
 				img.ref = opts.Destination
 			}
 			img.registry = &opts
+			if pol.NeedsSignatures() {
+				// The image copied is verified where it is, by the digest its tag names there.
+				desc, herr := remote.Head(ref, ropts.RemoteOptions(ctx, ep)...)
+				if herr != nil {
+					return fail(registry.Classify(herr, ep.Host, ref.String()))
+				}
+				img.signed = &signedTarget{subject: ref.Context().Digest(desc.Digest.String()), opts: signature.Options{Registry: ropts, Endpoint: ep}}
+			}
 		} else if !registry.IsLocalSource(imageName) {
 			if eng, err = c.engineFor(ctx, opts.Engine); err != nil {
 				return fail(err)

@@ -128,7 +128,7 @@ func (e *Error) Error() string {
 	msg := fmt.Sprintf("%s has no signature by the keys given (%d stored)", e.Image, e.Signatures)
 	shown := e.Reasons
 	if len(shown) > 3 {
-		shown = shown[:3]
+		shown = append(shown[:2:2], shown[len(shown)-1]) // the last says when signatures were left unread
 	}
 	if len(shown) > 0 {
 		msg += ": " + strings.Join(shown, "; ")
@@ -301,7 +301,9 @@ func Verify(ctx context.Context, image name.Digest, keys []*Key, opts Options) (
 				continue
 			}
 			if len(payloads) == maxPayloads || read+int(l.Size) > maxPayloadBytes {
-				refuse("signatures %d to %d: not read (at most %d payloads, %d bytes, are read for one image)", n, len(m.Layers), maxPayloads, maxPayloadBytes)
+				// Said whatever came before: a reader should know that the rest was not looked at.
+				v.Rejected = append(v.Rejected, fmt.Sprintf("signatures %d to %d: not read (at most %d payloads, %d bytes, are read for one image)",
+					n, len(m.Layers), maxPayloads, maxPayloadBytes))
 				break
 			}
 			if body, err = readPayload(tag.Context(), l, ropts); err != nil {

@@ -216,6 +216,16 @@ func TestVerifyHostileManifests(t *testing.T) {
 		manyLayers[i] = desc(2, signature.PayloadMediaType, good)
 	}
 	bigAnn := map[string]string{signature.AnnotationSignature: strings.Repeat("A", signature.MaxManifest)}
+	var manyPayloads []v1.Descriptor // 101 payloads, each its own blob
+	for i := range 101 {
+		l := static.NewLayer(fmt.Appendf(nil, `{"n":%d}`, i), signature.PayloadMediaType)
+		if err := remote.WriteLayer(mustRepo(t, r), l, tr); err != nil {
+			t.Fatal(err)
+		}
+		d, _ := l.Digest()
+		n, _ := l.Size()
+		manyPayloads = append(manyPayloads, v1.Descriptor{MediaType: signature.PayloadMediaType, Size: n, Digest: d, Annotations: good})
+	}
 	for _, tc := range []struct {
 		name   string
 		layers []v1.Descriptor
@@ -227,6 +237,7 @@ func TestVerifyHostileManifests(t *testing.T) {
 		{"payload declared too large", []v1.Descriptor{desc(signature.MaxPayload+1, signature.PayloadMediaType, good)}, errdefs.ErrPolicyViolation, "more than"},
 		{"another media type", []v1.Descriptor{desc(2, "application/octet-stream", good)}, errdefs.ErrPolicyViolation, "not a simple-signing payload"},
 		{"not base64", []v1.Descriptor{desc(2, signature.PayloadMediaType, map[string]string{signature.AnnotationSignature: "%%%"})}, errdefs.ErrPolicyViolation, "not base64"},
+		{"more payloads than are read", manyPayloads, errdefs.ErrPolicyViolation, "signatures 101 to 101: not read"},
 		{"payload size lies", []v1.Descriptor{desc(1, signature.PayloadMediaType, good)}, errdefs.ErrPolicyViolation, "the manifest says"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
