@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -489,4 +490,71 @@ func ExampleSign() {
 	// true 1
 	// 1 <nil>
 	// true
+}
+
+// On the real distribution registry (Debian's docker-registry: TLS with a test CA, basic authentication), Myrmex
+// signs and verifies, and cosign verifies Myrmex's signature there with the same CA and login.
+func TestSignVerifyDistribution(t *testing.T) {
+	r := testenv.Distribution(t, testenv.DistributionOptions{})
+	ctx := context.Background()
+	ep, err := registry.ParseEndpoint(r.Host, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := &authn.AuthConfig{Username: r.Username, Password: r.Password}
+	opts := signature.Options{Registry: registry.Options{Transport: r.Transport(), Auth: auth}, Endpoint: ep}
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(r.Ref("app:1"))
+	if err := remote.Write(ref, img, remote.WithTransport(r.Transport()), remote.WithAuth(authn.FromConfig(*auth))); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	digest := ref.Context().Digest(d.String())
+	s, k := newSigner(t)
+	_, stranger := newSigner(t)
+	if _, err := signature.Verify(ctx, digest, []*signature.Key{k}, opts); !errors.Is(err, errdefs.ErrPolicyViolation) {
+		t.Fatalf("Verify(unsigned) = %v, want ErrPolicyViolation", err)
+	}
+	if _, err := signature.Sign(ctx, digest, s, opts); err != nil {
+		t.Fatalf("Sign = %v", err)
+	}
+	if v, err := signature.Verify(ctx, digest, []*signature.Key{stranger, k}, opts); err != nil || len(v.Verified) != 1 {
+		t.Fatalf("Verify = %+v, %v", v, err)
+	}
+	noAuth := opts
+	noAuth.Registry.Auth = &authn.AuthConfig{Username: r.Username, Password: "wrong"}
+	if _, err := signature.Verify(ctx, digest, []*signature.Key{k}, noAuth); !errors.Is(err, errdefs.ErrUnauthorized) {
+		t.Fatalf("Verify with a wrong password = %v, want ErrUnauthorized", err)
+	}
+
+	cosign := testenv.Cosign(t)
+	dir := t.TempDir()
+	pub, _ := k.PEM()
+	writeFile(t, filepath.Join(dir, "k.pub"), pub)
+	cmd := exec.Command(cosign, "verify", "--key", filepath.Join(dir, "k.pub"), "--insecure-ignore-tlog=true",
+		"--registry-cacert", r.CAFile, "--registry-username", r.Username, "--registry-password", r.Password, digest.String())
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cosign verify on the distribution registry: %v\n%s", err, out)
+	}
+}
+
+// FuzzParseKeys: any bytes given as a key are a key or an ErrInvalidArgument, never a panic or a hang.
+func FuzzParseKeys(f *testing.F) {
+	priv, pub, _ := signature.GenerateKeyPair([]byte("pw"))
+	f.Add(priv)
+	f.Add(pub)
+	f.Add([]byte("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ+Dmq7Bxm0X7oXa4S4jSg1+0SaeHSHn8S5cK8Q3+XO1\n-----END PRIVATE KEY-----\n"))
+	f.Add([]byte("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\neyJrZGYiOnsibmFtZSI6InNjcnlwdCIsInBhcmFtcyI6eyJOIjoxMDczNzQxODI0LCJyIjo4LCJwIjoxfX19\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if _, err := signature.ParsePrivateKey(data, []byte("pw")); err != nil && !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Fatalf("ParsePrivateKey = %v, want ErrInvalidArgument", err)
+		}
+		if _, err := signature.ParsePublicKey(data, "fuzz"); err != nil && !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Fatalf("ParsePublicKey = %v, want ErrInvalidArgument", err)
+		}
+	})
 }
