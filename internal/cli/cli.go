@@ -260,6 +260,11 @@ func (g *globalOptions) myrmex() *containerization.Client {
 		if s, err := g.secrets(); err == nil {
 			cfg.Secrets = s
 		}
+		// The gates that reach a registry on their own (signatures at create and start) log in as the registry
+		// commands do: Myrmex's store first.
+		if k, err := g.keychain(); err == nil {
+			cfg.Keychain = k
+		}
 		g.client, _ = containerization.New(context.Background(), cfg)
 	}
 	return g.client

@@ -14,6 +14,7 @@ import (
 
 	"github.com/codomyrmex/containerization/internal/cli"
 	"github.com/codomyrmex/containerization/internal/testenv"
+	"github.com/codomyrmex/containerization/internal/testimages"
 	"github.com/codomyrmex/containerization/signature"
 )
 
@@ -91,4 +92,30 @@ func TestKeySignVerify(t *testing.T) {
 			t.Fatalf("cosign verify of myrmex sign: %v\n%s", err, out)
 		}
 	})
+}
+
+// --policy with images.signatures: policy check lists the rule with its key; a container of an image only in the
+// engine is refused (exit 7), saying why.
+func TestPolicySignaturesCLI(t *testing.T) {
+	eng := testEngine(t)
+	dir := t.TempDir()
+	_, pub, err := signature.GenerateKeyPair(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "release.pub"), pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pol := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(pol, []byte("version: 1\nimages:\n  signatures:\n    keys: [release.pub]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := mustRun(t, "policy", "check", pol); !strings.Contains(r.stdout, "images.signatures") || !strings.Contains(r.stdout, "release.pub (sha256:") {
+		t.Errorf("policy check = %s, want the rule and its key", r.stdout)
+	}
+	name := containerName(t, eng, "unsigned")
+	r := myrmex(t, "--policy", pol, "container", "create", name, "--image", testimages.Busybox, "--label", testLabel+"="+name)
+	if r.code != cli.ExitPolicy || !strings.Contains(r.stderr, "images.signatures") || !strings.Contains(r.stderr, "only in the engine") {
+		t.Errorf("create under the policy = exit %d, %s; want 7, images.signatures, only in the engine", r.code, r.stderr)
+	}
 }
