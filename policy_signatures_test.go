@@ -171,4 +171,19 @@ spec:
 	if _, err := c.ManageContainerRegistry(ctx, containerization.RegistryCopy, "http://"+reg.Ref("shop/signed:1"), "", cp); err != nil {
 		t.Errorf("copy of the signed image = %v", err)
 	}
+	// Its signature stayed behind: the copy is unsigned where it went, until a copy takes the signatures along.
+	pub := strings.TrimSuffix(key, ".key") + ".pub"
+	mro := containerization.RegistryOptions{Transport: mirror.Transport()}
+	vo := containerization.VerifyOptions{Keys: []string{pub}, Registry: mro}
+	if _, err := c.VerifyImage(ctx, cp.Destination, vo); !errors.Is(err, containerization.ErrPolicyViolation) {
+		t.Errorf("VerifyImage of the copy without its signatures = %v, want ErrPolicyViolation", err)
+	}
+	cp.CopySignatures = true
+	res, err := c.ManageContainerRegistry(ctx, containerization.RegistryCopy, "http://"+reg.Ref("shop/signed:1"), "", cp)
+	if err != nil || res.SignaturesCopied != 1 {
+		t.Fatalf("copy --signatures = %+v, %v; want 1 signature copied", res, err)
+	}
+	if v, err := c.VerifyImage(ctx, cp.Destination, vo); err != nil || len(v.Verified) != 1 {
+		t.Errorf("VerifyImage of the copy with its signatures = %+v, %v", v, err)
+	}
 }

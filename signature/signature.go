@@ -182,50 +182,117 @@ func Sign(ctx context.Context, image name.Digest, s *Signer, opts Options) (*Sig
 		return nil, err
 	}
 	tag := Tag(image)
+	ours := addendum{layer: layer, digest: ld, annotations: map[string]string{AnnotationSignature: b64}, mediaType: PayloadMediaType}
+	digest, n, wrote, err := appendSignatures(ctx, tag, ropts, host, func(m *v1.Manifest) []addendum {
+		if m != nil && s.signedAlready(m, ld, body) {
+			return nil
+		}
+		return []addendum{ours}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Signed{Image: image.String(), Tag: tag.String(), Key: s.pub.Fingerprint, Manifest: digest, Signatures: n, Existing: !wrote}, nil
+}
+
+// addendum is a signature layer to append: the payload, its digest and annotations.
+type addendum struct {
+	layer       v1.Layer
+	digest      v1.Hash
+	annotations map[string]string
+	mediaType   types.MediaType
+}
+
+// appendSignatures appends to the signature manifest at tag what missing says it lacks (m is nil when there is
+// none yet), and reads it again after writing: another signer (another process) may have written the tag between
+// the read and the write, and what is still missing is appended again. It returns the manifest's digest, how
+// many signatures it holds, and whether anything was written. Appends to one tag are serialized in the process.
+func appendSignatures(ctx context.Context, tag name.Tag, ropts []remote.Option, host string, missing func(m *v1.Manifest) []addendum) (string, int, bool, error) {
 	mu, _ := tagLocks.LoadOrStore(tag.String(), &sync.Mutex{})
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
-	out := &Signed{Image: image.String(), Tag: tag.String(), Key: s.pub.Fingerprint}
+	wrote := false
 	for range attempts {
 		m, digest, err := readManifest(ctx, tag, ropts, host)
 		if err != nil {
-			return nil, err
+			return "", 0, false, err
 		}
-		if m != nil && s.signedAlready(m, ld, body) {
-			out.Manifest, out.Signatures, out.Existing = digest, len(m.Layers), true
-			return out, nil
+		adds := missing(m)
+		if len(adds) == 0 {
+			n := 0
+			if m != nil {
+				n = len(m.Layers)
+			}
+			return digest, n, wrote, nil
 		}
-		if m != nil && len(m.Layers) >= MaxLayers {
-			return nil, fmt.Errorf("%w: %s holds %d signatures already, cosign's limit", errdefs.ErrConflict, tag, len(m.Layers))
+		if m != nil && len(m.Layers)+len(adds) > MaxLayers {
+			return "", 0, false, fmt.Errorf("%w: %s would hold more than %d signatures, cosign's limit", errdefs.ErrConflict, tag, MaxLayers)
 		}
 		base := empty.Image
 		base = mutate.MediaType(base, types.OCIManifestSchema1)
 		base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
 		if m != nil {
-			// The manifest just read and checked, by its digest: a tag moved since is seen below.
+			// The manifest just read and checked, by its digest: a tag moved since is seen when it is read again.
 			if base, err = remote.Image(tag.Context().Digest(digest), ropts...); err != nil {
-				return nil, registry.Classify(err, host, "signatures "+tag.String())
+				return "", 0, false, registry.Classify(err, host, "signatures "+tag.String())
 			}
 		}
-		img, err := mutate.Append(base, mutate.Addendum{Layer: layer, Annotations: map[string]string{AnnotationSignature: b64}})
+		var list []mutate.Addendum
+		for _, a := range adds {
+			list = append(list, mutate.Addendum{Layer: a.layer, Annotations: a.annotations, MediaType: a.mediaType})
+		}
+		img, err := mutate.Append(base, list...)
 		if err != nil {
-			return nil, err
+			return "", 0, false, err
 		}
 		if err := remote.Write(tag, img, ropts...); err != nil {
-			return nil, fmt.Errorf("writing the signature: %w", registry.Classify(err, host, "signatures "+tag.String()))
+			return "", 0, false, fmt.Errorf("writing signatures: %w", registry.Classify(err, host, "signatures "+tag.String()))
 		}
-		// Another signer (another process) may have written the tag between the read and the write: read it again
-		// and append again when the signature is not there.
-		after, digest, err := readManifest(ctx, tag, ropts, host)
-		if err != nil {
-			return nil, err
-		}
-		if after != nil && hasLayer(after, ld, b64) {
-			out.Manifest, out.Signatures = digest, len(after.Layers)
-			return out, nil
-		}
+		wrote = true
 	}
-	return nil, fmt.Errorf("%w: %s kept changing while the signature was appended (other signers at work): try again", errdefs.ErrConflict, tag)
+	return "", 0, false, fmt.Errorf("%w: %s kept changing while signatures were appended (other signers at work): try again", errdefs.ErrConflict, tag)
+}
+
+// Copy copies the signatures of src (an image by digest) to dst (the same digest in another repository or
+// registry), appending those dst lacks to its own, as cosign copy does; from and to reach the two registries. It
+// returns how many signatures it copied: none for an image without signatures. Layers over MaxPayload are
+// refused (ErrInvalidArgument) rather than copied.
+func Copy(ctx context.Context, src name.Digest, from Options, dst name.Digest, to Options) (int, error) {
+	if src.DigestStr() != dst.DigestStr() {
+		return 0, fmt.Errorf("%w: signatures of %s cannot be copied to another image (%s)", errdefs.ErrInvalidArgument, src, dst)
+	}
+	sropts := from.remote(ctx)
+	srcTag := Tag(src)
+	m, _, err := readManifest(ctx, srcTag, sropts, from.Endpoint.Host)
+	if err != nil || m == nil {
+		return 0, err
+	}
+	var all []addendum
+	for _, l := range m.Layers {
+		if l.Size < 0 || l.Size > MaxPayload {
+			return 0, fmt.Errorf("%w: %s holds a layer of %d bytes, more than a signature's %d", errdefs.ErrInvalidArgument, srcTag, l.Size, MaxPayload)
+		}
+		layer, err := remote.Layer(srcTag.Context().Digest(l.Digest.String()), sropts...)
+		if err != nil {
+			return 0, err
+		}
+		all = append(all, addendum{layer: layer, digest: l.Digest, annotations: l.Annotations, mediaType: l.MediaType})
+	}
+	copied := 0
+	_, _, _, err = appendSignatures(ctx, Tag(dst), to.remote(ctx), to.Endpoint.Host, func(dm *v1.Manifest) []addendum {
+		var adds []addendum
+		for _, a := range all {
+			if dm == nil || !hasLayer(dm, a.digest, a.annotations[AnnotationSignature]) {
+				adds = append(adds, a)
+			}
+		}
+		copied = max(copied, len(adds))
+		return adds
+	})
+	if err != nil {
+		return 0, err
+	}
+	return copied, nil
 }
 
 // signedAlready reports whether m holds a signature by s of body, the payload whose layer digest is ld.

@@ -558,3 +558,48 @@ func FuzzParseKeys(f *testing.F) {
 		}
 	})
 }
+
+// Copy takes an image's signatures to the same digest in another registry, appending to those there, once.
+func TestCopy(t *testing.T) {
+	ctx := context.Background()
+	a, b := testenv.InProcess(t), testenv.InProcess(t)
+	src := pushImage(t, a, "app:1")
+	desc, err := remote.Get(src, remote.WithTransport(a.Transport()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _ := desc.Image()
+	dstRef, _ := name.ParseReference(b.Ref("mirror/app:1"))
+	if err := remote.Write(dstRef, img, remote.WithTransport(b.Transport())); err != nil {
+		t.Fatal(err)
+	}
+	dst := dstRef.Context().Digest(src.DigestStr())
+	s1, k1 := newSigner(t)
+	s2, k2 := newSigner(t)
+	s3, k3 := newSigner(t)
+	for _, s := range []*signature.Signer{s1, s2} {
+		if _, err := signature.Sign(ctx, src, s, options(t, a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := signature.Sign(ctx, dst, s3, options(t, b)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := signature.Copy(ctx, src, options(t, a), dst, options(t, b)); err != nil || n != 2 {
+		t.Fatalf("Copy = %d, %v; want 2 copied", n, err)
+	}
+	v, err := signature.Verify(ctx, dst, []*signature.Key{k1, k2, k3}, options(t, b))
+	if err != nil || v.Signatures != 3 || len(v.Verified) != 3 {
+		t.Fatalf("Verify after Copy = %+v, %v; want 3 signatures, all verified", v, err)
+	}
+	if n, err := signature.Copy(ctx, src, options(t, a), dst, options(t, b)); err != nil || n != 0 {
+		t.Fatalf("Copy again = %d, %v; want none copied", n, err)
+	}
+	unsigned := pushImage(t, a, "app:2")
+	if n, err := signature.Copy(ctx, unsigned, options(t, a), dstRef.Context().Digest(unsigned.DigestStr()), options(t, b)); err != nil || n != 0 {
+		t.Fatalf("Copy of an unsigned image = %d, %v; want none copied", n, err)
+	}
+	if _, err := signature.Copy(ctx, src, options(t, a), unsigned, options(t, a)); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("Copy to another digest = %v, want ErrInvalidArgument", err)
+	}
+}
