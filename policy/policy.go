@@ -15,6 +15,7 @@
 //	  min_compliance_score: 70
 //	  registries: [registry.example.com/team, "127.0.0.1:5000"]
 //	  tags: {forbid_latest: true, require_digest: false}
+//	  signatures: {keys: [release.pub]}   # cosign signatures by these keys (package signature)
 //	runtime:
 //	  no_privileged: true
 //	  require_limits: [memory, cpu]

@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net/http"
 	"strings"
@@ -148,8 +149,15 @@ func Tag(image name.Digest) name.Tag {
 }
 
 // tagLocks serialize the signers of one image in this process: a registry has no compare-and-swap on tags, so
-// two appends racing would keep one signature.
-var tagLocks sync.Map // tag → *sync.Mutex
+// two appends racing would keep one signature. A tag takes the lock its hash picks: a fixed set, however many
+// images a long-running process signs (two images sharing a lock only wait for each other).
+var tagLocks [64]sync.Mutex
+
+func tagLock(tag name.Tag) *sync.Mutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(tag.String()))
+	return &tagLocks[h.Sum32()%uint32(len(tagLocks))]
+}
 
 // Sign signs image (a manifest digest in its registry, which must exist) with s and appends the signature to the
 // image's signature manifest, as cosign sign --key --tlog-upload=false does. Registry failures wrap the
@@ -208,9 +216,9 @@ type addendum struct {
 // the read and the write, and what is still missing is appended again. It returns the manifest's digest, how
 // many signatures it holds, and whether anything was written. Appends to one tag are serialized in the process.
 func appendSignatures(ctx context.Context, tag name.Tag, ropts []remote.Option, host string, missing func(m *v1.Manifest) []addendum) (string, int, bool, error) {
-	mu, _ := tagLocks.LoadOrStore(tag.String(), &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
+	mu := tagLock(tag)
+	mu.Lock()
+	defer mu.Unlock()
 	wrote := false
 	for range attempts {
 		m, digest, err := readManifest(ctx, tag, ropts, host)
