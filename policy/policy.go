@@ -429,6 +429,10 @@ func (p *Policy) validate(root *yaml.Node) error {
 			}
 		}
 		if hp := rt.HostPaths; hp != nil {
+			if hp.Allow == nil {
+				// An empty allow-list is written `allow: []`; the key left out reads as neither.
+				return fmt.Errorf("line %d: runtime.host_paths has no allow: write the paths (allow: [] allows none)", fieldLine(root, "runtime", "host_paths"))
+			}
 			if len(hp.Allow) > maxList {
 				return fmt.Errorf("line %d: more than %d host paths", fieldLine(root, "runtime", "host_paths"), maxList)
 			}
