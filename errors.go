@@ -81,7 +81,7 @@ func (e *SecurityScanError) Unwrap() error { return e.Err }
 
 // RegistryError reports a failed manage_container_registry operation.
 type RegistryError struct {
-	Op       string // push, pull, tag, list, delete, copy, login
+	Op       string // push, pull, tag, list, delete, copy, login, scans, sign, verify
 	Image    string
 	Registry string
 	Err      error

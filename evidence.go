@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/codomyrmex/containerization/engine"
 	"github.com/codomyrmex/containerization/policy"
@@ -95,21 +94,9 @@ func (c *Client) AttachedScans(ctx context.Context, imageName string, ro Registr
 	fail := func(err error) ([]policy.Evidence, error) {
 		return nil, &RegistryError{Op: "scans", Image: imageName, Err: err}
 	}
-	ref, ep, err := registry.Resolve(strings.TrimPrefix(imageName, registry.SourceRemote), "", registry.Kind(ro.Type))
+	digest, ropts, ep, err := c.resolveDigest(ctx, imageName, ro)
 	if err != nil {
 		return fail(err)
-	}
-	ropts, err := c.registryOptions(ro, ep.Kind, ro.Credentials, nil)
-	if err != nil {
-		return fail(err)
-	}
-	digest, ok := ref.(name.Digest)
-	if !ok {
-		desc, err := remote.Head(ref, ropts.RemoteOptions(ctx, ep)...)
-		if err != nil {
-			return fail(registry.Classify(err, ep.Host, ref.String()))
-		}
-		digest = ref.Context().Digest(desc.Digest.String())
 	}
 	list, err := policy.List(ctx, digest, []string{policy.ScanArtifactType}, ropts.RemoteOptions(ctx, ep)...)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/codomyrmex/containerization/policy"
 	"github.com/codomyrmex/containerization/registry"
 	"github.com/codomyrmex/containerization/scan"
+	"github.com/codomyrmex/containerization/signature"
 )
 
 // gateImage is an image at a gate: how it was named, where it is read from to scan it, and its scan when the
@@ -32,6 +33,9 @@ type gateImage struct {
 	subject *name.Digest
 	ropts   registry.Options
 	ep      registry.Endpoint
+	// signed is where its signatures are verified when the policy requires them (the create and apply gates, and a
+	// copy's source); nil at the gates where the image is not in a registry yet.
+	signed *signedTarget
 }
 
 // policyFor is the policy a call is held to: its options', else the client's.
@@ -51,10 +55,18 @@ func (c *Client) holdToPolicy(ctx context.Context, gate string, pol *policy.Poli
 		}
 		source := ""
 		if im.scan == nil && pol.NeedsScan() && im.subject == nil && eng != nil {
-			// An engine image that is also in a registry (pushed or pulled, the same configuration there): the
-			// scans attached to it there may do.
-			if s, ro, ep, ok := c.registryTwin(ctx, eng, im.ref, cmp.Or(im.source, im.ref), im.registry); ok {
-				im.subject, im.ropts, im.ep = &s, ro, ep
+			// An engine image that is also in a registry (its repository digest, or the same configuration where
+			// its name points): the scans attached to it there may do. A registry that does not answer in time
+			// leaves the gate to scan.
+			t := im.signed
+			if t == nil {
+				tctx, cancel := context.WithTimeout(ctx, twinTimeout)
+				t, _ = c.engineSignedTarget(tctx, eng, im.ref, cmp.Or(im.source, im.ref))
+				cancel()
+			}
+			if t != nil && t.unverifiable == "" {
+				s := t.subject
+				im.subject, im.ropts, im.ep = &s, t.opts.Registry, t.opts.Endpoint
 			}
 		}
 		if im.scan == nil && pol.NeedsScan() && im.subject != nil {
@@ -69,7 +81,17 @@ func (c *Client) holdToPolicy(ctx context.Context, gate string, pol *policy.Poli
 			}
 			im.scan, source = res, "scanned"
 		}
-		pims = append(pims, policy.Image{Reference: im.ref, Digest: im.digest, Scan: policyScan(im.scan), ScanSource: source})
+		var sigs *policy.SignatureCheck
+		if pol.NeedsSignatures() && im.signed != nil {
+			var err error
+			if sigs, err = checkSignatures(ctx, pol, im.signed); err != nil {
+				return nil, err
+			}
+			if im.signed.unverifiable == "" {
+				im.digest = im.signed.subject.DigestStr() // the verdict names the image by the digest verified
+			}
+		}
+		pims = append(pims, policy.Image{Reference: im.ref, Digest: im.digest, Scan: policyScan(im.scan), ScanSource: source, Signatures: sigs})
 	}
 	v := pol.Evaluate(gate, pims, containers, time.Now())
 	return v, v.Err()
@@ -163,6 +185,11 @@ func (c *Client) containerGate(ctx context.Context, pol *policy.Policy, eng *eng
 			facts.User = ins.Config.User
 		}
 		img = gateImage{ref: config.Image}
+		if pol.NeedsSignatures() {
+			if img.signed, err = c.engineSignedTarget(ctx, eng, config.Image, config.Image); err != nil {
+				return nil, err
+			}
+		}
 	} else {
 		d, err := eng.Details(ctx, name)
 		if err != nil {
@@ -177,6 +204,11 @@ func (c *Client) containerGate(ctx context.Context, pol *policy.Policy, eng *eng
 		}
 		// The image it was created from, by ID: its tag may have moved since.
 		img = gateImage{ref: d.Image, source: d.ImageID, digest: engineDigest(ctx, eng, d.ImageID)}
+		if pol.NeedsSignatures() {
+			if img.signed, err = c.engineSignedTarget(ctx, eng, d.Image, d.ImageID); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return c.holdToPolicy(ctx, policy.GateCreate, pol, eng, []gateImage{img}, []policy.Container{facts})
 }
@@ -215,7 +247,8 @@ func (c *Client) applyGate(pol *policy.Policy, opts KubernetesOptions, verdict *
 		for _, img := range order {
 			r := refs[img]
 			images = append(images, gateImage{ref: img, source: r.source, digest: r.digest, registry: &opts.Registry,
-				subject: &r.subject, ropts: r.ropts, ep: r.ep})
+				subject: &r.subject, ropts: r.ropts, ep: r.ep,
+				signed: &signedTarget{subject: r.subject, opts: signature.Options{Registry: r.ropts, Endpoint: r.ep}}})
 		}
 		var facts []policy.Container
 		for _, pc := range containers {

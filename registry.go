@@ -11,10 +11,12 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/codomyrmex/containerization/engine"
 	"github.com/codomyrmex/containerization/policy"
 	"github.com/codomyrmex/containerization/registry"
+	"github.com/codomyrmex/containerization/signature"
 )
 
 // The operations of [ManageContainerRegistry]: the specification's five, and copy, which users expect.
@@ -70,6 +72,9 @@ type RegistryOptions struct {
 	// AttachScan (push) scans the image as the registry holds it once it is written, and attaches the scan
 	// to its digest there (the client's PolicyScan options say how it is scanned), for the gates to reuse.
 	AttachScan bool
+	// CopySignatures (copy) copies the image's signatures (cosign's sha256-<hex>.sig) with it, appending them to
+	// those the destination has, as cosign copy does; see docs/signatures.md.
+	CopySignatures bool
 }
 
 // ManageContainerRegistry runs one registry operation (manage_container_registry):
@@ -152,6 +157,14 @@ func (c *Client) ManageContainerRegistry(ctx context.Context, operation, imageNa
 				img.ref = opts.Destination
 			}
 			img.registry = &opts
+			if pol.NeedsSignatures() {
+				// The image copied is verified where it is, by the digest its tag names there.
+				desc, herr := remote.Head(ref, ropts.RemoteOptions(ctx, ep)...)
+				if herr != nil {
+					return fail(registry.Classify(herr, ep.Host, ref.String()))
+				}
+				img.signed = &signedTarget{subject: ref.Context().Digest(desc.Digest.String()), opts: signature.Options{Registry: ropts, Endpoint: ep}}
+			}
 		} else if !registry.IsLocalSource(imageName) {
 			if eng, err = c.engineFor(ctx, opts.Engine); err != nil {
 				return fail(err)
@@ -189,7 +202,7 @@ func (c *Client) ManageContainerRegistry(ctx context.Context, operation, imageNa
 	case RegistryDelete:
 		out, err = registry.Delete(ctx, ref, ep, ropts)
 	case RegistryCopy:
-		out, err = c.copyImage(ctx, ref, ep, ropts, opts)
+		out, res.SignaturesCopied, err = c.copyImage(ctx, ref, ep, ropts, opts)
 	}
 	if err != nil {
 		return fail(err)
@@ -215,25 +228,36 @@ func (c *Client) ManageContainerRegistry(ctx context.Context, operation, imageNa
 }
 
 // copyImage copies ref to opts.Destination, a reference in any registry ("http://host:port/repo:tag" for a
-// plain-HTTP one), with the destination's kind and credentials.
-func (c *Client) copyImage(ctx context.Context, ref name.Reference, ep registry.Endpoint, ropts registry.Options, opts RegistryOptions) (registry.Result, error) {
+// plain-HTTP one), with the destination's kind and credentials, and its signatures when asked (how many were
+// copied is the second result).
+func (c *Client) copyImage(ctx context.Context, ref name.Reference, ep registry.Endpoint, ropts registry.Options, opts RegistryOptions) (registry.Result, int, error) {
 	if opts.Destination == "" {
-		return registry.Result{}, fmt.Errorf("%w: copy needs a destination reference", ErrInvalidArgument)
+		return registry.Result{}, 0, fmt.Errorf("%w: copy needs a destination reference", ErrInvalidArgument)
 	}
 	dkind, err := registry.ParseKind(opts.DestinationType)
 	if err != nil {
-		return registry.Result{}, err
+		return registry.Result{}, 0, err
 	}
 	dref, dep, err := registry.Resolve(opts.Destination, "", dkind)
 	if err != nil {
-		return registry.Result{}, fmt.Errorf("destination: %w", err)
+		return registry.Result{}, 0, fmt.Errorf("destination: %w", err)
 	}
 	dopts, err := c.registryOptions(opts, dep.Kind, opts.DestinationCredentials, ropts.Progress)
 	if err != nil {
-		return registry.Result{}, err
+		return registry.Result{}, 0, err
 	}
 	ropts.Progress = nil // the bytes are counted where they are written
-	return registry.Copy(ctx, ref, ep, ropts, dref, dep, dopts)
+	out, err := registry.Copy(ctx, ref, ep, ropts, dref, dep, dopts)
+	if err != nil || !opts.CopySignatures {
+		return out, 0, err
+	}
+	dopts.Progress = nil
+	n, err := signature.Copy(ctx, ref.Context().Digest(out.Digest), signature.Options{Registry: ropts, Endpoint: ep},
+		dref.Context().Digest(out.Digest), signature.Options{Registry: dopts, Endpoint: dep})
+	if err != nil {
+		return out, 0, fmt.Errorf("copied as %s@%s, but copying its signatures failed: %w", out.Reference, out.Digest, err)
+	}
+	return out, n, nil
 }
 
 // registryOptions turns a call's registry options into the registry package's, over the client's transport for

@@ -87,6 +87,8 @@ type RegistryResult struct {
 	PolicyVerdict *policy.Verdict `json:"policy_verdict,omitempty"`
 	// Evidence is the scan attached to the pushed image (RegistryOptions.AttachScan).
 	Evidence *policy.Evidence `json:"evidence,omitempty"`
+	// SignaturesCopied is how many signatures a copy took with the image (RegistryOptions.CopySignatures).
+	SignaturesCopied int `json:"signatures_copied,omitempty"`
 }
 
 // OptimizationResult is what optimize_containers returns.

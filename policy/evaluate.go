@@ -23,6 +23,20 @@ type Image struct {
 	// where the scan came from: "scanned" at the gate, or "attached <artifact digest>" (evidence reused).
 	Scan       *Scan
 	ScanSource string
+	// Signatures is what verifying the image's signatures against the policy's keys found; nil where they were
+	// not verified (at the create, apply and pipeline gates the rule then refuses the image, saying so).
+	Signatures *SignatureCheck
+}
+
+// SignatureCheck is what a gate found of an image's signatures in its registry.
+type SignatureCheck struct {
+	// Signed are the fingerprints of the policy's keys that signed the image's digest (each once).
+	Signed []string
+	// Refused says why the image's other signatures were not accepted (signature.Verification.Rejected).
+	Refused []string
+	// Unverifiable, when set, says why the signatures could not be verified: the image has no digest in a
+	// registry (only in the engine), say.
+	Unverifiable string
 }
 
 // ImageVerdict is what a verdict judged of one image.
@@ -207,6 +221,19 @@ func (p *Policy) image(v *Verdict, gate string, im Image, now time.Time) {
 			add("images.tags.require_digest", "not pinned to a digest (name@sha256:…): the tag may move after the check")
 		}
 	}
+	if sg := rules.Signatures; sg != nil {
+		runs := gate == GateCreate || gate == GateApply || gate == GatePipeline
+		switch sc := im.Signatures; {
+		case sc == nil && runs:
+			add("images.signatures", "the image's signatures were not verified")
+		case sc == nil:
+			// build and push: the image is not in a registry yet (a copy's source is, and is verified).
+		case sc.Unverifiable != "":
+			add("images.signatures", sc.Unverifiable)
+		case len(sc.Signed) < sg.Need():
+			add("images.signatures", describeSignatures(sc, sg.Need()))
+		}
+	}
 	needScan := rules.Vulnerabilities != nil || rules.MaxScanAge != nil || rules.MinComplianceScore != nil
 	if !needScan {
 		return
@@ -261,6 +288,30 @@ func (p *Policy) image(v *Verdict, gate string, im Image, now time.Time) {
 	if n > maxPerRule {
 		add("images.vulnerabilities", fmt.Sprintf("and %d more findings above %s", n-maxPerRule, vr.MaxSeverity))
 	}
+}
+
+// describeSignatures says why an image's signatures do not satisfy the rule.
+func describeSignatures(sc *SignatureCheck, need int) string {
+	var s string
+	switch {
+	case len(sc.Signed) == 0 && len(sc.Refused) == 0:
+		s = "not signed: no signature is stored for its digest"
+	case len(sc.Signed) == 0:
+		s = "not signed by any of the policy's keys"
+	default:
+		s = fmt.Sprintf("signed by %d of the policy's keys (%s), %d needed", len(sc.Signed), strings.Join(sc.Signed, ", "), need)
+	}
+	if n := len(sc.Refused); n > 0 {
+		shown := sc.Refused
+		if n > 3 {
+			shown = append(shown[:2:2], shown[n-1]) // the last says when signatures were left unread
+		}
+		s += ": " + strings.Join(shown, "; ")
+		if n > len(shown) {
+			s += fmt.Sprintf("; and %d more", n-len(shown))
+		}
+	}
+	return s
 }
 
 func describe(f Finding, max string) string {
@@ -373,6 +424,11 @@ func underAny(p string, allow []string) bool {
 		}
 	}
 	return false
+}
+
+// NeedsSignatures reports whether the policy requires signatures.
+func (p *Policy) NeedsSignatures() bool {
+	return p != nil && p.Images != nil && p.Images.Signatures != nil
 }
 
 // NeedsScan reports whether the policy reads scans (vulnerabilities, scan age, compliance score).

@@ -23,6 +23,7 @@ func FuzzPolicy(f *testing.F) {
 	f.Add([]byte("version: 1\nimages:\n  vulnerabilities: {max_severity: none, ignore: [{id: X, statement: s, expires: 2030-01-01}]}\n"))
 	f.Add([]byte("version: 1\nruntime: {host_paths: {allow: [/]}, require_limits: [pids]}\ngates: {apply: warn}\n"))
 	f.Add([]byte("version: 1\nx: &a [1]\ny: *a\n"))
+	f.Add([]byte("version: 1\nimages:\n  signatures: {keys: [testdata/release.pub], min_keys: 1}\n"))
 	var schema map[string]any
 	if err := json.Unmarshal(policy.Schema, &schema); err != nil {
 		f.Fatal(err)

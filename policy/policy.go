@@ -15,6 +15,7 @@
 //	  min_compliance_score: 70
 //	  registries: [registry.example.com/team, "127.0.0.1:5000"]
 //	  tags: {forbid_latest: true, require_digest: false}
+//	  signatures: {keys: [release.pub]}   # cosign signatures by these keys (package signature)
 //	runtime:
 //	  no_privileged: true
 //	  require_limits: [memory, cpu]
@@ -36,6 +37,7 @@ import (
 	"math"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +47,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/codomyrmex/containerization/errdefs"
+	"github.com/codomyrmex/containerization/signature"
 )
 
 // Version is the policy format this package reads.
@@ -57,6 +60,7 @@ const MaxFileSize = 1 << 20
 const (
 	maxIgnores = 10000
 	maxList    = 1000
+	maxKeys    = 100
 )
 
 // Schema is the policy format's JSON Schema (draft 2020-12).
@@ -84,9 +88,29 @@ type Images struct {
 	MinComplianceScore *float64 `yaml:"min_compliance_score,omitempty" json:"min_compliance_score,omitempty"`
 	// Registries, when written, are where images may come from: a registry host ("registry.example.com",
 	// "127.0.0.1:5000") or a repository prefix ("registry.example.com/team"). An empty list allows none.
-	Registries *[]string `yaml:"registries,omitempty" json:"registries,omitempty"`
-	Tags       *Tags     `yaml:"tags,omitempty" json:"tags,omitempty"`
+	Registries *[]string   `yaml:"registries,omitempty" json:"registries,omitempty"`
+	Tags       *Tags       `yaml:"tags,omitempty" json:"tags,omitempty"`
+	Signatures *Signatures `yaml:"signatures,omitempty" json:"signatures,omitempty"`
 }
+
+// Signatures requires images to be signed (cosign's format, see package signature) by these keys: a signature of
+// the image's digest, in its registry, over a payload naming that digest. Held where images run (create, apply,
+// pipeline) and at a copy, whose source is in a registry; not at build or push, before an image is in one.
+type Signatures struct {
+	// Keys are the public keys (PKIX PEM, as cosign.pub): file names, relative to the policy file, or the PEM
+	// text itself. They are read when the policy is.
+	Keys []string `yaml:"keys" json:"keys"`
+	// MinKeys is how many different keys of the list must have signed the digest; 0 means 1, any one of them.
+	MinKeys int `yaml:"min_keys,omitempty" json:"min_keys,omitempty"`
+
+	keys []*signature.Key
+}
+
+// PublicKeys are the keys read from Keys.
+func (s *Signatures) PublicKeys() []*signature.Key { return s.keys }
+
+// Need is how many different keys must have signed.
+func (s *Signatures) Need() int { return max(s.MinKeys, 1) }
 
 // Vulnerabilities says which findings an image may carry.
 type Vulnerabilities struct {
@@ -314,7 +338,7 @@ func friendly(msg string) string {
 	if i := strings.Index(msg, " not found in type policy."); i > 0 {
 		typ := msg[i+len(" not found in type policy."):]
 		where := map[string]string{"Policy": "the policy", "Images": "images", "Vulnerabilities": "images.vulnerabilities",
-			"Ignore": "an ignore", "Tags": "images.tags", "Runtime": "runtime", "HostPaths": "runtime.host_paths", "Gates": "gates"}[typ]
+			"Ignore": "an ignore", "Tags": "images.tags", "Signatures": "images.signatures", "Runtime": "runtime", "HostPaths": "runtime.host_paths", "Gates": "gates"}[typ]
 		if where == "" {
 			where = typ
 		}
@@ -390,6 +414,11 @@ func (p *Policy) validate(root *yaml.Node) error {
 			}
 		}
 	}
+	if im := p.Images; im != nil && im.Signatures != nil {
+		if err := im.Signatures.read(root, p.File); err != nil {
+			return err
+		}
+	}
 	if rt := p.Runtime; rt != nil {
 		for i, l := range rt.RequireLimits {
 			if l != "cpu" && l != "memory" && l != "pids" {
@@ -400,6 +429,10 @@ func (p *Policy) validate(root *yaml.Node) error {
 			}
 		}
 		if hp := rt.HostPaths; hp != nil {
+			if hp.Allow == nil {
+				// An empty allow-list is written `allow: []`; the key left out reads as neither.
+				return fmt.Errorf("line %d: runtime.host_paths has no allow: write the paths (allow: [] allows none)", fieldLine(root, "runtime", "host_paths"))
+			}
 			if len(hp.Allow) > maxList {
 				return fmt.Errorf("line %d: more than %d host paths", fieldLine(root, "runtime", "host_paths"), maxList)
 			}
@@ -419,6 +452,42 @@ func (p *Policy) validate(root *yaml.Node) error {
 				return fmt.Errorf("line %d: gates.%s: %q: want enforce, warn or off", fieldLine(root, "gates", m.name), m.name, m.mode)
 			}
 		}
+	}
+	return nil
+}
+
+// read reads the keys, relative to the policy file's directory; each key once, each key a public key.
+func (s *Signatures) read(root *yaml.Node, file string) error {
+	line := fieldLine(root, "images", "signatures", "keys")
+	switch {
+	case len(s.Keys) == 0:
+		return fmt.Errorf("line %d: images.signatures.keys is empty: name the public keys whose signatures are required", line)
+	case len(s.Keys) > maxKeys:
+		return fmt.Errorf("line %d: more than %d keys", line, maxKeys)
+	case s.MinKeys < 0 || s.MinKeys > len(s.Keys):
+		return fmt.Errorf("line %d: images.signatures.min_keys %d: want 1 to the number of keys (%d)",
+			fieldLine(root, "images", "signatures", "min_keys"), s.MinKeys, len(s.Keys))
+	}
+	dir := ""
+	if file != "" && file != "policy" {
+		dir = filepath.Dir(file)
+	}
+	list := listNode(root, "images", "signatures", "keys")
+	s.keys = nil
+	for i, k := range s.Keys {
+		if list != nil && i < len(list.Content) {
+			line = list.Content[i].Line
+		}
+		key, err := signature.ReadPublicKey(k, dir)
+		if err != nil {
+			return fmt.Errorf("line %d: images.signatures.keys: %s", line, strings.TrimPrefix(err.Error(), errdefs.ErrInvalidArgument.Error()+": "))
+		}
+		for _, prev := range s.keys {
+			if prev.Fingerprint == key.Fingerprint {
+				return fmt.Errorf("line %d: images.signatures.keys: %s is the same key as %s", line, key.Source, prev.Source)
+			}
+		}
+		s.keys = append(s.keys, key)
 	}
 	return nil
 }
@@ -594,6 +663,13 @@ func (p *Policy) Rules() []Rule {
 		}
 		if t := im.Tags; t != nil && t.RequireDigest {
 			add("images.tags.require_digest", "images run only by digest")
+		}
+		if sg := im.Signatures; sg != nil {
+			var names []string
+			for _, k := range sg.keys {
+				names = append(names, k.Source+" ("+k.Fingerprint[:19]+"…)")
+			}
+			add("images.signatures", "images run or copied must be signed by %d of: %s", sg.Need(), strings.Join(names, ", "))
 		}
 	}
 	if rt := p.Runtime; rt != nil {

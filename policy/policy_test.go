@@ -33,6 +33,14 @@ images:
   min_compliance_score: 70
   registries: [registry.example.com/team, "127.0.0.1:5000", docker.io/library]
   tags: {forbid_latest: true, require_digest: true}
+  signatures:
+    keys:
+      - |
+        -----BEGIN PUBLIC KEY-----
+        MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEJkQCfAXl9/ojSB5TJyFpS+RdRS9k
+        +//Q1DeG2ZmH61UXTwXpYOpyebqJAFU7xExDGEGO9eOGY0hPlrvDd/sdRQ==
+        -----END PUBLIC KEY-----
+    min_keys: 1
 runtime:
   no_privileged: true
   require_limits: [memory, cpu, pids]
@@ -223,6 +231,7 @@ func TestEvaluate(t *testing.T) {
 	}}
 	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	pinned := "registry.example.com/team/app@" + digest
+	signed := &policy.SignatureCheck{Signed: []string{"sha256:ab"}}
 	for _, c := range []struct {
 		name   string
 		gate   string
@@ -230,15 +239,15 @@ func TestEvaluate(t *testing.T) {
 		want   []string // rules broken, in order
 		ignore int
 	}{
-		{"clean, pinned, ignored finding", policy.GateCreate, policy.Image{Reference: pinned, Digest: digest, Scan: clean}, nil, 1},
+		{"clean, pinned, ignored finding", policy.GateCreate, policy.Image{Reference: pinned, Digest: digest, Scan: clean, Signatures: signed}, nil, 1},
 		{"a critical finding", policy.GatePush, policy.Image{Reference: "registry.example.com/team/app:1", Digest: digest, Scan: &policy.Scan{
 			Time: now, Vulnerabilities: true, ComplianceScore: score(90), Findings: []policy.Finding{{ID: "CVE-2024-9", Severity: "CRITICAL", Package: "openssl", Version: "3.0", FixedVersion: "3.1"}}}},
 			[]string{"images.vulnerabilities"}, 0},
 		{"another registry, latest implied, old scan, low score", policy.GateCreate, policy.Image{Reference: "quay.io/x/app", Scan: &policy.Scan{
 			Time: now.Add(-8 * 24 * time.Hour), Vulnerabilities: true, ComplianceScore: score(50)}},
-			[]string{"images.registries", "images.tags.forbid_latest", "images.tags.require_digest", "images.max_scan_age", "images.min_compliance_score"}, 0},
+			[]string{"images.registries", "images.tags.forbid_latest", "images.tags.require_digest", "images.signatures", "images.max_scan_age", "images.min_compliance_score"}, 0},
 		{"tags are for the gates that run images", policy.GatePush, policy.Image{Reference: "127.0.0.1:5000/app:latest", Scan: clean}, nil, 1},
-		{"Docker Hub's library by its short name", policy.GateApply, policy.Image{Reference: "nginx@" + digest, Scan: clean}, nil, 1},
+		{"Docker Hub's library by its short name", policy.GateApply, policy.Image{Reference: "nginx@" + digest, Scan: clean, Signatures: signed}, nil, 1},
 		{"a prefix is not a prefix of another name", policy.GatePush, policy.Image{Reference: "registry.example.com/teamster/app:1", Scan: clean}, []string{"images.registries"}, 1},
 		{"not scanned", policy.GateBuild, policy.Image{Reference: "registry.example.com/team/app:1"},
 			[]string{"images.vulnerabilities", "images.max_scan_age", "images.min_compliance_score"}, 0},

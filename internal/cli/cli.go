@@ -222,7 +222,8 @@ stderr, and with -o json a failure is also a JSON object there ({"error": {"clas
 	pf.BoolVar(&g.debug, "debug", false, "log debug records to stderr")
 	pf.StringVar(&g.policyFile, "policy", "", "policy file held at every gate: build, push, container create and start, kube apply (default $MYRMEX_POLICY; see docs/policy.md)")
 
-	root.AddCommand(newVersionCmd(g), newContainerCmd(g), newRegistryCmd(g), newScanCmd(g), newDBCmd(g), newBuildCmd(g), newKubeCmd(g), newOptimizeCmd(g), newPolicyCmd(g), newSecretCmd(g), newPipelineCmd(g))
+	root.AddCommand(newVersionCmd(g), newContainerCmd(g), newRegistryCmd(g), newScanCmd(g), newDBCmd(g), newBuildCmd(g), newKubeCmd(g), newOptimizeCmd(g), newPolicyCmd(g), newSecretCmd(g),
+		newPipelineCmd(g), newKeyCmd(g), newSignCmd(g), newVerifyCmd(g))
 	return root
 }
 
@@ -258,6 +259,11 @@ func (g *globalOptions) myrmex() *containerization.Client {
 		// The secret store opens without reading anything: a damaged store fails only a create that names a secret.
 		if s, err := g.secrets(); err == nil {
 			cfg.Secrets, cfg.Registries = s, s
+		}
+		// The gates that reach a registry on their own (signatures at create and start) log in as the registry
+		// commands do: Myrmex's store first.
+		if k, err := g.keychain(); err == nil {
+			cfg.Keychain = k
 		}
 		g.client, _ = containerization.New(context.Background(), cfg)
 	}

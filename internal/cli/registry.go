@@ -220,6 +220,9 @@ func printRegistryResult(g *globalOptions, res *containerization.RegistryResult)
 			refs = append(refs, ref.Context().Tag(t).String())
 		}
 	}
+	if res.SignaturesCopied > 0 {
+		fmt.Fprintf(g.errOut, "myrmex: %d signatures copied with it\n", res.SignaturesCopied)
+	}
 	for _, r := range refs {
 		fmt.Fprintf(tw, "%s\t%s\t%s", r, res.ImageDigest, pastTense[res.Operation])
 		if res.Operation != containerization.RegistryDelete {

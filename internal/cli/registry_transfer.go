@@ -77,6 +77,7 @@ func newRegistryCopyCmd(g *globalOptions) *cobra.Command {
 		f       registryFlags
 		dstKind string
 		dst     credentialFlags
+		sigs    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "copy SRC DST",
@@ -84,7 +85,8 @@ func newRegistryCopyCmd(g *globalOptions) *cobra.Command {
 		Long: `Copy SRC to DST, both full references (http://host:port/repo:tag for a plain-HTTP registry), without
 an engine: the digest is kept, multi-platform indexes are copied whole, and blobs DST has are skipped.
 --username and --password-stdin log in to SRC's registry, --dest-username and --dest-password-stdin to DST's;
-without them, both come from the stored logins and the Docker config. Only one password can come from stdin.`,
+without them, both come from the stored logins and the Docker config. Only one password can come from stdin.
+--signatures copies the image's signatures too, as cosign copy does (docs/signatures.md).`,
 		Example: `  myrmex registry copy registry.example.com/team/web:1.4 mirror.example.com/team/web:1.4
   myrmex registry copy http://127.0.0.1:5000/app:dev registry.example.com/app:dev --dest-username ci --dest-password-stdin`,
 		Aliases: []string{"cp"},
@@ -100,12 +102,13 @@ without them, both come from the stored logins and the Docker config. Only one p
 			if opts.DestinationCredentials, err = dst.read(g); err != nil {
 				return err
 			}
-			opts.Destination, opts.DestinationType = args[1], dstKind
+			opts.Destination, opts.DestinationType, opts.CopySignatures = args[1], dstKind, sigs
 			return runRegistry(cmd, g, containerization.RegistryCopy, args[0], f.url, opts)
 		},
 	}
 	f.add(cmd)
 	cmd.Flags().StringVar(&dstKind, "dest-type", "", "destination registry type (default: told from the host)")
 	dst.add(cmd, "dest-", "", "the destination registry")
+	cmd.Flags().BoolVar(&sigs, "signatures", false, "copy the image's signatures too (cosign's sha256-<hex>.sig), added to the destination's")
 	return cmd
 }
