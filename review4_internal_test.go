@@ -3,11 +3,17 @@ package containerization
 import (
 	"context"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+
+	"github.com/codomyrmex/containerization/registry"
+	"github.com/codomyrmex/containerization/registry/credstore"
 )
 
 // The deploy stage's apply gate reads every image the manifests run: the login the push used (a saved registry's)
@@ -51,3 +57,39 @@ func TestReview4PipelineLoginStaysWithItsRegistry(t *testing.T) {
 		t.Errorf("the registry pushed to never received its login: %q", got[hostOf(pushedTo)])
 	}
 }
+
+// A registry URL shaped like a saved registry's name ("prod": no dot, no port, not localhost) names a saved
+// registry only: with a store and no registry saved as it (a typo, a machine where it was never added), it is
+// refused before any request, never read as the host "prod" (whatever that resolves to).
+func TestReview4UnsavedNameIsNoHost(t *testing.T) {
+	key := make([]byte, credstore.KeySize)
+	store, err := credstore.Open(credstore.Options{Dir: t.TempDir(), Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var requests atomic.Int32
+	tr := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		requests.Add(1)
+		return nil, fmt.Errorf("no request should be made (%s)", r.URL)
+	})
+	c := newClient(Config{Registries: store})
+	for _, op := range []string{RegistryPull, RegistryList, RegistryDelete, RegistryTag} {
+		res, err := c.ManageContainerRegistry(context.Background(), op, "team/web:1", "prod", RegistryOptions{Transport: tr, PushOptions: registry.PushOptions{Tags: []string{"2"}}})
+		if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "no registry is saved as prod") {
+			t.Errorf("%s to the unsaved name prod = %v (%+v), want ErrNotFound naming it", op, err, res)
+		}
+	}
+	if n := requests.Load(); n != 0 {
+		t.Errorf("%d requests were made", n)
+	}
+	// A host stays a host: with a dot, a port or a scheme.
+	for _, url := range []string{"prod.example.com", "prod:5000", "https://prod", "http://prod"} {
+		if got, _, ok, err := c.namedRegistry(url, &RegistryOptions{}); ok || err != nil || got != url {
+			t.Errorf("%s read as a saved registry's name: %v, %v", url, ok, err)
+		}
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
