@@ -351,10 +351,12 @@ func (r *pipelineRun) push(ctx context.Context) (string, any, error) {
 	ro.AttachScan = !r.p.Push.NoAttach
 	ro.Destination = r.p.Image
 	registryURL := r.p.Push.Registry
-	if url, _, named, err := r.c.namedRegistry(registryURL, &ro); err != nil {
+	if url, scanOnPush, named, err := r.c.namedRegistry(registryURL, &ro); err != nil {
 		return "", nil, err
 	} else if named {
 		registryURL = url
+		// The saved registry's scan-on-push is its own rule: no_attach does not lift it.
+		ro.AttachScan = ro.AttachScan || scanOnPush
 	}
 	if registryURL != "" {
 		// The destination keeps its repository and tag; the registry is the one named.

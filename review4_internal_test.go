@@ -2,9 +2,19 @@ package containerization
 
 import (
 	"context"
+	"io"
+	"log"
+	"path/filepath"
+
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/codomyrmex/containerization/pipeline"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -87,6 +97,43 @@ func TestReview4UnsavedNameIsNoHost(t *testing.T) {
 		if got, _, ok, err := c.namedRegistry(url, &RegistryOptions{}); ok || err != nil || got != url {
 			t.Errorf("%s read as a saved registry's name: %v, %v", url, ok, err)
 		}
+	}
+}
+
+// A pipeline's push to a saved registry with scan-on-push attaches the scan even when the file says no_attach: the
+// registry's rule is not the pipeline file's to lift (without an advisory database the attach, and so the push
+// stage, fails; before, the image went in with no scan).
+func TestReview4PipelineKeepsScanOnPush(t *testing.T) {
+	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	dir := t.TempDir()
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp, err := layout.Write(filepath.Join(dir, "oci"), empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	store, err := credstore.Open(credstore.Options{Dir: t.TempDir(), Key: make([]byte, credstore.KeySize)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(Config{Registries: store, PolicyScan: ScanOptions{DBDir: filepath.Join(dir, "no-db"), Cache: "-"}})
+	ctx := context.Background()
+	if _, err := c.AddRegistry(ctx, "prod", ContainerRegistry{URL: "http://" + host, SecurityScanEnabled: true}, AddRegistryOptions{NoCheck: true}); err != nil {
+		t.Fatal(err)
+	}
+	p := &pipeline.Pipeline{Name: "web", Image: "registry.example.com/shop/web:1", Push: &pipeline.Push{Registry: "prod", NoAttach: true}}
+	r := &pipelineRun{c: c, p: p, res: &PipelineResult{}, image: "oci:" + filepath.Join(dir, "oci")}
+	_, out, err := r.push(ctx)
+	res, _ := out.(*RegistryResult)
+	if err == nil && (res == nil || res.Evidence == nil) {
+		t.Errorf("pushed to a scan-on-push registry with no scan attached: %+v", res)
 	}
 }
 
