@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+
 	"github.com/codomyrmex/containerization/build"
 	"github.com/codomyrmex/containerization/engine"
 	"github.com/codomyrmex/containerization/optimize"
@@ -349,10 +351,12 @@ func (r *pipelineRun) push(ctx context.Context) (string, any, error) {
 	ro.AttachScan = !r.p.Push.NoAttach
 	ro.Destination = r.p.Image
 	registryURL := r.p.Push.Registry
-	if url, _, named, err := r.c.namedRegistry(registryURL, &ro); err != nil {
+	if url, scanOnPush, named, err := r.c.namedRegistry(registryURL, &ro); err != nil {
 		return "", nil, err
 	} else if named {
 		registryURL = url
+		// The saved registry's scan-on-push is its own rule: no_attach does not lift it.
+		ro.AttachScan = ro.AttachScan || scanOnPush
 	}
 	if registryURL != "" {
 		// The destination keeps its repository and tag; the registry is the one named.
@@ -364,11 +368,12 @@ func (r *pipelineRun) push(ctx context.Context) (string, any, error) {
 	}
 	r.res.ImageDigest, r.res.Reference = res.ImageDigest, res.Reference
 	r.pushed = trimDigestRef(res.Reference) + "@" + res.ImageDigest
-	if ep, err := registry.ParseEndpoint(cmp.Or(registryURL, hostOf(res.Reference)), ""); err == nil && ep.PlainHTTP {
+	ep, err := registry.ParseEndpoint(cmp.Or(registryURL, hostOf(res.Reference)), "")
+	if err == nil && ep.PlainHTTP {
 		r.pushed = "http://" + r.pushed
 	}
 	ro.Destination, ro.Progress, ro.Policy, ro.AttachScan = "", nil, nil, false
-	r.ro = ro
+	r.ro = r.loginFor(ro, ep.Host)
 	summary := fmt.Sprintf("pushed %s@%s (%.1f MB)", res.Reference, shortDigest(res.ImageDigest), res.SizeMB)
 	if res.Evidence != nil {
 		summary += ", scan and SBOM attached"
@@ -396,6 +401,39 @@ func (r *pipelineRun) deploy(ctx context.Context) (string, any, error) {
 		return "", res, err
 	}
 	return fmt.Sprintf("applied %s to namespace %s, %d/%d replicas ready", d.Name, res.Namespace, res.ReadyReplicas, res.Replicas), res, nil
+}
+
+// loginFor is ro with its login (a saved registry's, or the caller's) given to host alone: the deploy stage's apply
+// gate reads every image the manifests run, in any registry, and each other registry gets the keychain's.
+func (r *pipelineRun) loginFor(ro RegistryOptions, host string) RegistryOptions {
+	if ro.Credentials == (RegistryCredentials{}) {
+		return ro
+	}
+	creds := ro.Credentials
+	next := ro.Keychain
+	if next == nil {
+		next = r.c.cfg.Keychain
+	}
+	k := []authn.Keychain{hostLogin{host: host, auth: &authn.AuthConfig{Username: creds.Username,
+		Password: string(creds.Password), RegistryToken: string(creds.Token)}}}
+	if next != nil {
+		k = append(k, next)
+	}
+	ro.Credentials, ro.Keychain = RegistryCredentials{}, authn.NewMultiKeychain(k...)
+	return ro
+}
+
+// hostLogin is a keychain of one registry's login; other registries are anonymous to it.
+type hostLogin struct {
+	host string
+	auth *authn.AuthConfig
+}
+
+func (h hostLogin) Resolve(res authn.Resource) (authn.Authenticator, error) {
+	if h.host == "" || res.RegistryStr() != h.host {
+		return authn.Anonymous, nil
+	}
+	return authn.FromConfig(*h.auth), nil
 }
 
 // testProbe is the pipeline's test as a probe.

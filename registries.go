@@ -251,15 +251,17 @@ func (c *Client) savedEndpoint(s savedRegistry, creds RegistryCredentials, tr ht
 }
 
 // namedRegistry applies the registry saved as registryURL, when registryURL is the name of one, to opts: its
-// URL, its type and its login where opts give none, and its scan-on-push. ok is false when registryURL names no
-// saved registry (it is then a host, as before).
+// URL, its type and its login where opts give none, and its scan-on-push. ok is false when registryURL cannot be
+// a name (it has a dot, a port or a scheme, or is localhost: it is then a host, as before), or when no store is
+// set. With a store, a name that is not saved is ErrNotFound: it is never read as a host of that name (a typo, or
+// a pipeline run where the registry was never added, would send the image to whatever "prod" resolves to).
 func (c *Client) namedRegistry(registryURL string, opts *RegistryOptions) (url string, scanOnPush, ok bool, err error) {
 	if c.cfg.Registries == nil || credstore.CheckRecordName(registryURL) != nil {
 		return registryURL, false, false, nil
 	}
 	saved, creds, err := c.loadRegistry(registryURL)
 	if errors.Is(err, ErrNotFound) {
-		return registryURL, false, false, nil
+		return registryURL, false, false, fmt.Errorf("%w (a host without a dot or a port is written https://%s)", err, registryURL)
 	}
 	if err != nil {
 		return registryURL, false, false, err

@@ -12,6 +12,9 @@ import (
 // maxFields bounds the changed fields listed per object.
 const maxFields = 25
 
+// hiddenValue stands for a Secret's value in a change.
+const hiddenValue = "(hidden)"
+
 // describeChange compares an object's live state with what the API server made (or would make) of the apply:
 // created when there was none, unchanged when nothing but bookkeeping differs, else configured with the fields
 // that change ("spec.replicas: 2 → 3"; "+" added, "-" removed).
@@ -25,17 +28,26 @@ func describeChange(live, next *unstructured.Unstructured) (string, []string) {
 	a, b := map[string]string{}, map[string]string{}
 	flatten("", comparable(live.Object), a)
 	flatten("", comparable(next.Object), b)
+	// A Secret's values are said to change, never shown (base64 is not a cipher).
+	secret := next.GetAPIVersion() == "v1" && next.GetKind() == "Secret"
+	show := func(k, v string) string {
+		if secret && (strings.HasPrefix(k, "data.") || strings.HasPrefix(k, "stringData.") ||
+			k == "metadata.annotations.kubectl.kubernetes.io/last-applied-configuration") {
+			return hiddenValue
+		}
+		return v
+	}
 	var fields []string
 	for k, v := range b {
 		if old, ok := a[k]; !ok {
-			fields = append(fields, fmt.Sprintf("+%s: %s", k, v))
+			fields = append(fields, fmt.Sprintf("+%s: %s", k, show(k, v)))
 		} else if old != v {
-			fields = append(fields, fmt.Sprintf("%s: %s → %s", k, old, v))
+			fields = append(fields, fmt.Sprintf("%s: %s → %s", k, show(k, old), show(k, v)))
 		}
 	}
 	for k, v := range a {
 		if _, ok := b[k]; !ok {
-			fields = append(fields, fmt.Sprintf("-%s: %s", k, v))
+			fields = append(fields, fmt.Sprintf("-%s: %s", k, show(k, v)))
 		}
 	}
 	if len(fields) == 0 {

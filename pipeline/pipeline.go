@@ -160,10 +160,18 @@ type Deploy struct {
 
 // Load reads and checks a pipeline file.
 func Load(file string) (*Pipeline, error) {
-	f, err := os.Open(file)
+	st, err := os.Stat(file)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: pipeline file %s does not exist", errdefs.ErrNotFound, file)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: pipeline file %s: %v", errdefs.ErrInvalidArgument, file, err)
+	}
+	if !st.Mode().IsRegular() {
+		// A FIFO or a device would block the open, or the read, for ever.
+		return nil, fmt.Errorf("%w: pipeline file %s is not a regular file", errdefs.ErrInvalidArgument, file)
+	}
+	f, err := os.Open(file)
 	if err != nil {
 		return nil, fmt.Errorf("%w: pipeline file %s: %v", errdefs.ErrInvalidArgument, file, err)
 	}
