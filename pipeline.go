@@ -29,6 +29,8 @@ type PipelineOptions struct {
 	Registry RegistryOptions
 	// Kubernetes are the deploy's options (kubeconfig, context).
 	Kubernetes KubernetesOptions
+	// KeyPassword decrypts the sign stage's key (the CLI reads it from MYRMEX_KEY_PASSWORD, else COSIGN_PASSWORD).
+	KeyPassword []byte
 	// Skip are stages not to run this time (a deploy left to a later run, say); build and scan are never skipped.
 	Skip []string
 	// Sensor is the myrmex-sensor program the test's HTTP checks and the optimizer use (see OptimizeOptions).
@@ -133,6 +135,7 @@ type pipelineRun struct {
 	// pushed is the image's digest reference in its registry, once pushed; ro the options that reach it.
 	pushed string
 	ro     RegistryOptions
+	pushRO RegistryOptions
 }
 
 func (r *pipelineRun) run(ctx context.Context) error {
@@ -181,7 +184,7 @@ func (r *pipelineRun) run(ctx context.Context) error {
 		r.opts.Sensor = sensor
 	}
 	if s := p.Sign; s != nil && !skipped(pipeline.StageSign) {
-		if err := checkSignKey(p.Path(s.Key)); err != nil {
+		if err := checkSignKey(p.Path(s.Key), r.opts.KeyPassword); err != nil {
 			return fail(pipeline.StageSign, err)
 		}
 	}
@@ -373,6 +376,7 @@ func (r *pipelineRun) push(ctx context.Context) (string, any, error) {
 		r.pushed = "http://" + r.pushed
 	}
 	ro.Destination, ro.Progress, ro.Policy, ro.AttachScan = "", nil, nil, false
+	r.pushRO = ro // the pushed registry's own options, its login included: the signature goes there alone
 	r.ro = r.loginFor(ro, ep.Host)
 	summary := fmt.Sprintf("pushed %s@%s (%.1f MB)", res.Reference, shortDigest(res.ImageDigest), res.SizeMB)
 	if res.Evidence != nil {

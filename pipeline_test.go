@@ -20,6 +20,7 @@ import (
 	"github.com/codomyrmex/containerization/internal/testimages"
 	"github.com/codomyrmex/containerization/pipeline"
 	"github.com/codomyrmex/containerization/policy"
+	"github.com/codomyrmex/containerization/signature"
 )
 
 // The pipeline on the real engine, BuildKit, a registry and the control plane: an app with a critical finding is
@@ -53,6 +54,13 @@ spec:
 `,
 		"policy.yaml": highIsRefused,
 	})
+	priv, pub, err := signature.GenerateKeyPair([]byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "release.key"), priv, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	image := reg.Host + "/shop/web:" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
 	t.Cleanup(func() { _, _ = eng.API().ImageRemove(context.Background(), image, imageRemoveForce()) })
 	write := func(test string) string {
@@ -64,6 +72,7 @@ test:
 %s
 scan: {type: full}
 push: {registry: "http://%s"}
+sign: {key: release.key}
 deploy: {name: web, manifests: k8s, namespace: %s, container: web}
 policy: policy.yaml
 `, image, test, reg.Host, ns)
@@ -86,8 +95,8 @@ policy: policy.yaml
 		}
 		var events []containerization.Event
 		res, err := c.RunPipeline(ctx, p, containerization.PipelineOptions{
-			Scan:       containerization.ScanOptions{DBDir: db, Cache: t.TempDir()},
-			Sensor:     testenv.Sensor(t),
+			Scan:   containerization.ScanOptions{DBDir: db, Cache: t.TempDir()},
+			Sensor: testenv.Sensor(t), KeyPassword: []byte("pw"),
 			Kubernetes: containerization.KubernetesOptions{Kubeconfig: kubeconfig},
 			Progress: func(e containerization.Event) {
 				if e.Op == "pipeline" {
@@ -146,8 +155,11 @@ policy: policy.yaml
 	if err != nil || !res.Success {
 		t.Fatalf("the fixed pipeline = %v\n%+v", err, statuses(res))
 	}
-	if got := statuses(res); !slices.Equal(got, []string{"build:passed", "test:passed", "scan:passed", "optimize:skipped", "push:passed", "sign:skipped", "deploy:passed"}) {
+	if got := statuses(res); !slices.Equal(got, []string{"build:passed", "test:passed", "scan:passed", "optimize:skipped", "push:passed", "sign:passed", "deploy:passed"}) {
 		t.Errorf("stages = %q", got)
+	}
+	if v, err := c.VerifyImage(ctx, image, containerization.VerifyOptions{Keys: []string{string(pub)}}); err != nil || len(v.Verified) != 1 {
+		t.Errorf("the pushed image's signature = %+v, %v", v, err)
 	}
 	if !strings.HasPrefix(res.ImageDigest, "sha256:") {
 		t.Fatalf("image digest = %q", res.ImageDigest)

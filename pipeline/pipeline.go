@@ -236,8 +236,8 @@ func (p *Pipeline) validate(line func(...string) int) error {
 		if t.Run != nil && (len(t.HTTP) > 0 || len(t.Exec) > 0 || t.HealthCheck || t.Beside != nil) {
 			return fmt.Errorf("line %d: test.run replaces the container's command: it cannot be combined with other checks", line("test", "run"))
 		}
-		if t.Timeout < 0 {
-			return fmt.Errorf("line %d: test.timeout is negative", line("test", "timeout"))
+		if err := checkTimeout(t.Timeout, "test.timeout", line("test", "timeout")); err != nil {
+			return err
 		}
 		for _, h := range t.HTTP {
 			if h.Port < 1 || h.Port > 65535 || !strings.HasPrefix(h.Path, "/") {
@@ -281,9 +281,22 @@ func (p *Pipeline) validate(line func(...string) int) error {
 			return fmt.Errorf("line %d: deploy.manifests is missing", line("deploy"))
 		case p.Push == nil:
 			return fmt.Errorf("line %d: deploy needs push: the cluster pulls the image from a registry", line("deploy"))
-		case d.Timeout < 0:
-			return fmt.Errorf("line %d: deploy.timeout is negative", line("deploy", "timeout"))
 		}
+		if err := checkTimeout(d.Timeout, "deploy.timeout", line("deploy", "timeout")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkTimeout refuses a negative timeout, and one under a millisecond: a bare number (`timeout: 30`) reads as
+// nanoseconds, which is never what was meant.
+func checkTimeout(d time.Duration, field string, line int) error {
+	switch {
+	case d < 0:
+		return fmt.Errorf("line %d: %s is negative", line, field)
+	case d > 0 && d < time.Millisecond:
+		return fmt.Errorf("line %d: %s %s: write the unit (30s, 3m)", line, field, d)
 	}
 	return nil
 }

@@ -77,6 +77,9 @@ func TestParseRefuses(t *testing.T) {
 		{head + "push:\n", "push has no value"},
 		{head + "---\nversion: 1\n", "more than one YAML document"},
 		{head + "test: {timeout: soon}\n", "line 4"},
+		{head + "test: {healthcheck: true, timeout: 30}\n", "cannot unmarshal !!int `30` into time.Duration"},
+		{head + "test: {healthcheck: true, timeout: 30ns}\n", "write the unit"},
+		{head + "push: {}\ndeploy: {name: a, manifests: m, timeout: -1m}\n", "deploy.timeout is negative"},
 		{strings.Repeat("#", pipeline.MaxFileSize+1), "larger than"},
 		{"\xff", "not UTF-8"},
 	} {

@@ -222,12 +222,13 @@ func (p *Policy) image(v *Verdict, gate string, im Image, now time.Time) {
 		}
 	}
 	if sg := rules.Signatures; sg != nil {
-		runs := gate == GateCreate || gate == GateApply || gate == GatePipeline
+		runs := gate == GateCreate || gate == GateApply
 		switch sc := im.Signatures; {
 		case sc == nil && runs:
 			add("images.signatures", "the image's signatures were not verified")
 		case sc == nil:
-			// build and push: the image is not in a registry yet (a copy's source is, and is verified).
+			// build, push and pipeline: the image is not in a registry yet, nor signed (a copy's source is, and
+			// is verified; a pipeline signs after its push, and its deploy is held at the apply gate).
 		case sc.Unverifiable != "":
 			add("images.signatures", sc.Unverifiable)
 		case len(sc.Signed) < sg.Need():

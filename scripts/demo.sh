@@ -55,14 +55,18 @@ get() { # a plain HTTP GET through bash's /dev/tcp, so the demo needs no curl
 step "$myrmex" version
 
 # The demo's own configuration (its saved registry) and a copy of the examples it edits.
-export MYRMEX_CONFIG_DIR=$regdir/config
+export MYRMEX_CONFIG_DIR=$regdir/config MYRMEX_CACHE_DIR=$regdir/cache
 cp -r examples "$regdir/examples"
 work=$regdir/examples
 
 mkdir -p "$regdir/osv"
 cp scan/match/testdata/*.json testdata/osv/*.json "$regdir/osv/"
-step "$myrmex" db import "$regdir/osv" --db-dir "$regdir/db"
+step "$myrmex" db import "$regdir/osv"
 step "$myrmex" registry add demo --url "http://$registry" --scan-on-push
+export MYRMEX_KEY_PASSWORD=demo-only-password
+step "$myrmex" key generate --output-key-prefix "$work/release"
+# The policy also requires the pipeline's signature where the image runs (the deploy's apply gate verifies it).
+step sed -i '/^images:/a\  signatures: {keys: [release.pub]}' "$work/policy.yaml"
 step "$myrmex" policy check "$work/policy.yaml"
 
 # Deploy: to the cluster of KUBECONFIG or ~/.kube/config when one is configured, else to the local test control
@@ -91,7 +95,7 @@ esac
 
 printf '\nThe app ships minimist 1.2.5, which has a critical advisory: the pipeline stops at its scan stage (exit 7).\n'
 set +e
-step "$myrmex" pipeline run "$work/pipeline.yaml" --db-dir "$regdir/db" "${skip[@]}"
+step "$myrmex" pipeline run "$work/pipeline.yaml" "${skip[@]}"
 code=$?
 set -e
 if [ "$code" != 7 ]; then
@@ -101,13 +105,15 @@ fi
 
 printf '\nThe fix: minimist 1.2.6. The same pipeline now ships the app.\n'
 step sed -i 's/"version": "1.2.5"/"version": "1.2.6"/' "$work/app/node_modules/minimist/package.json"
-step "$myrmex" pipeline run "$work/pipeline.yaml" --db-dir "$regdir/db" "${skip[@]}"
+step "$myrmex" pipeline run "$work/pipeline.yaml" "${skip[@]}"
 step "$myrmex" registry show demo
 step "$myrmex" registry scans "http://$registry/demo/app:1"
+step "$myrmex" verify "$registry/demo/app:1" --key "$work/release.pub"
 
 # The shipped image, pulled back from the registry and run from a ContainerConfig file.
 step "$myrmex" registry pull "$registry/demo/app:1" --registry demo
-step "$myrmex" container create -f examples/web.yaml --image "$registry/demo/app:1" -p "8080/tcp=127.0.0.1:$port"
+printf '\nThe create gate holds the pulled image to the same policy: its signature verified, the scan attached at push reused.\n'
+step "$myrmex" --policy "$work/policy.yaml" container create -f examples/web.yaml --image "$registry/demo/app:1" -p "8080/tcp=127.0.0.1:$port"
 step "$myrmex" container start "$name"
 for _ in $(seq 1 50); do get >/dev/null 2>&1 && break; sleep 0.1; done
 printf '\n\033[1m$ GET http://127.0.0.1:%s/ (x5)\033[0m\n' "$port"
@@ -128,7 +134,7 @@ fi
 
 step "$myrmex" registry delete "$registry/demo/app:1" --registry demo
 if [ "$kube_mode" != off ]; then
-  printf '\nDemo done: refused, fixed, then built, tested, scanned, optimized, pushed with its evidence, deployed, run and measured; the container, the deployment and the registry are gone.\n'
+  printf '\nDemo done: refused, fixed, then built, tested, scanned, optimized, pushed with its evidence, signed, deployed, run and measured; the container, the deployment and the registry are gone.\n'
 else
-  printf '\nDemo done: refused, fixed, then built, tested, scanned, optimized, pushed with its evidence, run and measured; the container is gone, the registry is stopped.\n'
+  printf '\nDemo done: refused, fixed, then built, tested, scanned, optimized, pushed with its evidence, signed, run and measured; the container is gone, the registry is stopped.\n'
 fi

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -43,11 +44,17 @@ error's: a refusal by the policy or a failed test exits 7.`,
 			if err != nil {
 				return err
 			}
+			var password []byte
+			if p.Sign != nil && !slices.Contains(skip, pipeline.StageSign) {
+				if password, err = keyPassword(); err != nil {
+					return err
+				}
+			}
 			opts := containerization.PipelineOptions{
 				Scan:       containerization.ScanOptions{DBDir: dbDir, Cache: cacheDir, Logger: g.log},
 				Registry:   ro,
 				Kubernetes: containerization.KubernetesOptions{Kubeconfig: kubeconfig, Context: kubeContext},
-				Host:       g.host, Logger: g.log, Progress: g.pipelineProgress(), Skip: skip,
+				Host:       g.host, Logger: g.log, Progress: g.pipelineProgress(), Skip: skip, KeyPassword: password,
 			}
 			res, err := g.myrmex().RunPipeline(cmd.Context(), p, opts)
 			if g.structured() {
