@@ -29,7 +29,6 @@
 package policy
 
 import (
-	"bytes"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -42,11 +41,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/codomyrmex/containerization/errdefs"
+	"github.com/codomyrmex/containerization/internal/strictyaml"
 	"github.com/codomyrmex/containerization/signature"
 )
 
@@ -249,89 +248,30 @@ func Parse(data []byte, name string) (*Policy, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s: %s", errdefs.ErrInvalidArgument, name, fmt.Sprintf(format, args...))
 	}
-	if len(data) > MaxFileSize {
-		return nil, bad("larger than %d bytes", MaxFileSize)
-	}
-	if !utf8.Valid(data) {
-		return nil, bad("not UTF-8 text")
-	}
-	var root yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&root); err != nil {
-		if errors.Is(err, io.EOF) {
+	var p Policy
+	root, err := strictyaml.Decode(data, &p, strictyaml.Options{MaxSize: MaxFileSize, MaxDepth: 16, What: "a policy", Friendly: friendly})
+	if err != nil {
+		if err.Error() == "empty" {
 			return nil, bad("empty: a policy starts with `version: %d`", Version)
 		}
-		return nil, bad("%s", yamlError(err))
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, bad("more than one YAML document: a policy file holds one")
-	}
-	if err := checkNode(&root, 0); err != nil {
 		return nil, bad("%v", err)
-	}
-	var p Policy
-	if err := decodeStrict(data, &p); err != nil {
-		return nil, bad("%s", yamlError(err))
 	}
 	p.File = name
 	if p.Version != Version {
-		line := fieldLine(&root, "version")
+		line := fieldLine(root, "version")
 		if p.Version == 0 {
 			return nil, bad("line %d: version is missing: a policy starts with `version: %d`", line, Version)
 		}
 		return nil, bad("line %d: version %d: this Myrmex reads version %d", line, p.Version, Version)
 	}
-	if err := p.validate(&root); err != nil {
+	if err := p.validate(root); err != nil {
 		return nil, bad("%v", err)
 	}
 	return &p, nil
 }
 
-// decodeStrict decodes the document into v, refusing fields v does not have.
-func decodeStrict(data []byte, v any) error {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	return dec.Decode(v)
-}
 
-// checkNode bounds the document: depth, aliases (a billion laughs is refused, not expanded).
-func checkNode(n *yaml.Node, depth int) error {
-	if depth > 16 {
-		return fmt.Errorf("line %d: nested deeper than a policy can be", n.Line)
-	}
-	if n.Kind == yaml.AliasNode {
-		return fmt.Errorf("line %d: YAML aliases are not allowed in a policy", n.Line)
-	}
-	if n.Kind == yaml.MappingNode {
-		// A key without a value reads as the rule left out: `registries:` with its entries commented out
-		// would allow every registry, where `registries: []` allows none.
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if v := n.Content[i+1]; v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" {
-				return fmt.Errorf("line %d: %s has no value: write one, or leave the key out", n.Content[i].Line, n.Content[i].Value)
-			}
-		}
-	}
-	for _, c := range n.Content {
-		if err := checkNode(c, depth+1); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
-// yamlError says a YAML decoding error in one line, as "line N: field F not found in type …" reads.
-func yamlError(err error) string {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		msgs := make([]string, 0, len(te.Errors))
-		for _, e := range te.Errors {
-			msgs = append(msgs, friendly(e))
-		}
-		return strings.Join(msgs, "; ")
-	}
-	return strings.TrimPrefix(err.Error(), "yaml: ")
-}
 
 // friendly rewrites yaml.v3's "field x not found in type policy.Images" as "unknown field x in images".
 func friendly(msg string) string {
@@ -347,28 +287,6 @@ func friendly(msg string) string {
 	return msg
 }
 
-// fieldLine is the line of key in a mapping node (the document's when path is empty), 0 when absent.
-func fieldLine(n *yaml.Node, keys ...string) int {
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := n.Line
-	for _, k := range keys {
-		found := false
-		if n.Kind == yaml.MappingNode {
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == k {
-					line, n, found = n.Content[i].Line, n.Content[i+1], true
-					break
-				}
-			}
-		}
-		if !found {
-			return line
-		}
-	}
-	return line
-}
 
 // validate checks what the types cannot: values, bounds, the keys' files.
 func (p *Policy) validate(root *yaml.Node) error {
@@ -694,3 +612,6 @@ func (p *Policy) Rules() []Rule {
 	}
 	return out
 }
+
+// fieldLine is the line of the field at keys in the document (strictyaml.Line).
+func fieldLine(root *yaml.Node, keys ...string) int { return strictyaml.Line(root, keys...) }
