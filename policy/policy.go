@@ -270,9 +270,6 @@ func Parse(data []byte, name string) (*Policy, error) {
 	return &p, nil
 }
 
-
-
-
 // friendly rewrites yaml.v3's "field x not found in type policy.Images" as "unknown field x in images".
 func friendly(msg string) string {
 	if i := strings.Index(msg, " not found in type policy."); i > 0 {
@@ -286,7 +283,6 @@ func friendly(msg string) string {
 	}
 	return msg
 }
-
 
 // validate checks what the types cannot: values, bounds, the keys' files.
 func (p *Policy) validate(root *yaml.Node) error {
