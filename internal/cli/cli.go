@@ -115,7 +115,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		_ = g.client.Close()
 	}
 	if err == nil {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil && !g.stopped {
 			return ExitInterrupted // logs --follow ends quietly when interrupted
 		}
 		return ExitOK
@@ -156,6 +156,8 @@ type globalOptions struct {
 	host   string
 	output string
 	debug  bool
+	// stopped is set by a command whose normal end is a signal (serve): Main then exits 0, not 130.
+	stopped bool
 	// policyFile is --policy (else $MYRMEX_POLICY); policy the policy read from it, held at every gate.
 	policyFile string
 	policy     *policy.Policy
@@ -223,7 +225,7 @@ stderr, and with -o json a failure is also a JSON object there ({"error": {"clas
 	pf.StringVar(&g.policyFile, "policy", "", "policy file held at every gate: build, push, container create and start, kube apply (default $MYRMEX_POLICY; see docs/policy.md)")
 
 	root.AddCommand(newVersionCmd(g), newContainerCmd(g), newRegistryCmd(g), newScanCmd(g), newDBCmd(g), newBuildCmd(g), newKubeCmd(g), newOptimizeCmd(g), newPolicyCmd(g), newSecretCmd(g),
-		newPipelineCmd(g), newKeyCmd(g), newSignCmd(g), newVerifyCmd(g))
+		newPipelineCmd(g), newKeyCmd(g), newSignCmd(g), newVerifyCmd(g), newServeCmd(g))
 	return root
 }
 

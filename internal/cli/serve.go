@@ -1,0 +1,183 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/codomyrmex/containerization"
+	"github.com/codomyrmex/containerization/server"
+	"github.com/codomyrmex/containerization/server/state"
+)
+
+// defaultStatePath is the server's state database: $MYRMEX_STATE_DIR/server.db, else $XDG_STATE_HOME/myrmex,
+// else ~/.local/state/myrmex.
+func defaultStatePath() string {
+	if d := os.Getenv("MYRMEX_STATE_DIR"); d != "" {
+		return filepath.Join(d, "server.db")
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "myrmex", "server.db")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "server.db"
+	}
+	return filepath.Join(home, ".local", "state", "myrmex", "server.db")
+}
+
+func newServeCmd(g *globalOptions) *cobra.Command {
+	var listen, statePath, certFile, keyFile string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the API over HTTP: the six functions, jobs with progress streams, tokens, audit (docs/server.md)",
+		Long: `Serve Myrmex's HTTP API (docs/server.md) on --listen: loopback unless TLS is given (--tls-cert and
+--tls-key), since the API drives the engine. Every route but GET /v1/health needs a token made with
+myrmex serve token create. State (tokens, jobs, the audit log) is kept in --state, SQLite. SIGINT or SIGTERM
+stops the server (exit 0); running jobs are cancelled and recorded as such.`,
+		Example: `  myrmex serve token create ci --scope operate --expires 720h
+  myrmex serve --listen 127.0.0.1:8765`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			tls := certFile != "" || keyFile != ""
+			if tls && (certFile == "" || keyFile == "") {
+				return invalidf("--tls-cert and --tls-key go together")
+			}
+			if err := server.CheckListen(listen, tls); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			st, err := state.OpenSQLite(ctx, statePath)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			srv, err := server.New(ctx, server.Config{Client: g.myrmex(), State: st, Logger: g.log})
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("%w: listening on %s: %v", containerization.ErrUnavailable, listen, err)
+			}
+			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+			fmt.Fprintf(g.errOut, "myrmex: serving the API on %s://%s (state %s)\n", map[bool]string{true: "https", false: "http"}[tls], ln.Addr(), statePath)
+			done := make(chan error, 1)
+			go func() {
+				if tls {
+					done <- hs.ServeTLS(ln, certFile, keyFile)
+				} else {
+					done <- hs.Serve(ln)
+				}
+			}()
+			select {
+			case err := <-done:
+				return err
+			case <-ctx.Done():
+				sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_ = hs.Shutdown(sctx)
+				g.stopped = true // a server's signal to stop is its normal end: exit 0
+				return nil
+			}
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&listen, "listen", "127.0.0.1:8765", "address to listen on (a non-loopback one needs TLS)")
+	cmd.PersistentFlags().StringVar(&statePath, "state", defaultStatePath(), "the state database (SQLite)")
+	fl.StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM)")
+	fl.StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
+	cmd.AddCommand(newTokenCmd(g, &statePath))
+	return cmd
+}
+
+func newTokenCmd(g *globalOptions, statePath *string) *cobra.Command {
+	open := func(cmd *cobra.Command) (*state.Store, error) { return state.OpenSQLite(cmd.Context(), *statePath) }
+	var scope string
+	var ttl time.Duration
+	create := &cobra.Command{
+		Use:   "create NAME --scope read|operate|admin [--expires 720h]",
+		Short: "Make an API token; its value is printed once, and only its hash is kept",
+		Args:  exactArgs(1, "one NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sc, err := state.ParseScope(scope)
+			if err != nil {
+				return err
+			}
+			st, err := open(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			value, t, err := st.CreateToken(cmd.Context(), args[0], sc, ttl, time.Now())
+			if err != nil {
+				return err
+			}
+			if g.structured() {
+				return g.encode(struct {
+					*state.Token
+					Value string `json:"value"`
+				}{t, value})
+			}
+			fmt.Fprintln(g.out, value)
+			fmt.Fprintf(g.errOut, "myrmex: token %s (%s) expires %s; it is not shown again\n", t.Name, t.Scope, t.Expires.Format(time.RFC3339))
+			return nil
+		},
+	}
+	create.Flags().StringVar(&scope, "scope", "read", "read, operate or admin")
+	create.Flags().DurationVar(&ttl, "expires", 30*24*time.Hour, "how long it is valid (at most a year)")
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "List the API tokens (names, scopes, expiry; never their values)",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := open(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			list, err := st.Tokens(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return show(g, list, func(w io.Writer, list []state.Token) error {
+				tw := newTable(w)
+				fmt.Fprintln(tw, "NAME\tSCOPE\tEXPIRES\tLAST USED")
+				for _, t := range list {
+					last := "never"
+					if !t.LastUsed.IsZero() {
+						last = t.LastUsed.Format(time.RFC3339)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Name, t.Scope, t.Expires.Format(time.RFC3339), last)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	revoke := &cobra.Command{
+		Use:   "revoke NAME",
+		Short: "Revoke an API token",
+		Args:  exactArgs(1, "one NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := open(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.RevokeToken(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.out, "%s\trevoked\n", args[0])
+			return nil
+		},
+	}
+	return group("token", "Make, list and revoke the API's tokens", create, ls, revoke)
+}

@@ -1,0 +1,286 @@
+// Package server is `myrmex serve`: the six functions of the specification over authenticated HTTP/JSON, long
+// operations as jobs whose progress streams over Server-Sent Events, durable state (package state), an audit log,
+// and an OpenAPI 3.1 document generated from the same Go types the handlers use.
+//
+// Every route but GET /v1/health needs a token (Authorization: Bearer myx_…) whose scope covers the route's:
+// read for what only reads, operate for what changes containers, images, registries and deployments, admin for
+// the audit log and tokens. Errors are containerization.ErrorObject ({"error": {…}}) with the status of the
+// error's kind (errdefs.Kinds).
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/codomyrmex/containerization"
+	"github.com/codomyrmex/containerization/errdefs"
+	"github.com/codomyrmex/containerization/server/state"
+)
+
+// Config configures a [Server].
+type Config struct {
+	// Client runs the operations; its engine, clusters, policy and stores are the server's.
+	Client *containerization.Client
+	// State holds tokens, jobs and the audit log.
+	State *state.Store
+	// MaxBody bounds a request body (default 1 MiB).
+	MaxBody int64
+	// FailedAuthLimit is how many failed authentications one client address may make per minute before it is
+	// refused with 429 for the rest of that minute (default 20).
+	FailedAuthLimit int
+	Logger          *slog.Logger
+	// Now is the clock (tests move it); nil means time.Now.
+	Now func() time.Time
+}
+
+// Server serves the API. Its jobs run until they end, whatever happens to the requests that started them;
+// Close cancels them.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	routes []route
+	jobs   *jobs
+	limit  *limiter
+}
+
+// New makes a server over cfg, marking the jobs a previous server left unfinished as failed.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Client == nil || cfg.State == nil {
+		return nil, fmt.Errorf("%w: the server needs a client and a state store", errdefs.ErrInvalidArgument)
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 1 << 20
+	}
+	if cfg.FailedAuthLimit <= 0 {
+		cfg.FailedAuthLimit = 20
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if n, err := cfg.State.FailUnfinished(ctx, cfg.Now()); err != nil {
+		return nil, err
+	} else if n > 0 {
+		log.Warn("jobs left unfinished by a previous server marked failed", "jobs", n)
+	}
+	s := &Server{cfg: cfg, log: log, limit: newLimiter(cfg.FailedAuthLimit, cfg.Now)}
+	s.jobs = newJobs(cfg.State, log, cfg.Now)
+	s.routes = s.table()
+	return s, nil
+}
+
+// Close cancels the running jobs and waits for them to record their end.
+func (s *Server) Close() { s.jobs.close() }
+
+// Handler is the API.
+func (s *Server) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.NotFound(func(w http.ResponseWriter, req *http.Request) {
+		writeError(w, fmt.Errorf("%w: no route %s %s", errdefs.ErrNotFound, req.Method, req.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody(fmt.Errorf("method %s is not allowed on %s", req.Method, req.URL.Path), "method_not_allowed"))
+	})
+	for _, rt := range s.routes {
+		r.Method(rt.method, rt.path, s.wrap(rt))
+	}
+	return r
+}
+
+// CheckListen refuses to serve a non-loopback address without TLS: the API drives the engine (root-equivalent).
+func CheckListen(addr string, tls bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%w: listen address %q: %v", errdefs.ErrInvalidArgument, addr, err)
+	}
+	if tls {
+		return nil
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("%w: %s is not a loopback address: serving the API beyond this machine needs TLS (--tls-cert and --tls-key)", errdefs.ErrInvalidArgument, addr)
+}
+
+// call is one authenticated request.
+type call struct {
+	token *state.Token
+	req   *http.Request
+}
+
+// wrap authenticates, authorises, bounds the body, runs the handler, writes its answer and audits a change.
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(context.WithValue(r.Context(), writerKey{}, w))
+		c := &call{req: r}
+		if rt.scope != "" {
+			addr := clientAddr(r)
+			if s.limit.blocked(addr) {
+				w.Header().Set("Retry-After", "60")
+				writeJSON(w, http.StatusTooManyRequests, errorBody(errors.New("too many failed authentications from this address: wait a minute"), "rate_limited"))
+				return
+			}
+			tok, ok, err := s.authenticate(r)
+			if err != nil {
+				writeError(w, err)
+				return
+			}
+			if !ok {
+				if r.Header.Get("Authorization") != "" { // a wrong token, not a missing one, is a failed login
+					s.limit.fail(addr)
+				}
+				w.Header().Set("WWW-Authenticate", `Bearer realm="myrmex"`)
+				writeJSON(w, http.StatusUnauthorized, errorBody(errors.New("a valid token is required: Authorization: Bearer myx_… (myrmex serve token create)"), "unauthorized"))
+				return
+			}
+			if !tok.Scope.Allows(rt.scope) {
+				writeJSON(w, http.StatusForbidden, errorBody(fmt.Errorf("token %s has scope %s; %s %s needs %s", tok.Name, tok.Scope, rt.method, rt.path, rt.scope), "forbidden"))
+				return
+			}
+			c.token = tok
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+		status, out, err := rt.handle(s, c)
+		if rt.method != http.MethodGet && c.token != nil {
+			outcome := "ok"
+			if err != nil {
+				outcome = errdefs.KindOf(err).Code
+			}
+			st := status
+			if err != nil {
+				st = httpStatus(err)
+			}
+			if aerr := s.cfg.State.Audit(context.WithoutCancel(r.Context()), state.AuditEntry{Time: s.cfg.Now().UTC(), Token: c.token.Name,
+				Method: r.Method, Path: r.URL.Path, Status: st, Outcome: outcome}); aerr != nil {
+				s.log.Error("audit", "err", aerr)
+			}
+		}
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if out == nil { // the handler wrote its answer itself (a stream)
+			return
+		}
+		writeJSON(w, status, out)
+	})
+}
+
+func (s *Server) authenticate(r *http.Request) (*state.Token, bool, error) {
+	h := r.Header.Get("Authorization")
+	v, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok {
+		return nil, false, nil
+	}
+	return s.cfg.State.Authenticate(r.Context(), strings.TrimSpace(v), s.cfg.Now())
+}
+
+// clientAddr is the request's remote IP (its port is not the client).
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// decode reads a JSON body into v: one value, no unknown field, within the server's size bound.
+func decode(c *call, v any) error {
+	dec := json.NewDecoder(c.req.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("%w: the request body is larger than %d bytes", errdefs.ErrInvalidArgument, mbe.Limit)
+		}
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: the request needs a JSON body", errdefs.ErrInvalidArgument)
+		}
+		return fmt.Errorf("%w: the request body: %v", errdefs.ErrInvalidArgument, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: the request body holds more than one JSON value", errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// ErrorBody is every error's answer: the JSON error object of the CLI (-o json), under "error".
+type ErrorBody struct {
+	Error containerization.ErrorObject `json:"error"`
+}
+
+func errorBody(err error, code string) ErrorBody {
+	o := containerization.NewErrorObject(err)
+	o.Code = code
+	return ErrorBody{Error: o}
+}
+
+func httpStatus(err error) int {
+	if k := errdefs.KindOf(err); k.HTTPStatus != 0 {
+		return k.HTTPStatus
+	}
+	return http.StatusInternalServerError
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	writeJSON(w, httpStatus(err), ErrorBody{Error: containerization.NewErrorObject(err)})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// limiter counts failed authentications per client address and minute.
+type limiter struct {
+	mu     sync.Mutex
+	max    int
+	now    func() time.Time
+	window time.Time
+	fails  map[string]int
+}
+
+func newLimiter(max int, now func() time.Time) *limiter {
+	return &limiter{max: max, now: now, fails: map[string]int{}}
+}
+
+func (l *limiter) roll() {
+	if t := l.now().Truncate(time.Minute); !t.Equal(l.window) {
+		l.window, l.fails = t, map[string]int{}
+	}
+}
+
+func (l *limiter) blocked(addr string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.roll()
+	return l.fails[addr] >= l.max
+}
+
+func (l *limiter) fail(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.roll()
+	if len(l.fails) < 100000 { // a bound on the addresses remembered within a minute
+		l.fails[addr]++
+	}
+}
