@@ -29,7 +29,7 @@ var pathParam = regexp.MustCompile(`\{([a-z]+)\}`)
 func buildOpenAPI(routes []route) map[string]any {
 	schemas := map[string]any{}
 	r := &jsonschema.Reflector{
-		AllowAdditionalProperties: true,  // answers may grow fields; requests are checked by the server itself
+		AllowAdditionalProperties:  true, // answers may grow fields; requests are checked by the server itself
 		RequiredFromJSONSchemaTags: true, // nothing is marked required from omitempty alone
 		Namer: func(t reflect.Type) string {
 			return schemaName(t)
