@@ -23,7 +23,9 @@ export MYRMEX_OWNER=${MYRMEX_OWNER:-demo-$$}
 regdir=$(mktemp -d)
 regpid=
 kube_started=
+servepid=
 cleanup() {
+  [ -n "$servepid" ] && kill "$servepid" 2>/dev/null || true
   [ -n "$kube_started" ] && scripts/kube.sh down || true
   "$myrmex" container rm --force "$name" >/dev/null 2>&1 || true
   docker rmi "$image" "$image-optimized" "$registry/demo/app:1" >/dev/null 2>&1 || true
@@ -132,9 +134,32 @@ if [ "$kube_mode" != off ]; then
   step "$myrmex" kube delete myrmex-demo-web -n "$kube_ns" --wait
 fi
 
+# The same functions from Python, through the HTTP API: a server on loopback, a token, the client (standard
+# library only) scanning the shipped image as a job.
+apiport=${MYRMEX_DEMO_API_PORT:-18765}
+printf '\n\033[1m$ %s serve token create demo --scope operate --expires 1h\033[0m\n' "$myrmex"
+"$myrmex" serve token create demo --scope operate --expires 1h --state "$regdir/server.db" >"$regdir/token"
+"$myrmex" serve --listen "127.0.0.1:$apiport" --state "$regdir/server.db" 2>"$regdir/serve.log" &
+servepid=$!
+for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$apiport") 2>/dev/null && break; sleep 0.1; done
+printf '\n\033[1m$ python3 (clients/python): scan_container_security and manage_containers over the API\033[0m\n'
+MYRMEX_URL="http://127.0.0.1:$apiport" MYRMEX_TOKEN=$(cat "$regdir/token") PYTHONPATH=clients/python PYTHONDONTWRITEBYTECODE=1 \
+  /usr/bin/python3 - "$registry/demo/app:1" <<'PY'
+import sys
+import myrmex
+res = myrmex.scan_container_security(sys.argv[1], scan_type="full")
+print("scanned %s: %d vulnerabilities, compliance score %.0f" % (res["image_name"], len(res["vulnerabilities"]), res["compliance_score"]))
+print("containers:", [c["name"] for c in myrmex.manage_containers("list", "").get("containers", [])])
+try:
+    myrmex.manage_containers("inspect", "no-such-container")
+except myrmex.ContainerManagementError as e:
+    print("ContainerManagementError:", e.code, e.status)
+PY
+kill "$servepid" && wait "$servepid" || true
+
 step "$myrmex" registry delete "$registry/demo/app:1" --registry demo
 if [ "$kube_mode" != off ]; then
-  printf '\nDemo done: refused, fixed, then built, tested, scanned, optimized, pushed with its evidence, signed, deployed, run and measured; the container, the deployment and the registry are gone.\n'
+  printf '\nDemo done: refused, fixed, then built, tested, scanned, optimized, pushed with its evidence, signed, deployed, run, measured and scanned again from Python; the container, the deployment and the registry are gone.\n'
 else
-  printf '\nDemo done: refused, fixed, then built, tested, scanned, optimized, pushed with its evidence, signed, run and measured; the container is gone, the registry is stopped.\n'
+  printf '\nDemo done: refused, fixed, then built, tested, scanned, optimized, pushed with its evidence, signed, run, measured and scanned again from Python; the container is gone, the registry is stopped.\n'
 fi

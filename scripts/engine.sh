@@ -63,6 +63,8 @@ install_missing() {
   # The scanning tests build a real Debian image (debootstrap) with npm packages in it.
   command -v debootstrap >/dev/null || need+=(debootstrap)
   command -v npm >/dev/null || need+=(npm)
+  # The Python client's tests run on Debian's python3 (the client uses the standard library alone).
+  [ -x /usr/bin/python3 ] || need+=(python3)
   [ ${#need[@]} -eq 0 ] && return 0
   if [ "$(id -u)" != 0 ]; then
     die "missing ${need[*]}: install them (apt-get install ${need[*]}) or run as root"

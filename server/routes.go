@@ -12,6 +12,7 @@ import (
 
 	"github.com/codomyrmex/containerization"
 	"github.com/codomyrmex/containerization/errdefs"
+	"github.com/codomyrmex/containerization/optimize"
 	"github.com/codomyrmex/containerization/server/state"
 )
 
@@ -46,11 +47,63 @@ type ContainerCreate struct {
 	Config containerization.ContainerConfig `json:"config"`
 }
 
-// ScanRequest is POST /v1/scans's body.
+// ScanRequest is POST /v1/scans's body: scan_container_security's parameters.
 type ScanRequest struct {
 	ImageName string `json:"image_name"`
 	// ScanType is full (the default), quick or compliance.
 	ScanType string `json:"scan_type,omitempty"`
+	// SeverityThreshold fails the scan (policy_violation, the result kept) at findings this severe or worse.
+	SeverityThreshold string   `json:"severity_threshold,omitempty"`
+	IgnoreRules       []string `json:"ignore_rules,omitempty"`
+}
+
+// BuildRequest is POST /v1/builds's body: build_containers's parameters. Paths are on the server's machine.
+type BuildRequest struct {
+	ImageName      string            `json:"image_name"`
+	DockerfilePath string            `json:"dockerfile_path,omitempty"`
+	ContextPath    string            `json:"context_path,omitempty"`
+	BuildArgs      map[string]string `json:"build_args,omitempty"`
+	Target         string            `json:"target,omitempty"`
+	Labels         map[string]string `json:"labels,omitempty"`
+	Tags           []string          `json:"tags,omitempty"`
+	NoCache        bool              `json:"no_cache,omitempty"`
+	// Scan is quick (the default), full, compliance or off; ScanThreshold gates the image.
+	Scan           string `json:"scan,omitempty"`
+	ScanThreshold  string `json:"scan_threshold,omitempty"`
+	PushToRegistry bool   `json:"push_to_registry,omitempty"`
+	Registry       string `json:"registry,omitempty"`
+}
+
+// OptimizeRequest is POST /v1/optimizations's body: optimize_containers's parameters.
+type OptimizeRequest struct {
+	ImageName        string   `json:"image_name"`
+	OptimizationType string   `json:"optimization_type,omitempty"` // size (the default), security, performance, multi
+	TargetSizeMB     float64  `json:"target_size,omitempty"`
+	LayersToRemove   []string `json:"layers_to_remove,omitempty"`
+	// Probe proves the optimized image works (HTTP and exec checks, a run, the HEALTHCHECK).
+	Probe          optimize.Probe `json:"probe,omitzero"`
+	NoUpgrade      bool           `json:"no_upgrade,omitempty"`
+	OptimizedImage string         `json:"optimized_image,omitempty"`
+}
+
+// KubernetesRequest is POST /v1/kubernetes/deployments's body: orchestrate_kubernetes's parameters. The
+// manifest path is on the server's machine.
+type KubernetesRequest struct {
+	DeploymentName  string            `json:"deployment_name"`
+	ManifestPath    string            `json:"manifest_path"`
+	Namespace       string            `json:"namespace,omitempty"`
+	Replicas        *int              `json:"replicas,omitempty"`
+	Image           string            `json:"image,omitempty"`
+	Images          map[string]string `json:"images,omitempty"`
+	Labels          map[string]string `json:"labels,omitempty"`
+	Annotations     map[string]string `json:"annotations,omitempty"`
+	Environment     map[string]string `json:"environment,omitempty"`
+	CreateNamespace bool              `json:"create_namespace,omitempty"`
+	DryRun          bool              `json:"dry_run,omitempty"`
+	Prune           bool              `json:"prune,omitempty"`
+	Wait            bool              `json:"wait,omitempty"`
+	// Timeout bounds the wait ("3m"; default 5m).
+	Timeout string `json:"timeout,omitempty"`
 }
 
 // RegistryRequest is POST /v1/registry's body: one operation of manage_container_registry. The server's own
@@ -168,8 +221,92 @@ func (s *Server) table() []route {
 					return 0, nil, fmt.Errorf("%w: scan_type %q: want full, quick or compliance", errdefs.ErrInvalidArgument, scanType)
 				}
 				return s.job(c, "scan", req.ImageName, func(ctx context.Context, progress func(containerization.Event)) (any, error) {
-					return s.cfg.Client.ScanContainerSecurity(ctx, req.ImageName, scanType, containerization.ScanOptions{Progress: progress})
+					return s.cfg.Client.ScanContainerSecurity(ctx, req.ImageName, scanType, containerization.ScanOptions{Progress: progress,
+						SeverityThreshold: req.SeverityThreshold, IgnoreRules: req.IgnoreRules})
 				})
+			}},
+		{method: "POST", path: "/v1/builds", scope: state.ScopeOperate, id: "build", summary: "Build an image (build_containers), as a job; its paths are on the server's machine",
+			in: &BuildRequest{}, out: &state.Job{}, status: 202, handle: func(s *Server, c *call) (int, any, error) {
+				var req BuildRequest
+				if err := decode(c, &req); err != nil {
+					return 0, nil, err
+				}
+				if req.ImageName == "" {
+					return 0, nil, fmt.Errorf("%w: image_name is required", errdefs.ErrInvalidArgument)
+				}
+				opts := containerization.BuildOptions{Scan: req.Scan, ScanThreshold: req.ScanThreshold, PushToRegistry: req.PushToRegistry, Registry: req.Registry}
+				opts.DockerfilePath, opts.ContextPath, opts.BuildArgs, opts.Target = req.DockerfilePath, req.ContextPath, req.BuildArgs, req.Target
+				opts.Labels, opts.Tags, opts.NoCache = req.Labels, req.Tags, req.NoCache
+				return s.job(c, "build", req.ImageName, func(ctx context.Context, progress func(containerization.Event)) (any, error) {
+					o := opts
+					o.Progress = progress
+					return s.cfg.Client.BuildContainers(ctx, req.ImageName, o)
+				})
+			}},
+		{method: "POST", path: "/v1/optimizations", scope: state.ScopeOperate, id: "optimize", summary: "Optimize an image (optimize_containers), as a job",
+			in: &OptimizeRequest{}, out: &state.Job{}, status: 202, handle: func(s *Server, c *call) (int, any, error) {
+				var req OptimizeRequest
+				if err := decode(c, &req); err != nil {
+					return 0, nil, err
+				}
+				if req.ImageName == "" {
+					return 0, nil, fmt.Errorf("%w: image_name is required", errdefs.ErrInvalidArgument)
+				}
+				if err := req.Probe.Validate(); err != nil {
+					return 0, nil, err
+				}
+				typ := req.OptimizationType
+				if typ == "" {
+					typ = "size"
+				}
+				opts := containerization.OptimizeOptions{TargetSizeMB: req.TargetSizeMB, LayersToRemove: req.LayersToRemove, Probe: req.Probe,
+					NoUpgrade: req.NoUpgrade, OptimizedImage: req.OptimizedImage}
+				return s.job(c, "optimize", req.ImageName, func(ctx context.Context, progress func(containerization.Event)) (any, error) {
+					o := opts
+					o.Progress = progress
+					return s.cfg.Client.OptimizeContainers(ctx, req.ImageName, typ, o)
+				})
+			}},
+		{method: "POST", path: "/v1/kubernetes/deployments", scope: state.ScopeOperate, id: "orchestrateKubernetes", summary: "Apply manifests (orchestrate_kubernetes), as a job; the manifest path is on the server's machine",
+			in: &KubernetesRequest{}, out: &state.Job{}, status: 202, handle: func(s *Server, c *call) (int, any, error) {
+				var req KubernetesRequest
+				if err := decode(c, &req); err != nil {
+					return 0, nil, err
+				}
+				if req.DeploymentName == "" || req.ManifestPath == "" {
+					return 0, nil, fmt.Errorf("%w: deployment_name and manifest_path are required", errdefs.ErrInvalidArgument)
+				}
+				opts := containerization.KubernetesOptions{Replicas: req.Replicas, Image: req.Image, Images: req.Images, Labels: req.Labels,
+					Annotations: req.Annotations, Environment: req.Environment, CreateNamespace: req.CreateNamespace, DryRun: req.DryRun,
+					Prune: req.Prune, Wait: req.Wait}
+				if req.Timeout != "" {
+					d, err := time.ParseDuration(req.Timeout)
+					if err != nil || d <= 0 {
+						return 0, nil, fmt.Errorf("%w: timeout %q: want a duration (3m)", errdefs.ErrInvalidArgument, req.Timeout)
+					}
+					opts.Timeout = d
+				}
+				return s.job(c, "apply", req.DeploymentName, func(ctx context.Context, progress func(containerization.Event)) (any, error) {
+					o := opts
+					o.Progress = progress
+					return s.cfg.Client.OrchestrateKubernetes(ctx, req.DeploymentName, req.ManifestPath, req.Namespace, o)
+				})
+			}},
+		{method: "GET", path: "/v1/kubernetes/deployments/{namespace}/{name}", scope: state.ScopeRead, id: "getDeployment", summary: "A deployment's status, pods and services",
+			out: &containerization.KubernetesDeployment{}, status: 200, handle: func(s *Server, c *call) (int, any, error) {
+				d, err := s.cfg.Client.GetKubernetesDeployment(c.req.Context(), chi.URLParam(c.req, "name"), chi.URLParam(c.req, "namespace"), containerization.KubernetesOptions{})
+				if err != nil {
+					return 0, nil, err
+				}
+				return 200, d, nil
+			}},
+		{method: "DELETE", path: "/v1/kubernetes/deployments/{namespace}/{name}", scope: state.ScopeOperate, id: "deleteDeployment", summary: "Delete what a deployment applied",
+			out: &[]containerization.KubernetesChange{}, status: 200, handle: func(s *Server, c *call) (int, any, error) {
+				ch, err := s.cfg.Client.DeleteKubernetesDeployment(c.req.Context(), chi.URLParam(c.req, "name"), chi.URLParam(c.req, "namespace"), containerization.KubernetesOptions{})
+				if err != nil {
+					return 0, nil, err
+				}
+				return 200, ch, nil
 			}},
 		{method: "POST", path: "/v1/registry", scope: state.ScopeOperate, id: "registry", summary: "A registry operation (manage_container_registry): push, pull and copy as jobs (202), tag, list and delete at once (200)",
 			in: &RegistryRequest{}, out: &containerization.RegistryResult{}, status: 200, handle: func(s *Server, c *call) (int, any, error) {

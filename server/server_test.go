@@ -154,7 +154,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	rank := map[state.Scope]int{state.ScopeRead: 1, state.ScopeOperate: 2, state.ScopeAdmin: 3}
 	checked := 0
 	for path, ops := range doc.Paths {
-		concrete := strings.NewReplacer("{name}", "nosuch-container", "{id}", "0000").Replace(path)
+		concrete := strings.NewReplacer("{name}", "nosuch-container", "{id}", "0000", "{namespace}", "default").Replace(path)
 		for method, op := range ops {
 			method = strings.ToUpper(method)
 			if method == "GET" && strings.HasSuffix(path, "/events") {

@@ -1,0 +1,270 @@
+"""The client: HTTP/JSON with urllib, jobs followed over Server-Sent Events."""
+
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+
+
+class MyrmexError(Exception):
+    """An error the server answered: its JSON error object, and the HTTP status."""
+
+    def __init__(self, error, status=0):
+        self.error = dict(error or {})
+        self.code = self.error.get("code", "internal")
+        self.message = self.error.get("message", "")
+        self.op = self.error.get("op", "")
+        self.subject = self.error.get("subject", "")
+        self.verdict = self.error.get("verdict")
+        self.status = status
+        super().__init__(self.message or self.code)
+
+
+class APIError(MyrmexError):
+    """An error of the API itself (a token refused, a route not there, a pipeline's)."""
+
+
+class ContainerBuildError(MyrmexError):
+    """build_containers failed: a Dockerfile or build context problem, a failing step, a gate."""
+
+
+class ContainerManagementError(MyrmexError):
+    """manage_containers failed."""
+
+
+class KubernetesError(MyrmexError):
+    """orchestrate_kubernetes failed."""
+
+
+class SecurityScanError(MyrmexError):
+    """scan_container_security failed (or its severity threshold was reached)."""
+
+
+class RegistryError(MyrmexError):
+    """manage_container_registry failed."""
+
+
+class OptimizationError(MyrmexError):
+    """optimize_containers failed."""
+
+
+_CLASSES = {
+    "ContainerBuildError": ContainerBuildError,
+    "ContainerManagementError": ContainerManagementError,
+    "KubernetesError": KubernetesError,
+    "SecurityScanError": SecurityScanError,
+    "RegistryError": RegistryError,
+    "OptimizationError": OptimizationError,
+}
+
+
+# The API's own refusals: of the token, of its scope, of too many failed tokens.
+_API_CODES = ("unauthorized", "forbidden", "rate_limited", "method_not_allowed")
+
+
+def _raise(error, status=0, default=APIError):
+    """Raises the exception class the error object names; for one it does not (a request refused before the
+    function ran), APIError when the API itself refused it (a token, a scope), else the function's class."""
+    error = error or {}
+    cls = _CLASSES.get(error.get("class", ""))
+    if cls is None:
+        cls = APIError if error.get("code") in _API_CODES else default
+    raise cls(error, status)
+
+
+class Client:
+    """A connection to one Myrmex server."""
+
+    def __init__(self, url=None, token=None, timeout=60.0, job_timeout=3600.0):
+        self.url = (url or os.environ.get("MYRMEX_URL") or "http://127.0.0.1:8765").rstrip("/")
+        self.token = token if token is not None else os.environ.get("MYRMEX_TOKEN", "")
+        self.timeout = timeout
+        self.job_timeout = job_timeout
+
+    # -- transport --------------------------------------------------------------------------------------------
+
+    def _request(self, method, path, body=None, query=None, default=APIError):
+        url = self.url + path
+        if query:
+            url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+        data = None
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = "Bearer " + self.token
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                raw = resp.read()
+                return resp.status, (json.loads(raw) if raw else None)
+        except urllib.error.HTTPError as e:
+            raw = e.read()
+            try:
+                error = json.loads(raw).get("error", {})
+            except ValueError:
+                error = {"code": "internal", "message": raw.decode(errors="replace")}
+            _raise(error, e.code, default)
+        except (urllib.error.URLError, OSError) as e:
+            raise APIError({"code": "unavailable", "message": "%s: %s" % (self.url, getattr(e, "reason", e))}) from e
+
+    def _job(self, path, body, default):
+        """Starts a job and follows it to its end: its result, or the exception for its error."""
+        _, job = self._request("POST", path, body, default=default)
+        end = None
+        for event, data in self._stream("/v1/jobs/%s/events" % job["id"]):
+            if event == "end":
+                end = data
+        if end is None:  # the stream broke off: ask once more
+            _, end = self._request("GET", "/v1/jobs/" + job["id"])
+        if end.get("state") == "succeeded":
+            return end.get("result")
+        error = end.get("error") or {"code": "internal", "message": "job %s %s" % (job["id"], end.get("state"))}
+        _raise(error, 0, default)
+
+    def _stream(self, path):
+        """Yields (event, data) of a Server-Sent Events stream until it ends."""
+        headers = {"Accept": "text/event-stream"}
+        if self.token:
+            headers["Authorization"] = "Bearer " + self.token
+        req = urllib.request.Request(self.url + path, headers=headers)
+        try:
+            resp = urllib.request.urlopen(req, timeout=self.job_timeout)
+        except urllib.error.HTTPError as e:
+            try:
+                error = json.loads(e.read()).get("error", {})
+            except ValueError:
+                error = {}
+            _raise(error, e.code)
+        with resp:
+            event, data = "message", []
+            for line in resp:
+                line = line.decode().rstrip("\r\n")
+                if line.startswith(":"):
+                    continue
+                if not line:
+                    if data:
+                        yield event, json.loads("\n".join(data))
+                    event, data = "message", []
+                    continue
+                field, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if field == "event":
+                    event = value
+                elif field == "data":
+                    data.append(value)
+
+    def events(self, job_id):
+        """The progress events of a job, as they come, until it ends."""
+        for event, data in self._stream("/v1/jobs/%s/events" % job_id):
+            if event == "progress":
+                yield data
+
+    # -- the specification's six functions --------------------------------------------------------------------
+
+    def build_containers(self, image_name, dockerfile_path="Dockerfile", context_path=".", build_args=None, **kwargs):
+        """Builds an image on the server's BuildKit (paths are on the server's machine); returns the build's
+        result (image_name, image_id, build_time, size_mb, layers, security_scan_passed, vulnerabilities_found,
+        optimization_applied). kwargs: target, labels, tags, no_cache, scan, scan_threshold, push_to_registry,
+        registry."""
+        body = dict(kwargs, image_name=image_name, dockerfile_path=dockerfile_path, context_path=context_path)
+        if build_args:
+            body["build_args"] = build_args
+        return self._job("/v1/builds", body, ContainerBuildError)
+
+    def manage_containers(self, operation, container_name, config=None, **kwargs):
+        """create, start, stop, remove, restart, logs, list or inspect; returns the specification's result.
+        kwargs: force and volumes (remove), timeout (stop, restart: "10s"), tail and since (logs), all (list)."""
+        name = urllib.parse.quote(container_name or "", safe="")
+        E = ContainerManagementError
+        if operation == "create":
+            return self._request("POST", "/v1/containers", {"name": container_name, "config": config or {}}, default=E)[1]
+        if operation in ("start", "stop", "restart"):
+            return self._request("POST", "/v1/containers/%s/%s" % (name, operation), query=_query(kwargs, "timeout"), default=E)[1]
+        if operation == "remove":
+            return self._request("DELETE", "/v1/containers/" + name, query=_query(kwargs, "force", "volumes"), default=E)[1]
+        if operation == "logs":
+            return self._request("GET", "/v1/containers/%s/logs" % name, query=_query(kwargs, "tail", "since"), default=E)[1]
+        if operation == "list":
+            return self._request("GET", "/v1/containers", query=_query(kwargs, "all"), default=E)[1]
+        if operation == "inspect":
+            return self._request("GET", "/v1/containers/" + name, default=E)[1]
+        raise ContainerManagementError({"code": "invalid_argument", "message": "unknown operation %r" % operation, "op": operation})
+
+    def get_container_metrics(self, container_name):
+        """The container's ContainerMetrics (a list of one sample)."""
+        path = "/v1/containers/%s/metrics" % urllib.parse.quote(container_name, safe="")
+        return self._request("GET", path, default=ContainerManagementError)[1]["metrics"]
+
+    def orchestrate_kubernetes(self, deployment_name, manifest_path, namespace="default", **kwargs):
+        """Applies manifests (on the server's machine) to the server's cluster; returns the KubernetesDeployment.
+        kwargs: replicas, image, images, labels, annotations, environment, create_namespace, dry_run, prune,
+        wait, timeout ("3m")."""
+        body = dict(kwargs, deployment_name=deployment_name, manifest_path=manifest_path, namespace=namespace)
+        return self._job("/v1/kubernetes/deployments", body, KubernetesError)
+
+    def scan_container_security(self, image_name, scan_type="full", **kwargs):
+        """Scans an image; returns the SecurityScanResult. kwargs: severity_threshold, ignore_rules."""
+        body = dict(kwargs, image_name=image_name, scan_type=scan_type)
+        return self._job("/v1/scans", body, SecurityScanError)
+
+    def manage_container_registry(self, operation, image_name, registry_url=None, **kwargs):
+        """push, pull, copy (as jobs), tag, list or delete; returns the specification's result. kwargs: tags,
+        destination. The server's own stored logins are used."""
+        body = dict(kwargs, operation=operation, image_name=image_name)
+        if registry_url:
+            body["registry_url"] = registry_url
+        if operation in ("push", "pull", "copy"):
+            return self._job("/v1/registry", body, RegistryError)
+        return self._request("POST", "/v1/registry", body, default=RegistryError)[1]
+
+    def optimize_containers(self, image_name, optimization_type="size", **kwargs):
+        """Optimizes an image; returns the result. kwargs: target_size (MB), layers_to_remove, probe (a dict:
+        http, exec, run, healthcheck), no_upgrade, optimized_image."""
+        body = dict(kwargs, image_name=image_name, optimization_type=optimization_type)
+        return self._job("/v1/optimizations", body, OptimizationError)
+
+
+def _query(kwargs, *names):
+    q = {}
+    for n in names:
+        if n in kwargs and kwargs[n] is not None:
+            v = kwargs[n]
+            q[n] = ("true" if v else "false") if isinstance(v, bool) else str(v)
+    return q
+
+
+_default = None
+
+
+def _client():
+    global _default
+    if _default is None:
+        _default = Client()
+    return _default
+
+
+def build_containers(image_name, dockerfile_path="Dockerfile", context_path=".", build_args=None, **kwargs):
+    return _client().build_containers(image_name, dockerfile_path, context_path, build_args, **kwargs)
+
+
+def manage_containers(operation, container_name, config=None, **kwargs):
+    return _client().manage_containers(operation, container_name, config, **kwargs)
+
+
+def orchestrate_kubernetes(deployment_name, manifest_path, namespace="default", **kwargs):
+    return _client().orchestrate_kubernetes(deployment_name, manifest_path, namespace, **kwargs)
+
+
+def scan_container_security(image_name, scan_type="full", **kwargs):
+    return _client().scan_container_security(image_name, scan_type, **kwargs)
+
+
+def manage_container_registry(operation, image_name, registry_url=None, **kwargs):
+    return _client().manage_container_registry(operation, image_name, registry_url, **kwargs)
+
+
+def optimize_containers(image_name, optimization_type="size", **kwargs):
+    return _client().optimize_containers(image_name, optimization_type, **kwargs)
