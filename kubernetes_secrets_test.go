@@ -25,12 +25,7 @@ func TestKubernetesSecretsFromTheStore(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	const canary = "canary-kube-s3cret-7d1f"
-	key := make([]byte, credstore.KeySize)
-	rand.Read(key)
-	store, err := credstore.Open(credstore.Options{Dir: t.TempDir(), Key: key})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := tempStore(t)
 	if err := store.PutSecret("db-password", canary); err != nil {
 		t.Fatal(err)
 	}
@@ -93,4 +88,16 @@ func TestKubernetesSecretsFromTheStore(t *testing.T) {
 			t.Errorf("an output or the pod spec holds the secret's value: %.300s", out)
 		}
 	}
+}
+
+// tempStore is Myrmex's encrypted store in a temporary directory, with a random key.
+func tempStore(t *testing.T) *credstore.Store {
+	t.Helper()
+	key := make([]byte, credstore.KeySize)
+	rand.Read(key)
+	store, err := credstore.Open(credstore.Options{Dir: t.TempDir(), Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
 }

@@ -461,11 +461,11 @@ func testProbe(t *pipeline.Test) optimize.Probe {
 // trimRegistry is a reference without its registry ("team/app:1" of "registry.example.com/team/app:1"), as
 // Docker reads the first component: a registry when it has a dot or a port, or is localhost.
 func trimRegistry(ref string) string {
-	first, rest, ok := strings.Cut(ref, "/")
-	if ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
-		return rest
+	if !namesRegistry(ref) {
+		return ref
 	}
-	return ref
+	_, rest, _ := strings.Cut(ref, "/")
+	return rest
 }
 
 func shortDigest(d string) string {

@@ -3,7 +3,6 @@ package containerization_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"os"
@@ -16,7 +15,6 @@ import (
 	"github.com/codomyrmex/containerization/internal/testenv"
 	"github.com/codomyrmex/containerization/internal/testimages"
 	"github.com/codomyrmex/containerization/policy"
-	"github.com/codomyrmex/containerization/registry/credstore"
 )
 
 // Registries as objects on a real distribution registry (TLS, basic auth): a wrong login or a bad retention
@@ -33,13 +31,7 @@ func TestSavedRegistries(t *testing.T) {
 	}
 	const clean = "myrmex.local/debian-base:test"
 	reg := testenv.Distribution(t, testenv.DistributionOptions{Password: "canary-s3cret-pw"})
-	dir := t.TempDir()
-	key := make([]byte, credstore.KeySize)
-	rand.Read(key)
-	store, err := credstore.Open(credstore.Options{Dir: dir, Key: key})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := tempStore(t)
 	db := upgradeDB(t)
 	client := func(doc string) *containerization.Client {
 		c, err := containerization.New(ctx, containerization.Config{Engine: eng, Registries: store, Policy: mustPolicy(t, doc),

@@ -2,7 +2,6 @@ package containerization_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"strings"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/codomyrmex/containerization"
 	"github.com/codomyrmex/containerization/internal/testenv"
-	"github.com/codomyrmex/containerization/registry/credstore"
 )
 
 // A secret rotated in the store and applied again: the apply's changes (result and events) say the Secret's data
@@ -22,12 +20,7 @@ func TestReview4RotatedSecretNeverInTheChanges(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	const old, rotated = "canary-review4-old-5e1a", "canary-review4-new-9c3b"
-	key := make([]byte, credstore.KeySize)
-	rand.Read(key)
-	store, err := credstore.Open(credstore.Options{Dir: t.TempDir(), Key: key})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := tempStore(t)
 	c, err := containerization.New(ctx, containerization.Config{Kubeconfig: kubeconfig, Secrets: store})
 	if err != nil {
 		t.Fatal(err)
