@@ -33,6 +33,9 @@ type jobs struct {
 
 	mu      sync.Mutex
 	running map[string]*running
+
+	// ended, when set, is told of each job this process ran once it has ended (the metrics count them).
+	ended func(job *state.Job)
 }
 
 // running is a job in this process.
@@ -133,6 +136,9 @@ func (j *jobs) run(ctx context.Context, job *state.Job, rj *running, run work) {
 	}
 	if uerr := j.st.UpdateJob(store, job); uerr != nil {
 		j.log.Error("job", "id", job.ID, "err", uerr)
+	}
+	if j.ended != nil {
+		j.ended(job)
 	}
 	j.mu.Lock()
 	delete(j.running, job.ID)
