@@ -43,14 +43,16 @@ images: engine-up
 	$(GO) run ./internal/tools/seedimages
 
 # test: install and start what the tests need (the engine; a Kubernetes control plane built once from its Go
-# modules into ~/.cache/myrmex, about 7 minutes cold; cosign, built the same way, about 8 minutes cold), vet, run
+# modules into ~/.cache/myrmex, about 7 minutes cold; cosign, built the same way, about 8 minutes cold; Debian's
+# PostgreSQL on loopback, for the server's state), vet, run
 # every test against the real engine and registries (the output is searched for canary secrets, see
 # scripts/test.sh), stop what it started.
 test:
-	@$(OWN); trap 'scripts/kube.sh down; scripts/engine.sh down' EXIT; \
+	@$(OWN); trap 'scripts/postgres.sh down; scripts/kube.sh down; scripts/engine.sh down' EXIT; \
 	  scripts/engine.sh up && \
 	  GO=$(GO) scripts/kube.sh up && \
 	  GO=$(GO) scripts/cosign.sh build && \
+	  scripts/postgres.sh up && eval "$$(scripts/postgres.sh env)" && \
 	  GO=$(GO) GOTESTFLAGS="$(GOTESTFLAGS)" scripts/test.sh
 
 # demo: the main job end to end, as a pipeline run (examples/pipeline.yaml): the vulnerable app refused at its scan

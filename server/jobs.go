@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -20,16 +21,39 @@ import (
 // MaxJobEvents bounds the events a job keeps; later ones are counted, not kept (the result is always kept).
 const MaxJobEvents = 10000
 
-// jobs runs the server's jobs: each on a context of its own (a client that disconnects does not stop it),
-// its events stored as they come and handed to the streams that follow it.
+// The causes a job's context ends with, besides a cancellation asked for through the API.
+var (
+	errShutdown  = errors.New("the server is shutting down")
+	errLeaseLost = errors.New("the job's lease was lost: another server took it over")
+	errCanceled  = errors.New("canceled through the API")
+)
+
+// jobs runs the server's jobs. A request stores a job (its kind and its request) queued; every server on the same
+// state claims queued jobs, one server per job, and runs each on a context of its own (a client that disconnects
+// does not stop it), renewing a lease on it while it runs. A server that dies mid-job lets its lease run out; any
+// server then puts the job back in the queue (up to state.MaxAttempts starts) or fails it, so that a job is never
+// lost and never run by two servers at once: a server that cannot renew its lease stops the job. A server that
+// shuts down puts its running jobs back in the queue.
 type jobs struct {
 	st  *state.Store
 	log *slog.Logger
 	now func() time.Time
 
+	runner string        // this server's name among the replicas
+	lease  time.Duration // how long a claim holds without renewal
+	poll   time.Duration // how often the queue is looked at (a job submitted here wakes it at once)
+	max    int           // jobs run at once by this server
+	keep   int           // ended jobs kept
+	maxAge time.Duration // and for how long
+
+	// kinds prepares each kind's work from its request: at submission (to refuse a bad request before it is
+	// queued) and when a server claims it.
+	kinds map[string]prepare
+
 	ctx    context.Context
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 	wg     sync.WaitGroup
+	wake   chan struct{}
 
 	mu      sync.Mutex
 	running map[string]*running
@@ -38,56 +62,201 @@ type jobs struct {
 	ended func(job *state.Job)
 }
 
+// prepare checks a job's request and returns its subject and its work.
+type prepare func(spec json.RawMessage) (subject string, run work, err error)
+
+// work is what a job runs: it reports its progress, and returns its result.
+type work func(ctx context.Context, progress func(containerization.Event)) (any, error)
+
 // running is a job in this process.
 type running struct {
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 	mu     sync.Mutex
 	seq    int
 	notify chan struct{} // closed and replaced at each event and at the end
 }
 
-func newJobs(st *state.Store, log *slog.Logger, now func() time.Time) *jobs {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &jobs{st: st, log: log, now: now, ctx: ctx, cancel: cancel, running: map[string]*running{}}
+type jobsConfig struct {
+	runner       string
+	lease, poll  time.Duration
+	max, keep    int
+	maxAge       time.Duration
+	log          *slog.Logger
+	now          func() time.Time
+	kinds        map[string]prepare
+	ended        func(*state.Job)
+	disableClaim bool
 }
 
-func (j *jobs) close() {
-	j.cancel()
-	j.wg.Wait()
-}
-
-// work is what a job runs: it reports its progress, and returns its result.
-type work func(ctx context.Context, progress func(containerization.Event)) (any, error)
-
-// start records a queued job and runs it.
-func (j *jobs) start(kind, subject, owner string, run work) (*state.Job, error) {
-	id := make([]byte, 12)
-	rand.Read(id)
-	job := &state.Job{ID: hex.EncodeToString(id), Kind: kind, Subject: subject, State: state.JobQueued, Owner: owner, Created: j.now().UTC()}
-	if err := j.st.CreateJob(j.ctx, job); err != nil {
-		return nil, err
+func newJobs(st *state.Store, c jobsConfig) *jobs {
+	if c.runner == "" {
+		host, _ := os.Hostname()
+		b := make([]byte, 4)
+		rand.Read(b)
+		c.runner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
 	}
-	ctx, cancel := context.WithCancel(j.ctx)
-	rj := &running{cancel: cancel, notify: make(chan struct{})}
-	j.mu.Lock()
-	j.running[job.ID] = rj
-	j.mu.Unlock()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	return &jobs{st: st, log: c.log, now: c.now, runner: c.runner, lease: c.lease, poll: c.poll, max: c.max, keep: c.keep, maxAge: c.maxAge,
+		kinds: c.kinds, ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), running: map[string]*running{}, ended: c.ended}
+}
+
+// start runs the claiming loop.
+func (j *jobs) start() {
 	j.wg.Add(1)
 	go func() {
 		defer j.wg.Done()
-		defer cancel()
-		j.run(ctx, job, rj, run)
+		j.loop()
 	}()
-	out := *job
-	return &out, nil
 }
 
-func (j *jobs) run(ctx context.Context, job *state.Job, rj *running, run work) {
+// close stops claiming, puts the running jobs back in the queue and waits for them to stop.
+func (j *jobs) close() {
+	j.cancel(errShutdown)
+	j.wg.Wait()
+}
+
+// submit checks a request of kind and queues it.
+func (j *jobs) submit(ctx context.Context, kind, owner string, spec json.RawMessage) (*state.Job, error) {
+	p := j.kinds[kind]
+	if p == nil {
+		return nil, fmt.Errorf("%w: no job kind %q", errdefs.ErrInvalidArgument, kind)
+	}
+	subject, _, err := p(spec)
+	if err != nil {
+		return nil, err
+	}
+	id := make([]byte, 12)
+	rand.Read(id)
+	job := &state.Job{ID: hex.EncodeToString(id), Kind: kind, Subject: subject, State: state.JobQueued, Owner: owner, Created: j.now().UTC()}
+	if err := j.st.CreateJob(ctx, job, spec); err != nil {
+		return nil, err
+	}
+	select {
+	case j.wake <- struct{}{}:
+	default:
+	}
+	return job, nil
+}
+
+// loop claims queued jobs while this server has room, renews its leases, takes back the jobs of servers that
+// died, and prunes old jobs.
+func (j *jobs) loop() {
+	claim := time.NewTicker(j.poll)
+	defer claim.Stop()
+	renew := time.NewTicker(j.lease / 3)
+	defer renew.Stop()
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
+	j.maintain(true)
+	for {
+		j.claim()
+		select {
+		case <-j.ctx.Done():
+			return
+		case <-j.wake:
+		case <-claim.C:
+		case <-renew.C:
+			j.maintain(false)
+		case <-prune.C:
+			j.maintain(true)
+		}
+	}
+}
+
+// claim takes queued jobs while fewer than max run here.
+func (j *jobs) claim() {
+	for {
+		j.mu.Lock()
+		n := len(j.running)
+		j.mu.Unlock()
+		if n >= j.max || j.ctx.Err() != nil {
+			return
+		}
+		now := j.now()
+		job, spec, err := j.st.ClaimJob(j.ctx, j.runner, now, now.Add(j.lease))
+		if err != nil {
+			if j.ctx.Err() == nil {
+				j.log.Error("claiming a job", "err", err)
+			}
+			return
+		}
+		if job == nil {
+			return
+		}
+		ctx, cancel := context.WithCancelCause(j.ctx)
+		rj := &running{cancel: cancel, notify: make(chan struct{})}
+		j.mu.Lock()
+		j.running[job.ID] = rj
+		j.mu.Unlock()
+		j.wg.Add(1)
+		go func() {
+			defer j.wg.Done()
+			defer cancel(nil)
+			j.run(ctx, job, spec, rj)
+		}()
+	}
+}
+
+// maintain renews the leases of the jobs running here (stopping those lost or cancelled elsewhere), takes back the
+// jobs whose lease ran out, and with prune deletes the old ended jobs.
+func (j *jobs) maintain(prune bool) {
+	ctx := j.ctx
+	j.mu.Lock()
+	ids := make(map[string]*running, len(j.running))
+	for id, rj := range j.running {
+		ids[id] = rj
+	}
+	j.mu.Unlock()
+	for id, rj := range ids {
+		held, cancel, err := j.st.RenewLease(ctx, id, j.runner, j.now().Add(j.lease))
+		switch {
+		case err != nil:
+			j.log.Error("renewing a job's lease", "id", id, "err", err)
+		case !held:
+			rj.cancel(errLeaseLost)
+		case cancel:
+			rj.cancel(errCanceled)
+		}
+	}
+	requeued, failed, err := j.st.Reclaim(ctx, j.now())
+	if err != nil {
+		if ctx.Err() == nil {
+			j.log.Error("taking back jobs", "err", err)
+		}
+	} else if len(requeued)+len(failed) > 0 {
+		j.log.Warn("jobs of a server that stopped", "requeued", requeued, "failed", failed)
+	}
+	if prune {
+		if n, err := j.st.PruneJobs(ctx, j.keep, j.now().Add(-j.maxAge)); err != nil {
+			if ctx.Err() == nil {
+				j.log.Error("pruning jobs", "err", err)
+			}
+		} else if n > 0 {
+			j.log.Info("old jobs pruned", "jobs", n)
+		}
+	}
+}
+
+func (j *jobs) run(ctx context.Context, job *state.Job, spec []byte, rj *running) {
 	store := context.WithoutCancel(ctx)
-	job.State, job.Started = state.JobRunning, j.now().UTC()
-	if err := j.st.UpdateJob(store, job); err != nil {
+	defer func() {
+		j.mu.Lock()
+		delete(j.running, job.ID)
+		j.mu.Unlock()
+		rj.mu.Lock()
+		close(rj.notify)
+		rj.notify = nil
+		rj.mu.Unlock()
+		select { // room for another job
+		case j.wake <- struct{}{}:
+		default:
+		}
+	}()
+	seq, err := j.st.NextEvent(store, job.ID)
+	if err != nil {
 		j.log.Error("job", "id", job.ID, "err", err)
 	}
+	rj.seq = seq
 	dropped := 0
 	progress := func(e containerization.Event) {
 		b, err := json.Marshal(e)
@@ -100,13 +269,22 @@ func (j *jobs) run(ctx context.Context, job *state.Job, rj *running, run work) {
 			dropped++
 			return
 		}
-		if err := j.st.AddEvent(store, job.ID, rj.seq, b); err != nil {
+		held, err := j.st.AddEvent(store, job.ID, j.runner, rj.seq, b)
+		if err != nil {
 			j.log.Error("job event", "id", job.ID, "err", err)
+			return
+		}
+		if !held {
+			rj.cancel(errLeaseLost)
 			return
 		}
 		rj.seq++
 		close(rj.notify)
 		rj.notify = make(chan struct{})
+	}
+	if job.Attempts > 1 {
+		progress(containerization.Event{Time: j.now().UTC(), Op: job.Kind, Status: "restarted",
+			Message: fmt.Sprintf("the server running this job stopped; %s starts it again (attempt %d of %d)", j.runner, job.Attempts, state.MaxAttempts)})
 	}
 	res, err := func() (res any, err error) {
 		defer func() {
@@ -114,16 +292,35 @@ func (j *jobs) run(ctx context.Context, job *state.Job, rj *running, run work) {
 				err = fmt.Errorf("the job panicked: %v", p)
 			}
 		}()
+		p := j.kinds[job.Kind]
+		if p == nil {
+			return nil, fmt.Errorf("%w: this server does not know jobs of kind %q", errdefs.ErrNotImplemented, job.Kind)
+		}
+		_, run, err := p(spec)
+		if err != nil {
+			return nil, err
+		}
 		return run(ctx, progress)
 	}()
 	if dropped > 0 {
 		j.log.Warn("job events dropped", "id", job.ID, "dropped", dropped)
 	}
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errShutdown) && err != nil:
+		// Not the job's fault: it goes back to the queue, for another server or the next start.
+		if rerr := j.st.ReleaseJob(store, job.ID, j.runner); rerr != nil {
+			j.log.Error("job", "id", job.ID, "err", rerr)
+		}
+		return
+	case errors.Is(cause, errLeaseLost):
+		j.log.Warn("job stopped: another server holds it", "id", job.ID)
+		return
+	}
 	job.Finished = j.now().UTC()
 	switch {
 	case err == nil:
 		job.State = state.JobSucceeded
-	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+	case errors.Is(context.Cause(ctx), errCanceled):
 		job.State = state.JobCanceled
 	default:
 		job.State = state.JobFailed
@@ -134,35 +331,29 @@ func (j *jobs) run(ctx context.Context, job *state.Job, rj *running, run work) {
 	if err != nil {
 		job.Error, _ = json.Marshal(containerization.NewErrorObject(err))
 	}
-	if uerr := j.st.UpdateJob(store, job); uerr != nil {
+	held, uerr := j.st.FinishJob(store, job, j.runner)
+	if uerr != nil {
 		j.log.Error("job", "id", job.ID, "err", uerr)
 	}
-	if j.ended != nil {
+	if held && j.ended != nil {
 		j.ended(job)
 	}
-	j.mu.Lock()
-	delete(j.running, job.ID)
-	j.mu.Unlock()
-	rj.mu.Lock()
-	close(rj.notify)
-	rj.notify = nil
-	rj.mu.Unlock()
 }
 
-// cancel cancels a running job; one that has ended is ErrConflict, one not there ErrNotFound.
+// cancelJob cancels a job: a queued one never starts, a running one here stops at once, one running on another
+// server stops at its next lease renewal. One that has ended is ErrConflict, one not there ErrNotFound.
 func (j *jobs) cancelJob(ctx context.Context, id string) (*state.Job, error) {
+	job, err := j.st.RequestCancel(ctx, id, j.now())
+	if err != nil {
+		return job, err
+	}
 	j.mu.Lock()
 	rj := j.running[id]
 	j.mu.Unlock()
-	if rj == nil {
-		job, err := j.st.GetJob(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		return job, fmt.Errorf("%w: job %s has ended (%s)", errdefs.ErrConflict, id, job.State)
+	if rj != nil {
+		rj.cancel(errCanceled)
 	}
-	rj.cancel()
-	return j.st.GetJob(ctx, id)
+	return job, nil
 }
 
 // wait returns a channel closed at the job's next event or end; nil when the job is not running here.
@@ -178,8 +369,12 @@ func (j *jobs) wait(id string) <-chan struct{} {
 	return rj.notify
 }
 
+// streamBatch is how many events a stream reads at once.
+const streamBatch = 1000
+
 // stream writes a job's events as Server-Sent Events (event "progress", id its sequence number), from the
-// Last-Event-ID the client saw, as they come, then an "end" event with the job, and returns.
+// Last-Event-ID the client saw, as they come (at once from a job running here, within the poll interval from one
+// queued or running on another server), then an "end" event with the job, and returns.
 func (j *jobs) stream(w http.ResponseWriter, r *http.Request, id string) error {
 	if _, err := j.st.GetJob(r.Context(), id); err != nil {
 		return err
@@ -190,7 +385,7 @@ func (j *jobs) stream(w http.ResponseWriter, r *http.Request, id string) error {
 	}
 	next := 0
 	if v := r.Header.Get("Last-Event-ID"); v != "" {
-		if _, err := fmt.Sscanf(v, "%d", &next); err != nil || next < 0 {
+		if _, err := fmt.Sscanf(v, "%d", &next); err != nil || next < 0 || next >= MaxJobEvents {
 			return fmt.Errorf("%w: Last-Event-ID %q", errdefs.ErrInvalidArgument, v)
 		}
 		next++
@@ -202,7 +397,7 @@ func (j *jobs) stream(w http.ResponseWriter, r *http.Request, id string) error {
 	defer heartbeat.Stop()
 	for {
 		wake := j.wait(id) // taken before reading, so that an event written meanwhile wakes the loop
-		events, err := j.st.Events(r.Context(), id, next)
+		events, err := j.st.Events(r.Context(), id, next, streamBatch)
 		if err != nil {
 			return nil // the status is sent; the stream ends
 		}
@@ -211,18 +406,35 @@ func (j *jobs) stream(w http.ResponseWriter, r *http.Request, id string) error {
 			next++
 		}
 		fl.Flush()
-		if wake == nil { // not running here: ended (or ran in a server since gone)
+		if len(events) == streamBatch {
+			continue
+		}
+		if wake == nil { // not running here: queued, running elsewhere, or ended
 			job, err := j.st.GetJob(r.Context(), id)
 			if err != nil {
 				return nil
 			}
-			if more, err := j.st.Events(r.Context(), id, next); err == nil && len(more) > 0 {
-				continue
+			if job.Done() {
+				if more, err := j.st.Events(r.Context(), id, next, 1); err == nil && len(more) > 0 {
+					continue
+				}
+				b, _ := json.Marshal(job)
+				fmt.Fprintf(w, "event: end\ndata: %s\n\n", b)
+				fl.Flush()
+				return nil
 			}
-			b, _ := json.Marshal(job)
-			fmt.Fprintf(w, "event: end\ndata: %s\n\n", b)
-			fl.Flush()
-			return nil
+			t := time.NewTimer(j.poll)
+			select {
+			case <-t.C:
+			case <-heartbeat.C:
+				t.Stop()
+				fmt.Fprint(w, ": heartbeat\n\n")
+				fl.Flush()
+			case <-r.Context().Done():
+				t.Stop()
+				return nil
+			}
+			continue
 		}
 		select {
 		case <-wake:

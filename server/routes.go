@@ -1,10 +1,9 @@
 package server
 
 import (
-	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -206,91 +205,19 @@ func (s *Server) table() []route {
 		// Scans and registries: jobs.
 		{method: "POST", path: "/v1/scans", scope: state.ScopeOperate, id: "scan", summary: "Scan an image (scan_container_security), as a job",
 			in: &ScanRequest{}, out: &state.Job{}, status: 202, handle: func(s *Server, c *call) (int, any, error) {
-				var req ScanRequest
-				if err := decode(c, &req); err != nil {
-					return 0, nil, err
-				}
-				if req.ImageName == "" {
-					return 0, nil, fmt.Errorf("%w: image_name is required", errdefs.ErrInvalidArgument)
-				}
-				scanType := req.ScanType
-				if scanType == "" {
-					scanType = "full"
-				}
-				if !slices.Contains([]string{"full", "quick", "compliance"}, scanType) {
-					return 0, nil, fmt.Errorf("%w: scan_type %q: want full, quick or compliance", errdefs.ErrInvalidArgument, scanType)
-				}
-				return s.job(c, "scan", req.ImageName, func(ctx context.Context, progress func(containerization.Event)) (any, error) {
-					return s.cfg.Client.ScanContainerSecurity(ctx, req.ImageName, scanType, containerization.ScanOptions{Progress: progress,
-						SeverityThreshold: req.SeverityThreshold, IgnoreRules: req.IgnoreRules})
-				})
+				return s.submit(c, "scan")
 			}},
 		{method: "POST", path: "/v1/builds", scope: state.ScopeOperate, id: "build", summary: "Build an image (build_containers), as a job; its paths are on the server's machine",
 			in: &BuildRequest{}, out: &state.Job{}, status: 202, handle: func(s *Server, c *call) (int, any, error) {
-				var req BuildRequest
-				if err := decode(c, &req); err != nil {
-					return 0, nil, err
-				}
-				if req.ImageName == "" {
-					return 0, nil, fmt.Errorf("%w: image_name is required", errdefs.ErrInvalidArgument)
-				}
-				opts := containerization.BuildOptions{Scan: req.Scan, ScanThreshold: req.ScanThreshold, PushToRegistry: req.PushToRegistry, Registry: req.Registry}
-				opts.DockerfilePath, opts.ContextPath, opts.BuildArgs, opts.Target = req.DockerfilePath, req.ContextPath, req.BuildArgs, req.Target
-				opts.Labels, opts.Tags, opts.NoCache = req.Labels, req.Tags, req.NoCache
-				return s.job(c, "build", req.ImageName, func(ctx context.Context, progress func(containerization.Event)) (any, error) {
-					o := opts
-					o.Progress = progress
-					return s.cfg.Client.BuildContainers(ctx, req.ImageName, o)
-				})
+				return s.submit(c, "build")
 			}},
 		{method: "POST", path: "/v1/optimizations", scope: state.ScopeOperate, id: "optimize", summary: "Optimize an image (optimize_containers), as a job",
 			in: &OptimizeRequest{}, out: &state.Job{}, status: 202, handle: func(s *Server, c *call) (int, any, error) {
-				var req OptimizeRequest
-				if err := decode(c, &req); err != nil {
-					return 0, nil, err
-				}
-				if req.ImageName == "" {
-					return 0, nil, fmt.Errorf("%w: image_name is required", errdefs.ErrInvalidArgument)
-				}
-				if err := req.Probe.Validate(); err != nil {
-					return 0, nil, err
-				}
-				typ := req.OptimizationType
-				if typ == "" {
-					typ = "size"
-				}
-				opts := containerization.OptimizeOptions{TargetSizeMB: req.TargetSizeMB, LayersToRemove: req.LayersToRemove, Probe: req.Probe,
-					NoUpgrade: req.NoUpgrade, OptimizedImage: req.OptimizedImage}
-				return s.job(c, "optimize", req.ImageName, func(ctx context.Context, progress func(containerization.Event)) (any, error) {
-					o := opts
-					o.Progress = progress
-					return s.cfg.Client.OptimizeContainers(ctx, req.ImageName, typ, o)
-				})
+				return s.submit(c, "optimize")
 			}},
 		{method: "POST", path: "/v1/kubernetes/deployments", scope: state.ScopeOperate, id: "orchestrateKubernetes", summary: "Apply manifests (orchestrate_kubernetes), as a job; the manifest path is on the server's machine",
 			in: &KubernetesRequest{}, out: &state.Job{}, status: 202, handle: func(s *Server, c *call) (int, any, error) {
-				var req KubernetesRequest
-				if err := decode(c, &req); err != nil {
-					return 0, nil, err
-				}
-				if req.DeploymentName == "" || req.ManifestPath == "" {
-					return 0, nil, fmt.Errorf("%w: deployment_name and manifest_path are required", errdefs.ErrInvalidArgument)
-				}
-				opts := containerization.KubernetesOptions{Replicas: req.Replicas, Image: req.Image, Images: req.Images, Labels: req.Labels,
-					Annotations: req.Annotations, Environment: req.Environment, CreateNamespace: req.CreateNamespace, DryRun: req.DryRun,
-					Prune: req.Prune, Wait: req.Wait}
-				if req.Timeout != "" {
-					d, err := time.ParseDuration(req.Timeout)
-					if err != nil || d <= 0 {
-						return 0, nil, fmt.Errorf("%w: timeout %q: want a duration (3m)", errdefs.ErrInvalidArgument, req.Timeout)
-					}
-					opts.Timeout = d
-				}
-				return s.job(c, "apply", req.DeploymentName, func(ctx context.Context, progress func(containerization.Event)) (any, error) {
-					o := opts
-					o.Progress = progress
-					return s.cfg.Client.OrchestrateKubernetes(ctx, req.DeploymentName, req.ManifestPath, req.Namespace, o)
-				})
+				return s.submit(c, "apply")
 			}},
 		{method: "GET", path: "/v1/kubernetes/deployments/{namespace}/{name}", scope: state.ScopeRead, id: "getDeployment", summary: "A deployment's status, pods and services",
 			out: &containerization.KubernetesDeployment{}, status: 200, handle: func(s *Server, c *call) (int, any, error) {
@@ -310,23 +237,21 @@ func (s *Server) table() []route {
 			}},
 		{method: "POST", path: "/v1/registry", scope: state.ScopeOperate, id: "registry", summary: "A registry operation (manage_container_registry): push, pull and copy as jobs (202), tag, list and delete at once (200)",
 			in: &RegistryRequest{}, out: &containerization.RegistryResult{}, status: 200, handle: func(s *Server, c *call) (int, any, error) {
-				var req RegistryRequest
-				if err := decode(c, &req); err != nil {
+				raw, err := readBody(c)
+				if err != nil {
 					return 0, nil, err
 				}
-				if !slices.Contains(containerization.RegistryOperations, req.Operation) {
-					return 0, nil, fmt.Errorf("%w: operation %q: want one of %v", errdefs.ErrInvalidArgument, req.Operation, containerization.RegistryOperations)
-				}
-				opts := containerization.RegistryOptions{Destination: req.Destination}
-				opts.Tags = req.Tags
-				run := func(ctx context.Context, progress func(containerization.Event)) (any, error) {
-					o := opts
-					o.Progress = progress
-					return s.cfg.Client.ManageContainerRegistry(ctx, req.Operation, req.ImageName, req.RegistryURL, o)
+				var req RegistryRequest
+				if err := decodeSpec(raw, &req); err != nil {
+					return 0, nil, err
 				}
 				switch req.Operation {
 				case containerization.RegistryPush, containerization.RegistryPull, containerization.RegistryCopy:
-					return s.job(c, req.Operation, req.ImageName, run)
+					return s.submitSpec(c, req.Operation, raw)
+				}
+				_, run, err := s.prepareRegistry(req.Operation)(raw)
+				if err != nil {
+					return 0, nil, err
 				}
 				res, err := run(c.req.Context(), nil)
 				if err != nil {
@@ -423,9 +348,17 @@ func (s *Server) manage(c *call, op, name string, config *containerization.Conta
 	return 200, res, nil
 }
 
-// job starts a job and answers 202 with it, and its location.
-func (s *Server) job(c *call, kind, subject string, run work) (int, any, error) {
-	j, err := s.jobs.start(kind, subject, c.token.Name, run)
+// submit queues a job of kind from the request's body and answers 202 with it.
+func (s *Server) submit(c *call, kind string) (int, any, error) {
+	raw, err := readBody(c)
+	if err != nil {
+		return 0, nil, err
+	}
+	return s.submitSpec(c, kind, raw)
+}
+
+func (s *Server) submitSpec(c *call, kind string, raw json.RawMessage) (int, any, error) {
+	j, err := s.jobs.submit(c.req.Context(), kind, c.token.Name, raw)
 	if err != nil {
 		return 0, nil, err
 	}

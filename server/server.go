@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -42,6 +41,20 @@ type Config struct {
 	Logger          *slog.Logger
 	// Now is the clock (tests move it); nil means time.Now.
 	Now func() time.Time
+
+	// Runner names this server among replicas sharing a PostgreSQL state (default: host, pid and a random part).
+	Runner string
+	// JobLease is how long a server's claim on a running job holds without renewal (renewed every third of it;
+	// default 15 s): a server that dies mid-job has its jobs taken over by another after this long.
+	JobLease time.Duration
+	// JobPoll is how often a server looks for queued jobs submitted through another replica, and how often a
+	// stream of a job running elsewhere looks for its events (default 1 s).
+	JobPoll time.Duration
+	// MaxJobs is how many jobs this server runs at once (default 4); the others wait queued.
+	MaxJobs int
+	// KeepJobs and KeepJobsFor bound the ended jobs kept, with their events and results (default 10000, 30 days).
+	KeepJobs    int
+	KeepJobsFor time.Duration
 }
 
 // Server serves the API. Its jobs run until they end, whatever happens to the requests that started them;
@@ -54,7 +67,8 @@ type Server struct {
 	limit  *limiter
 }
 
-// New makes a server over cfg, marking the jobs a previous server left unfinished as failed.
+// New makes a server over cfg and starts its part of the job queue: jobs queued (by it, by another replica, or
+// left by a server that stopped) are claimed and run.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Client == nil || cfg.State == nil {
 		return nil, fmt.Errorf("%w: the server needs a client and a state store", errdefs.ErrInvalidArgument)
@@ -72,18 +86,30 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if n, err := cfg.State.FailUnfinished(ctx, cfg.Now()); err != nil {
-		return nil, err
-	} else if n > 0 {
-		log.Warn("jobs left unfinished by a previous server marked failed", "jobs", n)
+	if cfg.JobLease <= 0 {
+		cfg.JobLease = 15 * time.Second
+	}
+	if cfg.JobPoll <= 0 {
+		cfg.JobPoll = time.Second
+	}
+	if cfg.MaxJobs <= 0 {
+		cfg.MaxJobs = 4
+	}
+	if cfg.KeepJobs <= 0 {
+		cfg.KeepJobs = 10000
+	}
+	if cfg.KeepJobsFor <= 0 {
+		cfg.KeepJobsFor = 30 * 24 * time.Hour
 	}
 	s := &Server{cfg: cfg, log: log, limit: newLimiter(cfg.FailedAuthLimit, cfg.Now)}
-	s.jobs = newJobs(cfg.State, log, cfg.Now)
+	s.jobs = newJobs(cfg.State, jobsConfig{runner: cfg.Runner, lease: cfg.JobLease, poll: cfg.JobPoll, max: cfg.MaxJobs,
+		keep: cfg.KeepJobs, maxAge: cfg.KeepJobsFor, log: log, now: cfg.Now, kinds: s.jobKinds()})
 	s.routes = s.table()
+	s.jobs.start()
 	return s, nil
 }
 
-// Close cancels the running jobs and waits for them to record their end.
+// Close stops the running jobs and puts them back in the queue (for another replica, or the next start).
 func (s *Server) Close() { s.jobs.close() }
 
 // Handler is the API.
@@ -203,22 +229,11 @@ func clientAddr(r *http.Request) string {
 
 // decode reads a JSON body into v: one value, no unknown field, within the server's size bound.
 func decode(c *call, v any) error {
-	dec := json.NewDecoder(c.req.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return fmt.Errorf("%w: the request body is larger than %d bytes", errdefs.ErrInvalidArgument, mbe.Limit)
-		}
-		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("%w: the request needs a JSON body", errdefs.ErrInvalidArgument)
-		}
-		return fmt.Errorf("%w: the request body: %v", errdefs.ErrInvalidArgument, err)
+	raw, err := readBody(c)
+	if err != nil {
+		return err
 	}
-	if dec.More() {
-		return fmt.Errorf("%w: the request body holds more than one JSON value", errdefs.ErrInvalidArgument)
-	}
-	return nil
+	return decodeSpec(raw, v)
 }
 
 // ErrorBody is every error's answer: the JSON error object of the CLI (-o json), under "error".

@@ -47,6 +47,23 @@ func newEnv(t *testing.T) *env {
 // newEnvWith is a server over a client of cfg (an engine that is not there answers 503: enough for what checks
 // authorization alone).
 func newEnvWith(t *testing.T, cfg containerization.Config) *env {
+	return newEnvOn(t, cfg, sqlite)
+}
+
+// backend makes a state database for one test: a SQLite file, or a PostgreSQL database of its own.
+type backend func(t *testing.T) string
+
+func sqlite(t *testing.T) string { return filepath.Join(t.TempDir(), "state.db") }
+
+func postgres(t *testing.T) string { return testenv.Postgres(t) }
+
+// onBoth runs f as two subtests, on SQLite and on PostgreSQL: the same tests on both.
+func onBoth(t *testing.T, f func(t *testing.T, b backend)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, sqlite) })
+	t.Run("postgres", func(t *testing.T) { f(t, postgres) })
+}
+
+func newEnvOn(t *testing.T, cfg containerization.Config, b backend) *env {
 	t.Helper()
 	ctx := context.Background()
 	c, err := containerization.New(ctx, cfg)
@@ -54,7 +71,7 @@ func newEnvWith(t *testing.T, cfg containerization.Config) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	st, err := state.OpenSQLite(ctx, filepath.Join(t.TempDir(), "state.db"))
+	st, err := state.Open(ctx, b(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,8 +153,10 @@ func (e *env) valid(path, method string, status any, body []byte) {
 
 // Every route with no token, a wrong one, and each scope: 401 without a valid token (but the health check), 403
 // below the route's scope, and neither at or above it.
-func TestAuthorizationMatrix(t *testing.T) {
-	e := newEnvWith(t, containerization.Config{Host: "unix://" + filepath.Join(t.TempDir(), "no-engine.sock")})
+func TestAuthorizationMatrix(t *testing.T) { onBoth(t, testAuthorizationMatrix) }
+
+func testAuthorizationMatrix(t *testing.T, b backend) {
+	e := newEnvOn(t, containerization.Config{Host: "unix://" + filepath.Join(t.TempDir(), "no-engine.sock")}, b)
 	_, raw := e.do(state.ScopeAdmin, "GET", "/openapi.json", nil)
 	var doc struct {
 		Paths map[string]map[string]struct {
@@ -308,8 +327,10 @@ func TestContainersOverHTTP(t *testing.T) {
 // A scan as a job: 202 with the job, its progress streamed over SSE as it happens (and resumed), then the end
 // with the result; a failed job keeps its error object; a job outlives the client that followed it; a
 // cancelled job ends canceled.
-func TestJobsOverHTTP(t *testing.T) {
-	e := newEnv(t)
+func TestJobsOverHTTP(t *testing.T) { onBoth(t, testJobsOverHTTP) }
+
+func testJobsOverHTTP(t *testing.T, on backend) {
+	e := newEnvOn(t, containerization.Config{Engine: testenv.Engine(t)}, on)
 	st, body := e.do(state.ScopeOperate, "POST", "/v1/scans", map[string]any{"image_name": testimages.Web, "scan_type": "compliance"})
 	var job state.Job
 	if err := json.Unmarshal(body, &job); st != 202 || err != nil || job.ID == "" || job.Kind != "scan" || job.Owner != "t-operate" {

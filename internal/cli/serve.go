@@ -19,7 +19,12 @@ import (
 
 // defaultStatePath is the server's state database: $MYRMEX_STATE_DIR/server.db, else $XDG_STATE_HOME/myrmex,
 // else ~/.local/state/myrmex.
+// MYRMEX_SERVE_STATE, when set, names it instead: a path, or a postgres:// URL (kept out of the command line,
+// where other users of the machine would see its password).
 func defaultStatePath() string {
+	if v := os.Getenv("MYRMEX_SERVE_STATE"); v != "" {
+		return v
+	}
 	if d := os.Getenv("MYRMEX_STATE_DIR"); d != "" {
 		return filepath.Join(d, "server.db")
 	}
@@ -34,14 +39,17 @@ func defaultStatePath() string {
 }
 
 func newServeCmd(g *globalOptions) *cobra.Command {
-	var listen, statePath, certFile, keyFile string
+	var listen, statePath, certFile, keyFile, runner string
+	var maxJobs int
+	var lease time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the API over HTTP: the six functions, jobs with progress streams, tokens, audit (docs/server.md)",
 		Long: `Serve Myrmex's HTTP API (docs/server.md) on --listen: loopback unless TLS is given (--tls-cert and
 --tls-key), since the API drives the engine. Every route but GET /v1/health needs a token made with
-myrmex serve token create. State (tokens, jobs, the audit log) is kept in --state, SQLite. SIGINT or SIGTERM
-stops the server (exit 0); running jobs are cancelled and recorded as such.`,
+myrmex serve token create. State (tokens, jobs, the audit log) is kept in --state: a SQLite file for one
+server, or a PostgreSQL database (postgres://…, or MYRMEX_SERVE_STATE) that several replicas share, each job
+run by one of them. SIGINT or SIGTERM stops the server (exit 0); its running jobs go back to the queue.`,
 		Example: `  myrmex serve token create ci --scope operate --expires 720h
   myrmex serve --listen 127.0.0.1:8765`,
 		Args: exactArgs(0, "no arguments"),
@@ -53,13 +61,19 @@ stops the server (exit 0); running jobs are cancelled and recorded as such.`,
 			if err := server.CheckListen(listen, tls); err != nil {
 				return err
 			}
+			if maxJobs < 1 || maxJobs > 256 {
+				return invalidf("--max-jobs %d: want 1 to 256", maxJobs)
+			}
+			if lease < time.Second || lease > time.Hour {
+				return invalidf("--job-lease %s: want 1s to 1h", lease)
+			}
 			ctx := cmd.Context()
-			st, err := state.OpenSQLite(ctx, statePath)
+			st, err := state.Open(ctx, statePath)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			srv, err := server.New(ctx, server.Config{Client: g.myrmex(), State: st, Logger: g.log})
+			srv, err := server.New(ctx, server.Config{Client: g.myrmex(), State: st, Logger: g.log, Runner: runner, MaxJobs: maxJobs, JobLease: lease})
 			if err != nil {
 				return err
 			}
@@ -69,7 +83,7 @@ stops the server (exit 0); running jobs are cancelled and recorded as such.`,
 				return fmt.Errorf("%w: listening on %s: %v", containerization.ErrUnavailable, listen, err)
 			}
 			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
-			fmt.Fprintf(g.errOut, "myrmex: serving the API on %s://%s (state %s)\n", map[bool]string{true: "https", false: "http"}[tls], ln.Addr(), statePath)
+			fmt.Fprintf(g.errOut, "myrmex: serving the API on %s://%s (state %s)\n", map[bool]string{true: "https", false: "http"}[tls], ln.Addr(), state.Redact(statePath))
 			done := make(chan error, 1)
 			go func() {
 				if tls {
@@ -92,7 +106,10 @@ stops the server (exit 0); running jobs are cancelled and recorded as such.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&listen, "listen", "127.0.0.1:8765", "address to listen on (a non-loopback one needs TLS)")
-	cmd.PersistentFlags().StringVar(&statePath, "state", defaultStatePath(), "the state database (SQLite)")
+	cmd.PersistentFlags().StringVar(&statePath, "state", defaultStatePath(), "the state: a SQLite file, or a PostgreSQL URL (postgres://…) shared by replicas")
+	fl.StringVar(&runner, "runner", "", "this server's name among replicas (default: host, pid and a random part)")
+	fl.IntVar(&maxJobs, "max-jobs", 4, "jobs this server runs at once; the others wait queued")
+	fl.DurationVar(&lease, "job-lease", 15*time.Second, "how long after a replica stops answering its running jobs are taken over")
 	fl.StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM)")
 	fl.StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
 	cmd.AddCommand(newTokenCmd(g, &statePath))
@@ -100,7 +117,7 @@ stops the server (exit 0); running jobs are cancelled and recorded as such.`,
 }
 
 func newTokenCmd(g *globalOptions, statePath *string) *cobra.Command {
-	open := func(cmd *cobra.Command) (*state.Store, error) { return state.OpenSQLite(cmd.Context(), *statePath) }
+	open := func(cmd *cobra.Command) (*state.Store, error) { return state.Open(cmd.Context(), *statePath) }
 	var scope string
 	var ttl time.Duration
 	create := &cobra.Command{

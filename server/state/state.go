@@ -1,6 +1,7 @@
 // Package state is the server's durable state: API tokens (hashed, with scopes and expiry), jobs with their
 // events and results, and the audit log. It runs on SQLite (modernc.org/sqlite: pure Go, the build stays
-// static), with schema migrations applied on open.
+// static) for one server, or on PostgreSQL (pgx) for several replicas sharing the jobs, with schema migrations
+// applied on open.
 package state
 
 import (
@@ -19,6 +20,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // the "sqlite" driver
 
 	"github.com/codomyrmex/containerization/errdefs"
@@ -57,52 +61,95 @@ func ParseScope(s string) (Scope, error) {
 	return "", fmt.Errorf("%w: scope %q: want read, operate or admin", errdefs.ErrInvalidArgument, s)
 }
 
-// Store is the state in one database.
+// Store is the state in one database: SQLite (one server) or PostgreSQL (one or several replicas).
 type Store struct {
-	db *sql.DB
+	db       *sql.DB
+	postgres bool
 }
 
 // TokenPrefix starts every token, so that a leaked one is recognisable (by scanners, by people).
 const TokenPrefix = "myx_"
 
-// migrations are applied in order, each once; a database newer than this program is refused.
-var migrations = []string{
-	`CREATE TABLE tokens (
+// migration is one step of the schema, in SQLite's words and PostgreSQL's (the same when pg is empty).
+type migration struct{ sqlite, pg string }
+
+// migrations are applied in order, each once; a database newer than this program is refused. Times are Unix
+// nanoseconds (BIGINT).
+var migrations = []migration{
+	{sqlite: `CREATE TABLE tokens (
 		name TEXT PRIMARY KEY,
 		hash TEXT NOT NULL UNIQUE,
 		scope TEXT NOT NULL,
-		created INTEGER NOT NULL,
-		expires INTEGER NOT NULL,
-		last_used INTEGER NOT NULL DEFAULT 0
-	)`,
-	`CREATE TABLE jobs (
+		created BIGINT NOT NULL,
+		expires BIGINT NOT NULL,
+		last_used BIGINT NOT NULL DEFAULT 0
+	)`},
+	{sqlite: `CREATE TABLE jobs (
 		id TEXT PRIMARY KEY,
 		kind TEXT NOT NULL,
 		subject TEXT NOT NULL,
 		state TEXT NOT NULL,
 		owner TEXT NOT NULL,
-		created INTEGER NOT NULL,
-		started INTEGER NOT NULL DEFAULT 0,
-		finished INTEGER NOT NULL DEFAULT 0,
+		created BIGINT NOT NULL,
+		started BIGINT NOT NULL DEFAULT 0,
+		finished BIGINT NOT NULL DEFAULT 0,
 		result TEXT NOT NULL DEFAULT '',
 		error TEXT NOT NULL DEFAULT ''
-	)`,
-	`CREATE TABLE job_events (
+	)`},
+	{sqlite: `CREATE TABLE job_events (
 		job TEXT NOT NULL,
 		seq INTEGER NOT NULL,
 		event TEXT NOT NULL,
 		PRIMARY KEY (job, seq)
-	)`,
-	`CREATE TABLE audit (
+	)`},
+	{sqlite: `CREATE TABLE audit (
 		id INTEGER PRIMARY KEY AUTOINCREMENT,
-		time INTEGER NOT NULL,
+		time BIGINT NOT NULL,
 		token TEXT NOT NULL,
 		method TEXT NOT NULL,
 		path TEXT NOT NULL,
 		status INTEGER NOT NULL,
 		outcome TEXT NOT NULL
-	)`,
-	`CREATE INDEX audit_time ON audit (time)`,
+	)`, pg: `CREATE TABLE audit (
+		id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		time BIGINT NOT NULL,
+		token TEXT NOT NULL,
+		method TEXT NOT NULL,
+		path TEXT NOT NULL,
+		status INTEGER NOT NULL,
+		outcome TEXT NOT NULL
+	)`},
+	{sqlite: `CREATE INDEX audit_time ON audit (time)`},
+	// Jobs any replica can run: the request (spec), who runs it (runner) until when (lease), a cancellation asked
+	// for from another replica, and how many times it was started.
+	{sqlite: `ALTER TABLE jobs ADD COLUMN spec TEXT NOT NULL DEFAULT ''`},
+	{sqlite: `ALTER TABLE jobs ADD COLUMN runner TEXT NOT NULL DEFAULT ''`},
+	{sqlite: `ALTER TABLE jobs ADD COLUMN lease BIGINT NOT NULL DEFAULT 0`},
+	{sqlite: `ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0`},
+	{sqlite: `ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0`},
+	{sqlite: `CREATE INDEX jobs_state ON jobs (state, created)`},
+	{sqlite: `CREATE INDEX jobs_created ON jobs (created)`},
+	// Scheduled work (retention policies) done once per schedule and time across replicas.
+	{sqlite: `CREATE TABLE schedule_runs (
+		name TEXT NOT NULL,
+		slot BIGINT NOT NULL,
+		runner TEXT NOT NULL,
+		started BIGINT NOT NULL,
+		PRIMARY KEY (name, slot)
+	)`},
+}
+
+// Open opens the state named by where: a postgres:// (or postgresql://) URL, or the path of a SQLite database.
+func Open(ctx context.Context, where string) (*Store, error) {
+	if IsPostgres(where) {
+		return OpenPostgres(ctx, where)
+	}
+	return OpenSQLite(ctx, where)
+}
+
+// IsPostgres reports whether where names a PostgreSQL database.
+func IsPostgres(where string) bool {
+	return strings.HasPrefix(where, "postgres://") || strings.HasPrefix(where, "postgresql://")
 }
 
 // OpenSQLite opens (creating it when missing, 0600) the database at path and migrates it.
@@ -131,17 +178,111 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	return s, nil
 }
 
+// OpenPostgres connects to the PostgreSQL database at url (postgres://user:password@host:port/db?sslmode=…)
+// and migrates it; replicas starting together migrate one at a time (an advisory lock).
+func OpenPostgres(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("%w: state database URL: %v", errdefs.ErrInvalidArgument, redactURL(err))
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(20)
+	db.SetMaxIdleConns(5)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	s := &Store{db: db, postgres: true}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%w: state database: %v", errdefs.ErrUnavailable, redactURL(err))
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Redact is where with a URL's password hidden, for printing.
+func Redact(where string) string {
+	return passwordRE.ReplaceAllString(where, "://$1:***@")
+}
+
+// redactURL keeps a password in a connection error out of what is printed.
+func redactURL(err error) string {
+	return passwordRE.ReplaceAllString(err.Error(), "://$1:***@")
+}
+
+var passwordRE = regexp.MustCompile(`://([^:/@\s]*):[^@\s]*@`)
+
+// Postgres reports whether the store is on PostgreSQL (shared by replicas).
+func (s *Store) Postgres() bool { return s.postgres }
+
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
+// q rewrites a query's ? placeholders as $1, $2, … for PostgreSQL. No query here holds a ? in a literal.
+func (s *Store) q(query string) string {
+	if !s.postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return s.db.ExecContext(ctx, s.q(query), args...)
+}
+
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return s.db.QueryContext(ctx, s.q(query), args...)
+}
+
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return s.db.QueryRowContext(ctx, s.q(query), args...)
+}
+
+// isUnique reports a uniqueness violation, in either database's words.
+func isUnique(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
+	return err != nil && strings.Contains(err.Error(), "UNIQUE")
+}
+
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	defer conn.Close()
+	if s.postgres {
+		// One replica migrates at a time; the others wait, then find nothing left to do.
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7361827364)`); err != nil {
+			return fmt.Errorf("state: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7361827364)`)
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
 	var v int
-	err := s.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
+	err = conn.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
-		if _, err := s.db.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+		if _, err := conn.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
 			return fmt.Errorf("state: %w", err)
 		}
 	} else if err != nil {
@@ -151,15 +292,19 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("%w: the state database has schema version %d; this myrmex knows %d", errdefs.ErrNotImplemented, v, len(migrations))
 	}
 	for i := v; i < len(migrations); i++ {
-		tx, err := s.db.BeginTx(ctx, nil)
+		stmt := migrations[i].sqlite
+		if s.postgres && migrations[i].pg != "" {
+			stmt = migrations[i].pg
+		}
+		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("state: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("state: migration %d: %w", i+1, err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, i+1); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE schema_version SET version = ?`), i+1); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("state: %w", err)
 		}
@@ -200,10 +345,10 @@ func (s *Store) CreateToken(ctx context.Context, name string, scope Scope, ttl t
 	rand.Read(raw)
 	value := TokenPrefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw))
 	t := &Token{Name: name, Scope: scope, Created: now.UTC(), Expires: now.Add(ttl).UTC()}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens (name, hash, scope, created, expires) VALUES (?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO tokens (name, hash, scope, created, expires) VALUES (?, ?, ?, ?, ?)`,
 		name, hashToken(value), string(scope), t.Created.UnixNano(), t.Expires.UnixNano())
 	if err != nil {
-		if strings.Contains(err.Error(), "UNIQUE") {
+		if isUnique(err) {
 			return "", nil, fmt.Errorf("%w: a token named %s exists (revoke it first)", errdefs.ErrAlreadyExists, name)
 		}
 		return "", nil, fmt.Errorf("state: %w", err)
@@ -225,7 +370,7 @@ func (s *Store) Authenticate(ctx context.Context, v string, now time.Time) (*Tok
 	var t Token
 	var scope string
 	var created, expires, last int64
-	err := s.db.QueryRowContext(ctx, `SELECT name, scope, created, expires, last_used FROM tokens WHERE hash = ?`, hashToken(v)).
+	err := s.queryRow(ctx, `SELECT name, scope, created, expires, last_used FROM tokens WHERE hash = ?`, hashToken(v)).
 		Scan(&t.Name, &scope, &created, &expires, &last)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
@@ -239,7 +384,7 @@ func (s *Store) Authenticate(ctx context.Context, v string, now time.Time) (*Tok
 	}
 	// The last use, to the minute: not a write per request.
 	if now.Sub(time.Unix(0, last)) > time.Minute {
-		_, _ = s.db.ExecContext(ctx, `UPDATE tokens SET last_used = ? WHERE name = ?`, now.UnixNano(), t.Name)
+		_, _ = s.exec(ctx, `UPDATE tokens SET last_used = ? WHERE name = ?`, now.UnixNano(), t.Name)
 		last = now.UnixNano()
 	}
 	if last > 0 {
@@ -250,7 +395,7 @@ func (s *Store) Authenticate(ctx context.Context, v string, now time.Time) (*Tok
 
 // Tokens lists the tokens, by name.
 func (s *Store) Tokens(ctx context.Context) ([]Token, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, scope, created, expires, last_used FROM tokens ORDER BY name`)
+	rows, err := s.query(ctx, `SELECT name, scope, created, expires, last_used FROM tokens ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
@@ -274,7 +419,7 @@ func (s *Store) Tokens(ctx context.Context) ([]Token, error) {
 
 // RevokeToken deletes the token named name; one not there is ErrNotFound.
 func (s *Store) RevokeToken(ctx context.Context, name string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE name = ?`, name)
+	res, err := s.exec(ctx, `DELETE FROM tokens WHERE name = ?`, name)
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
@@ -297,7 +442,7 @@ type AuditEntry struct {
 
 // Audit records a change.
 func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO audit (time, token, method, path, status, outcome) VALUES (?, ?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO audit (time, token, method, path, status, outcome) VALUES (?, ?, ?, ?, ?, ?)`,
 		e.Time.UnixNano(), e.Token, e.Method, e.Path, e.Status, e.Outcome)
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
@@ -314,7 +459,7 @@ func (s *Store) AuditLog(ctx context.Context, limit int, before int64) ([]AuditE
 	if before > 0 {
 		q, args = `SELECT id, time, token, method, path, status, outcome FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?`, []any{before, limit}
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
@@ -344,6 +489,10 @@ type Job struct {
 	Finished time.Time       `json:"finished,omitzero"`
 	Result   json.RawMessage `json:"result,omitempty"`
 	Error    json.RawMessage `json:"error,omitempty"`
+	// Runner is the server (replica) that runs or ran the job; Attempts how many times one started it (a job
+	// whose replica died is taken over by another, up to MaxAttempts).
+	Runner   string `json:"runner,omitempty"`
+	Attempts int    `json:"attempts,omitempty"`
 }
 
 // The job states.
@@ -355,50 +504,23 @@ const (
 	JobCanceled  = "canceled"
 )
 
+// MaxAttempts is how many times a job is started at most: once, and once more by another replica when the first
+// one's died mid-job (its lease ran out). After that it is failed.
+const MaxAttempts = 2
+
 // Done reports whether the job has ended.
 func (j *Job) Done() bool {
 	return j.State == JobSucceeded || j.State == JobFailed || j.State == JobCanceled
 }
 
-// CreateJob stores a new queued job.
-func (s *Store) CreateJob(ctx context.Context, j *Job) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO jobs (id, kind, subject, state, owner, created) VALUES (?, ?, ?, ?, ?, ?)`,
-		j.ID, j.Kind, j.Subject, j.State, j.Owner, j.Created.UnixNano())
-	if err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
-	return nil
-}
+const jobColumns = `id, kind, subject, state, owner, created, started, finished, result, error, runner, attempts`
 
-// UpdateJob stores the job's state, times, result and error.
-func (s *Store) UpdateJob(ctx context.Context, j *Job) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE jobs SET state = ?, started = ?, finished = ?, result = ?, error = ? WHERE id = ?`,
-		j.State, nanos(j.Started), nanos(j.Finished), string(j.Result), string(j.Error), j.ID)
-	if err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
-	return nil
-}
-
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-// GetJob reads a job; one not there is ErrNotFound.
-func (s *Store) GetJob(ctx context.Context, id string) (*Job, error) {
+func scanJob(row interface{ Scan(...any) error }) (*Job, error) {
 	var j Job
 	var created, started, finished int64
 	var result, jerr string
-	err := s.db.QueryRowContext(ctx, `SELECT id, kind, subject, state, owner, created, started, finished, result, error FROM jobs WHERE id = ?`, id).
-		Scan(&j.ID, &j.Kind, &j.Subject, &j.State, &j.Owner, &created, &started, &finished, &result, &jerr)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: no job %s", errdefs.ErrNotFound, id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+	if err := row.Scan(&j.ID, &j.Kind, &j.Subject, &j.State, &j.Owner, &created, &started, &finished, &result, &jerr, &j.Runner, &j.Attempts); err != nil {
+		return nil, err
 	}
 	j.Created = time.Unix(0, created).UTC()
 	if started > 0 {
@@ -416,49 +538,236 @@ func (s *Store) GetJob(ctx context.Context, id string) (*Job, error) {
 	return &j, nil
 }
 
-// Jobs lists the newest jobs, at most limit (1 to 1000).
-func (s *Store) Jobs(ctx context.Context, limit int) ([]Job, error) {
-	if limit <= 0 || limit > 1000 {
-		limit = 100
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM jobs ORDER BY created DESC LIMIT ?`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("state: %w", err)
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("state: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	out := []Job{}
-	for _, id := range ids {
-		j, err := s.GetJob(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		j.Result, j.Error = nil, nil // a listing, not the results
-		out = append(out, *j)
-	}
-	return out, nil
-}
-
-// AddEvent appends one event (JSON) to a job's log.
-func (s *Store) AddEvent(ctx context.Context, job string, seq int, event []byte) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO job_events (job, seq, event) VALUES (?, ?, ?)`, job, seq, string(event))
+// CreateJob stores a new queued job with its request (spec), for whichever replica claims it.
+func (s *Store) CreateJob(ctx context.Context, j *Job, spec []byte) error {
+	_, err := s.exec(ctx, `INSERT INTO jobs (id, kind, subject, state, owner, created, spec) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		j.ID, j.Kind, j.Subject, j.State, j.Owner, j.Created.UnixNano(), string(spec))
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
 	return nil
 }
 
-// Events returns a job's events from seq on, in order.
-func (s *Store) Events(ctx context.Context, job string, from int) ([]json.RawMessage, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT event FROM job_events WHERE job = ? AND seq >= ? ORDER BY seq`, job, from)
+// ClaimJob takes the oldest queued job for runner, marks it running with a lease until lease, and returns it with
+// its spec; nil when none is queued. Two replicas never take the same job (on PostgreSQL the row is locked and
+// skipped by the others; SQLite has one writer).
+func (s *Store) ClaimJob(ctx context.Context, runner string, now, lease time.Time) (*Job, []byte, error) {
+	lock := ""
+	if s.postgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	row := s.queryRow(ctx, `UPDATE jobs SET state = ?, runner = ?, lease = ?, started = ?, attempts = attempts + 1, cancel_requested = 0
+		WHERE id = (SELECT id FROM jobs WHERE state = ? ORDER BY created, id LIMIT 1`+lock+`)
+		RETURNING `+jobColumns+`, spec`, JobRunning, runner, lease.UnixNano(), now.UnixNano(), JobQueued)
+	var j Job
+	var created, started, finished int64
+	var result, jerr, spec string
+	err := row.Scan(&j.ID, &j.Kind, &j.Subject, &j.State, &j.Owner, &created, &started, &finished, &result, &jerr, &j.Runner, &j.Attempts, &spec)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("state: %w", err)
+	}
+	j.Created, j.Started = time.Unix(0, created).UTC(), time.Unix(0, started).UTC()
+	return &j, []byte(spec), nil
+}
+
+// RenewLease extends runner's lease on a running job. held is false when the job is no longer runner's (taken
+// over after the lease ran out, or ended): the runner must stop it. cancel reports a cancellation asked for
+// (possibly through another replica).
+func (s *Store) RenewLease(ctx context.Context, id, runner string, lease time.Time) (held, cancel bool, err error) {
+	var c int
+	err = s.queryRow(ctx, `UPDATE jobs SET lease = ? WHERE id = ? AND runner = ? AND state = ? RETURNING cancel_requested`,
+		lease.UnixNano(), id, runner, JobRunning).Scan(&c)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, false, nil
+	}
+	if err != nil {
+		return true, false, fmt.Errorf("state: %w", err)
+	}
+	return true, c != 0, nil
+}
+
+// FinishJob stores a job's end (state, finish time, result, error), if runner still holds it; held is false
+// when it does not (another replica took it over: its end is that replica's to record).
+func (s *Store) FinishJob(ctx context.Context, j *Job, runner string) (held bool, err error) {
+	res, err := s.exec(ctx, `UPDATE jobs SET state = ?, finished = ?, result = ?, error = ?, lease = 0 WHERE id = ? AND runner = ? AND state = ?`,
+		j.State, nanos(j.Finished), string(j.Result), string(j.Error), j.ID, runner, JobRunning)
+	if err != nil {
+		return true, fmt.Errorf("state: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// ReleaseJob puts a running job of runner's back in the queue, for another replica or the next start (a server
+// shutting down does not lose its jobs); the attempt it used is given back.
+func (s *Store) ReleaseJob(ctx context.Context, id, runner string) error {
+	_, err := s.exec(ctx, `UPDATE jobs SET state = ?, runner = '', lease = 0, attempts = attempts - 1 WHERE id = ? AND runner = ? AND state = ?`,
+		JobQueued, id, runner, JobRunning)
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
+}
+
+// RequestCancel cancels a job: a queued one at once (it never starts), a running one by asking its runner (which
+// sees it at its next lease renewal, or at once when it is this process). An ended job is ErrConflict.
+func (s *Store) RequestCancel(ctx context.Context, id string, now time.Time) (*Job, error) {
+	res, err := s.exec(ctx, `UPDATE jobs SET state = ?, finished = ?, error = ? WHERE id = ? AND state = ?`,
+		JobCanceled, now.UnixNano(), `{"class":"Error","code":"canceled","message":"canceled before it started"}`, id, JobQueued)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	if n == 0 {
+		if res, err = s.exec(ctx, `UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = ?`, id, JobRunning); err != nil {
+			return nil, fmt.Errorf("state: %w", err)
+		}
+		n, _ = res.RowsAffected()
+	}
+	j, err := s.GetJob(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return j, fmt.Errorf("%w: job %s has ended (%s)", errdefs.ErrConflict, id, j.State)
+	}
+	return j, nil
+}
+
+// Reclaim finds the running jobs whose lease ran out before now (their replica died or lost the database): those
+// started fewer than MaxAttempts times go back to the queue for any replica; the others are failed. It returns
+// the jobs it requeued and failed.
+func (s *Store) Reclaim(ctx context.Context, now time.Time) (requeued, failed []string, err error) {
+	rows, err := s.query(ctx, `UPDATE jobs SET state = ?, runner = '', lease = 0 WHERE state = ? AND lease < ? AND attempts < ? RETURNING id`,
+		JobQueued, JobRunning, now.UnixNano(), MaxAttempts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("state: %w", err)
+	}
+	if requeued, err = scanIDs(rows); err != nil {
+		return nil, nil, err
+	}
+	rows, err = s.query(ctx, `UPDATE jobs SET state = ?, finished = ?, lease = 0, error = ? WHERE state = ? AND lease < ? AND attempts >= ? RETURNING id`,
+		JobFailed, now.UnixNano(), `{"class":"Error","code":"internal","message":"the server running the job stopped, and so did the one that took it over"}`,
+		JobRunning, now.UnixNano(), MaxAttempts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("state: %w", err)
+	}
+	if failed, err = scanIDs(rows); err != nil {
+		return nil, nil, err
+	}
+	return requeued, failed, nil
+}
+
+func scanIDs(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("state: %w", err)
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	return out, nil
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// GetJob reads a job; one not there is ErrNotFound.
+func (s *Store) GetJob(ctx context.Context, id string) (*Job, error) {
+	j, err := scanJob(s.queryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: no job %s", errdefs.ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	return j, nil
+}
+
+// Jobs lists the newest jobs, at most limit (1 to 1000), without their results.
+func (s *Store) Jobs(ctx context.Context, limit int) ([]Job, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	rows, err := s.query(ctx, `SELECT id, kind, subject, state, owner, created, started, finished, '', '', runner, attempts
+		FROM jobs ORDER BY created DESC, id LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	defer rows.Close()
+	out := []Job{}
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("state: %w", err)
+		}
+		out = append(out, *j)
+	}
+	return out, rows.Err()
+}
+
+// PruneJobs deletes the ended jobs (and their events) beyond the newest keep, and those that ended before
+// olderThan; it returns how many it deleted.
+func (s *Store) PruneJobs(ctx context.Context, keep int, olderThan time.Time) (int, error) {
+	var cut int64
+	err := s.queryRow(ctx, `SELECT created FROM jobs ORDER BY created DESC, id LIMIT 1 OFFSET ?`, keep).Scan(&cut)
+	if errors.Is(err, sql.ErrNoRows) {
+		cut = 0
+	} else if err != nil {
+		return 0, fmt.Errorf("state: %w", err)
+	}
+	ended := `state IN ('` + JobSucceeded + `', '` + JobFailed + `', '` + JobCanceled + `')`
+	where := ended + ` AND (finished < ? OR created <= ?)`
+	if _, err := s.exec(ctx, `DELETE FROM job_events WHERE job IN (SELECT id FROM jobs WHERE `+where+`)`, olderThan.UnixNano(), cut); err != nil {
+		return 0, fmt.Errorf("state: %w", err)
+	}
+	res, err := s.exec(ctx, `DELETE FROM jobs WHERE `+where, olderThan.UnixNano(), cut)
+	if err != nil {
+		return 0, fmt.Errorf("state: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// AddEvent appends one event (JSON) to a job's log, at seq, while runner holds the job; an event of a runner that
+// lost the job is dropped (held false).
+func (s *Store) AddEvent(ctx context.Context, job, runner string, seq int, event []byte) (held bool, err error) {
+	res, err := s.exec(ctx, `INSERT INTO job_events (job, seq, event) SELECT ?, ?, ? WHERE EXISTS
+		(SELECT 1 FROM jobs WHERE id = ? AND runner = ? AND state = ?)`, job, seq, string(event), job, runner, JobRunning)
+	if err != nil {
+		return true, fmt.Errorf("state: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// NextEvent is the sequence number a job's next event takes (a job taken over goes on after its first runner's).
+func (s *Store) NextEvent(ctx context.Context, job string) (int, error) {
+	var n int
+	if err := s.queryRow(ctx, `SELECT COALESCE(MAX(seq) + 1, 0) FROM job_events WHERE job = ?`, job).Scan(&n); err != nil {
+		return 0, fmt.Errorf("state: %w", err)
+	}
+	return n, nil
+}
+
+// Events returns a job's events from seq on, in order, at most limit (1 to 10000).
+func (s *Store) Events(ctx context.Context, job string, from, limit int) ([]json.RawMessage, error) {
+	if limit <= 0 || limit > 10000 {
+		limit = 1000
+	}
+	rows, err := s.query(ctx, `SELECT event FROM job_events WHERE job = ? AND seq >= ? ORDER BY seq LIMIT ?`, job, from, limit)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
@@ -474,14 +783,15 @@ func (s *Store) Events(ctx context.Context, job string, from int) ([]json.RawMes
 	return out, rows.Err()
 }
 
-// FailUnfinished marks the jobs a previous run of the server left queued or running as failed: their process
-// is gone (one server per SQLite database).
-func (s *Store) FailUnfinished(ctx context.Context, now time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET state = ?, finished = ?, error = ? WHERE state IN (?, ?)`,
-		JobFailed, now.UnixNano(), `{"class":"Error","code":"internal","message":"the server stopped while the job ran"}`, JobQueued, JobRunning)
-	if err != nil {
-		return 0, fmt.Errorf("state: %w", err)
+// ClaimSchedule records that runner does the scheduled work name for the time slot (its Unix second); false
+// when another replica (or an earlier run) has it already: each slot is done once across replicas.
+func (s *Store) ClaimSchedule(ctx context.Context, name string, slot time.Time, runner string, now time.Time) (bool, error) {
+	_, err := s.exec(ctx, `INSERT INTO schedule_runs (name, slot, runner, started) VALUES (?, ?, ?, ?)`, name, slot.Unix(), runner, now.UnixNano())
+	if isUnique(err) {
+		return false, nil
 	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
+	if err != nil {
+		return false, fmt.Errorf("state: %w", err)
+	}
+	return true, nil
 }
