@@ -23,6 +23,7 @@ func (s *Server) jobKinds() map[string]prepare {
 		"build":                       s.prepareBuild,
 		"optimize":                    s.prepareOptimize,
 		"apply":                       s.prepareApply,
+		"retention":                   s.prepareRetention,
 		containerization.RegistryPush: s.prepareRegistry(containerization.RegistryPush),
 		containerization.RegistryPull: s.prepareRegistry(containerization.RegistryPull),
 		containerization.RegistryCopy: s.prepareRegistry(containerization.RegistryCopy),

@@ -52,6 +52,8 @@ type Config struct {
 	JobPoll time.Duration
 	// MaxJobs is how many jobs this server runs at once (default 4); the others wait queued.
 	MaxJobs int
+	// ScheduleEvery is how often the scheduler looks for retention runs due (default 30 s); negative: never.
+	ScheduleEvery time.Duration
 	// KeepJobs and KeepJobsFor bound the ended jobs kept, with their events and results (default 10000, 30 days).
 	KeepJobs    int
 	KeepJobsFor time.Duration
@@ -106,6 +108,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		keep: cfg.KeepJobs, maxAge: cfg.KeepJobsFor, log: log, now: cfg.Now, kinds: s.jobKinds()})
 	s.routes = s.table()
 	s.jobs.start()
+	if cfg.ScheduleEvery == 0 {
+		cfg.ScheduleEvery = 30 * time.Second
+	}
+	if cfg.ScheduleEvery > 0 {
+		s.jobs.wg.Add(1)
+		go s.scheduler(cfg.ScheduleEvery)
+	}
 	return s, nil
 }
 

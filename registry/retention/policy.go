@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/bmatcuk/doublestar/v4"
+	"github.com/robfig/cron/v3"
 	"sigs.k8s.io/yaml"
 
 	"github.com/codomyrmex/containerization/errdefs"
@@ -13,6 +14,25 @@ import (
 // Policy is a set of retention rules, OR-ed: an artifact is kept if any enabled rule keeps it.
 type Policy struct {
 	Rules []Rule `json:"rules"`
+	// Schedule runs the policy (applied, not planned) from `myrmex serve` on a cron schedule: five fields
+	// ("0 3 * * *": 03:00 every day) or a descriptor (@daily, @hourly, @every 6h), in UTC; once per time across
+	// the server's replicas. Empty: run only when asked.
+	Schedule string `json:"schedule,omitempty"`
+}
+
+// ParseSchedule reads a policy's schedule (see [Policy.Schedule]).
+func ParseSchedule(spec string) (cron.Schedule, error) {
+	if len(spec) > 100 {
+		return nil, fmt.Errorf("%w: schedule: longer than 100 characters", errdefs.ErrInvalidArgument)
+	}
+	s, err := cron.ParseStandard(spec)
+	if err != nil {
+		return nil, fmt.Errorf("%w: schedule %q: %v (want five fields, \"0 3 * * *\", or @daily, @every 6h)", errdefs.ErrInvalidArgument, spec, err)
+	}
+	if strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=") {
+		return nil, fmt.Errorf("%w: schedule %q: schedules are in UTC; no time zone", errdefs.ErrInvalidArgument, spec)
+	}
+	return s, nil
 }
 
 // Rule keeps some artifacts of the repositories it applies to. Its number in reasons and errors is its
@@ -88,6 +108,11 @@ func ParsePolicy(data []byte) (Policy, error) {
 // rules is valid and keeps everything.
 func (p Policy) Validate() error {
 	var problems []string
+	if p.Schedule != "" {
+		if _, err := ParseSchedule(p.Schedule); err != nil {
+			problems = append(problems, strings.TrimPrefix(err.Error(), errdefs.ErrInvalidArgument.Error()+": "))
+		}
+	}
 	for i, r := range p.Rules {
 		at := fmt.Sprintf("rule %d: ", i+1)
 		for _, s := range []struct {
