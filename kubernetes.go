@@ -154,6 +154,28 @@ func (c *Client) GetKubernetesDeployment(ctx context.Context, deploymentName, na
 	return fromStatus(st, deploymentName, namespace), nil
 }
 
+// KubernetesDeployments lists the deployments (Deployments, StatefulSets and DaemonSets) of namespace, each with
+// its pods and services, by kind and name; an empty namespace is the kubeconfig context's. Only the cluster
+// options of opts are used.
+func (c *Client) KubernetesDeployments(ctx context.Context, namespace string, opts KubernetesOptions) ([]KubernetesDeployment, error) {
+	kc, err := c.kube(opts)
+	if err != nil {
+		return nil, kubeErr("list", namespace, err)
+	}
+	if namespace == "" {
+		namespace = kc.DefaultNamespace()
+	}
+	list, err := kc.List(ctx, namespace)
+	if err != nil {
+		return nil, kubeErr("list", namespace, err)
+	}
+	out := make([]KubernetesDeployment, 0, len(list))
+	for i := range list {
+		out = append(out, *fromStatus(&list[i], list[i].Name, list[i].Namespace))
+	}
+	return out, nil
+}
+
 func amounts(a ResourceAmounts) map[string]string {
 	m := map[string]string{}
 	if a.CPU != "" {
@@ -203,6 +225,9 @@ func (c *Client) deployment(op, deploymentName, namespace string, opts Kubernete
 	}
 	if namespace == "" {
 		namespace = kc.DefaultNamespace()
+	}
+	if err := kube.ValidateNamespace(namespace); err != nil {
+		return nil, "", kubeErr(op, deploymentName, err)
 	}
 	return kc, namespace, nil
 }

@@ -145,14 +145,8 @@ func (r *pipelineRun) run(ctx context.Context) error {
 		return &PipelineError{Pipeline: p.Name, Stage: stage, Err: err}
 	}
 	// Everything that can be refused is refused before anything runs: the policy, the engine, the probe.
-	for _, st := range r.opts.Skip {
-		if !slices.Contains(pipeline.Stages, st) || st == pipeline.StageBuild || st == pipeline.StageScan {
-			return fail("", fmt.Errorf("%w: skip %q: want test, optimize, push, sign or deploy", ErrInvalidArgument, st))
-		}
-		if st == pipeline.StagePush && (p.Deploy != nil && !slices.Contains(r.opts.Skip, pipeline.StageDeploy) ||
-			p.Sign != nil && !slices.Contains(r.opts.Skip, pipeline.StageSign)) {
-			return fail("", fmt.Errorf("%w: skip push: sign and deploy need it: skip them too", ErrInvalidArgument))
-		}
+	if err := p.CheckSkip(r.opts.Skip); err != nil {
+		return fail("", err)
 	}
 	skipped := func(st string) bool { return slices.Contains(r.opts.Skip, st) }
 	r.pol = r.c.policyFor(r.opts.Policy)

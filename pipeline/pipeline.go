@@ -24,6 +24,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -297,6 +298,26 @@ func checkTimeout(d time.Duration, field string, line int) error {
 		return fmt.Errorf("line %d: %s is negative", line, field)
 	case d > 0 && d < time.Millisecond:
 		return fmt.Errorf("line %d: %s %s: write the unit (30s, 3m)", line, field, d)
+	}
+	return nil
+}
+
+// MaxSkip bounds the stages a run is asked to skip (each named once is all there can be).
+const MaxSkip = 16
+
+// CheckSkip checks the stages a run of p is asked to skip: test, optimize, push, sign or deploy (build and scan
+// always run); push only with the stages that need it (sign, deploy) skipped too.
+func (p *Pipeline) CheckSkip(skip []string) error {
+	if len(skip) > MaxSkip {
+		return fmt.Errorf("%w: %d stages to skip: at most %d", errdefs.ErrInvalidArgument, len(skip), MaxSkip)
+	}
+	for _, st := range skip {
+		if !slices.Contains(Stages, st) || st == StageBuild || st == StageScan {
+			return fmt.Errorf("%w: skip %q: want test, optimize, push, sign or deploy", errdefs.ErrInvalidArgument, st)
+		}
+		if st == StagePush && (p.Deploy != nil && !slices.Contains(skip, StageDeploy) || p.Sign != nil && !slices.Contains(skip, StageSign)) {
+			return fmt.Errorf("%w: skip push: sign and deploy need it: skip them too", errdefs.ErrInvalidArgument)
+		}
 	}
 	return nil
 }

@@ -92,3 +92,37 @@ func TestParseRefuses(t *testing.T) {
 		t.Errorf("Parse(full) = %v", err)
 	}
 }
+
+// The stages a run may skip: test, optimize, push, sign and deploy; never build or scan; push only with what needs
+// it skipped too.
+func TestCheckSkip(t *testing.T) {
+	p, err := pipeline.Parse([]byte(full), "full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	minimal, err := pipeline.Parse([]byte("version: 1\nname: m\nimage: registry.example.com/m:1\npush: {}\n"), "minimal.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		p    *pipeline.Pipeline
+		skip []string
+		ok   bool
+	}{
+		{p, nil, true},
+		{p, []string{"test", "optimize"}, true},
+		{p, []string{"push", "sign", "deploy"}, true},
+		{p, []string{"push"}, false},
+		{p, []string{"push", "sign"}, false},
+		{p, []string{"build"}, false},
+		{p, []string{"scan"}, false},
+		{p, []string{"lint"}, false},
+		{p, []string{"test", "test", "test", "test", "test", "test", "test", "test", "test", "test", "test", "test", "test", "test", "test", "test", "test"}, false},
+		{minimal, []string{"push"}, true},
+	} {
+		err := c.p.CheckSkip(c.skip)
+		if c.ok && err != nil || !c.ok && !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("%s.CheckSkip(%v) = %v, want ok %t", c.p.Name, c.skip, err, c.ok)
+		}
+	}
+}
