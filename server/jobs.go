@@ -331,6 +331,7 @@ func (j *jobs) run(ctx context.Context, job *state.Job, spec []byte, rj *running
 	if err != nil {
 		job.Error, _ = json.Marshal(containerization.NewErrorObject(err))
 	}
+	j.recordScan(store, job) // the scan history (scans.go), in it before the job is seen ended
 	held, uerr := j.st.FinishJob(store, job, j.runner)
 	if uerr != nil {
 		j.log.Error("job", "id", job.ID, "err", uerr)

@@ -24,6 +24,7 @@ func (s *Server) jobKinds() map[string]prepare {
 		"optimize":                    s.prepareOptimize,
 		"apply":                       s.prepareApply,
 		"retention":                   s.prepareRetention,
+		"pipeline":                    s.preparePipeline,
 		containerization.RegistryPush: s.prepareRegistry(containerization.RegistryPush),
 		containerization.RegistryPull: s.prepareRegistry(containerization.RegistryPull),
 		containerization.RegistryCopy: s.prepareRegistry(containerization.RegistryCopy),

@@ -10,6 +10,7 @@ import (
 	"github.com/invopop/jsonschema"
 
 	"github.com/codomyrmex/containerization"
+	"github.com/codomyrmex/containerization/policy"
 )
 
 var (
@@ -34,6 +35,7 @@ func buildOpenAPI(routes []route) map[string]any {
 		Namer: func(t reflect.Type) string {
 			return schemaName(t)
 		},
+		Mapper: textTypes,
 	}
 	ref := func(v any) map[string]any {
 		sc := r.Reflect(v)
@@ -101,6 +103,17 @@ func buildOpenAPI(routes []route) map[string]any {
 		},
 		"security": []any{map[string]any{"token": []any{}}},
 	}
+}
+
+// textTypes are the schemas of the types that marshal themselves as text, which reflection cannot see.
+func textTypes(t reflect.Type) *jsonschema.Schema {
+	switch t {
+	case reflect.TypeFor[policy.Date]():
+		return &jsonschema.Schema{Type: "string", Format: "date"}
+	case reflect.TypeFor[policy.Duration]():
+		return &jsonschema.Schema{Type: "string", Description: "a duration: 90m, 24h, 7d"}
+	}
+	return nil
 }
 
 // schemaName names a Go type's schema: its package's last element and its name, so that two types of one name

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -27,6 +28,10 @@ type route struct {
 	query        []param
 	stream       bool // answers text/event-stream
 	handle       func(s *Server, c *call) (int, any, error)
+
+	// pattern is the router's pattern when path's parameters cannot say it (one that holds slashes: chi's
+	// wildcard); empty: path.
+	pattern string
 }
 
 // param is a query parameter.
@@ -131,7 +136,7 @@ type Metrics struct {
 }
 
 func (s *Server) table() []route {
-	return []route{
+	return slices.Concat([]route{
 		{method: "GET", path: "/v1/health", id: "health", summary: "Whether the server answers (no token needed)",
 			out: &Health{}, status: 200, handle: func(s *Server, c *call) (int, any, error) {
 				return 200, Health{Status: "ok", Version: containerization.Version()}, nil
@@ -317,7 +322,7 @@ func (s *Server) table() []route {
 				}
 				return 200, AuditLog{Entries: log}, nil
 			}},
-	}
+	}, s.kubernetesRoutes(), s.registryRoutes(), s.scanRoutes(), s.pipelineRoutes(), s.policyRoutes())
 }
 
 // writerKey carries the response writer to the handlers that stream.

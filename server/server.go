@@ -9,6 +9,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -131,7 +132,7 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody(fmt.Errorf("method %s is not allowed on %s", req.Method, req.URL.Path), "method_not_allowed"))
 	})
 	for _, rt := range s.routes {
-		r.Method(rt.method, rt.path, s.wrap(rt))
+		r.Method(rt.method, cmp.Or(rt.pattern, rt.path), s.wrap(rt))
 	}
 	return r
 }

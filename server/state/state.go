@@ -137,6 +137,27 @@ var migrations = []migration{
 		started BIGINT NOT NULL,
 		PRIMARY KEY (name, slot)
 	)`},
+	// The scans the server ran, one per job (a scan job's, a build's or a pipeline's), kept as long as the job
+	// (deleted with it); the full result is the job's.
+	{sqlite: `CREATE TABLE scans (
+		job TEXT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+		kind TEXT NOT NULL,
+		image TEXT NOT NULL,
+		image_name TEXT NOT NULL,
+		digest TEXT NOT NULL,
+		time BIGINT NOT NULL,
+		scan_type TEXT NOT NULL,
+		critical INTEGER NOT NULL,
+		high INTEGER NOT NULL,
+		medium INTEGER NOT NULL,
+		low INTEGER NOT NULL,
+		unknown INTEGER NOT NULL,
+		passed INTEGER NOT NULL,
+		verdict TEXT NOT NULL
+	)`},
+	{sqlite: `CREATE INDEX scans_image ON scans (image, time)`},
+	{sqlite: `CREATE INDEX scans_digest ON scans (digest, time)`},
+	{sqlite: `CREATE INDEX scans_time ON scans (time)`},
 }
 
 // Open opens the state named by where: a postgres:// (or postgresql://) URL, or the path of a SQLite database.
