@@ -22,7 +22,11 @@ class MyrmexError(Exception):
 
 
 class APIError(MyrmexError):
-    """An error of the API itself (a token refused, a route not there, a pipeline's)."""
+    """An error of the API itself (a token refused, a route not there), or of a call beyond the six functions."""
+
+
+class PipelineError(APIError):
+    """run_pipeline failed: the stage that stopped it is the error's op, the pipeline its subject."""
 
 
 class ContainerBuildError(MyrmexError):
@@ -56,6 +60,7 @@ _CLASSES = {
     "SecurityScanError": SecurityScanError,
     "RegistryError": RegistryError,
     "OptimizationError": OptimizationError,
+    "PipelineError": PipelineError,
 }
 
 
@@ -113,6 +118,11 @@ class Client:
     def _job(self, path, body, default):
         """Starts a job and follows it to its end: its result, or the exception for its error."""
         _, job = self._request("POST", path, body, default=default)
+        return self.wait(job["id"], default)
+
+    def wait(self, job_id, default=APIError):
+        """Follows a job to its end: its result, or the exception for its error."""
+        job = {"id": job_id}
         end = None
         for event, data in self._stream("/v1/jobs/%s/events" % job["id"]):
             if event == "end":
@@ -225,6 +235,102 @@ class Client:
         http, exec, run, healthcheck), no_upgrade, optimized_image."""
         body = dict(kwargs, image_name=image_name, optimization_type=optimization_type)
         return self._job("/v1/optimizations", body, OptimizationError)
+
+    # -- beyond the six: deployments, saved registries, scan history, pipelines, policy ------------------------
+
+    def list_kubernetes_deployments(self, namespace=None):
+        """The Deployments, StatefulSets and DaemonSets of a namespace (default: the server's context's), each a
+        KubernetesDeployment with its pods and services."""
+        q = {"namespace": namespace} if namespace else None
+        return self._request("GET", "/v1/kubernetes/deployments", query=q, default=KubernetesError)[1]["deployments"]
+
+    def scale_kubernetes_deployment(self, deployment_name, replicas, namespace="default"):
+        """Sets a Deployment's or StatefulSet's replicas; returns the KubernetesDeployment."""
+        path = _deployment(namespace, deployment_name) + "/scale"
+        return self._request("POST", path, {"replicas": replicas}, default=KubernetesError)[1]
+
+    def rollback_kubernetes_deployment(self, deployment_name, namespace="default", to_revision=0):
+        """Puts a deployment's pod template back to a revision (0: the previous one, as kubectl rollout undo);
+        returns the KubernetesDeployment."""
+        path = _deployment(namespace, deployment_name) + "/rollback"
+        return self._request("POST", path, {"to_revision": to_revision}, default=KubernetesError)[1]
+
+    def kubernetes_deployment_history(self, deployment_name, namespace="default"):
+        """A deployment's revisions, oldest first: revision, images, created, current."""
+        path = _deployment(namespace, deployment_name) + "/history"
+        return self._request("GET", path, default=KubernetesError)[1]["revisions"]
+
+    def list_registries(self):
+        """The server's saved registries (ContainerRegistry), their logins masked."""
+        return self._request("GET", "/v1/registries", default=RegistryError)[1]["registries"]
+
+    def get_registry(self, name, catalog=True):
+        """A saved registry, with its repositories read from its catalog unless catalog is False."""
+        path = "/v1/registries/" + urllib.parse.quote(name, safe="")
+        return self._request("GET", path, query=None if catalog else {"catalog": "false"}, default=RegistryError)[1]
+
+    def list_registry_tags(self, name, repository):
+        """A repository's tags in a saved registry (the RegistryResult of a list)."""
+        path = "/v1/registries/%s/repositories/%s/tags" % (urllib.parse.quote(name, safe=""), urllib.parse.quote(repository, safe="/"))
+        return self._request("GET", path, default=RegistryError)[1]
+
+    def run_retention(self, name, repositories=None, apply=False):
+        """Runs the retention policy saved with a registry, as a job: a plan (a dry run), or with apply=True the
+        deletions too; returns its report (artifacts, kept, deleted)."""
+        body = {"apply": bool(apply)}
+        if repositories:
+            body["repositories"] = list(repositories)
+        return self._job("/v1/registries/%s/retention" % urllib.parse.quote(name, safe=""), body, RegistryError)
+
+    def run_pipeline(self, file=None, pipeline=None, dir=None, skip=None):
+        """Runs a pipeline as a job: a pipeline file on the server's machine (file, an absolute path), or the
+        document itself (pipeline: YAML text, or a dict) with dir, the absolute path on the server's machine its
+        relative paths are read from; skip: stages not to run (test, optimize, push, sign, deploy). Returns the
+        run's result (success, stages, image_digest…); a failed run raises PipelineError."""
+        return self._job("/v1/pipelines", _pipeline_body(file, pipeline, dir, skip), PipelineError)
+
+    def check_pipeline(self, file=None, pipeline=None, dir=None, skip=None):
+        """Checks a pipeline without running it; returns what each stage would do."""
+        return self._request("POST", "/v1/pipelines/check", _pipeline_body(file, pipeline, dir, skip), default=PipelineError)[1]
+
+    def scan_history(self, image=None, digest=None, limit=None):
+        """The scans the server ran, newest first: of an image, of a digest, or all (findings by severity, the
+        policy's verdict)."""
+        q = {"image": image, "digest": digest, "limit": None if limit is None else str(limit)}
+        return self._request("GET", "/v1/scans", query=q, default=SecurityScanError)[1]["scans"]
+
+    def get_scan(self, scan_id):
+        """A scan of the history, with its full SecurityScanResult under "result"."""
+        return self._request("GET", "/v1/scans/" + urllib.parse.quote(scan_id, safe=""), default=SecurityScanError)[1]
+
+    def get_policy(self):
+        """The policy the server holds at its gates: set, gates, rules, policy."""
+        return self._request("GET", "/v1/policy")[1]
+
+    def evaluate_policy(self, image_name, gate=None):
+        """Holds an image to the server's policy at a gate (default apply) without changing anything; returns the
+        verdict (allowed, violations, warnings)."""
+        body = {"image_name": image_name}
+        if gate:
+            body["gate"] = gate
+        return self._request("POST", "/v1/policy/evaluate", body, default=SecurityScanError)[1]
+
+
+def _deployment(namespace, name):
+    return "/v1/kubernetes/deployments/%s/%s" % (urllib.parse.quote(namespace or "default", safe=""), urllib.parse.quote(name, safe=""))
+
+
+def _pipeline_body(file, pipeline, dir, skip):
+    body = {}
+    if file:
+        body["file"] = file
+    if pipeline is not None:
+        body["pipeline"] = pipeline if isinstance(pipeline, str) else json.dumps(pipeline)
+    if dir:
+        body["dir"] = dir
+    if skip:
+        body["skip"] = list(skip)
+    return body
 
 
 def _query(kwargs, *names):

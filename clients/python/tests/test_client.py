@@ -1,8 +1,9 @@
 """The Python client against a real Myrmex server (server/python_test.go starts one and runs these).
 
 Environment: MYRMEX_URL, MYRMEX_TOKEN (operate), MYRMEX_READ_TOKEN, MYRMEX_TEST_IMAGE (busybox with sh and sleep),
-MYRMEX_TEST_CONTEXT (a build context whose Dockerfile builds), MYRMEX_TEST_REGISTRY (a plain-HTTP registry),
-MYRMEX_TEST_MANIFESTS and MYRMEX_TEST_NAMESPACE (Kubernetes manifests and a namespace for a dry run).
+MYRMEX_TEST_CONTEXT (a build context whose Dockerfile builds), MYRMEX_TEST_REGISTRY (a plain-HTTP registry, saved on
+the server as MYRMEX_TEST_SAVED_REGISTRY with a retention policy), MYRMEX_TEST_MANIFESTS and MYRMEX_TEST_NAMESPACE
+(Kubernetes manifests, a Deployment named myrmex-demo-web, and a namespace of the test's own).
 """
 
 import os
@@ -96,6 +97,69 @@ class ClientTest(unittest.TestCase):
         self.assertTrue(d["dry_run"])
         with self.assertRaises(myrmex.KubernetesError):
             self.c.orchestrate_kubernetes("Not A Name", ENV["MYRMEX_TEST_MANIFESTS"])
+
+    def test_manage_kubernetes_deployment(self):
+        ns, manifests = ENV["MYRMEX_TEST_NAMESPACE"], ENV["MYRMEX_TEST_MANIFESTS"]
+        self.c.orchestrate_kubernetes("myrmex-demo-web", manifests, ns, replicas=1, wait=True, timeout="2m")
+        self.c.orchestrate_kubernetes("myrmex-demo-web", manifests, ns, replicas=1, image="myrmex.local/demo/app:2", wait=True, timeout="2m")
+        names = [d["name"] for d in self.c.list_kubernetes_deployments(ns)]
+        self.assertEqual(names, ["myrmex-demo-web"])
+        d = self.c.scale_kubernetes_deployment("myrmex-demo-web", 2, ns)
+        self.assertEqual(d["replicas"], 2)
+        revisions = self.c.kubernetes_deployment_history("myrmex-demo-web", ns)
+        self.assertEqual([r["images"]["app"] for r in revisions], ["myrmex.local/demo/app:1", "myrmex.local/demo/app:2"])
+        self.assertTrue(revisions[-1]["current"])
+        d = self.c.rollback_kubernetes_deployment("myrmex-demo-web", ns)
+        self.assertEqual(d["image"], "myrmex.local/demo/app:1")
+        with self.assertRaises(myrmex.KubernetesError) as cm:
+            self.c.scale_kubernetes_deployment("nosuch", 1, ns)
+        self.assertEqual(cm.exception.status, 404)
+        with self.assertRaises(myrmex.KubernetesError) as cm:
+            self.c.scale_kubernetes_deployment("myrmex-demo-web", -1, ns)
+        self.assertEqual(cm.exception.code, "invalid_argument")
+
+    def test_saved_registries_and_retention(self):
+        name = ENV["MYRMEX_TEST_SAVED_REGISTRY"]
+        self.assertIn(name, [r["name"] for r in self.c.list_registries()])
+        reg = self.c.get_registry(name, catalog=False)
+        self.assertEqual(reg["url"], "http://" + ENV["MYRMEX_TEST_REGISTRY"])
+        self.assertIsNotNone(reg["retention_policy"])
+        report = self.c.run_retention(name)
+        self.assertTrue(report["dry_run"])
+        self.assertIn("artifacts", report)
+        with self.assertRaises(myrmex.RegistryError) as cm:
+            self.c.get_registry("nosuch")
+        self.assertEqual(cm.exception.code, "not_found")
+        with self.assertRaises(myrmex.RegistryError) as cm:
+            self.c.run_retention("nosuch")
+        self.assertEqual(cm.exception.status, 404)
+
+    def test_run_pipeline(self):
+        image = "myrmex.local/py-pipeline:test"
+        doc = "version: 1\nname: py\nimage: %s\nbuild: {context: .}\nscan: {type: compliance}\n" % image
+        check = self.c.check_pipeline(pipeline=doc, dir=ENV["MYRMEX_TEST_CONTEXT"])
+        self.assertTrue(check["valid"])
+        res = self.c.run_pipeline(pipeline=doc, dir=ENV["MYRMEX_TEST_CONTEXT"])
+        self.assertTrue(res["success"])
+        self.assertEqual([s["status"] for s in res["stages"]][:3], ["passed", "skipped", "passed"])
+        scans = self.c.scan_history(image=image, limit=1)
+        self.assertEqual(scans[0]["job_kind"], "pipeline")
+        self.assertEqual(self.c.get_scan(scans[0]["id"])["result"]["image_name"], image)
+        # A pipeline whose test fails stops at its test stage.
+        failing = doc + "test:\n  run: {cmd: [sh, -c, 'exit 3']}\n"
+        with self.assertRaises(myrmex.PipelineError) as cm:
+            self.c.run_pipeline(pipeline=failing, dir=ENV["MYRMEX_TEST_CONTEXT"])
+        self.assertEqual(cm.exception.op, "test")
+        with self.assertRaises(myrmex.PipelineError) as cm:  # refused before a job
+            self.c.run_pipeline(pipeline=doc, dir=ENV["MYRMEX_TEST_CONTEXT"], skip=["build"])
+        self.assertEqual(cm.exception.status, 400)
+
+    def test_policy(self):
+        p = self.c.get_policy()
+        self.assertFalse(p["set"])
+        self.assertEqual(p["gates"]["apply"], "off")
+        v = self.c.evaluate_policy(ENV["MYRMEX_TEST_IMAGE"], gate="create")
+        self.assertTrue(v["allowed"])
 
     def test_tokens(self):
         with self.assertRaises(myrmex.APIError) as cm:
