@@ -220,6 +220,9 @@ func (t *tally) fail(kind, what string) {
 	t.kinds[kind]++
 	if len(t.samples) < maxErrorSamples {
 		t.samples = append(t.samples, what)
+		if len(t.samples) <= 5 {
+			benchkit.Logf("load error: %s", what)
+		}
 	}
 }
 
@@ -346,10 +349,14 @@ func loadNotes(l loadReport) []string {
 	}
 	if len(l.Runs) >= 2 {
 		first, last := l.Memory[2], l.Memory[len(l.Memory)-1]
+		verdict := "no growth beyond noise (5 % of VmRSS, and no open file more)"
+		if l.RSSGrowth > 0.05*first.RSSMiB || last.FDs > first.FDs {
+			verdict = "**the server grew**: a leak to look for"
+		}
 		notes = append(notes, fmt.Sprintf("The server's memory from the end of run 1 to the end of run %d: VmRSS %+.1f MiB (%.1f → %.1f, %+.1f %%), "+
-			"VmHWM %+.1f MiB (%.1f → %.1f), threads %d → %d, open files %d → %d.", len(l.Runs),
+			"VmHWM %+.1f MiB (%.1f → %.1f), threads %d → %d, open files %d → %d: %s.", len(l.Runs),
 			l.RSSGrowth, first.RSSMiB, last.RSSMiB, 100*l.RSSGrowth/first.RSSMiB, l.HWMGrowth, first.HWMMiB, last.HWMMiB,
-			first.Threads, last.Threads, first.FDs, last.FDs))
+			first.Threads, last.Threads, first.FDs, last.FDs, verdict))
 	}
 	return notes
 }

@@ -84,9 +84,11 @@ type machine struct {
 	Engine string `json:"engine"`
 	Go     string `json:"go"`
 	Myrmex string `json:"myrmex"` // the served binary's `myrmex version`
-	Binary string `json:"binary"` // its path, and whether this run built it
-	// Containers is how many containers the engine held at the start, and how many of them Myrmex's (the
-	// container list's answer): the list's cost grows with them, and other people's runs share the engine.
+	Binary string `json:"binary"` // its path
+	Built  bool   `json:"built"`  // whether this run built it from the work tree (the commit measured)
+	// Containers is how many containers the engine held when the load started, and how many of them Myrmex's (the
+	// container list's answer, the run's own included): the list's cost grows with them, and other people's runs
+	// share the engine.
 	Containers       int `json:"containers"`
 	MyrmexContainers int `json:"myrmex_containers"`
 }
@@ -128,9 +130,8 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	rep.Machine.Binary = bin
+	rep.Machine.Binary, rep.Machine.Built = bin, built
 	if built {
-		rep.Machine.Binary += " (built by this run from the commit measured)"
 		step("go build ./cmd/myrmex", t0)
 	}
 	rep.Machine.Myrmex = myrmexVersion(ctx, bin)
@@ -146,7 +147,6 @@ func run(ctx context.Context, cfg config) error {
 		return fmt.Errorf("the engine at %s: %w", cfg.dockerHost, err)
 	}
 	rep.Machine.Engine = engineVersion(ctx, eng)
-	rep.Machine.Containers, rep.Machine.MyrmexContainers = countContainers(ctx, eng)
 
 	// The one running container every read reads.
 	t0 = time.Now()
@@ -175,8 +175,7 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	benchkit.Logf("run %s: %s serving on %s (pid %d); engine %s (%s), %d containers on it, %d of them Myrmex's",
-		rep.RunID, bin, srv.url, srv.pid(), cfg.dockerHost, rep.Machine.Engine, rep.Machine.Containers, rep.Machine.MyrmexContainers)
+	benchkit.Logf("run %s: %s serving on %s (pid %d); engine %s (%s)", rep.RunID, bin, srv.url, srv.pid(), cfg.dockerHost, rep.Machine.Engine)
 
 	if rep.Overhead, err = overhead(ctx, cfg, rep.Order, lib, srv, target); err != nil {
 		return err
@@ -188,6 +187,7 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	step(fmt.Sprintf("%d scan jobs made and ended", cfg.jobs), t0)
+	rep.Machine.Containers, rep.Machine.MyrmexContainers = countContainers(ctx, eng)
 	if rep.Load, err = load(ctx, cfg, mix, srv, target, jobIDs, idle); err != nil {
 		return err
 	}

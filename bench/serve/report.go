@@ -12,8 +12,8 @@ func markdown(r *report) string {
 	m.Lines(r.Intro("`myrmex serve`: the API over the library, and under load", "`make bench-serve`"))
 	m.Lines(r.MachineTable("Machine", r.Machine.Host,
 		fmt.Sprintf("| engine | %s |", r.Machine.Engine),
-		fmt.Sprintf("| containers on the engine at the start | %d, %d of them Myrmex's (what the container list lists) |", r.Machine.Containers, r.Machine.MyrmexContainers),
-		fmt.Sprintf("| server | `%s serve --listen 127.0.0.1:0 --state TMP/server.db` (SQLite); %s |", r.Machine.Binary, r.Machine.Myrmex),
+		fmt.Sprintf("| containers on the engine when the load started | %d, %d of them Myrmex's (what the container list lists), the run's one included |", r.Machine.Containers, r.Machine.MyrmexContainers),
+		fmt.Sprintf("| server | `%s serve --listen 127.0.0.1:0 --state TMP/server.db` (SQLite state); %s |", r.Machine.Binary, builtBy(r.Machine)),
 		fmt.Sprintf("| Go (this benchmark) | %s |", r.Machine.Go)))
 
 	m.P("## The API's overhead over the library")
@@ -123,6 +123,13 @@ func markdown(r *report) string {
 		"# or, against an engine that is up and seeded:",
 		"DOCKER_HOST=unix:///run/myrmex-test/docker.sock go run ./bench/serve"+seedFlag(r)))
 	return m.String()
+}
+
+func builtBy(m machine) string {
+	if m.Built {
+		return fmt.Sprintf("built by this run from the commit measured; myrmex %s", m.Myrmex)
+	}
+	return fmt.Sprintf("given with -myrmex, not built by this run; myrmex %s", m.Myrmex)
 }
 
 func bold(n int) string {
