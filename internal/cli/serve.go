@@ -95,7 +95,7 @@ stops the server (exit 0); running jobs are cancelled and recorded as such.`,
 	cmd.PersistentFlags().StringVar(&statePath, "state", defaultStatePath(), "the state database (SQLite)")
 	fl.StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM)")
 	fl.StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
-	cmd.AddCommand(newTokenCmd(g, &statePath))
+	cmd.AddCommand(newTokenCmd(g, &statePath), newServeHealthCmd(g))
 	return cmd
 }
 
