@@ -112,7 +112,7 @@ run by one of them. SIGINT or SIGTERM stops the server (exit 0); its running job
 	fl.DurationVar(&lease, "job-lease", 15*time.Second, "how long after a replica stops answering its running jobs are taken over")
 	fl.StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM)")
 	fl.StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
-	cmd.AddCommand(newTokenCmd(g, &statePath))
+	cmd.AddCommand(newTokenCmd(g, &statePath), newServeHealthCmd(g))
 	return cmd
 }
 
