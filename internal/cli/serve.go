@@ -35,12 +35,14 @@ func defaultStatePath() string {
 
 func newServeCmd(g *globalOptions) *cobra.Command {
 	var listen, statePath, certFile, keyFile string
+	var admission bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the API over HTTP: the six functions, jobs with progress streams, tokens, audit (docs/server.md)",
 		Long: `Serve Myrmex's HTTP API (docs/server.md) on --listen: loopback unless TLS is given (--tls-cert and
 --tls-key), since the API drives the engine. Every route but GET /v1/health needs a token made with
-myrmex serve token create. State (tokens, jobs, the audit log) is kept in --state, SQLite. SIGINT or SIGTERM
+myrmex serve token create; --admission also serves the Kubernetes admission webhook, POST /v1/admission, which
+the API server calls without a token (it needs TLS; serve webhook-config prints its registration). State (tokens, jobs, the audit log) is kept in --state, SQLite. SIGINT or SIGTERM
 stops the server (exit 0); running jobs are cancelled and recorded as such.`,
 		Example: `  myrmex serve token create ci --scope operate --expires 720h
   myrmex serve --listen 127.0.0.1:8765`,
@@ -59,7 +61,13 @@ stops the server (exit 0); running jobs are cancelled and recorded as such.`,
 				return err
 			}
 			defer st.Close()
-			srv, err := server.New(ctx, server.Config{Client: g.myrmex(), State: st, Logger: g.log})
+			if admission && !tls {
+				return invalidf("--admission needs TLS (--tls-cert and --tls-key): the Kubernetes API server calls webhooks over HTTPS only")
+			}
+			if admission && g.policy == nil {
+				fmt.Fprintln(g.errOut, "myrmex: --admission without a policy (--policy, $MYRMEX_POLICY): the webhook admits everything")
+			}
+			srv, err := server.New(ctx, server.Config{Client: g.myrmex(), State: st, Logger: g.log, Admission: server.AdmissionConfig{Enabled: admission}})
 			if err != nil {
 				return err
 			}
@@ -95,7 +103,8 @@ stops the server (exit 0); running jobs are cancelled and recorded as such.`,
 	cmd.PersistentFlags().StringVar(&statePath, "state", defaultStatePath(), "the state database (SQLite)")
 	fl.StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM)")
 	fl.StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
-	cmd.AddCommand(newTokenCmd(g, &statePath))
+	fl.BoolVar(&admission, "admission", false, "serve the Kubernetes admission webhook, POST /v1/admission (no token; needs TLS): see serve webhook-config")
+	cmd.AddCommand(newTokenCmd(g, &statePath), newWebhookConfigCmd(g))
 	return cmd
 }
 
