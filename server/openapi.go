@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/invopop/jsonschema"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/codomyrmex/containerization"
 )
@@ -33,6 +34,13 @@ func buildOpenAPI(routes []route) map[string]any {
 		RequiredFromJSONSchemaTags: true, // nothing is marked required from omitempty alone
 		Namer: func(t reflect.Type) string {
 			return schemaName(t)
+		},
+		Mapper: func(t reflect.Type) *jsonschema.Schema {
+			if t == reflect.TypeFor[runtime.RawExtension]() { // its JSON is the object it holds, or null: any value
+				anything := *jsonschema.TrueSchema
+				return &anything
+			}
+			return nil
 		},
 	}
 	ref := func(v any) map[string]any {

@@ -317,6 +317,9 @@ func (s *Server) table() []route {
 				}
 				return 200, AuditLog{Entries: log}, nil
 			}},
+
+		// Kubernetes admission: kube-apiserver's calls, no token.
+		s.admissionRoute(),
 	}
 }
 

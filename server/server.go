@@ -2,10 +2,10 @@
 // operations as jobs whose progress streams over Server-Sent Events, durable state (package state), an audit log,
 // and an OpenAPI 3.1 document generated from the same Go types the handlers use.
 //
-// Every route but GET /v1/health needs a token (Authorization: Bearer myx_…) whose scope covers the route's:
-// read for what only reads, operate for what changes containers, images, registries and deployments, admin for
-// the audit log and tokens. Errors are containerization.ErrorObject ({"error": {…}}) with the status of the
-// error's kind (errdefs.Kinds).
+// Every route but GET /v1/health and POST /v1/admission (the admission webhook, see [AdmissionConfig]) needs a
+// token (Authorization: Bearer myx_…) whose scope covers the route's: read for what only reads, operate for what
+// changes containers, images, registries and deployments, admin for the audit log and tokens. Errors are
+// containerization.ErrorObject ({"error": {…}}) with the status of the error's kind (errdefs.Kinds).
 package server
 
 import (
@@ -38,7 +38,9 @@ type Config struct {
 	// FailedAuthLimit is how many failed authentications one client address may make per minute before it is
 	// refused with 429 for the rest of that minute (default 20).
 	FailedAuthLimit int
-	Logger          *slog.Logger
+	// Admission configures the validating admission webhook, POST /v1/admission (off by default).
+	Admission AdmissionConfig
+	Logger    *slog.Logger
 	// Now is the clock (tests move it); nil means time.Now.
 	Now func() time.Time
 
@@ -83,6 +85,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Admission.Timeout <= 0 {
+		cfg.Admission.Timeout = DefaultAdmissionTimeout
 	}
 	log := cfg.Logger
 	if log == nil {
