@@ -1,6 +1,6 @@
 // Package server is `myrmex serve`: the six functions of the specification over authenticated HTTP/JSON, long
 // operations as jobs whose progress streams over Server-Sent Events, durable state (package state), an audit log,
-// and an OpenAPI 3.1 document generated from the same Go types the handlers use.
+// an OpenAPI 3.1 document generated from the same Go types the handlers use, and Prometheus metrics (GET /metrics).
 //
 // Every route but GET /v1/health needs a token (Authorization: Bearer myx_…) whose scope covers the route's:
 // read for what only reads, operate for what changes containers, images, registries and deployments, admin for
@@ -42,16 +42,24 @@ type Config struct {
 	Logger          *slog.Logger
 	// Now is the clock (tests move it); nil means time.Now.
 	Now func() time.Time
+	// MetricsInterval is how often the running containers are sampled for GET /metrics (default 15s); a
+	// negative one samples none. A scrape reads the last sample: it never waits for the engine.
+	MetricsInterval time.Duration
+	// MetricsTimeout bounds one sampling (default 5s): the containers not sampled by then are left out of it.
+	MetricsTimeout time.Duration
+	// MetricsForeign samples every running container of the engine, not only Myrmex's.
+	MetricsForeign bool
 }
 
 // Server serves the API. Its jobs run until they end, whatever happens to the requests that started them;
 // Close cancels them.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	routes []route
-	jobs   *jobs
-	limit  *limiter
+	cfg     Config
+	log     *slog.Logger
+	routes  []route
+	jobs    *jobs
+	limit   *limiter
+	metrics *metrics
 }
 
 // New makes a server over cfg, marking the jobs a previous server left unfinished as failed.
@@ -79,12 +87,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, limit: newLimiter(cfg.FailedAuthLimit, cfg.Now)}
 	s.jobs = newJobs(cfg.State, log, cfg.Now)
+	s.metrics = newMetrics(cfg, log, s.sampleContainers)
+	s.jobs.ended = s.metrics.jobEnded
 	s.routes = s.table()
 	return s, nil
 }
 
-// Close cancels the running jobs and waits for them to record their end.
-func (s *Server) Close() { s.jobs.close() }
+// Close stops the metrics' sampling, cancels the running jobs and waits for them to record their end.
+func (s *Server) Close() {
+	s.metrics.close()
+	s.jobs.close()
+}
 
 // Handler is the API.
 func (s *Server) Handler() http.Handler {
@@ -173,6 +186,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 		}
 		if err != nil {
+			s.metrics.refused(containerization.PolicyVerdict(err))
 			writeError(w, err)
 			return
 		}

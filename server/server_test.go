@@ -45,8 +45,8 @@ func newEnv(t *testing.T) *env {
 }
 
 // newEnvWith is a server over a client of cfg (an engine that is not there answers 503: enough for what checks
-// authorization alone).
-func newEnvWith(t *testing.T, cfg containerization.Config) *env {
+// authorization alone); each of with changes the server's configuration.
+func newEnvWith(t *testing.T, cfg containerization.Config, with ...func(*server.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	c, err := containerization.New(ctx, cfg)
@@ -59,7 +59,11 @@ func newEnvWith(t *testing.T, cfg containerization.Config) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv, err := server.New(ctx, server.Config{Client: c, State: st, MaxBody: 64 << 10})
+	scfg := server.Config{Client: c, State: st, MaxBody: 64 << 10}
+	for _, f := range with {
+		f(&scfg)
+	}
+	srv, err := server.New(ctx, scfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,8 @@ func defaultStatePath() string {
 
 func newServeCmd(g *globalOptions) *cobra.Command {
 	var listen, statePath, certFile, keyFile string
+	var metricsInterval time.Duration
+	var metricsForeign bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the API over HTTP: the six functions, jobs with progress streams, tokens, audit (docs/server.md)",
@@ -59,7 +61,8 @@ stops the server (exit 0); running jobs are cancelled and recorded as such.`,
 				return err
 			}
 			defer st.Close()
-			srv, err := server.New(ctx, server.Config{Client: g.myrmex(), State: st, Logger: g.log})
+			srv, err := server.New(ctx, server.Config{Client: g.myrmex(), State: st, Logger: g.log,
+				MetricsInterval: metricsInterval, MetricsForeign: metricsForeign})
 			if err != nil {
 				return err
 			}
@@ -95,6 +98,8 @@ stops the server (exit 0); running jobs are cancelled and recorded as such.`,
 	cmd.PersistentFlags().StringVar(&statePath, "state", defaultStatePath(), "the state database (SQLite)")
 	fl.StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM)")
 	fl.StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
+	fl.DurationVar(&metricsInterval, "metrics-interval", server.DefaultMetricsInterval, "how often /metrics samples the running containers (a negative one: never)")
+	fl.BoolVar(&metricsForeign, "metrics-all", false, "/metrics samples every running container of the engine, not only Myrmex's")
 	cmd.AddCommand(newTokenCmd(g, &statePath))
 	return cmd
 }
