@@ -78,6 +78,9 @@ func buildOpenAPI(routes []route) map[string]any {
 		if rt.stream {
 			ok["content"] = map[string]any{"text/event-stream": map[string]any{"schema": map[string]any{"type": "string",
 				"description": "progress events (data: an Event as JSON), then an end event (data: the Job)"}}}
+		} else if rt.text {
+			ok["content"] = map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string",
+				"description": "the Prometheus text exposition format (version 0.0.4)"}}}
 		} else if rt.out != nil {
 			ok["content"] = map[string]any{"application/json": map[string]any{"schema": ref(rt.out)}}
 		}

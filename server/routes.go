@@ -26,6 +26,7 @@ type route struct {
 	status       int // the status of success
 	query        []param
 	stream       bool // answers text/event-stream
+	text         bool // answers text/plain (the Prometheus text format)
 	handle       func(s *Server, c *call) (int, any, error)
 }
 
@@ -296,6 +297,13 @@ func (s *Server) table() []route {
 				if err := s.jobs.stream(w, c.req, chi.URLParam(c.req, "id")); err != nil {
 					return 0, nil, err
 				}
+				return 200, nil, nil
+			}},
+
+		// Metrics.
+		{method: "GET", path: "/metrics", scope: state.ScopeRead, id: "metrics", summary: "Metrics in the Prometheus text format: the running containers' ContainerMetrics (from a sample taken in the background), jobs, scan findings, policy refusals",
+			status: 200, text: true, handle: func(s *Server, c *call) (int, any, error) {
+				s.metrics.handler.ServeHTTP(c.req.Context().Value(writerKey{}).(http.ResponseWriter), c.req)
 				return 200, nil, nil
 			}},
 

@@ -1,6 +1,6 @@
 // Package server is `myrmex serve`: the six functions of the specification over authenticated HTTP/JSON, long
 // operations as jobs whose progress streams over Server-Sent Events, durable state (package state), an audit log,
-// and an OpenAPI 3.1 document generated from the same Go types the handlers use.
+// an OpenAPI 3.1 document generated from the same Go types the handlers use, and Prometheus metrics (GET /metrics).
 //
 // Every route but GET /v1/health and POST /v1/admission (the admission webhook, see [AdmissionConfig]) needs a
 // token (Authorization: Bearer myx_…) whose scope covers the route's: read for what only reads, operate for what
@@ -59,16 +59,25 @@ type Config struct {
 	// KeepJobs and KeepJobsFor bound the ended jobs kept, with their events and results (default 10000, 30 days).
 	KeepJobs    int
 	KeepJobsFor time.Duration
+
+	// MetricsInterval is how often the running containers are sampled for GET /metrics (default 15s); a
+	// negative one samples none. A scrape reads the last sample: it never waits for the engine.
+	MetricsInterval time.Duration
+	// MetricsTimeout bounds one sampling (default 5s): the containers not sampled by then are left out of it.
+	MetricsTimeout time.Duration
+	// MetricsForeign samples every running container of the engine, not only Myrmex's.
+	MetricsForeign bool
 }
 
 // Server serves the API. Its jobs run until they end, whatever happens to the requests that started them;
 // Close cancels them.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	routes []route
-	jobs   *jobs
-	limit  *limiter
+	cfg     Config
+	log     *slog.Logger
+	routes  []route
+	jobs    *jobs
+	limit   *limiter
+	metrics *metrics
 }
 
 // New makes a server over cfg and starts its part of the job queue: jobs queued (by it, by another replica, or
@@ -109,8 +118,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.KeepJobsFor = 30 * 24 * time.Hour
 	}
 	s := &Server{cfg: cfg, log: log, limit: newLimiter(cfg.FailedAuthLimit, cfg.Now)}
+	s.metrics = newMetrics(cfg, log, s.sampleContainers)
 	s.jobs = newJobs(cfg.State, jobsConfig{runner: cfg.Runner, lease: cfg.JobLease, poll: cfg.JobPoll, max: cfg.MaxJobs,
-		keep: cfg.KeepJobs, maxAge: cfg.KeepJobsFor, log: log, now: cfg.Now, kinds: s.jobKinds()})
+		keep: cfg.KeepJobs, maxAge: cfg.KeepJobsFor, log: log, now: cfg.Now, kinds: s.jobKinds(), ended: s.metrics.jobEnded})
 	s.routes = s.table()
 	s.jobs.start()
 	if cfg.ScheduleEvery == 0 {
@@ -123,8 +133,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Close stops the running jobs and puts them back in the queue (for another replica, or the next start).
-func (s *Server) Close() { s.jobs.close() }
+// Close stops the metrics' sampling and the running jobs, which go back to the queue (for another replica, or
+// the next start).
+func (s *Server) Close() {
+	s.metrics.close()
+	s.jobs.close()
+}
 
 // Handler is the API.
 func (s *Server) Handler() http.Handler {
@@ -213,6 +227,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 		}
 		if err != nil {
+			s.metrics.refused(containerization.PolicyVerdict(err))
 			writeError(w, err)
 			return
 		}

@@ -43,6 +43,8 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 	var maxJobs int
 	var lease time.Duration
 	var admission bool
+	var metricsInterval time.Duration
+	var metricsForeign bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the API over HTTP: the six functions, jobs with progress streams, tokens, audit (docs/server.md)",
@@ -83,7 +85,7 @@ SIGTERM stops the server (exit 0); its running jobs go back to the queue.`,
 				fmt.Fprintln(g.errOut, "myrmex: --admission without a policy (--policy, $MYRMEX_POLICY): the webhook admits everything")
 			}
 			srv, err := server.New(ctx, server.Config{Client: g.myrmex(), State: st, Logger: g.log, Runner: runner, MaxJobs: maxJobs, JobLease: lease,
-				Admission: server.AdmissionConfig{Enabled: admission}})
+				Admission: server.AdmissionConfig{Enabled: admission}, MetricsInterval: metricsInterval, MetricsForeign: metricsForeign})
 			if err != nil {
 				return err
 			}
@@ -123,6 +125,8 @@ SIGTERM stops the server (exit 0); its running jobs go back to the queue.`,
 	fl.StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM)")
 	fl.StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
 	fl.BoolVar(&admission, "admission", false, "serve the Kubernetes admission webhook, POST /v1/admission (no token; needs TLS): see serve webhook-config")
+	fl.DurationVar(&metricsInterval, "metrics-interval", server.DefaultMetricsInterval, "how often /metrics samples the running containers (a negative one: never)")
+	fl.BoolVar(&metricsForeign, "metrics-all", false, "/metrics samples every running container of the engine, not only Myrmex's")
 	cmd.AddCommand(newTokenCmd(g, &statePath), newServeHealthCmd(g), newWebhookConfigCmd(g))
 	return cmd
 }
