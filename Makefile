@@ -15,7 +15,7 @@ GO ?= go
 # TestReliability*: the fault tests that take over a minute, run by `make reliability`.
 GOTESTFLAGS ?= -count=1 -p 1 -timeout 30m -skip ^TestReliability
 
-.PHONY: all build test demo kube-up kube-down bench bench-registry bench-scan bench-build bench-kube bench-client bench-optimize vet engine-up engine-down images fuzz reliability clean
+.PHONY: all build image test demo kube-up kube-down bench bench-registry bench-scan bench-build bench-kube bench-client bench-optimize bench-serve vet engine-up engine-down images fuzz reliability clean
 
 all: build
 
@@ -23,6 +23,13 @@ all: build
 build:
 	$(GO) build -o bin/myrmex ./cmd/myrmex
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/myrmex-sensor ./cmd/myrmex-sensor
+
+# image: the container image of `myrmex serve` (deploy/Dockerfile, docs/deploy.md), built by myrmex itself on the
+# engine's BuildKit, FROM scratch with the static binary: nothing is pulled. IMAGE names it; IMAGE_FLAGS go to
+# myrmex build (--push, --scan full, …).
+IMAGE ?= myrmex.local/myrmex:dev
+image: build engine-up
+	GO=$(GO) scripts/image.sh build $(IMAGE) $(IMAGE_FLAGS)
 
 vet:
 	$(GO) vet ./...
@@ -111,6 +118,16 @@ bench-client:
 	  scripts/engine.sh up && GO=$(GO) scripts/kube.sh up && \
 	  $(GO) run ./internal/tools/seedimages && \
 	  $(GO) run ./bench/client -kubeconfig /run/myrmex-test/kube/kubeconfig
+
+# bench-serve: `myrmex serve` (bin/myrmex, built by the run) on loopback: the API's overhead over the library for a
+# container inspect and a metrics read (p50, p99, ratio), then 100 clients for 30 s, twice: throughput, errors, p50
+# and p99, the server's memory before and after; results in bench/results/. A quick run while developing:
+# go run ./bench/serve -duration 3s -out ''
+bench-serve:
+	@$(OWN); trap 'scripts/engine.sh down' EXIT; \
+	  scripts/engine.sh up && \
+	  $(GO) run ./internal/tools/seedimages && \
+	  GO=$(GO) $(GO) run ./bench/serve
 
 # fuzz: every fuzz target for FUZZTIME each (default 30s); the table goes to bin/fuzz.md (FUZZ_OUT to move it).
 # Needs no engine: the targets parse bytes. See docs/reliability.md.

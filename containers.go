@@ -48,7 +48,7 @@ type ContainerResult struct {
 	// Warnings are the engine's, from create.
 	Warnings []string `json:"warnings,omitempty"`
 	// Containers is the list operation's answer.
-	Containers []engine.Container `json:"containers,omitempty"`
+	Containers []engine.Container `json:"containers,omitzero"`
 	// Details is the inspect operation's answer: the container's configuration, state, resources, ports,
 	// networks and mounts.
 	Details *ContainerDetails `json:"details,omitempty"`
@@ -172,6 +172,9 @@ func (c *Client) ManageContainers(ctx context.Context, operation, containerName 
 		}
 	case OpList:
 		res.Containers, err = eng.List(ctx, engine.ListOptions{Foreign: opts.Foreign})
+		if err == nil && res.Containers == nil {
+			res.Containers = []engine.Container{} // "containers": [] when there are none, for callers that index it
+		}
 	}
 	res.ContainerID, res.Status, res.Changed, res.Warnings = st.ID, st.Status, st.Changed, st.Warnings
 	return finish(err)

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -48,7 +50,8 @@ type jobs struct {
 
 	// kinds prepares each kind's work from its request: at submission (to refuse a bad request before it is
 	// queued) and when a server claims it.
-	kinds map[string]prepare
+	kinds     map[string]prepare
+	kindNames []string
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -70,10 +73,11 @@ type work func(ctx context.Context, progress func(containerization.Event)) (any,
 
 // running is a job in this process.
 type running struct {
-	cancel context.CancelCauseFunc
-	mu     sync.Mutex
-	seq    int
-	notify chan struct{} // closed and replaced at each event and at the end
+	cancel  context.CancelCauseFunc
+	renewed time.Time // the last renewal of its lease that the database confirmed (only maintain touches it)
+	mu      sync.Mutex
+	seq     int
+	notify  chan struct{} // closed and replaced at each event and at the end
 }
 
 type jobsConfig struct {
@@ -97,7 +101,7 @@ func newJobs(st *state.Store, c jobsConfig) *jobs {
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	return &jobs{st: st, log: c.log, now: c.now, runner: c.runner, lease: c.lease, poll: c.poll, max: c.max, keep: c.keep, maxAge: c.maxAge,
-		kinds: c.kinds, ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), running: map[string]*running{}, ended: c.ended}
+		kinds: c.kinds, kindNames: slices.Sorted(maps.Keys(c.kinds)), ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), running: map[string]*running{}, ended: c.ended}
 }
 
 // start runs the claiming loop.
@@ -173,7 +177,7 @@ func (j *jobs) claim() {
 			return
 		}
 		now := j.now()
-		job, spec, err := j.st.ClaimJob(j.ctx, j.runner, now, now.Add(j.lease))
+		job, spec, err := j.st.ClaimJob(j.ctx, j.runner, j.kindNames, now, now.Add(j.lease))
 		if err != nil {
 			if j.ctx.Err() == nil {
 				j.log.Error("claiming a job", "err", err)
@@ -184,7 +188,7 @@ func (j *jobs) claim() {
 			return
 		}
 		ctx, cancel := context.WithCancelCause(j.ctx)
-		rj := &running{cancel: cancel, notify: make(chan struct{})}
+		rj := &running{cancel: cancel, notify: make(chan struct{}), renewed: now}
 		j.mu.Lock()
 		j.running[job.ID] = rj
 		j.mu.Unlock()
@@ -210,12 +214,20 @@ func (j *jobs) maintain(prune bool) {
 	for id, rj := range ids {
 		held, cancel, err := j.st.RenewLease(ctx, id, j.runner, j.now().Add(j.lease))
 		switch {
+		case err != nil && j.now().Sub(rj.renewed) >= j.lease/2:
+			// The lease may run out before the database answers again, and another server take the job: stop it
+			// first, so that it never runs twice at once (the other server runs it again).
+			j.log.Error("cannot renew a job's lease: stopping it", "id", id, "err", err)
+			rj.cancel(errLeaseLost)
 		case err != nil:
 			j.log.Error("renewing a job's lease", "id", id, "err", err)
 		case !held:
 			rj.cancel(errLeaseLost)
 		case cancel:
+			rj.renewed = j.now()
 			rj.cancel(errCanceled)
+		default:
+			rj.renewed = j.now()
 		}
 	}
 	requeued, failed, err := j.st.Reclaim(ctx, j.now())

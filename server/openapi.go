@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/invopop/jsonschema"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/codomyrmex/containerization"
 	"github.com/codomyrmex/containerization/policy"
@@ -35,7 +36,7 @@ func buildOpenAPI(routes []route) map[string]any {
 		Namer: func(t reflect.Type) string {
 			return schemaName(t)
 		},
-		Mapper: textTypes,
+		Mapper: mappedTypes,
 	}
 	ref := func(v any) map[string]any {
 		sc := r.Reflect(v)
@@ -72,6 +73,9 @@ func buildOpenAPI(routes []route) map[string]any {
 		if rt.stream {
 			ok["content"] = map[string]any{"text/event-stream": map[string]any{"schema": map[string]any{"type": "string",
 				"description": "progress events (data: an Event as JSON), then an end event (data: the Job)"}}}
+		} else if rt.text {
+			ok["content"] = map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string",
+				"description": "the Prometheus text exposition format (version 0.0.4)"}}}
 		} else if rt.out != nil {
 			ok["content"] = map[string]any{"application/json": map[string]any{"schema": ref(rt.out)}}
 		}
@@ -105,9 +109,13 @@ func buildOpenAPI(routes []route) map[string]any {
 	}
 }
 
-// textTypes are the schemas of the types that marshal themselves as text, which reflection cannot see.
-func textTypes(t reflect.Type) *jsonschema.Schema {
+// mappedTypes are the schemas of the types that marshal themselves otherwise than their Go type reads, which
+// reflection cannot see.
+func mappedTypes(t reflect.Type) *jsonschema.Schema {
 	switch t {
+	case reflect.TypeFor[runtime.RawExtension](): // its JSON is the object it holds, or null: any value
+		anything := *jsonschema.TrueSchema
+		return &anything
 	case reflect.TypeFor[policy.Date]():
 		return &jsonschema.Schema{Type: "string", Format: "date"}
 	case reflect.TypeFor[policy.Duration]():

@@ -22,12 +22,7 @@ import (
 func TestServeProcess(t *testing.T) {
 	testenv.Engine(t) // DOCKER_HOST names the test engine for the child too
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "myrmex")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/myrmex")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildMyrmex(t)
 	statePath := filepath.Join(dir, "state.db")
 	run := func(args ...string) (string, int) {
 		cmd := exec.Command(bin, args...)

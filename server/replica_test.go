@@ -3,14 +3,17 @@ package server_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,16 +22,39 @@ import (
 	"github.com/codomyrmex/containerization/server/state"
 )
 
-// buildMyrmex builds the CLI into a temporary directory.
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+	buildDir  string
+)
+
+// buildMyrmex builds the CLI once for the package's tests (TestMain removes it).
 func buildMyrmex(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "myrmex")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/myrmex")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "myrmex-server-test-"); buildErr != nil {
+			return
+		}
+		builtBin = filepath.Join(buildDir, "myrmex")
+		build := exec.Command("go", "build", "-o", builtBin, "./cmd/myrmex")
+		build.Dir = ".."
+		if out, err := build.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return bin
+	return builtBin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
 }
 
 // replica is a myrmex serve process.
@@ -231,5 +257,172 @@ func TestReplicasTakeOver(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(seen, "\n"), "replica-b starts it again") {
 		t.Errorf("the stream through replica-b did not tell of the takeover: %v", seen)
+	}
+}
+
+// tcpProxy forwards connections to target until it is cut: then it drops every connection and refuses new ones
+// (a replica cut from its database: a fault the real PostgreSQL cannot make for one client alone).
+type tcpProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	cut    bool
+}
+
+func newTCPProxy(t *testing.T, target string) *tcpProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpProxy{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); p.setCut(true) })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			if p.cut {
+				p.mu.Unlock()
+				c.Close()
+				continue
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				p.mu.Unlock()
+				c.Close()
+				continue
+			}
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			go func() { io.Copy(u, c); u.Close() }()
+			go func() { io.Copy(c, u); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *tcpProxy) setCut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
+	if cut {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
+	}
+}
+
+// hangRegistry accepts connections and never answers, and records when each opens and closes (the client gave
+// up: its job stopped).
+type hangRegistry struct {
+	ln     net.Listener
+	mu     sync.Mutex
+	opened []time.Time
+	closed []time.Time
+}
+
+func newHangRegistry(t *testing.T) *hangRegistry {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &hangRegistry{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			h.mu.Lock()
+			h.opened = append(h.opened, time.Now())
+			h.mu.Unlock()
+			go func() {
+				io.Copy(io.Discard, c) // until the client closes
+				c.Close()
+				h.mu.Lock()
+				h.closed = append(h.closed, time.Now())
+				h.mu.Unlock()
+			}()
+		}
+	}()
+	return h
+}
+
+func (h *hangRegistry) counts() (opened, closed int, firstClosed, lastOpened time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.closed) > 0 {
+		firstClosed = h.closed[0]
+	}
+	if len(h.opened) > 0 {
+		lastOpened = h.opened[len(h.opened)-1]
+	}
+	return len(h.opened), len(h.closed), firstClosed, lastOpened
+}
+
+// A replica cut from its database stops its job before its lease can run out, and only then does another
+// replica start it again: the job is never run by two at once (the registry the job pulls from sees the first
+// run's connection close before the second run's opens).
+func TestReplicaCutFromDatabase(t *testing.T) {
+	testenv.Engine(t)
+	where := testenv.Postgres(t)
+	u, err := url.Parse(where)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newTCPProxy(t, u.Host)
+	viaProxy := *u
+	viaProxy.Host = proxy.ln.Addr().String()
+	bin := buildMyrmex(t)
+	tokCmd := exec.Command(bin, "serve", "token", "create", "cut", "--scope", "operate", "--expires", "1h")
+	tokCmd.Env = append(os.Environ(), "MYRMEX_SERVE_STATE="+where)
+	out, err := tokCmd.Output()
+	token := strings.TrimSpace(string(out))
+	if err != nil {
+		t.Fatalf("token create = %q %v", out, err)
+	}
+	hang := newHangRegistry(t)
+	e := startReplica(t, bin, viaProxy.String(), "replica-e")
+	st, body := e.do(t, token, "POST", "/v1/registry", `{"operation":"pull","image_name":"`+hang.ln.Addr().String()+`/hang:1"}`)
+	var job state.Job
+	if err := json.Unmarshal(body, &job); st != 202 || err != nil {
+		t.Fatalf("pull = %d %s", st, body)
+	}
+	if !until(20*time.Second, func() bool { o, _, _, _ := hang.counts(); return o > 0 }) {
+		t.Fatal("the job never reached the registry")
+	}
+	f := startReplica(t, bin, where, "replica-f")
+	proxy.setCut(true)
+	cut := time.Now()
+	if !until(30*time.Second, func() bool {
+		j := f.job(t, token, job.ID)
+		return j.Runner == "replica-f" && j.State == state.JobRunning
+	}) {
+		t.Fatalf("replica-f did not take the job over: %+v", f.job(t, token, job.ID))
+	}
+	if !until(10*time.Second, func() bool { o, _, _, _ := hang.counts(); return o >= 2 }) {
+		t.Fatal("replica-f's run never reached the registry")
+	}
+	opened, closed, firstClosed, lastOpened := hang.counts()
+	if closed < 1 || !firstClosed.Before(lastOpened) {
+		t.Errorf("the registry saw %d connections opened and %d closed; the first run's closed at %s, the second's opened at %s (cut at %s): two runs at once",
+			opened, closed, firstClosed.Format("15:04:05.000"), lastOpened.Format("15:04:05.000"), cut.Format("15:04:05.000"))
+	}
+	// e comes back: it does not record anything for the job it lost; f's run is the job's.
+	proxy.setCut(false)
+	time.Sleep(4 * time.Second)
+	if j := f.job(t, token, job.ID); j.Runner != "replica-f" || j.State != state.JobRunning || j.Attempts != 2 {
+		t.Errorf("after replica-e came back: %+v", j)
+	}
+	if st, _ := f.do(t, token, "DELETE", "/v1/jobs/"+job.ID, ""); st != 202 {
+		t.Errorf("cancel = %d", st)
+	}
+	if !until(10*time.Second, func() bool { return f.job(t, token, job.ID).State == state.JobCanceled }) {
+		t.Errorf("the job after cancel: %+v", f.job(t, token, job.ID))
 	}
 }

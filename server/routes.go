@@ -27,6 +27,7 @@ type route struct {
 	status       int // the status of success
 	query        []param
 	stream       bool // answers text/event-stream
+	text         bool // answers text/plain (the Prometheus text format)
 	handle       func(s *Server, c *call) (int, any, error)
 
 	// pattern is the router's pattern when path's parameters cannot say it (one that holds slashes: chi's
@@ -304,6 +305,13 @@ func (s *Server) table() []route {
 				return 200, nil, nil
 			}},
 
+		// Metrics.
+		{method: "GET", path: "/metrics", scope: state.ScopeRead, id: "metrics", summary: "Metrics in the Prometheus text format: the running containers' ContainerMetrics (from a sample taken in the background), jobs, scan findings, policy refusals",
+			status: 200, text: true, handle: func(s *Server, c *call) (int, any, error) {
+				s.metrics.handler.ServeHTTP(c.req.Context().Value(writerKey{}).(http.ResponseWriter), c.req)
+				return 200, nil, nil
+			}},
+
 		// Administration.
 		{method: "GET", path: "/v1/audit", scope: state.ScopeAdmin, id: "audit", summary: "The audit log: every change made through the API, newest first",
 			query: []param{{"limit", "integer", "at most this many (1 to 1000)"}, {"before", "integer", "entries older than this id"}},
@@ -322,6 +330,9 @@ func (s *Server) table() []route {
 				}
 				return 200, AuditLog{Entries: log}, nil
 			}},
+
+		// Kubernetes admission: kube-apiserver's calls, no token.
+		s.admissionRoute(),
 	}, s.kubernetesRoutes(), s.registryRoutes(), s.scanRoutes(), s.pipelineRoutes(), s.policyRoutes())
 }
 

@@ -1,11 +1,11 @@
 // Package server is `myrmex serve`: the six functions of the specification over authenticated HTTP/JSON, long
 // operations as jobs whose progress streams over Server-Sent Events, durable state (package state), an audit log,
-// and an OpenAPI 3.1 document generated from the same Go types the handlers use.
+// an OpenAPI 3.1 document generated from the same Go types the handlers use, and Prometheus metrics (GET /metrics).
 //
-// Every route but GET /v1/health needs a token (Authorization: Bearer myx_…) whose scope covers the route's:
-// read for what only reads, operate for what changes containers, images, registries and deployments, admin for
-// the audit log and tokens. Errors are containerization.ErrorObject ({"error": {…}}) with the status of the
-// error's kind (errdefs.Kinds).
+// Every route but GET /v1/health and POST /v1/admission (the admission webhook, see [AdmissionConfig]) needs a
+// token (Authorization: Bearer myx_…) whose scope covers the route's: read for what only reads, operate for what
+// changes containers, images, registries and deployments, admin for the audit log and tokens. Errors are
+// containerization.ErrorObject ({"error": {…}}) with the status of the error's kind (errdefs.Kinds).
 package server
 
 import (
@@ -39,7 +39,9 @@ type Config struct {
 	// FailedAuthLimit is how many failed authentications one client address may make per minute before it is
 	// refused with 429 for the rest of that minute (default 20).
 	FailedAuthLimit int
-	Logger          *slog.Logger
+	// Admission configures the validating admission webhook, POST /v1/admission (off by default).
+	Admission AdmissionConfig
+	Logger    *slog.Logger
 	// Now is the clock (tests move it); nil means time.Now.
 	Now func() time.Time
 
@@ -58,16 +60,25 @@ type Config struct {
 	// KeepJobs and KeepJobsFor bound the ended jobs kept, with their events and results (default 10000, 30 days).
 	KeepJobs    int
 	KeepJobsFor time.Duration
+
+	// MetricsInterval is how often the running containers are sampled for GET /metrics (default 15s); a
+	// negative one samples none. A scrape reads the last sample: it never waits for the engine.
+	MetricsInterval time.Duration
+	// MetricsTimeout bounds one sampling (default 5s): the containers not sampled by then are left out of it.
+	MetricsTimeout time.Duration
+	// MetricsForeign samples every running container of the engine, not only Myrmex's.
+	MetricsForeign bool
 }
 
 // Server serves the API. Its jobs run until they end, whatever happens to the requests that started them;
 // Close cancels them.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	routes []route
-	jobs   *jobs
-	limit  *limiter
+	cfg     Config
+	log     *slog.Logger
+	routes  []route
+	jobs    *jobs
+	limit   *limiter
+	metrics *metrics
 }
 
 // New makes a server over cfg and starts its part of the job queue: jobs queued (by it, by another replica, or
@@ -84,6 +95,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Admission.Timeout <= 0 {
+		cfg.Admission.Timeout = DefaultAdmissionTimeout
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -105,8 +119,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.KeepJobsFor = 30 * 24 * time.Hour
 	}
 	s := &Server{cfg: cfg, log: log, limit: newLimiter(cfg.FailedAuthLimit, cfg.Now)}
+	s.metrics = newMetrics(cfg, log, s.sampleContainers)
 	s.jobs = newJobs(cfg.State, jobsConfig{runner: cfg.Runner, lease: cfg.JobLease, poll: cfg.JobPoll, max: cfg.MaxJobs,
-		keep: cfg.KeepJobs, maxAge: cfg.KeepJobsFor, log: log, now: cfg.Now, kinds: s.jobKinds()})
+		keep: cfg.KeepJobs, maxAge: cfg.KeepJobsFor, log: log, now: cfg.Now, kinds: s.jobKinds(), ended: s.metrics.jobEnded})
 	s.routes = s.table()
 	s.jobs.start()
 	if cfg.ScheduleEvery == 0 {
@@ -119,8 +134,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Close stops the running jobs and puts them back in the queue (for another replica, or the next start).
-func (s *Server) Close() { s.jobs.close() }
+// Close stops the metrics' sampling and the running jobs, which go back to the queue (for another replica, or
+// the next start).
+func (s *Server) Close() {
+	s.metrics.close()
+	s.jobs.close()
+}
 
 // Handler is the API.
 func (s *Server) Handler() http.Handler {
@@ -209,6 +228,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 		}
 		if err != nil {
+			s.metrics.refused(containerization.PolicyVerdict(err))
 			writeError(w, err)
 			return
 		}

@@ -45,9 +45,9 @@ func newEnv(t *testing.T) *env {
 }
 
 // newEnvWith is a server over a client of cfg (an engine that is not there answers 503: enough for what checks
-// authorization alone).
-func newEnvWith(t *testing.T, cfg containerization.Config) *env {
-	return newEnvOn(t, cfg, sqlite)
+// authorization alone), with the admission webhook on; mods change the server's configuration.
+func newEnvWith(t *testing.T, cfg containerization.Config, mods ...func(*server.Config)) *env {
+	return newEnvOn(t, cfg, sqlite, mods...)
 }
 
 // backend makes a state database for one test: a SQLite file, or a PostgreSQL database of its own.
@@ -63,7 +63,7 @@ func onBoth(t *testing.T, f func(t *testing.T, b backend)) {
 	t.Run("postgres", func(t *testing.T) { f(t, postgres) })
 }
 
-func newEnvOn(t *testing.T, cfg containerization.Config, b backend) *env {
+func newEnvOn(t *testing.T, cfg containerization.Config, b backend, mods ...func(*server.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	c, err := containerization.New(ctx, cfg)
@@ -76,7 +76,11 @@ func newEnvOn(t *testing.T, cfg containerization.Config, b backend) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv, err := server.New(ctx, server.Config{Client: c, State: st, MaxBody: 64 << 10})
+	scfg := server.Config{Client: c, State: st, MaxBody: 64 << 10, Admission: server.AdmissionConfig{Enabled: true}}
+	for _, mod := range mods {
+		mod(&scfg)
+	}
+	srv, err := server.New(ctx, scfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,8 +155,9 @@ func (e *env) valid(path, method string, status any, body []byte) {
 	}
 }
 
-// Every route with no token, a wrong one, and each scope: 401 without a valid token (but the health check), 403
-// below the route's scope, and neither at or above it.
+// Every route with no token, a wrong one, and each scope: 401 without a valid token, 403 below the route's
+// scope, and neither at or above it. Public are the health check and the admission webhook only: kube-apiserver
+// calls webhooks without a token, as Gatekeeper, Kyverno and cert-manager's webhook take them (docs/server.md).
 func TestAuthorizationMatrix(t *testing.T) { onBoth(t, testAuthorizationMatrix) }
 
 func testAuthorizationMatrix(t *testing.T, b backend) {
@@ -184,6 +189,9 @@ func testAuthorizationMatrix(t *testing.T, b backend) {
 				if strings.Contains(op.Description, "scope "+string(sc)+" ") {
 					need = sc
 				}
+			}
+			if public := method+" "+path == "GET /v1/health" || method+" "+path == "POST /v1/admission"; public != (need == "") {
+				t.Errorf("%s %s: public = %v, want %v", method, path, need == "", public)
 			}
 			if need == "" {
 				if len(op.Security) != 0 {

@@ -42,14 +42,19 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 	var listen, statePath, certFile, keyFile, runner string
 	var maxJobs int
 	var lease time.Duration
+	var admission bool
+	var metricsInterval time.Duration
+	var metricsForeign bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the API over HTTP: the six functions, jobs with progress streams, tokens, audit (docs/server.md)",
 		Long: `Serve Myrmex's HTTP API (docs/server.md) on --listen: loopback unless TLS is given (--tls-cert and
 --tls-key), since the API drives the engine. Every route but GET /v1/health needs a token made with
-myrmex serve token create. State (tokens, jobs, the audit log) is kept in --state: a SQLite file for one
-server, or a PostgreSQL database (postgres://…, or MYRMEX_SERVE_STATE) that several replicas share, each job
-run by one of them. SIGINT or SIGTERM stops the server (exit 0); its running jobs go back to the queue.`,
+myrmex serve token create; --admission also serves the Kubernetes admission webhook, POST /v1/admission, which
+the API server calls without a token (it needs TLS; serve webhook-config prints its registration). State
+(tokens, jobs, the audit log) is kept in --state: a SQLite file for one server, or a PostgreSQL database
+(postgres://…, or MYRMEX_SERVE_STATE) that several replicas share, each job run by one of them. SIGINT or
+SIGTERM stops the server (exit 0); its running jobs go back to the queue.`,
 		Example: `  myrmex serve token create ci --scope operate --expires 720h
   myrmex serve --listen 127.0.0.1:8765`,
 		Args: exactArgs(0, "no arguments"),
@@ -73,7 +78,14 @@ run by one of them. SIGINT or SIGTERM stops the server (exit 0); its running job
 				return err
 			}
 			defer st.Close()
-			srv, err := server.New(ctx, server.Config{Client: g.myrmex(), State: st, Logger: g.log, Runner: runner, MaxJobs: maxJobs, JobLease: lease})
+			if admission && !tls {
+				return invalidf("--admission needs TLS (--tls-cert and --tls-key): the Kubernetes API server calls webhooks over HTTPS only")
+			}
+			if admission && g.policy == nil {
+				fmt.Fprintln(g.errOut, "myrmex: --admission without a policy (--policy, $MYRMEX_POLICY): the webhook admits everything")
+			}
+			srv, err := server.New(ctx, server.Config{Client: g.myrmex(), State: st, Logger: g.log, Runner: runner, MaxJobs: maxJobs, JobLease: lease,
+				Admission: server.AdmissionConfig{Enabled: admission}, MetricsInterval: metricsInterval, MetricsForeign: metricsForeign})
 			if err != nil {
 				return err
 			}
@@ -112,7 +124,10 @@ run by one of them. SIGINT or SIGTERM stops the server (exit 0); its running job
 	fl.DurationVar(&lease, "job-lease", 15*time.Second, "how long after a replica stops answering its running jobs are taken over")
 	fl.StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM)")
 	fl.StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
-	cmd.AddCommand(newTokenCmd(g, &statePath))
+	fl.BoolVar(&admission, "admission", false, "serve the Kubernetes admission webhook, POST /v1/admission (no token; needs TLS): see serve webhook-config")
+	fl.DurationVar(&metricsInterval, "metrics-interval", server.DefaultMetricsInterval, "how often /metrics samples the running containers (a negative one: never)")
+	fl.BoolVar(&metricsForeign, "metrics-all", false, "/metrics samples every running container of the engine, not only Myrmex's")
+	cmd.AddCommand(newTokenCmd(g, &statePath), newServeHealthCmd(g), newWebhookConfigCmd(g))
 	return cmd
 }
 

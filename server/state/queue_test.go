@@ -21,6 +21,9 @@ func onBoth(t *testing.T, f func(t *testing.T, where string)) {
 	t.Run("postgres", func(t *testing.T) { f(t, testenv.Postgres(t)) })
 }
 
+// kinds are the kinds the test runners know.
+var kinds = []string{"scan", "build"}
+
 func open(t *testing.T, where string) *state.Store {
 	t.Helper()
 	st, err := state.Open(context.Background(), where)
@@ -53,7 +56,7 @@ func TestClaimOnce(t *testing.T) {
 		now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 		first := open(t, where)
 		ids := queue(t, first, 40, now)
-		job, spec, err := first.ClaimJob(ctx, "r0", now, now.Add(time.Minute))
+		job, spec, err := first.ClaimJob(ctx, "r0", kinds, now, now.Add(time.Minute))
 		if err != nil || job == nil || job.ID != ids[0] || string(spec) != `{"image_name":"img"}` || job.State != state.JobRunning || job.Runner != "r0" || job.Attempts != 1 {
 			t.Fatalf("ClaimJob = %+v %s %v", job, spec, err)
 		}
@@ -70,7 +73,7 @@ func TestClaimOnce(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for {
-					j, _, err := st.ClaimJob(ctx, runner, now, now.Add(time.Minute))
+					j, _, err := st.ClaimJob(ctx, runner, kinds, now, now.Add(time.Minute))
 					if err != nil {
 						t.Error(err)
 						return
@@ -91,8 +94,18 @@ func TestClaimOnce(t *testing.T) {
 		if len(claimed) != len(ids) {
 			t.Errorf("%d of %d jobs claimed", len(claimed), len(ids))
 		}
-		if j, _, err := first.ClaimJob(ctx, "r9", now, now.Add(time.Minute)); j != nil || err != nil {
+		if j, _, err := first.ClaimJob(ctx, "r9", kinds, now, now.Add(time.Minute)); j != nil || err != nil {
 			t.Errorf("an empty queue gave %+v %v", j, err)
+		}
+		// A kind a runner does not know is left to the others.
+		if err := first.CreateJob(ctx, &state.Job{ID: "newer", Kind: "teleport", State: state.JobQueued, Created: now}, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		if j, _, _ := first.ClaimJob(ctx, "r9", kinds, now, now.Add(time.Minute)); j != nil {
+			t.Errorf("a runner took a kind it does not know: %+v", j)
+		}
+		if j, _, _ := first.ClaimJob(ctx, "r9", []string{"scan", "teleport"}, now, now.Add(time.Minute)); j == nil || j.ID != "newer" {
+			t.Errorf("a runner that knows the kind did not take it: %+v", j)
 		}
 	})
 }
@@ -107,7 +120,7 @@ func TestLeases(t *testing.T) {
 		st := open(t, where)
 		now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 		ids := queue(t, st, 3, now)
-		a, _, _ := st.ClaimJob(ctx, "a", now, now.Add(15*time.Second))
+		a, _, _ := st.ClaimJob(ctx, "a", kinds, now, now.Add(15*time.Second))
 		if held, cancel, err := st.RenewLease(ctx, a.ID, "a", now.Add(20*time.Second)); !held || cancel || err != nil {
 			t.Errorf("renew = %v %v %v", held, cancel, err)
 		}
@@ -127,7 +140,7 @@ func TestLeases(t *testing.T) {
 		if held, _, _ := st.RenewLease(ctx, a.ID, "a", now.Add(30*time.Second)); held {
 			t.Error("a renewed a lease it lost")
 		}
-		b, _, _ := st.ClaimJob(ctx, "b", now.Add(22*time.Second), now.Add(40*time.Second))
+		b, _, _ := st.ClaimJob(ctx, "b", kinds, now.Add(22*time.Second), now.Add(40*time.Second))
 		if b == nil || b.ID != a.ID || b.Attempts != 2 {
 			t.Fatalf("the requeued job claimed = %+v", b)
 		}
@@ -153,7 +166,7 @@ func TestLeases(t *testing.T) {
 		if j, err := st.RequestCancel(ctx, ids[1], now); err != nil || j.State != state.JobCanceled {
 			t.Errorf("cancel queued = %+v %v", j, err)
 		}
-		c, _, _ := st.ClaimJob(ctx, "c", now, now.Add(time.Minute))
+		c, _, _ := st.ClaimJob(ctx, "c", kinds, now, now.Add(time.Minute))
 		if c == nil || c.ID != ids[2] {
 			t.Fatalf("claim = %+v (the cancelled job must not be claimed)", c)
 		}
@@ -181,7 +194,7 @@ func TestLeases(t *testing.T) {
 		if n, _ := st.PruneJobs(ctx, 0, now.Add(2*time.Hour)); n != 0 {
 			t.Errorf("PruneJobs deleted %d queued jobs", n)
 		}
-		d, _, _ := st.ClaimJob(ctx, "d", now, now.Add(time.Minute))
+		d, _, _ := st.ClaimJob(ctx, "d", kinds, now, now.Add(time.Minute))
 		if err := st.ReleaseJob(ctx, d.ID, "d"); err != nil {
 			t.Fatal(err)
 		}
@@ -202,7 +215,7 @@ func TestPruneAndSchedules(t *testing.T) {
 		now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 		ids := queue(t, st, 10, now)
 		for range ids {
-			j, _, _ := st.ClaimJob(ctx, "r", now, now.Add(time.Minute))
+			j, _, _ := st.ClaimJob(ctx, "r", kinds, now, now.Add(time.Minute))
 			st.AddEvent(ctx, j.ID, "r", 0, []byte(`{}`))
 			j.State, j.Finished = state.JobSucceeded, now.Add(time.Second)
 			st.FinishJob(ctx, j, "r")

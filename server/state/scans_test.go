@@ -19,7 +19,7 @@ func TestScanHistory(t *testing.T) {
 		now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 		ids := queue(t, st, 3, now)
 		for i, id := range ids {
-			job, _, err := st.ClaimJob(ctx, "r", now, now.Add(time.Minute))
+			job, _, err := st.ClaimJob(ctx, "r", []string{"scan"}, now, now.Add(time.Minute))
 			if err != nil || job.ID != id {
 				t.Fatalf("ClaimJob = %+v, %v", job, err)
 			}

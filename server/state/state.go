@@ -569,17 +569,25 @@ func (s *Store) CreateJob(ctx context.Context, j *Job, spec []byte) error {
 	return nil
 }
 
-// ClaimJob takes the oldest queued job for runner, marks it running with a lease until lease, and returns it with
+// ClaimJob takes the oldest queued job of one of kinds (those the runner knows: a replica of an older version
+// leaves a newer kind to the others) for runner, marks it running with a lease until lease, and returns it with
 // its spec; nil when none is queued. Two replicas never take the same job (on PostgreSQL the row is locked and
 // skipped by the others; SQLite has one writer).
-func (s *Store) ClaimJob(ctx context.Context, runner string, now, lease time.Time) (*Job, []byte, error) {
+func (s *Store) ClaimJob(ctx context.Context, runner string, kinds []string, now, lease time.Time) (*Job, []byte, error) {
+	if len(kinds) == 0 {
+		return nil, nil, nil
+	}
 	lock := ""
 	if s.postgres {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
+	args := []any{JobRunning, runner, lease.UnixNano(), now.UnixNano(), JobQueued}
+	for _, k := range kinds {
+		args = append(args, k)
+	}
 	row := s.queryRow(ctx, `UPDATE jobs SET state = ?, runner = ?, lease = ?, started = ?, attempts = attempts + 1, cancel_requested = 0
-		WHERE id = (SELECT id FROM jobs WHERE state = ? ORDER BY created, id LIMIT 1`+lock+`)
-		RETURNING `+jobColumns+`, spec`, JobRunning, runner, lease.UnixNano(), now.UnixNano(), JobQueued)
+		WHERE id = (SELECT id FROM jobs WHERE state = ? AND kind IN (?`+strings.Repeat(", ?", len(kinds)-1)+`) ORDER BY created, id LIMIT 1`+lock+`)
+		RETURNING `+jobColumns+`, spec`, args...)
 	var j Job
 	var created, started, finished int64
 	var result, jerr, spec string
