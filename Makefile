@@ -51,7 +51,8 @@ images: engine-up
 
 # test: install and start what the tests need (the engine; a Kubernetes control plane built once from its Go
 # modules into ~/.cache/myrmex, about 7 minutes cold; cosign, built the same way, about 8 minutes cold; Debian's
-# PostgreSQL on loopback, for the server's state), vet, run
+# PostgreSQL on loopback, for the server's state; Debian's Chromium and poppler-utils, and axe-core from the npm
+# registry, for the dashboard's and the report's tests), vet, run
 # every test against the real engine and registries (the output is searched for canary secrets, see
 # scripts/test.sh), stop what it started.
 test:
@@ -60,6 +61,7 @@ test:
 	  GO=$(GO) scripts/kube.sh up && \
 	  GO=$(GO) scripts/cosign.sh build && \
 	  scripts/postgres.sh up && eval "$$(scripts/postgres.sh env)" && \
+	  scripts/browser.sh install && eval "$$(scripts/browser.sh env)" && \
 	  GO=$(GO) GOTESTFLAGS="$(GOTESTFLAGS)" scripts/test.sh
 
 # demo: the main job end to end, as a pipeline run (examples/pipeline.yaml): the vulnerable app refused at its scan
