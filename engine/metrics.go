@@ -296,3 +296,90 @@ func (c *Client) MetricsAll(ctx context.Context, opts MetricsOptions) ([]Contain
 	}
 	return out, errors.Join(failed...)
 }
+
+// WatchMetrics follows one container's resource use as it happens: fn gets a sample about every second while
+// the container runs (from the engine's stats stream, each reading a rate over the second before it), and one
+// when it stops, starts or goes through a restart (its state is read again every few seconds, for health and
+// restarts). It returns when ctx ends (nil), when fn returns an error (that error), or when the container goes
+// away (ErrNotFound).
+func (c *Client) WatchMetrics(ctx context.Context, name string, fn func(ContainerMetrics) error) error {
+	ins, err := c.Inspect(ctx, name)
+	if err != nil {
+		return err
+	}
+	id := ins.ID
+	for ctx.Err() == nil {
+		if ins.State == nil || !ins.State.Running {
+			if err := fn(ComputeMetrics(ins, nil, time.Now())); err != nil {
+				return err
+			}
+			// Stopped: look again every two seconds until it runs (or goes away, or ctx ends).
+			for ctx.Err() == nil && (ins.State == nil || !ins.State.Running) {
+				t := time.NewTimer(2 * time.Second)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return nil
+				case <-t.C:
+				}
+				if ins, err = c.Inspect(ctx, id); err != nil {
+					return quietEnd(ctx, err)
+				}
+			}
+			continue
+		}
+		if err := c.streamStats(ctx, id, &ins, fn); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		// The stream ended: the container stopped (or restarts). Read what it is now.
+		if ins, err = c.Inspect(ctx, id); err != nil {
+			return quietEnd(ctx, err)
+		}
+	}
+	return nil
+}
+
+func quietEnd(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// streamStats reads the engine's stats stream of a running container until it ends, handing fn each reading
+// that has a previous one (a rate needs two); ins is read again every five seconds.
+func (c *Client) streamStats(ctx context.Context, id string, ins *container.InspectResponse, fn func(ContainerMetrics) error) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res, err := c.api.ContainerStats(sctx, id, client.ContainerStatsOptions{Stream: true})
+	if err != nil {
+		return quietEnd(ctx, c.classify(err))
+	}
+	defer closeQuietly(res.Body)
+	dec := json.NewDecoder(res.Body)
+	reread := time.Now()
+	for {
+		var st container.StatsResponse
+		if err := dec.Decode(&st); err != nil {
+			return nil // the stream ended: the caller reads the state
+		}
+		if st.PreCPUStats.SystemUsage == 0 && st.PreCPUStats.CPUUsage.TotalUsage == 0 {
+			continue // the first reading: nothing to make a rate of
+		}
+		if time.Since(reread) >= 5*time.Second {
+			if again, err := c.Inspect(ctx, id); err == nil {
+				*ins = again
+			}
+			reread = time.Now()
+		}
+		if !st.Read.IsZero() && ins.State != nil && !ins.State.Running {
+			return nil
+		}
+		if err := fn(ComputeMetrics(*ins, &st, time.Now())); err != nil {
+			return err
+		}
+	}
+}

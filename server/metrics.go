@@ -374,3 +374,10 @@ func shortID(id string) string {
 type slogPrinter struct{ log *slog.Logger }
 
 func (p slogPrinter) Println(v ...any) { p.log.Error("/metrics", "err", fmt.Sprint(v...)) }
+
+// last is the last sample kept, and when it was taken.
+func (cs *containerSampler) last() ([]containerSample, time.Time) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.samples, cs.taken
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/codomyrmex/containerization"
 	"github.com/codomyrmex/containerization/errdefs"
 	"github.com/codomyrmex/containerization/server/state"
+	"github.com/codomyrmex/containerization/web"
 )
 
 // Config configures a [Server].
@@ -79,6 +80,7 @@ type Server struct {
 	jobs    *jobs
 	limit   *limiter
 	metrics *metrics
+	streams chan struct{} // a slot per live stream open (MaxStreams)
 }
 
 // New makes a server over cfg and starts its part of the job queue: jobs queued (by it, by another replica, or
@@ -118,7 +120,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.KeepJobsFor <= 0 {
 		cfg.KeepJobsFor = 30 * 24 * time.Hour
 	}
-	s := &Server{cfg: cfg, log: log, limit: newLimiter(cfg.FailedAuthLimit, cfg.Now)}
+	s := &Server{cfg: cfg, log: log, limit: newLimiter(cfg.FailedAuthLimit, cfg.Now), streams: make(chan struct{}, MaxStreams)}
 	s.metrics = newMetrics(cfg, log, s.sampleContainers)
 	s.jobs = newJobs(cfg.State, jobsConfig{runner: cfg.Runner, lease: cfg.JobLease, poll: cfg.JobPoll, max: cfg.MaxJobs,
 		keep: cfg.KeepJobs, maxAge: cfg.KeepJobsFor, log: log, now: cfg.Now, kinds: s.jobKinds(), ended: s.metrics.jobEnded})
@@ -150,9 +152,11 @@ func (s *Server) Handler() http.Handler {
 	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody(fmt.Errorf("method %s is not allowed on %s", req.Method, req.URL.Path), "method_not_allowed"))
 	})
+	r.Use(securityHeaders)
 	for _, rt := range s.routes {
 		r.Method(rt.method, cmp.Or(rt.pattern, rt.path), s.wrap(rt))
 	}
+	web.Mount(r)
 	return r
 }
 
@@ -178,6 +182,10 @@ func CheckListen(addr string, tls bool) error {
 type call struct {
 	token *state.Token
 	req   *http.Request
+	// session is the dashboard's session the request was made with (nil for a bearer token); sessionValue its
+	// cookie's value.
+	session      *state.Session
+	sessionValue string
 }
 
 // wrap authenticates, authorises, bounds the body, runs the handler, writes its answer and audits a change.
@@ -189,13 +197,27 @@ func (s *Server) wrap(rt route) http.Handler {
 			addr := clientAddr(r)
 			if s.limit.blocked(addr) {
 				w.Header().Set("Retry-After", "60")
-				writeJSON(w, http.StatusTooManyRequests, errorBody(errors.New("too many failed authentications from this address: wait a minute"), "rate_limited"))
+				writeJSON(w, http.StatusTooManyRequests, errorBody(errRateLimited, "rate_limited"))
 				return
 			}
 			tok, ok, err := s.authenticate(r)
 			if err != nil {
 				writeError(w, err)
 				return
+			}
+			if !ok && r.Header.Get("Authorization") == "" {
+				sess, value, sok, csrfErr, err := s.sessionAuth(r)
+				if err != nil {
+					writeError(w, err)
+					return
+				}
+				if csrfErr != nil {
+					writeJSON(w, http.StatusForbidden, errorBody(csrfErr, "csrf"))
+					return
+				}
+				if sok {
+					tok, ok, c.session, c.sessionValue = &sess.Token, true, sess, value
+				}
 			}
 			if !ok {
 				if r.Header.Get("Authorization") != "" { // a wrong token, not a missing one, is a failed login
@@ -229,6 +251,10 @@ func (s *Server) wrap(rt route) http.Handler {
 		}
 		if err != nil {
 			s.metrics.refused(containerization.PolicyVerdict(err))
+			if errors.Is(err, errRateLimited) {
+				writeJSON(w, http.StatusTooManyRequests, errorBody(err, "rate_limited"))
+				return
+			}
 			writeError(w, err)
 			return
 		}

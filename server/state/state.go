@@ -158,6 +158,15 @@ var migrations = []migration{
 	{sqlite: `CREATE INDEX scans_image ON scans (image, time)`},
 	{sqlite: `CREATE INDEX scans_digest ON scans (digest, time)`},
 	{sqlite: `CREATE INDEX scans_time ON scans (time)`},
+	// The dashboard's sign-ins: a browser holds a session (its value in an HttpOnly cookie, only its hash here)
+	// made from a token, which it never sees again; the session goes with its token.
+	{sqlite: `CREATE TABLE sessions (
+		hash TEXT PRIMARY KEY,
+		token TEXT NOT NULL REFERENCES tokens (name) ON DELETE CASCADE,
+		created BIGINT NOT NULL,
+		expires BIGINT NOT NULL
+	)`},
+	{sqlite: `CREATE INDEX sessions_expires ON sessions (expires)`},
 }
 
 // Open opens the state named by where: a postgres:// (or postgresql://) URL, or the path of a SQLite database.
