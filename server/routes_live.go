@@ -142,7 +142,10 @@ func (s *Server) liveStream(c *call, run func(send func(event string, v any) err
 		return nil
 	}
 	done := make(chan struct{})
+	var beats sync.WaitGroup
+	beats.Add(1)
 	go func() {
+		defer beats.Done()
 		t := time.NewTicker(15 * time.Second)
 		defer t.Stop()
 		for {
@@ -160,6 +163,7 @@ func (s *Server) liveStream(c *call, run func(send func(event string, v any) err
 	}()
 	err := run(send)
 	close(done)
+	beats.Wait() // nothing writes to w once this handler returns
 	mu.Lock()
 	defer mu.Unlock()
 	if err != nil && !started {
