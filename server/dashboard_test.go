@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
+	"os"
 	"net/http"
 	"net/http/cookiejar"
 	"path/filepath"
@@ -11,8 +13,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/moby/moby/client"
 
 	"github.com/codomyrmex/containerization"
+	"github.com/codomyrmex/containerization/internal/testenv"
 	"github.com/codomyrmex/containerization/internal/testimages"
 	"github.com/codomyrmex/containerization/server"
 	"github.com/codomyrmex/containerization/server/state"
@@ -301,6 +305,24 @@ func TestDashboardContainers(t *testing.T) {
 		t.Errorf("markup ran: window.__xss = %v", x)
 	}
 	p.check("container after stop")
+
+	// A job followed live: a build's steps show as they come, then its result.
+	buildCtx := t.TempDir()
+	if err := os.WriteFile(filepath.Join(buildCtx, "Dockerfile"), []byte("FROM "+testimages.Busybox+"\nRUN sleep 3\nLABEL ui="+run+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	built := "myrmex.local/ui-build:" + run[strings.LastIndex(run, "-")+1:]
+	eng := testenv.Engine(t)
+	t.Cleanup(func() { _, _ = eng.API().ImageRemove(context.Background(), built, client.ImageRemoveOptions{Force: true}) })
+	id := e.startJob("/v1/builds", map[string]any{"image_name": built, "context_path": buildCtx, "scan": "off", "no_cache": true})
+	p.open("#/jobs/"+id, "#events")
+	p.until(2*time.Minute, `document.querySelectorAll('#events li').length > 0`, "document.querySelector('main').innerText")
+	p.until(3*time.Minute, `document.querySelector('#result pre') && document.querySelector('main .badge').innerText === 'succeeded'`, "document.querySelector('main').innerText")
+	if got := js[string](p, `document.getElementById('events').innerText`); !strings.Contains(got, "build") {
+		t.Errorf("the build's events: %q", got)
+	}
+	p.shot("dashboard-job")
+	p.check("job")
 
 	// A phone: the sections behind the menu button, nothing wider than the screen.
 	ph := e.tab(t, 390, 844)
