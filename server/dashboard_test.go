@@ -3,9 +3,9 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"net/http"
 	"net/http/cookiejar"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -313,7 +313,9 @@ func TestDashboardContainers(t *testing.T) {
 	}
 	built := "myrmex.local/ui-build:" + run[strings.LastIndex(run, "-")+1:]
 	eng := testenv.Engine(t)
-	t.Cleanup(func() { _, _ = eng.API().ImageRemove(context.Background(), built, client.ImageRemoveOptions{Force: true}) })
+	t.Cleanup(func() {
+		_, _ = eng.API().ImageRemove(context.Background(), built, client.ImageRemoveOptions{Force: true})
+	})
 	id := e.startJob("/v1/builds", map[string]any{"image_name": built, "context_path": buildCtx, "scan": "off", "no_cache": true})
 	p.open("#/jobs/"+id, "#events")
 	p.until(2*time.Minute, `document.querySelectorAll('#events li').length > 0`, "document.querySelector('main').innerText")
