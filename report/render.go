@@ -146,7 +146,7 @@ type view struct {
 // chart is the bar chart of the counts by severity, in SVG user units.
 type chart struct {
 	Width, Height, LabelW int
-	Bars          []bar
+	Bars                  []bar
 }
 
 type bar struct {
