@@ -342,3 +342,10 @@ func title(description string, n int) string {
 	}
 	return line
 }
+
+// CheckPDF reports whether a PDF can be printed here: ErrUnavailable, saying what to install, without a headless
+// browser. Callers check it before the work whose report they would print.
+func CheckPDF() error {
+	_, err := browser.Find()
+	return err
+}
