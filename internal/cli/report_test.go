@@ -71,7 +71,7 @@ func TestReportRefusesWrongInput(t *testing.T) {
 			var obj struct {
 				Error containerization.ErrorObject `json:"error"`
 			}
-			if (json.Unmarshal([]byte(r.stderr), &obj) != nil || obj.Error.Code == "") {
+			if json.Unmarshal([]byte(r.stderr), &obj) != nil || obj.Error.Code == "" {
 				t.Errorf("myrmex %q -o json: stderr %q, want the JSON error object", c.args, r.stderr)
 			}
 		})
