@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/client"
+
 	"github.com/codomyrmex/containerization"
 	"github.com/codomyrmex/containerization/errdefs"
 	"github.com/codomyrmex/containerization/internal/testenv"
@@ -222,5 +224,54 @@ func checkFirstPage(t *testing.T, pdf []byte) {
 			t.Fatal(err)
 		}
 		t.Logf("wrote %s", p)
+	}
+}
+
+// The report of an image myrmex optimize made shows the before and after its labels record; the original's has
+// no optimization section.
+func TestReportOfAnOptimizedImage(t *testing.T) {
+	eng := testenv.Engine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := testimages.Ensure(ctx, eng); err != nil {
+		t.Fatal(err)
+	}
+	run := testenv.NewRun(t, eng)
+	c, err := containerization.New(ctx, containerization.Config{Engine: eng})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	target := "myrmex.local/report-optimized:" + run.ID
+	t.Cleanup(func() {
+		_, _ = eng.API().ImageRemove(context.Background(), target, client.ImageRemoveOptions{Force: true})
+	})
+	res, err := c.OptimizeContainers(ctx, testimages.Busybox, "size", containerization.OptimizeOptions{OptimizedImage: target, NoScan: true})
+	if err != nil {
+		t.Fatalf("OptimizeContainers = %v", err)
+	}
+	opts := report.Options{ScanType: "compliance", ScanOptions: containerization.ScanOptions{Cache: t.TempDir()}}
+	r, err := report.Build(ctx, c, target, opts)
+	if err != nil {
+		t.Fatalf("Build(%s) = %v", target, err)
+	}
+	o := r.Optimization
+	if o == nil || o.Source != testimages.Busybox || o.Type != "size" || o.LayersBefore != res.LayersBefore || o.LayersAfter != 1 ||
+		o.FilesAfter != res.FilesAfter || o.ContentAfter == 0 || o.ContentAfter > o.ContentBefore {
+		t.Errorf("Optimization = %+v, want busybox's size optimization (result %+v)", o, res.Result)
+	}
+	if r.ImageID == "" || r.Verdict != report.VerdictNone || len(r.Notes) == 0 {
+		t.Errorf("Build = image ID %q, verdict %s, notes %q; want an ID, none, notes on what an engine image lacks", r.ImageID, r.Verdict, r.Notes)
+	}
+	doc, err := report.HTML(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), `id="optimization"`) || !strings.Contains(string(doc), testimages.Busybox) {
+		t.Errorf("the HTML has no optimization section naming %s", testimages.Busybox)
+	}
+	orig, err := report.Build(ctx, c, testimages.Busybox, opts)
+	if err != nil || orig.Optimization != nil {
+		t.Errorf("Build(%s) = optimization %+v, %v; want none", testimages.Busybox, orig.Optimization, err)
 	}
 }
