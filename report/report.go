@@ -182,7 +182,8 @@ func Build(ctx context.Context, c *containerization.Client, image string, opts O
 			}
 		}
 		if err := step("policy", func() error {
-			v, err := c.CheckPolicy(ctx, image, containerization.CheckPolicyOptions{Gate: gate, Policy: pol, Registry: ro, Scan: res,
+			// The gates take a reference: docker:// says where a scan reads, not what the image is called.
+			v, err := c.CheckPolicy(ctx, strings.TrimPrefix(image, registry.SourceRemote), containerization.CheckPolicyOptions{Gate: gate, Policy: pol, Registry: ro, Scan: res,
 				Engine: opts.ScanOptions.Engine})
 			r.PolicyVerdict = v
 			return err
@@ -242,11 +243,7 @@ func refByDigest(image, digest string) string {
 	if i := strings.LastIndex(bare, ":"); i > strings.LastIndex(bare, "/") {
 		bare = bare[:i]
 	}
-	out := bare + "@" + digest
-	if scheme != "" {
-		out = scheme + "://" + out
-	}
-	return out
+	return scheme + bare + "@" + digest
 }
 
 // FromScan is the report of a scan result alone (generate_security_report(scan_result)): nothing else is
