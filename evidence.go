@@ -91,14 +91,25 @@ func (c *Client) attachScan(ctx context.Context, imageName string, res *Security
 // AttachedScans lists the scans attached to an image in its registry (imageName a reference with a tag or a
 // digest), newest first.
 func (c *Client) AttachedScans(ctx context.Context, imageName string, ro RegistryOptions) ([]policy.Evidence, error) {
+	return c.attached(ctx, "scans", imageName, ro, policy.ScanArtifactType)
+}
+
+// AttachedEvidence lists every artifact attached to an image in its registry (scans, SBOMs, and what other tools
+// attach through the referrers API), newest first.
+func (c *Client) AttachedEvidence(ctx context.Context, imageName string, ro RegistryOptions) ([]policy.Evidence, error) {
+	return c.attached(ctx, "evidence", imageName, ro)
+}
+
+// attached lists the artifacts of the types given (all when none) attached to an image in its registry.
+func (c *Client) attached(ctx context.Context, op, imageName string, ro RegistryOptions, artifactTypes ...string) ([]policy.Evidence, error) {
 	fail := func(err error) ([]policy.Evidence, error) {
-		return nil, &RegistryError{Op: "scans", Image: imageName, Err: err}
+		return nil, &RegistryError{Op: op, Image: imageName, Err: err}
 	}
 	digest, ropts, ep, err := c.resolveDigest(ctx, imageName, ro)
 	if err != nil {
 		return fail(err)
 	}
-	list, err := policy.List(ctx, digest, []string{policy.ScanArtifactType}, ropts.RemoteOptions(ctx, ep)...)
+	list, err := policy.List(ctx, digest, artifactTypes, ropts.RemoteOptions(ctx, ep)...)
 	if err != nil {
 		return fail(registry.Classify(err, ep.Host, digest.String()))
 	}

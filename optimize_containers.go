@@ -381,3 +381,40 @@ func (c *Client) measurer(eng *engine.Client, opts OptimizeOptions) (*optimize.M
 		},
 	}, nil
 }
+
+// OptimizationRecord is what an image records of the optimization that made it (the labels [optimize.Record]
+// reads): nil, with no error, when it records none. imageName is read as ScanContainerSecurity reads it; only its
+// configuration is read.
+//
+// Errors are *[OptimizationError] (Op "record"): ErrInvalidArgument for an empty name, ErrNotFound for a missing
+// image, or the engine's or registry's failure.
+func (c *Client) OptimizationRecord(ctx context.Context, imageName string, ro RegistryOptions) (*optimize.Record, error) {
+	fail := func(err error) (*optimize.Record, error) {
+		return nil, &OptimizationError{Op: "record", Image: imageName, Err: err}
+	}
+	if strings.TrimSpace(imageName) == "" {
+		return fail(fmt.Errorf("%w: an image name is required", ErrInvalidArgument))
+	}
+	if !c.fromRegistry(ctx, imageName, nil) && !registry.IsLocalSource(imageName) {
+		// The engine's inspect has the labels: opening the image would export it.
+		eng, err := c.engine(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		info, err := eng.InspectImage(ctx, strings.TrimPrefix(imageName, registry.SourceDaemon))
+		if err != nil {
+			return fail(err)
+		}
+		return optimize.RecordOf(info.Labels), nil
+	}
+	img, cleanup, err := c.openImage(ctx, imageName, nil, ro)
+	if err != nil {
+		return fail(err)
+	}
+	defer cleanup()
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return fail(fmt.Errorf("reading the configuration of %s: %w", imageName, err))
+	}
+	return optimize.RecordOf(cf.Config.Labels), nil
+}

@@ -26,6 +26,9 @@ type CheckPolicyOptions struct {
 	// Registry has the credentials and CA that read the image from its registry (and scan it there).
 	Registry RegistryOptions
 	Engine   *engine.Client
+	// Scan is the image's scan to judge it on, instead of one attached to its digest or a new one (a report
+	// gives the scan it shows, so that the verdict is about the same findings).
+	Scan *SecurityScanResult
 }
 
 // PolicyGates are the gates a policy holds images at, in the order an image meets them.
@@ -85,6 +88,7 @@ func (c *Client) CheckPolicy(ctx context.Context, imageName string, opts CheckPo
 			}
 		}
 	}
+	img.scan = opts.Scan
 	v, err := c.holdToPolicy(ctx, gate, pol, eng, []gateImage{img}, nil)
 	var refused *policy.Error
 	if errors.As(err, &refused) {

@@ -1,6 +1,7 @@
 package containerization
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -216,6 +217,12 @@ func resultOf(imageName string, rep *scan.Report) *SecurityScanResult {
 			v.IgnoreReason = ig.Reason
 			res.Ignored = append(res.Ignored, v)
 		}
+	}
+	for _, p := range rep.Packages {
+		if res.PackageEcosystems == nil {
+			res.PackageEcosystems = map[string]int{}
+		}
+		res.PackageEcosystems[cmp.Or(p.Ecosystem, "unknown")]++
 	}
 	if rep.Compliance != nil {
 		score := rep.Compliance.Score

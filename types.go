@@ -202,8 +202,10 @@ type SecurityScanResult struct {
 	Ignored []Vulnerability `json:"ignored,omitempty"`
 	// Compliance lists every compliance check and its outcome.
 	Compliance []ComplianceCheck `json:"compliance,omitempty"`
-	// PackagesScanned counts the packages found in the image.
-	PackagesScanned int `json:"packages_scanned"`
+	// PackagesScanned counts the packages found in the image; PackageEcosystems counts them by ecosystem
+	// (Debian:12, npm, Go…), the SBOM's summary.
+	PackagesScanned   int            `json:"packages_scanned"`
+	PackageEcosystems map[string]int `json:"package_ecosystems,omitempty"`
 	// Warnings say what the scan could not see: an ecosystem missing from the database, a stale database,
 	// files skipped.
 	Warnings []string `json:"warnings"`

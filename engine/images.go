@@ -56,6 +56,30 @@ func (c *Client) ImageExists(ctx context.Context, ref string) (bool, error) {
 	return false, err
 }
 
+// ImageInfo is what the engine says of an image in its store.
+type ImageInfo struct {
+	// ID is the image's ID (the digest of its configuration); RepoDigests its manifest digests in the registries
+	// it was pushed to or pulled from (repo@sha256:…).
+	ID          string
+	RepoDigests []string
+	Labels      map[string]string
+	// Size is the image's size as the engine counts it (its layers unpacked), in bytes.
+	Size int64
+}
+
+// InspectImage returns what the engine says of ref; ErrNotFound when its store does not hold it.
+func (c *Client) InspectImage(ctx context.Context, ref string) (*ImageInfo, error) {
+	ins, err := c.api.ImageInspect(ctx, ref)
+	if err != nil {
+		return nil, fmt.Errorf("inspecting image %s: %w", ref, c.classify(err))
+	}
+	info := &ImageInfo{ID: ins.ID, RepoDigests: ins.RepoDigests, Size: ins.Size}
+	if ins.Config != nil {
+		info.Labels = ins.Config.Labels
+	}
+	return info, nil
+}
+
 // SaveImage streams the engine's image ref as a docker-save tarball. The caller closes the stream.
 func (c *Client) SaveImage(ctx context.Context, ref string) (io.ReadCloser, error) {
 	if ok, err := c.ImageExists(ctx, ref); err != nil {

@@ -191,8 +191,15 @@ func (o *Optimizer) Optimize(ctx context.Context, req Request) (*Result, error) 
 		return nil, err
 	}
 	res.EfficiencyBefore, res.LayersBefore = before.Efficiency, len(before.Layers)
+	record := &Record{Source: req.Source, Type: typ}
 	if ins, err := api.ImageInspect(ctx, req.Source); err == nil {
 		res.SizeBefore = ins.Size
+		record.SourceID = ins.ID
+		if len(ins.RepoDigests) > 0 {
+			if _, d, ok := strings.Cut(ins.RepoDigests[0], "@"); ok {
+				record.SourceDigest = d
+			}
+		}
 	} else {
 		return nil, fmt.Errorf("inspecting %s: %w", req.Source, classify(err))
 	}
@@ -304,6 +311,7 @@ func (o *Optimizer) Optimize(ctx context.Context, req Request) (*Result, error) 
 	ropts := RewriteOptions{
 		Limits: req.Limits, Profile: profile, Keep: append(slices.Clone(req.Keep), ToolPaths(req.KeepShells, req.KeepPackageManagers)...),
 		Drop: req.Drop, DropLayers: req.DropLayers, CreatedBy: "myrmex optimize --type " + typ, TempDir: req.TempDir,
+		Record: record,
 	}
 	if typ == TypeSecurity || typ == TypeMulti {
 		// Hardening is not lossless: it needs the probe to prove the image still works. Multi minifies too.

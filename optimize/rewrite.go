@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"slices"
@@ -61,6 +62,9 @@ type RewriteOptions struct {
 	TempDir string
 	// Harden, when set, makes the security changes it names (see Hardening).
 	Harden *Hardening
+	// Record, when set, is written into the new image's labels (see [Record]) with the rewrite's counts filled
+	// in: the original it names, its type.
+	Record *Record
 }
 
 // Profile is what a profiling run saw the container use: paths of its filesystem, each read, executed or listed.
@@ -226,7 +230,7 @@ func Rewrite(ctx context.Context, img v1.Image, opts RewriteOptions) (*RewriteRe
 		res.Changes = append(res.Changes, Change{Change: fmt.Sprintf("%d more changes", r.unlisted),
 			Reason: fmt.Sprintf("not listed: at most %d are", maxChanges)})
 	}
-	out, err := r.image(res.file)
+	out, err := r.image(res.file, res)
 	if err != nil {
 		_ = res.Close()
 		return nil, err
@@ -682,8 +686,9 @@ func (n *node) size() int64 {
 	return n.hdr.Size
 }
 
-// image makes the new image: img's configuration, the one new layer, a history of one entry.
-func (r *rewriter) image(file string) (v1.Image, error) {
+// image makes the new image: img's configuration (with the record's labels), the one new layer, a history of
+// one entry.
+func (r *rewriter) image(file string, res *RewriteResult) (v1.Image, error) {
 	layer, err := tarball.LayerFromFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("reading the new layer: %w", err)
@@ -691,6 +696,19 @@ func (r *rewriter) image(file string) (v1.Image, error) {
 	cf := r.cfg.DeepCopy()
 	if r.user != "" {
 		cf.Config.User = r.user
+	}
+	if r.opts.Record != nil {
+		rec := *r.opts.Record
+		rec.LayersBefore, rec.LayersAfter, rec.FilesBefore, rec.FilesAfter = res.LayersBefore, res.LayersAfter, res.FilesBefore, res.FilesAfter
+		rec.ContentBefore, rec.ContentAfter, rec.Minified = res.ContentBefore, res.ContentAfter, res.Minified
+		labels := map[string]string{}
+		for k, v := range cf.Config.Labels {
+			if !strings.HasPrefix(k, LabelPrefix) { // an optimized image optimized again records its last optimization
+				labels[k] = v
+			}
+		}
+		maps.Copy(labels, rec.Labels())
+		cf.Config.Labels = labels
 	}
 	cf.RootFS = v1.RootFS{Type: "layers"}
 	cf.History = nil

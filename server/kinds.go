@@ -25,6 +25,7 @@ func (s *Server) jobKinds() map[string]prepare {
 		"apply":                       s.prepareApply,
 		"retention":                   s.prepareRetention,
 		"pipeline":                    s.preparePipeline,
+		reportJobKind:                 s.prepareReport,
 		containerization.RegistryPush: s.prepareRegistry(containerization.RegistryPush),
 		containerization.RegistryPull: s.prepareRegistry(containerization.RegistryPull),
 		containerization.RegistryCopy: s.prepareRegistry(containerization.RegistryCopy),

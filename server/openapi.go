@@ -76,6 +76,12 @@ func buildOpenAPI(routes []route) map[string]any {
 		} else if rt.text {
 			ok["content"] = map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string",
 				"description": "the Prometheus text exposition format (version 0.0.4)"}}}
+		} else if rt.document {
+			ok["content"] = map[string]any{
+				"text/html":        map[string]any{"schema": map[string]any{"type": "string", "description": "format=html: one self-contained document"}},
+				"application/pdf":  map[string]any{"schema": map[string]any{"type": "string", "contentMediaType": "application/pdf", "description": "format=pdf"}},
+				"application/json": map[string]any{"schema": ref(rt.out)},
+			}
 		} else if rt.out != nil {
 			ok["content"] = map[string]any{"application/json": map[string]any{"schema": ref(rt.out)}}
 		}

@@ -73,8 +73,8 @@ func TestPythonClient(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "OK") {
 		t.Fatalf("python3 -m unittest: %v\n%s", err, out)
 	}
-	if n := strings.Count(string(out), " ... ok"); n < 12 {
-		t.Errorf("%d Python tests passed, want 12:\n%s", n, out)
+	if n := strings.Count(string(out), " ... ok"); n < 13 {
+		t.Errorf("%d Python tests passed, want 13:\n%s", n, out)
 	}
 	t.Logf("%s", out)
 }

@@ -26,8 +26,10 @@ type route struct {
 	out          any // the answer's type
 	status       int // the status of success
 	query        []param
-	stream       bool // answers text/event-stream
-	text         bool // answers text/plain (the Prometheus text format)
+	stream       bool  // answers text/event-stream
+	text         bool  // answers text/plain (the Prometheus text format)
+	document     bool  // answers a report: text/html, application/pdf or application/json (out), by its format
+	maxBody      int64 // a bound of its own on the request body; 0: Config.MaxBody
 	handle       func(s *Server, c *call) (int, any, error)
 
 	// pattern is the router's pattern when path's parameters cannot say it (one that holds slashes: chi's
@@ -333,7 +335,8 @@ func (s *Server) table() []route {
 
 		// Kubernetes admission: kube-apiserver's calls, no token.
 		s.admissionRoute(),
-	}, s.kubernetesRoutes(), s.registryRoutes(), s.scanRoutes(), s.pipelineRoutes(), s.policyRoutes(), s.sessionRoutes(), s.liveRoutes())
+	}, s.kubernetesRoutes(), s.registryRoutes(), s.scanRoutes(), s.pipelineRoutes(), s.policyRoutes(), s.sessionRoutes(),
+		s.liveRoutes(), s.reportRoutes())
 }
 
 // writerKey carries the response writer to the handlers that stream.

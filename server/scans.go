@@ -110,13 +110,15 @@ type foundScan struct {
 	verdict *policy.Verdict // the policy's, at the job's gate
 }
 
-// scanIn finds the scan in an ended job's result: a scan job's result, a build's scan, a pipeline's scan stage.
+// scanIn finds the scan in an ended job's result: a scan job's result, a build's scan, a pipeline's scan stage, a
+// report's scan_result.
 func scanIn(job *state.Job) (foundScan, bool) {
 	if len(job.Result) == 0 {
 		return foundScan{}, false
 	}
 	var r struct {
 		Scan         json.RawMessage `json:"scan"`
+		ScanResult   json.RawMessage `json:"scan_result"` // a report's
 		ImageDigest  string          `json:"image_digest"`
 		Optimization json.RawMessage `json:"optimization"`
 		Verdict      *policy.Verdict `json:"policy_verdict"`
@@ -133,6 +135,11 @@ func scanIn(job *state.Job) (foundScan, bool) {
 		if err := json.Unmarshal(job.Result, &r); err != nil {
 			return foundScan{}, false
 		}
+	case reportJobKind:
+		if err := json.Unmarshal(job.Result, &r); err != nil || len(r.ScanResult) == 0 || string(r.ScanResult) == "null" {
+			return foundScan{}, false
+		}
+		return foundScan{scan: r.ScanResult, digest: r.ImageDigest, verdict: r.Verdict}, true
 	default:
 		return foundScan{}, false
 	}

@@ -81,6 +81,8 @@ type Server struct {
 	limit   *limiter
 	metrics *metrics
 	streams chan struct{} // a slot per live stream open (MaxStreams)
+	// renders holds a place for each report being rendered (each PDF is a browser of its own).
+	renders chan struct{}
 }
 
 // New makes a server over cfg and starts its part of the job queue: jobs queued (by it, by another replica, or
@@ -120,7 +122,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.KeepJobsFor <= 0 {
 		cfg.KeepJobsFor = 30 * 24 * time.Hour
 	}
-	s := &Server{cfg: cfg, log: log, limit: newLimiter(cfg.FailedAuthLimit, cfg.Now), streams: make(chan struct{}, MaxStreams)}
+	s := &Server{cfg: cfg, log: log, limit: newLimiter(cfg.FailedAuthLimit, cfg.Now), streams: make(chan struct{}, MaxStreams),
+		renders: make(chan struct{}, maxRenders)}
 	s.metrics = newMetrics(cfg, log, s.sampleContainers)
 	s.jobs = newJobs(cfg.State, jobsConfig{runner: cfg.Runner, lease: cfg.JobLease, poll: cfg.JobPoll, max: cfg.MaxJobs,
 		keep: cfg.KeepJobs, maxAge: cfg.KeepJobsFor, log: log, now: cfg.Now, kinds: s.jobKinds(), ended: s.metrics.jobEnded})
@@ -233,7 +236,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 			c.token = tok
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+		r.Body = http.MaxBytesReader(w, r.Body, max(rt.maxBody, s.cfg.MaxBody))
 		status, out, err := rt.handle(s, c)
 		if rt.method != http.MethodGet && c.token != nil {
 			outcome := "ok"

@@ -90,6 +90,9 @@ func jsonOutput(cmd *cobra.Command) bool {
 		return false
 	}
 	f := cmd.Flag("output")
+	if ff := cmd.Flag("format"); ff != nil { // report: -o is --format, --output its file
+		f = ff
+	}
 	return f != nil && f.Value.String() == outputJSON
 }
 
@@ -225,7 +228,7 @@ stderr, and with -o json a failure is also a JSON object there ({"error": {"clas
 	pf.StringVar(&g.policyFile, "policy", "", "policy file held at every gate: build, push, container create and start, kube apply (default $MYRMEX_POLICY; see docs/policy.md)")
 
 	root.AddCommand(newVersionCmd(g), newContainerCmd(g), newRegistryCmd(g), newScanCmd(g), newDBCmd(g), newBuildCmd(g), newKubeCmd(g), newOptimizeCmd(g), newPolicyCmd(g), newSecretCmd(g),
-		newPipelineCmd(g), newKeyCmd(g), newSignCmd(g), newVerifyCmd(g), newServeCmd(g))
+		newPipelineCmd(g), newReportCmd(g), newKeyCmd(g), newSignCmd(g), newVerifyCmd(g), newServeCmd(g))
 	return root
 }
 

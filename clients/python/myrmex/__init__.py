@@ -28,6 +28,7 @@ from .client import (
     scan_container_security,
     manage_container_registry,
     optimize_containers,
+    generate_security_report,
 )
 
 __all__ = [
@@ -47,4 +48,5 @@ __all__ = [
     "scan_container_security",
     "manage_container_registry",
     "optimize_containers",
+    "generate_security_report",
 ]

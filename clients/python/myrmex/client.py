@@ -115,6 +115,31 @@ class Client:
         except (urllib.error.URLError, OSError) as e:
             raise APIError({"code": "unavailable", "message": "%s: %s" % (self.url, getattr(e, "reason", e))}) from e
 
+    def _document(self, method, path, body=None, query=None, default=APIError):
+        """A request whose answer is a document (a report): its bytes, or the exception for its error."""
+        url = self.url + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        headers = {}
+        if self.token:
+            headers["Authorization"] = "Bearer " + self.token
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=max(self.timeout, 180)) as resp:
+                return resp.read()
+        except urllib.error.HTTPError as e:
+            try:
+                error = json.loads(e.read()).get("error", {})
+            except ValueError:
+                error = {}
+            _raise(error, e.code, default)
+        except (urllib.error.URLError, OSError) as e:
+            raise APIError({"code": "unavailable", "message": "%s: %s" % (self.url, getattr(e, "reason", e))}) from e
+
     def _job(self, path, body, default):
         """Starts a job and follows it to its end: its result, or the exception for its error."""
         _, job = self._request("POST", path, body, default=default)
@@ -237,6 +262,23 @@ class Client:
         return self._job("/v1/optimizations", body, OptimizationError)
 
     # -- beyond the six: deployments, saved registries, scan history, pipelines, policy ------------------------
+
+    def generate_security_report(self, scan_result, format="pdf"):
+        """Renders a scan result (what scan_container_security returned) as a security report: the document's
+        bytes, in format pdf (printed by the server's headless Chromium), html or json. Needs a read token."""
+        return self._document("POST", "/v1/reports/render", {"scan_result": scan_result, "format": format},
+                              default=SecurityScanError)
+
+    def security_report(self, image_name, format="pdf", **kwargs):
+        """Reports on an image by name: the server scans it, holds it to its policy, verifies its signatures (keys:
+        PEM texts), lists its evidence and reads its optimization, as a job; returns the document's bytes.
+        kwargs: scan_type, severity_threshold, ignore_rules, gate, keys."""
+        body = {"image_name": image_name}
+        body.update({k: v for k, v in kwargs.items() if v is not None})
+        _, job = self._request("POST", "/v1/reports", body, default=SecurityScanError)
+        self.wait(job["id"], SecurityScanError)
+        return self._document("GET", "/v1/reports/" + urllib.parse.quote(job["id"], safe=""), query={"format": format},
+                              default=SecurityScanError)
 
     def list_kubernetes_deployments(self, namespace=None):
         """The Deployments, StatefulSets and DaemonSets of a namespace (default: the server's context's), each a
@@ -374,3 +416,7 @@ def manage_container_registry(operation, image_name, registry_url=None, **kwargs
 
 def optimize_containers(image_name, optimization_type="size", **kwargs):
     return _client().optimize_containers(image_name, optimization_type, **kwargs)
+
+
+def generate_security_report(scan_result, format="pdf"):
+    return _client().generate_security_report(scan_result, format)

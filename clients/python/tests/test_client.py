@@ -6,6 +6,7 @@ the server as MYRMEX_TEST_SAVED_REGISTRY with a retention policy), MYRMEX_TEST_M
 (Kubernetes manifests, a Deployment named myrmex-demo-web, and a namespace of the test's own).
 """
 
+import json
 import os
 import time
 import unittest
@@ -70,6 +71,29 @@ class ClientTest(unittest.TestCase):
             self.c.scan_container_security(ENV["MYRMEX_TEST_IMAGE"], scan_type="deep")
         self.assertEqual(cm.exception.status, 400)
         self.assertEqual(cm.exception.code, "invalid_argument")
+
+    def test_security_report(self):
+        image = ENV["MYRMEX_TEST_IMAGE"]
+        scan = self.c.scan_container_security(image, scan_type="compliance")
+        pdf = self.c.generate_security_report(scan, format="pdf")
+        self.assertTrue(pdf.startswith(b"%PDF-"))
+        html = self.c.generate_security_report(scan, format="html").decode()
+        self.assertIn("Content-Security-Policy", html)
+        self.assertIn(image, html)
+        doc = myrmex.Client(ENV["MYRMEX_URL"], ENV["MYRMEX_READ_TOKEN"]).generate_security_report(scan, format="json")
+        self.assertEqual(json.loads(doc)["scan_result"]["image_name"], image)
+        report = json.loads(self.c.security_report(image, format="json", scan_type="compliance"))
+        self.assertEqual(report["image_name"], image)
+        self.assertIn(report["verdict"], ("passed", "failed", "warned", "none"))
+        with self.assertRaises(myrmex.SecurityScanError) as cm:
+            self.c.generate_security_report({"image_name": image}, format="pdf")
+        self.assertEqual(cm.exception.code, "invalid_argument")
+        with self.assertRaises(myrmex.SecurityScanError) as cm:
+            self.c.generate_security_report(scan, format="docx")
+        self.assertEqual(cm.exception.status, 400)
+        with self.assertRaises(myrmex.APIError) as cm:  # a read token renders, it does not scan
+            myrmex.Client(ENV["MYRMEX_URL"], ENV["MYRMEX_READ_TOKEN"]).security_report(image, scan_type="compliance")
+        self.assertEqual(cm.exception.status, 403)
 
     def test_build_containers(self):
         tag = "myrmex.local/py-build:" + uuid.uuid4().hex[:8]
