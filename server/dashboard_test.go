@@ -244,7 +244,7 @@ func TestDashboardContainers(t *testing.T) {
 	} {
 		st, body := e.do(state.ScopeOperate, "POST", "/v1/containers", map[string]any{"name": name,
 			"config": map[string]any{"image": testimages.Busybox, "command": []string{"sh", "-c", cmd},
-				"labels": map[string]string{"note": markup}, "cpu_limit": "0.5"}})
+				"labels": map[string]string{"note": markup}, "resources": map[string]string{"cpu_limit": "0.5"}}})
 		if st != 201 {
 			t.Fatalf("create %s = %d %s", name, st, body)
 		}
@@ -282,6 +282,9 @@ func TestDashboardContainers(t *testing.T) {
 	p.until(10*time.Second, `document.getElementById('facts').innerText.includes(`+jsString(markup)+`)`, "document.getElementById('facts').innerText")
 	if n := js[int](p, `document.querySelectorAll('main img, main script').length`); n != 0 {
 		t.Errorf("markup from the container became %d elements", n)
+	}
+	if os.Getenv("MYRMEX_SCREENSHOTS") != "" {
+		time.Sleep(30 * time.Second) // half the charts' window: a picture with some history
 	}
 	p.shot("dashboard-container")
 	p.check("container")

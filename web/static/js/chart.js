@@ -2,7 +2,7 @@
 // a label that says what it shows in words, for screen readers.
 import { s, h } from './dom.js';
 
-const W = 600, H = 200, L = 48, R = 12, T = 12, B = 24;
+const W = 340, H = 170, L = 68, R = 8, T = 10, B = 22;
 
 // lineChart({label, unit, max, window}): a live time series chart. Returns {el, push(t, values[]), setSeries(names)}.
 // window is how many seconds it shows (default 60); max fixes the top of the scale (else the data's).
@@ -28,10 +28,10 @@ export function lineChart({ label, unit = '', max = null, window = 60, series = 
       top = niceCeil(top || 1);
     }
     grid.replaceChildren();
-    for (let i = 0; i <= 4; i++) {
-      const y = T + (H - T - B) * (1 - i / 4);
+    for (let i = 0; i <= 2; i++) {
+      const y = T + (H - T - B) * (1 - i / 2);
       grid.append(s('line', { class: i ? 'grid-line' : 'axis', x1: L, x2: W - R, y1: y, y2: y }));
-      grid.append(s('text', { x: L - 6, y: y + 4, 'text-anchor': 'end', text: fmt(top * i / 4) + unit }));
+      grid.append(s('text', { x: L - 4, y: y + 4, 'text-anchor': 'end', text: fmt(top * i / 2) + unit }));
     }
     grid.append(s('text', { x: L, y: H - 6, text: `−${window} s` }), s('text', { x: W - R, y: H - 6, 'text-anchor': 'end', text: 'now' }));
     lines.forEach((line, i) => {

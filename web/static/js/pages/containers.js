@@ -68,8 +68,8 @@ async function detail(main, name, ctx) {
     h('p', {}, h('a', { href: '#/containers', text: '← Containers' })),
     title,
     h('div', { class: 'row spread' }, h('p', {}, 'State: ', state), buttons),
-    h('section', { class: 'panel', 'aria-labelledby': 'facts-h' }, h('h2', { id: 'facts-h', text: 'Configuration' }), facts),
     h('section', { 'aria-labelledby': 'live-h' }, h('h2', { id: 'live-h', text: 'Live' }), score, h('div', { class: 'grid' }, cpu.el, mem.el, net.el)),
+    h('section', { class: 'panel', 'aria-labelledby': 'facts-h' }, h('h2', { id: 'facts-h', text: 'Configuration' }), facts),
     h('section', { 'aria-labelledby': 'logs-h' }, h('h2', { id: 'logs-h', text: 'Logs' }), logs));
 
   async function inspect() {
@@ -123,7 +123,12 @@ async function detail(main, name, ctx) {
     }
   }
 
-  await inspect();
+  try {
+    await inspect();
+  } catch (e) {
+    main.append(h('p', { class: 'error-text', role: 'alert', text: e.message }));
+    return null;
+  }
   let prev = null;
   const stopMetrics = api.stream(path + '/metrics/stream', {
     metrics: (m) => {
