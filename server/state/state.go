@@ -167,6 +167,30 @@ var migrations = []migration{
 		expires BIGINT NOT NULL
 	)`},
 	{sqlite: `CREATE INDEX sessions_expires ON sessions (expires)`},
+	// The policy's refusals the server saw (requests, jobs, admission reviews), each with the rules it broke for
+	// which images; bounded by count and age as the jobs are (PruneRefusals).
+	{sqlite: `CREATE TABLE refusals (
+		id TEXT PRIMARY KEY,
+		time BIGINT NOT NULL,
+		gate TEXT NOT NULL,
+		source TEXT NOT NULL,
+		subject TEXT NOT NULL,
+		token TEXT NOT NULL,
+		job TEXT NOT NULL
+	)`},
+	{sqlite: `CREATE INDEX refusals_time ON refusals (time)`},
+	{sqlite: `CREATE TABLE refusal_violations (
+		refusal TEXT NOT NULL REFERENCES refusals (id) ON DELETE CASCADE,
+		seq INTEGER NOT NULL,
+		rule TEXT NOT NULL,
+		image TEXT NOT NULL,
+		digest TEXT NOT NULL,
+		container TEXT NOT NULL,
+		finding TEXT NOT NULL,
+		PRIMARY KEY (refusal, seq)
+	)`},
+	{sqlite: `CREATE INDEX refusal_violations_rule ON refusal_violations (rule)`},
+	{sqlite: `CREATE INDEX refusal_violations_image ON refusal_violations (image)`},
 }
 
 // Open opens the state named by where: a postgres:// (or postgresql://) URL, or the path of a SQLite database.
