@@ -191,6 +191,8 @@ var migrations = []migration{
 	)`},
 	{sqlite: `CREATE INDEX refusal_violations_rule ON refusal_violations (rule)`},
 	{sqlite: `CREATE INDEX refusal_violations_image ON refusal_violations (image)`},
+	// The jobs of one kind (the dashboard's optimizations), newest first.
+	{sqlite: `CREATE INDEX jobs_kind ON jobs (kind, created)`},
 }
 
 // Open opens the state named by where: a postgres:// (or postgresql://) URL, or the path of a SQLite database.
@@ -765,6 +767,27 @@ func (s *Store) Jobs(ctx context.Context, limit int) ([]Job, error) {
 	}
 	rows, err := s.query(ctx, `SELECT id, kind, subject, state, owner, created, started, finished, '', '', runner, attempts
 		FROM jobs ORDER BY created DESC, id LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	defer rows.Close()
+	out := []Job{}
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("state: %w", err)
+		}
+		out = append(out, *j)
+	}
+	return out, rows.Err()
+}
+
+// JobsOfKind lists the newest jobs of one kind, at most limit (1 to 1000), with their results and errors.
+func (s *Store) JobsOfKind(ctx context.Context, kind string, limit int) ([]Job, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	rows, err := s.query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE kind = ? ORDER BY created DESC, id LIMIT ?`, kind, limit)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
