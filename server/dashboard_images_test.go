@@ -219,6 +219,7 @@ func TestDashboardImages(t *testing.T) {
 	}
 	p.check("image")
 	p.axe("image")
+	js[any](p, `(() => { window.scrollTo(0, 0); return null; })()`)
 	p.shot("dashboard-image")
 
 	// Scan again from the page: followed to its end, then the page holds three scans.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,7 +41,7 @@ func jsBytes(v float64) string {
 }
 
 // The optimizations in a real Chromium: a real optimization of the web test image (its page served by busybox
-// httpd, the probe an HTTP request) run through the API; the list shows it with the sizes and layers of its
+// httpd, the probe an HTTP request) with a layer of files it never reads, built and optimized through the API; the list shows it with the sizes and layers of its
 // result; its page draws before and after as bars in proportion, with what was removed and the probe's verdict on
 // both images; an optimization started from the page's form is followed live to its end (it fails: the image is
 // not there) and shows why. GET /v1/optimizations over HTTP, bounded.
@@ -50,16 +52,30 @@ func TestDashboardOptimizations(t *testing.T) {
 	}
 	t.Setenv("MYRMEX_SENSOR", testenv.Sensor(t))
 	e := newEnvWith(t, containerization.Config{Engine: eng})
-	target := fmt.Sprintf("myrmex.local/web:dash-optimized-%d", time.Now().UnixNano()%1e6)
+	// The web image with a layer of what it never reads: the profile leaves it out.
+	run := fmt.Sprintf("%d", time.Now().UnixNano()%1e6)
+	source, target := "myrmex.local/web-heavy:dash-"+run, "myrmex.local/web-heavy:dash-"+run+"-optimized"
 	t.Cleanup(func() {
-		_, _ = eng.API().ImageRemove(context.Background(), target, client.ImageRemoveOptions{Force: true})
+		for _, ref := range []string{source, target} {
+			_, _ = eng.API().ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true})
+		}
 	})
-	st, body := e.do(state.ScopeOperate, "POST", "/v1/optimizations", map[string]any{"image_name": testimages.Web, "optimized_image": target,
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+testimages.Web+
+		"\nRUN mkdir -p /opt/unused && head -c 3145728 /dev/urandom > /opt/unused/blob && head -c 1048576 /dev/urandom > /opt/unused/other\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, body := e.do(state.ScopeOperate, "POST", "/v1/builds", map[string]any{"image_name": source, "context_path": dir, "scan": "off"})
+	if built := e.wait(e.submitted("POST", "/v1/builds", st, body).ID, 5*time.Minute); built.State != state.JobSucceeded {
+		t.Fatalf("build of %s = %+v %s", source, built, built.Error)
+	}
+	st, body = e.do(state.ScopeOperate, "POST", "/v1/optimizations", map[string]any{"image_name": source, "optimized_image": target,
 		"probe": map[string]any{"http": []any{map[string]any{"port": 8080, "path": "/", "body": "Hello"}}}})
 	job := e.wait(e.submitted("POST", "/v1/optimizations", st, body).ID, 5*time.Minute)
 	var res containerization.OptimizationResult
-	if err := json.Unmarshal(job.Result, &res); job.State != state.JobSucceeded || err != nil || res.Result == nil || res.SizeBefore <= 0 || res.SizeAfter <= 0 {
-		t.Fatalf("the optimization of %s = %+v %s", testimages.Web, job, job.Error)
+	if err := json.Unmarshal(job.Result, &res); job.State != state.JobSucceeded || err != nil || res.Result == nil || res.SizeAfter <= 0 ||
+		res.SizeBefore-res.SizeAfter < 4<<20 || len(res.Removed) == 0 {
+		t.Fatalf("the optimization of %s = %+v %s; want 4 MiB or more removed", source, job, job.Result)
 	}
 
 	// Over HTTP: the job with its result in brief.

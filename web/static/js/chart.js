@@ -134,7 +134,7 @@ export function trendChart({ label, points, series }) {
     for (const p of pts) svg.append(s('circle', { class: ['dot', x.cls], cx: xOf(p.t).toFixed(1), cy: yOf(p.values[i]).toFixed(1), r: 3 }));
   });
   const legend = h('div', { class: 'legend', 'aria-hidden': 'true' }, series.map((x) => h('span', { class: ['key', x.cls], text: x.name })));
-  return h('figure', { class: 'panel' }, h('figcaption', { text: label }), svg, legend);
+  return h('figure', { class: 'panel trend' }, h('figcaption', { text: label }), svg, legend);
 }
 
 function niceCeil(v) {

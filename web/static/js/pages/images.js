@@ -2,7 +2,7 @@
 // image's page with the findings (filtered in the page), the compliance checks and their remediation, the
 // evidence attached to its digest, the policy's verdict and signature status, its scan history per digest as a
 // trend, and a button to scan it again (followed live).
-import { h, replace, when, ago, shortDigest, badge, bytes } from '../dom.js';
+import { h, replace, when, ago, shortDigest, badge, bytes, scroller } from '../dom.js';
 import * as api from '../api.js';
 import { barChart, stackBar, trendChart } from '../chart.js';
 
@@ -23,7 +23,7 @@ async function list(main, ctx) {
     scanForm(ctx, (image) => ctx.go(imageHref(image))),
     h('section', { 'aria-labelledby': 'summary-h' }, h('h2', { id: 'summary-h', text: 'Findings of the latest scans' }), summary),
     h('section', { 'aria-labelledby': 'images-h' }, h('h2', { id: 'images-h', text: 'Images' }),
-      h('div', { class: 'table-wrap' }, h('table', { id: 'images' },
+      scroller(h('table', { id: 'images' },
         h('caption', { class: 'visually-hidden', text: 'Scanned images, the most recently scanned first' }),
         h('thead', {}, h('tr', {},
           h('th', { scope: 'col', text: 'Image' }), h('th', { scope: 'col', text: 'Findings by severity' }),
@@ -54,13 +54,13 @@ async function list(main, ctx) {
 }
 
 // scanForm: an image and a scan type, scanned as a job followed live; done(image) when it has succeeded.
-function scanForm(ctx, done, image = '') {
+function scanForm(ctx, done, image = '', again = false) {
   const can = ctx.can('operate');
   const input = h('input', { id: 'scan-image', name: 'image', type: 'text', required: true, value: image, spellcheck: 'false', autocomplete: 'off', disabled: !can });
   const type = h('select', { id: 'scan-type', name: 'scan_type', disabled: !can },
     h('option', { value: 'full', text: 'full' }), h('option', { value: 'quick', text: 'quick (vulnerabilities only)' }), h('option', { value: 'compliance', text: 'compliance only' }));
   const progress = h('ol', { class: 'muted', id: 'scan-progress', 'aria-live': 'polite' });
-  const button = h('button', { type: 'submit', id: 'scan-submit', disabled: !can, text: image ? 'Scan again' : 'Scan' });
+  const button = h('button', { type: 'submit', id: 'scan-submit', disabled: !can, text: again ? 'Scan again' : 'Scan' });
   const form = h('form', { class: 'panel', id: 'scan-form', on: { submit: async (ev) => {
     ev.preventDefault();
     button.disabled = true;
@@ -114,7 +114,10 @@ async function detail(main, image, ctx) {
   const latest = scans[0];
   const { result } = await api.get('/v1/scans/' + api.seg(latest.id));
 
-  main.append(
+  const severity = h('section', { 'aria-labelledby': 'sev-h' },
+    h('figure', { class: 'panel', id: 'severity-chart' }, h('figcaption', {}, h('h2', { id: 'sev-h', text: 'Findings by severity' })),
+      barChart({ label: 'Findings of the latest scan by severity', bars: sevParts(result) })));
+  main.append(h('div', { class: 'grid' },
     h('section', { class: 'panel', 'aria-labelledby': 'latest-h' }, h('h2', { id: 'latest-h', text: 'Latest scan' }),
       h('dl', { class: 'kv', id: 'scan-facts' },
         h('dt', { text: 'Scanned' }), h('dd', { text: `${when(result.scan_timestamp)} (${ago(result.scan_timestamp)})` }),
@@ -126,12 +129,10 @@ async function detail(main, image, ctx) {
         h('dt', { text: 'Threshold' }), h('dd', {}, result.policy_passed ? badge('passed', 'ok') : badge('failed', 'bad')),
         h('dt', { text: 'Job' }), h('dd', {}, h('a', { href: '#/jobs/' + encodeURIComponent(latest.id) }, h('code', { text: latest.id })))),
       (result.warnings || []).length ? h('ul', { class: 'muted' }, result.warnings.map((w) => h('li', { text: w }))) : null),
-    scanForm(ctx, () => redraw(), result.image_name));
+    severity),
+  scanForm(ctx, () => redraw(), result.image_name, true));
   main.querySelector('#scan-type').value = ['full', 'quick', 'compliance'].includes(result.scan_type) ? result.scan_type : 'full';
 
-  main.append(h('section', { 'aria-labelledby': 'sev-h' }, h('h2', { id: 'sev-h', text: 'Findings by severity' }),
-    h('figure', { class: 'panel', id: 'severity-chart' }, h('figcaption', { text: 'Findings of the latest scan by severity' }),
-      barChart({ label: 'Findings by severity', bars: sevParts(result) }))));
   main.append(findings(result));
   main.append(compliance(result));
   main.append(evidence(result));
@@ -176,7 +177,7 @@ function findings(result) {
       h('div', { class: 'row' }, fixed, h('label', { for: 'f-fixed', text: 'Only with a fix' })),
       h('div', {}, h('label', { for: 'f-search', text: 'Search' }), search)),
     shown,
-    h('div', { class: 'table-wrap' }, h('table', { id: 'findings' },
+    scroller(h('table', { id: 'findings' },
       h('caption', { class: 'visually-hidden', text: 'Vulnerabilities found by the latest scan' }),
       h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'ID' }), h('th', { scope: 'col', text: 'Package' }),
         h('th', { scope: 'col', text: 'Installed' }), h('th', { scope: 'col', text: 'Fixed in' }), h('th', { scope: 'col', text: 'Severity' }),
@@ -190,7 +191,7 @@ function compliance(result) {
   const failed = checks.filter((c) => !c.passed && !c.ignored).length;
   return h('section', { 'aria-labelledby': 'compliance-h' }, h('h2', { id: 'compliance-h', text: 'Compliance' }),
     checks.length ? h('p', { class: 'muted', text: `${checks.length - failed} of ${checks.length} checks pass.` }) : null,
-    checks.length ? h('div', { class: 'table-wrap' }, h('table', { id: 'compliance' },
+    checks.length ? scroller(h('table', { id: 'compliance' },
       h('caption', { class: 'visually-hidden', text: 'Compliance checks and their remediation' }),
       h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'Check' }), h('th', { scope: 'col', text: 'Level' }),
         h('th', { scope: 'col', text: 'Outcome' }), h('th', { scope: 'col', text: 'Remediation' }))),
@@ -274,7 +275,7 @@ function history(scans) {
       h('h3', { id: 'digest-h' + i }, digest ? ['Digest ', h('code', { text: name, title: digest })] : name),
       trendChart({ label: `Findings over time, ${name}`, series,
         points: list.map((sc) => ({ t: new Date(sc.scan_timestamp), values: counts(sc) })) }),
-      h('div', { class: 'table-wrap' }, h('table', { class: 'history' },
+      scroller(h('table', { class: 'history' },
         h('caption', { class: 'visually-hidden', text: `Scans of ${name}, newest first` }),
         h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'Scanned' }), h('th', { scope: 'col', text: 'By' }),
           ...SEVERITIES.map((sev) => h('th', { scope: 'col', class: 'num', text: sev })),

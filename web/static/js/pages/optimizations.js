@@ -1,7 +1,7 @@
 // Optimizations: the optimization jobs with their sizes and layers before and after; one optimization's picture
 // (before and after as bars), what was removed and why, the probe's verdict on both images; a form to start one,
 // followed live.
-import { h, replace, when, ago, bytes, badge } from '../dom.js';
+import { h, replace, when, ago, bytes, badge, scroller } from '../dom.js';
 import * as api from '../api.js';
 import { barChart } from '../chart.js';
 
@@ -16,7 +16,7 @@ async function list(main, ctx) {
   const body = h('tbody');
   main.append(h('h1', { text: 'Optimizations' }), startForm(ctx),
     h('section', { 'aria-labelledby': 'list-h' }, h('h2', { id: 'list-h', text: 'Optimization jobs' }),
-      h('div', { class: 'table-wrap' }, h('table', { id: 'optimizations' },
+      scroller(h('table', { id: 'optimizations' },
         h('caption', { class: 'visually-hidden', text: 'Optimization jobs, newest first' }),
         h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'Image' }), h('th', { scope: 'col', text: 'State' }),
           h('th', { scope: 'col', class: 'num', text: 'Before' }), h('th', { scope: 'col', class: 'num', text: 'After' }),
@@ -143,7 +143,7 @@ function result(r) {
       (r.verification_issues || []).length ? h('ul', {}, r.verification_issues.map((x) => h('li', { text: x }))) : null),
     r.minified ? null : [h('dt', { text: 'Method' }), h('dd', { text: 'lossless only' + (r.lossless_reason ? ': ' + r.lossless_reason : '') })],
     r.target_reached == null ? null : [h('dt', { text: 'Target size' }), h('dd', { text: r.target_reached ? 'reached' : 'not reached' })]);
-  const picture = h('div', { class: 'grid', id: 'o-picture' },
+  const picture = h('div', { id: 'o-picture' },
     h('figure', { class: 'panel', id: 'o-size-chart' }, h('figcaption', { text: 'Size, before and after' }),
       barChart({ label: 'Size in MiB', unit: ' MiB', bars: [
         { name: 'before', value: mib(r.size_before), cls: 'bar-before' }, { name: 'after', value: mib(r.size_after), cls: 'bar-after' }] })),
@@ -155,7 +155,7 @@ function result(r) {
     h('section', { class: 'panel', 'aria-labelledby': 'o-facts-h' }, h('h2', { id: 'o-facts-h', text: 'Result' }), facts),
     h('section', { 'aria-labelledby': 'o-picture-h' }, h('h2', { id: 'o-picture-h', text: 'Before and after' }), picture),
     h('section', { 'aria-labelledby': 'o-removed-h' }, h('h2', { id: 'o-removed-h', text: 'What was removed' }),
-      removed.length ? h('div', { class: 'table-wrap' }, h('table', { id: 'o-removed' },
+      removed.length ? scroller(h('table', { id: 'o-removed' },
         h('caption', { class: 'visually-hidden', text: 'What was removed, by reason' }),
         h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'Reason' }), h('th', { scope: 'col', class: 'num', text: 'Files' }),
           h('th', { scope: 'col', class: 'num', text: 'Size' }), h('th', { scope: 'col', class: 'hide-narrow', text: 'The largest' }))),

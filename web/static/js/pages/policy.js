@@ -1,6 +1,6 @@
 // Policy: the policy in force (its gates and rules), and its refusals — counted by rule (a chart) and by image,
 // and the latest ones, filtered by rule or image.
-import { h, replace, when, ago, badge } from '../dom.js';
+import { h, replace, when, ago, badge, scroller } from '../dom.js';
 import * as api from '../api.js';
 import { barChart } from '../chart.js';
 
@@ -19,7 +19,7 @@ export async function render(main, args, ctx) {
       h('p', { class: 'muted', text: 'Every request, job and admission review the policy refused, kept as long as the jobs are.' }),
       byRule,
       h('h3', { text: 'By image' }),
-      h('div', { class: 'table-wrap' }, h('table', { id: 'by-image' },
+      scroller(h('table', { id: 'by-image' },
         h('caption', { class: 'visually-hidden', text: 'Refusals by image, the most refused first' }),
         h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'Image' }), h('th', { scope: 'col', class: 'num', text: 'Refusals' }),
           h('th', { scope: 'col', text: 'Rules' }), h('th', { scope: 'col', class: 'hide-narrow', text: 'Last' }))),
@@ -29,7 +29,7 @@ export async function render(main, args, ctx) {
         h('div', {}, h('label', { for: 'r-rule', text: 'Rule' }), rule),
         h('div', {}, h('label', { for: 'r-image', text: 'Image' }), image)),
       count,
-      h('div', { class: 'table-wrap' }, h('table', { id: 'refusals' },
+      scroller(h('table', { id: 'refusals' },
         h('caption', { class: 'visually-hidden', text: 'The latest refusals, newest first' }),
         h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'When' }), h('th', { scope: 'col', text: 'Gate' }),
           h('th', { scope: 'col', text: 'What' }), h('th', { scope: 'col', text: 'Rules broken' }),
@@ -42,12 +42,12 @@ export async function render(main, args, ctx) {
       : h('p', { class: 'muted', text: 'The server holds no policy (myrmex serve --policy): every gate is off and nothing is refused.' }),
     (p.problems || []).length ? h('ul', { class: 'error-text', role: 'alert' }, p.problems.map((x) => h('li', { text: x }))) : null,
     h('div', { class: 'grid' },
-      h('div', { class: 'table-wrap' }, h('table', { id: 'gates' },
+      scroller(h('table', { id: 'gates' },
         h('caption', { text: 'Gates' }),
         h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'Gate' }), h('th', { scope: 'col', text: 'A refusal there' }))),
         h('tbody', {}, Object.entries(p.gates || {}).map(([g, m]) => h('tr', { 'data-gate': g }, h('td', { text: g }),
           h('td', {}, badge(m, modeClass[m] || '')), ))))),
-      h('div', { class: 'table-wrap' }, h('table', { id: 'rules' },
+      scroller(h('table', { id: 'rules' },
         h('caption', { text: 'Rules' }),
         h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'Rule' }), h('th', { scope: 'col', text: 'What it says' }))),
         h('tbody', {}, (p.rules || []).filter((r) => !r.rule.startsWith('gates.')).map((r) => h('tr', { 'data-rule': r.rule },
