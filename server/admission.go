@@ -20,6 +20,7 @@ import (
 	"github.com/codomyrmex/containerization/errdefs"
 	"github.com/codomyrmex/containerization/kube"
 	"github.com/codomyrmex/containerization/policy"
+	"github.com/codomyrmex/containerization/server/state"
 )
 
 // AdmissionConfig configures POST /v1/admission, the validating admission webhook that holds Pods and workloads
@@ -156,6 +157,8 @@ func (s *Server) admit(ctx context.Context, turns chan struct{}, req *admissionv
 	v, err := s.cfg.Client.CheckKubernetesPolicy(ctx, []*unstructured.Unstructured{obj}, containerization.KubernetesOptions{})
 	if err != nil {
 		s.log.Info("admission denied", "uid", req.UID, "object", objectRef(obj), "operation", req.Operation, "user", req.UserInfo.Username, "err", err)
+		keepRefusal(ctx, s.cfg.State, s.log, refusalOf(containerization.PolicyVerdict(err), s.cfg.Now(), state.RefusalAdmission,
+			string(req.Operation)+" "+objectRef(obj), req.UserInfo.Username, ""))
 		return deny(err, s.cfg.Admission.Timeout), nil
 	}
 	allow.Warnings = warnings(v)

@@ -246,6 +246,13 @@ func (j *jobs) maintain(prune bool) {
 		} else if n > 0 {
 			j.log.Info("old jobs pruned", "jobs", n)
 		}
+		if n, err := j.st.PruneRefusals(ctx, j.keep, j.now().Add(-j.maxAge)); err != nil {
+			if ctx.Err() == nil {
+				j.log.Error("pruning the policy's refusals", "err", err)
+			}
+		} else if n > 0 {
+			j.log.Info("old refusals of the policy pruned", "refusals", n)
+		}
 	}
 }
 
@@ -344,6 +351,7 @@ func (j *jobs) run(ctx context.Context, job *state.Job, spec []byte, rj *running
 		job.Error, _ = json.Marshal(containerization.NewErrorObject(err))
 	}
 	j.recordScan(store, job) // the scan history (scans.go), in it before the job is seen ended
+	keepRefusal(store, j.st, j.log, refusalOf(containerization.PolicyVerdict(err), job.Finished, state.RefusalJob, job.Kind+" "+job.Subject, job.Owner, job.ID))
 	held, uerr := j.st.FinishJob(store, job, j.runner)
 	if uerr != nil {
 		j.log.Error("job", "id", job.ID, "err", uerr)

@@ -335,8 +335,8 @@ func (s *Server) table() []route {
 
 		// Kubernetes admission: kube-apiserver's calls, no token.
 		s.admissionRoute(),
-	}, s.kubernetesRoutes(), s.registryRoutes(), s.scanRoutes(), s.pipelineRoutes(), s.policyRoutes(), s.sessionRoutes(),
-		s.liveRoutes(), s.reportRoutes())
+	}, s.kubernetesRoutes(), s.registryRoutes(), s.scanRoutes(), s.optimizationRoutes(), s.pipelineRoutes(), s.policyRoutes(),
+		s.sessionRoutes(), s.liveRoutes(), s.reportRoutes())
 }
 
 // writerKey carries the response writer to the handlers that stream.

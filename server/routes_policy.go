@@ -62,6 +62,7 @@ func (s *Server) policyRoutes() []route {
 				}
 				return 200, v, nil
 			}},
+		s.refusalsRoute(),
 	}
 }
 

@@ -28,6 +28,11 @@ type ScanDetail struct {
 	Result containerization.SecurityScanResult `json:"result"`
 }
 
+// ScannedImageList is GET /v1/scans/images's answer.
+type ScannedImageList struct {
+	Images []state.ScannedImage `json:"images"`
+}
+
 var digestRE = regexp.MustCompile(`^sha(256:[a-f0-9]{64}|512:[a-f0-9]{128})$`)
 
 // maxImageRef bounds an image reference in a query.
@@ -59,6 +64,20 @@ func (s *Server) scanRoutes() []route {
 					return 0, nil, err
 				}
 				return 200, ScanList{Scans: list}, nil
+			}},
+		{method: "GET", path: "/v1/scans/images", scope: state.ScopeRead, id: "listScannedImages",
+			summary: "The images of the scan history, each with its latest scan and how many scans of it the history holds; the most recently scanned first",
+			query:   []param{{"limit", "integer", "at most this many images (1 to 1000, default 100)"}},
+			out:     &ScannedImageList{}, status: 200, handle: func(s *Server, c *call) (int, any, error) {
+				limit, err := intParam(c, "limit", 1, 1000)
+				if err != nil {
+					return 0, nil, err
+				}
+				list, err := s.cfg.State.ScannedImages(c.req.Context(), limit)
+				if err != nil {
+					return 0, nil, err
+				}
+				return 200, ScannedImageList{Images: list}, nil
 			}},
 		{method: "GET", path: "/v1/scans/{id}", scope: state.ScopeRead, id: "getScan",
 			summary: "A scan of the history with its full SecurityScanResult (kept as long as the job that ran it)",

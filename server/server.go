@@ -253,7 +253,13 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 		}
 		if err != nil {
-			s.metrics.refused(containerization.PolicyVerdict(err))
+			verdict := containerization.PolicyVerdict(err)
+			s.metrics.refused(verdict)
+			who := ""
+			if c.token != nil {
+				who = c.token.Name
+			}
+			keepRefusal(r.Context(), s.cfg.State, s.log, refusalOf(verdict, s.cfg.Now(), state.RefusalRequest, r.Method+" "+r.URL.Path, who, ""))
 			if errors.Is(err, errRateLimited) {
 				writeJSON(w, http.StatusTooManyRequests, errorBody(err, "rate_limited"))
 				return

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/codomyrmex/containerization/errdefs"
@@ -63,12 +64,13 @@ type ScanQuery struct {
 
 const scanColumns = `job, kind, image, image_name, digest, time, scan_type, critical, high, medium, low, unknown, passed, verdict`
 
-func scanScan(row interface{ Scan(...any) error }) (*Scan, error) {
+// scanScan reads a row of scanColumns, then of more.
+func scanScan(row interface{ Scan(...any) error }, more ...any) (*Scan, error) {
 	var sc Scan
 	var t int64
 	var passed int
-	if err := row.Scan(&sc.ID, &sc.JobKind, &sc.Image, &sc.ImageName, &sc.ImageDigest, &t, &sc.ScanType,
-		&sc.CriticalCount, &sc.HighCount, &sc.MediumCount, &sc.LowCount, &sc.UnknownCount, &passed, &sc.PolicyVerdict); err != nil {
+	if err := row.Scan(append([]any{&sc.ID, &sc.JobKind, &sc.Image, &sc.ImageName, &sc.ImageDigest, &t, &sc.ScanType,
+		&sc.CriticalCount, &sc.HighCount, &sc.MediumCount, &sc.LowCount, &sc.UnknownCount, &passed, &sc.PolicyVerdict}, more...)...); err != nil {
 		return nil, err
 	}
 	sc.ScanTimestamp, sc.PolicyPassed = time.Unix(0, t).UTC(), passed != 0
@@ -116,4 +118,39 @@ func (s *Store) GetScan(ctx context.Context, id string) (*Scan, error) {
 		return nil, fmt.Errorf("state: %w", err)
 	}
 	return sc, nil
+}
+
+// ScannedImage is an image of the history: its latest scan, and how many scans of it the history holds.
+type ScannedImage struct {
+	Image  string `json:"image"`
+	Scans  int    `json:"scans"`
+	Latest Scan   `json:"latest"`
+}
+
+// ScannedImages lists the images of the history (by normalised reference), each with its latest scan, the most
+// recently scanned first, at most limit (1 to 1000, default 100).
+func (s *Store) ScannedImages(ctx context.Context, limit int) ([]ScannedImage, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	cols := "s." + strings.ReplaceAll(scanColumns, ", ", ", s.")
+	// The latest scan of an image is the first in the history's order (time DESC, job): no other scan of the
+	// image comes before it.
+	rows, err := s.query(ctx, `SELECT `+cols+`, (SELECT COUNT(*) FROM scans c WHERE c.image = s.image) FROM scans s
+		WHERE NOT EXISTS (SELECT 1 FROM scans t WHERE t.image = s.image AND (t.time > s.time OR (t.time = s.time AND t.job < s.job)))
+		ORDER BY s.time DESC, s.job LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	defer rows.Close()
+	out := []ScannedImage{}
+	for rows.Next() {
+		var n int
+		sc, err := scanScan(rows, &n)
+		if err != nil {
+			return nil, fmt.Errorf("state: %w", err)
+		}
+		out = append(out, ScannedImage{Image: sc.Image, Scans: n, Latest: *sc})
+	}
+	return out, rows.Err()
 }

@@ -3,6 +3,7 @@ package state_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -70,6 +71,54 @@ func TestScanHistory(t *testing.T) {
 		}
 		if list, err := st.Scans(ctx, state.ScanQuery{}); err != nil || len(list) != 1 || list[0].ID != ids[2] {
 			t.Errorf("after pruning, Scans = %+v, %v; want the newest only", list, err)
+		}
+	})
+}
+
+// The images of the history: each once, with its latest scan (the newest; of two at the same time, the first in
+// the history's order) and how many scans it has; the most recently scanned first, bounded.
+func TestScannedImages(t *testing.T) {
+	onBoth(t, func(t *testing.T, where string) {
+		ctx := context.Background()
+		st := open(t, where)
+		now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+		ids := queue(t, st, 5, now)
+		for i, c := range []struct {
+			image string
+			at    time.Duration
+			high  int
+		}{{"reg/a:1", 0, 5}, {"reg/b:1", time.Second, 1}, {"reg/a:1", 2 * time.Second, 3}, {"reg/c:1", 3 * time.Second, 0}, {"reg/c:1", 3 * time.Second, 7}} {
+			job, _, err := st.ClaimJob(ctx, "r", []string{"scan"}, now, now.Add(time.Minute))
+			if err != nil || job.ID != ids[i] {
+				t.Fatalf("ClaimJob = %+v, %v", job, err)
+			}
+			job.State, job.Finished = state.JobSucceeded, now
+			if _, err := st.FinishJob(ctx, job, "r"); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.RecordScan(ctx, &state.Scan{ID: job.ID, JobKind: "scan", ImageName: c.image, Image: c.image,
+				ScanTimestamp: now.Add(c.at), ScanType: "full", HighCount: c.high}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := st.ScannedImages(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type row struct {
+			image, latest string
+			scans, high   int
+		}
+		var rows []row
+		for _, im := range got {
+			rows = append(rows, row{im.Image, im.Latest.ID, im.Scans, im.Latest.HighCount})
+		}
+		want := []row{{"reg/c:1", ids[3], 2, 0}, {"reg/a:1", ids[2], 2, 3}, {"reg/b:1", ids[1], 1, 1}}
+		if !slices.Equal(rows, want) {
+			t.Errorf("ScannedImages = %+v, want %+v", rows, want)
+		}
+		if got, err := st.ScannedImages(ctx, 1); err != nil || len(got) != 1 || got[0].Image != "reg/c:1" {
+			t.Errorf("ScannedImages(1) = %+v, %v", got, err)
 		}
 	})
 }

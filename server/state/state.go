@@ -167,6 +167,32 @@ var migrations = []migration{
 		expires BIGINT NOT NULL
 	)`},
 	{sqlite: `CREATE INDEX sessions_expires ON sessions (expires)`},
+	// The policy's refusals the server saw (requests, jobs, admission reviews), each with the rules it broke for
+	// which images; bounded by count and age as the jobs are (PruneRefusals).
+	{sqlite: `CREATE TABLE refusals (
+		id TEXT PRIMARY KEY,
+		time BIGINT NOT NULL,
+		gate TEXT NOT NULL,
+		source TEXT NOT NULL,
+		subject TEXT NOT NULL,
+		token TEXT NOT NULL,
+		job TEXT NOT NULL
+	)`},
+	{sqlite: `CREATE INDEX refusals_time ON refusals (time)`},
+	{sqlite: `CREATE TABLE refusal_violations (
+		refusal TEXT NOT NULL REFERENCES refusals (id) ON DELETE CASCADE,
+		seq INTEGER NOT NULL,
+		rule TEXT NOT NULL,
+		image TEXT NOT NULL,
+		digest TEXT NOT NULL,
+		container TEXT NOT NULL,
+		finding TEXT NOT NULL,
+		PRIMARY KEY (refusal, seq)
+	)`},
+	{sqlite: `CREATE INDEX refusal_violations_rule ON refusal_violations (rule)`},
+	{sqlite: `CREATE INDEX refusal_violations_image ON refusal_violations (image)`},
+	// The jobs of one kind (the dashboard's optimizations), newest first.
+	{sqlite: `CREATE INDEX jobs_kind ON jobs (kind, created)`},
 }
 
 // Open opens the state named by where: a postgres:// (or postgresql://) URL, or the path of a SQLite database.
@@ -741,6 +767,27 @@ func (s *Store) Jobs(ctx context.Context, limit int) ([]Job, error) {
 	}
 	rows, err := s.query(ctx, `SELECT id, kind, subject, state, owner, created, started, finished, '', '', runner, attempts
 		FROM jobs ORDER BY created DESC, id LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	defer rows.Close()
+	out := []Job{}
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("state: %w", err)
+		}
+		out = append(out, *j)
+	}
+	return out, rows.Err()
+}
+
+// JobsOfKind lists the newest jobs of one kind, at most limit (1 to 1000), with their results and errors.
+func (s *Store) JobsOfKind(ctx context.Context, kind string, limit int) ([]Job, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	rows, err := s.query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE kind = ? ORDER BY created DESC, id LIMIT ?`, kind, limit)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}

@@ -7,6 +7,9 @@ import * as api from './api.js';
 // The sections, in the navigation's order. scope: the least scope that can use the section's actions.
 export const sections = [
   { path: 'containers', title: 'Containers', load: () => import('./pages/containers.js') },
+  { path: 'images', title: 'Images and scans', load: () => import('./pages/images.js') },
+  { path: 'optimizations', title: 'Optimizations', load: () => import('./pages/optimizations.js') },
+  { path: 'policy', title: 'Policy', load: () => import('./pages/policy.js') },
   { path: 'jobs', title: 'Jobs', load: () => import('./pages/jobs.js') },
 ];
 

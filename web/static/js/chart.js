@@ -61,7 +61,9 @@ export function lineChart({ label, unit = '', max = null, window = 60, series = 
 
 // barChart({label, bars: [{name, value, cls}]}): horizontal bars with their values.
 export function barChart({ label, bars, unit = '' }) {
-  const rowH = 26, width = 600, left = 110, right = 70;
+  // The names' column fits the longest name (about 6.5 units a character at the charts' font), within bounds.
+  const rowH = 26, width = 600, right = 70;
+  const left = Math.round(Math.min(260, Math.max(110, 12 + 6.5 * Math.max(0, ...bars.map((b) => String(b.name).length)))));
   const height = Math.max(rowH, bars.length * rowH) + 8;
   const top = Math.max(1, ...bars.map((b) => b.value || 0));
   const svg = s('svg', { class: 'chart', viewBox: `0 0 ${width} ${height}`, role: 'img',
@@ -77,6 +79,62 @@ export function barChart({ label, bars, unit = '' }) {
     );
   });
   return svg;
+}
+
+// stackBar({label, parts: [{name, value, cls}]}): one bar split in parts (findings by severity, say), for a
+// table's cell; its label says every part in words. An empty bar says "none".
+export function stackBar({ label, parts }) {
+  const width = 160, height = 14;
+  const total = parts.reduce((n, p) => n + (p.value || 0), 0);
+  const words = total ? parts.filter((p) => p.value).map((p) => `${p.name} ${p.value}`).join(', ') : 'none';
+  const svg = s('svg', { class: 'chart stack', viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `${label}: ${words}` });
+  svg.append(s('title', { text: `${label}: ${words}` }));
+  if (!total) {
+    svg.append(s('rect', { class: 'bar-none', x: 0, y: 2, width, height: height - 4, rx: 2 }));
+    return svg;
+  }
+  let x = 0;
+  for (const p of parts) {
+    if (!p.value) continue;
+    const w = width * p.value / total;
+    svg.append(s('rect', { class: p.cls || 'bar', x: x.toFixed(1), y: 1, width: Math.max(1, w).toFixed(1), height: height - 2 }));
+    x += w;
+  }
+  return svg;
+}
+
+// trendChart({label, points: [{t: Date, values: []}], series: [{name, cls}]}): counts over time (a scan
+// history), each series a line with a dot per point, oldest on the left. Its label says the first and the last
+// point in words; the page shows the same numbers in a table.
+export function trendChart({ label, points, series }) {
+  const pts = [...points].sort((a, b) => a.t - b.t);
+  const svg = s('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, role: 'img' });
+  const say = (p) => series.map((x, i) => `${x.name} ${p.values[i] || 0}`).join(', ');
+  const words = pts.length ? `${pts.length} point${pts.length === 1 ? '' : 's'}; the latest (${pts[pts.length - 1].t.toLocaleString()}): ${say(pts[pts.length - 1])}` +
+    (pts.length > 1 ? `; the first (${pts[0].t.toLocaleString()}): ${say(pts[0])}` : '') : 'no points';
+  svg.setAttribute('aria-label', `${label}: ${words}`);
+  svg.append(s('title', { text: `${label}: ${words}` }));
+  let top = 0;
+  for (const p of pts) for (const v of p.values) if (v > top) top = v;
+  top = Math.max(4, niceCeil(top || 1));
+  for (let i = 0; i <= 4; i++) {
+    const y = T + (H - T - B) * (1 - i / 4);
+    svg.append(s('line', { class: i ? 'grid-line' : 'axis', x1: L, x2: W - R, y1: y, y2: y }),
+      s('text', { x: L - 6, y: y + 4, 'text-anchor': 'end', text: fmt(top * i / 4) }));
+  }
+  const t0 = pts.length ? pts[0].t.getTime() : 0, t1 = pts.length ? pts[pts.length - 1].t.getTime() : 1;
+  const xOf = (t) => pts.length < 2 ? (L + W - R) / 2 : L + (W - L - R) * (t.getTime() - t0) / Math.max(1, t1 - t0);
+  const yOf = (v) => T + (H - T - B) * (1 - (v || 0) / top);
+  if (pts.length) {
+    svg.append(s('text', { x: L, y: H - 6, text: pts[0].t.toLocaleDateString() }));
+    if (pts.length > 1) svg.append(s('text', { x: W - R, y: H - 6, 'text-anchor': 'end', text: pts[pts.length - 1].t.toLocaleDateString() }));
+  }
+  series.forEach((x, i) => {
+    svg.append(s('polyline', { class: ['line', x.cls], points: pts.map((p) => xOf(p.t).toFixed(1) + ',' + yOf(p.values[i]).toFixed(1)).join(' ') }));
+    for (const p of pts) svg.append(s('circle', { class: ['dot', x.cls], cx: xOf(p.t).toFixed(1), cy: yOf(p.values[i]).toFixed(1), r: 3 }));
+  });
+  const legend = h('div', { class: 'legend', 'aria-hidden': 'true' }, series.map((x) => h('span', { class: ['key', x.cls], text: x.name })));
+  return h('figure', { class: 'panel trend' }, h('figcaption', { text: label }), svg, legend);
 }
 
 function niceCeil(v) {

@@ -85,3 +85,10 @@ export function shortDigest(d) {
 export function badge(text, cls) {
   return h('span', { class: ['badge', cls] , text });
 }
+
+// scroller(table): the table in a box that scrolls sideways on a narrow screen. The box takes the keyboard's
+// focus, so that the keyboard can scroll it too, and is a region named by the table's caption.
+export function scroller(table) {
+  const caption = table.querySelector('caption');
+  return h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption ? caption.textContent : 'Table' }, table);
+}
