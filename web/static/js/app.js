@@ -7,6 +7,8 @@ import * as api from './api.js';
 // The sections, in the navigation's order. scope: the least scope that can use the section's actions.
 export const sections = [
   { path: 'containers', title: 'Containers', load: () => import('./pages/containers.js') },
+  { path: 'registries', title: 'Registries', load: () => import('./pages/registries.js') },
+  { path: 'deployments', title: 'Deployments', load: () => import('./pages/deployments.js') },
   { path: 'jobs', title: 'Jobs', load: () => import('./pages/jobs.js') },
 ];
 
