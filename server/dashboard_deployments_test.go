@@ -103,6 +103,7 @@ func TestDashboardDeployments(t *testing.T) {
 	}
 	p.check("scaled")
 	p.axe("scaled")
+	js[any](p, `(() => { document.getElementById('pods-h').scrollIntoView(); return null; })()`)
 	p.shot("dashboard-deployment")
 
 	// Roll back to revision 1 from the page: a confirmation, then the revision and image change.

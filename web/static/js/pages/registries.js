@@ -39,13 +39,16 @@ async function list(main) {
 
 // A registry: what it is, its repositories, its retention policy, plan and runs.
 async function registry(main, name, ctx) {
+  let stopped = false;
+  let closeJob = null;
   const facts = h('dl', { class: 'kv', id: 'facts' });
   const repos = h('tbody');
   const policy = h('div', { id: 'policy' });
   const planStatus = h('p', { id: 'plan-status', role: 'status' });
   const planBox = h('div', { id: 'plan' });
   const runs = h('tbody');
-  const planButton = h('button', { type: 'button', id: 'make-plan', disabled: !ctx.can('operate'), text: 'Plan retention' });
+  // Handlers go on at once: the page is shown while it still loads, and a click then must not be lost.
+  const planButton = h('button', { type: 'button', id: 'make-plan', disabled: !ctx.can('operate'), text: 'Plan retention', on: { click: plan } });
   main.append(h('p', {}, h('a', { href: '#/registries', text: '← Registries' })),
     h('h1', {}, 'Registry ', h('span', { text: name })),
     h('section', { class: 'panel', 'aria-labelledby': 'facts-h' }, h('h2', { id: 'facts-h', text: 'Connection' }), facts),
@@ -72,9 +75,6 @@ async function registry(main, name, ctx) {
       h('td', {}, h('a', { href: route(name, ...r.split('/')), text: r }))));
     replace(repos, rows.length ? rows : emptyRow(1, 'The catalog lists no repository.'));
   }, (e) => replace(repos, emptyRow(1, 'The catalog could not be read: ' + e.message)));
-
-  let stopped = false;
-  let closeJob = null;
 
   // follow(job): a retention job to its end, its report shown.
   async function follow(job, what) {
@@ -161,7 +161,7 @@ async function registry(main, name, ctx) {
     replace(runs, rows.length ? rows : emptyRow(7, 'No retention run yet.'));
   }
 
-  planButton.addEventListener('click', async () => {
+  async function plan() {
     planButton.disabled = true;
     try {
       const j = await api.post(base(name) + '/retention');
@@ -169,7 +169,7 @@ async function registry(main, name, ctx) {
     } catch (e) {
       replace(planStatus, h('span', { class: 'error-text', text: e.message }));
     } finally { planButton.disabled = !ctx.can('operate'); }
-  });
+  }
   await loadRuns();
   const timer = setInterval(() => loadRuns().catch(() => {}), 15000);
   return () => { stopped = true; clearInterval(timer); if (closeJob) closeJob(); };
