@@ -127,6 +127,14 @@ func TestDashboardDeployments(t *testing.T) {
 	}
 	p.check("rolled back")
 
+	// An address holding markup: shown as the name it asks for, never run.
+	p.open("#/deployments/"+ns+"/"+`%3Cimg%20src%3Dx%20onerror%3D%22window.__xss%3D1%22%3E`, "main [role=alert]")
+	p.until(10*time.Second, `document.querySelector('main').innerText.includes('<img src=x onerror="window.__xss=1">')`, "document.querySelector('main').innerText")
+	if n := js[int](p, `document.querySelectorAll('main img, main script').length`); n != 0 || js[bool](p, `window.__xss !== undefined`) {
+		t.Errorf("markup in the address became %d elements", n)
+	}
+	p.check("markup")
+
 	// A read session on a phone: nothing it can change, nothing wider than the screen.
 	ph := e.tab(t, 390, 844)
 	ph.signIn(e.tokens[state.ScopeRead])

@@ -206,6 +206,31 @@ func TestDashboardRegistries(t *testing.T) {
 	}
 	p.check("applied")
 
+	// A registry whose saved login it refuses (401 from the registry, not from the server): the page says so and
+	// the session goes on. An address holding markup is shown as the name it asks for, never run.
+	if st, body := e.do(state.ScopeAdmin, "POST", "/v1/registries", map[string]any{"name": "refused", "url": reg.URL(), "ca_file": reg.CAFile,
+		"no_check": true, "credentials": map[string]any{"username": reg.Username, "password": "wrong"}}); st != 201 {
+		t.Fatalf("saving a registry with a wrong login = %d %s", st, body)
+	}
+	p.open("#/registries/refused/team/app", "main [role=alert]")
+	st, body = e.do(state.ScopeRead, "GET", "/v1/registries/refused/repositories/team/app/tags?details=true", nil)
+	var refusal server.ErrorBody
+	if err := json.Unmarshal(body, &refusal); st != 401 || err != nil || refusal.Error.Code != "unauthorized" {
+		t.Fatalf("the tags of a registry that refuses the login = %d %s", st, body)
+	}
+	if alert := js[string](p, `document.querySelector('main [role=alert]').innerText`); alert != refusal.Error.Message {
+		t.Errorf("the tags of a registry that refuses the login: the page says %q, the API %q", alert, refusal.Error.Message)
+	}
+	if !js[bool](p, `!document.getElementById('signout').hidden && !document.getElementById('token')`) {
+		t.Error("a registry's refusal signed the page out")
+	}
+	p.open("#/registries/"+`%3Cimg%20src%3Dx%20onerror%3D%22window.__xss%3D1%22%3E`, "main [role=alert]")
+	p.until(10*time.Second, `document.querySelector('main').innerText.includes('<img src=x onerror="window.__xss=1">')`, "document.querySelector('main').innerText")
+	if n := js[int](p, `document.querySelectorAll('main img, main script').length`); n != 0 || js[bool](p, `window.__xss !== undefined`) {
+		t.Errorf("markup in the address became %d elements", n)
+	}
+	p.check("refusals")
+
 	// A read session on a phone: nothing it can change, nothing wider than the screen.
 	ph := e.tab(t, 390, 844)
 	ph.signIn(e.tokens[state.ScopeRead])

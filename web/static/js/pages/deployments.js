@@ -110,13 +110,15 @@ async function detail(main, ns, name, ctx) {
   const scaleButton = h('button', { type: 'submit', id: 'scale', disabled: !operate, text: 'Scale' });
   const scaleForm = h('form', { class: 'filters', id: 'scale-form', on: { submit: (ev) => { ev.preventDefault(); scale(); } } },
     h('div', {}, h('label', { for: 'replicas', text: 'Replicas' }), replicas), h('div', {}, scaleButton));
-  main.append(h('p', {}, h('a', { href: route(ns), text: '← Deployments in ' + ns })), title, status,
+  // The page's body shows once the deployment is read; one that cannot be read leaves its name and why.
+  const page = h('div', { hidden: true }, status,
     h('section', { class: 'panel', 'aria-labelledby': 'facts-h' }, h('h2', { id: 'facts-h', text: 'Workload' }), facts),
     h('section', { 'aria-labelledby': 'pods-h' }, h('h2', { id: 'pods-h', text: 'Pods' }), scaleForm, rollout,
       table('pods', 'Pods of ' + name, [th('Pod'), th('Phase'), th('Ready'), th('Restarts', 'num hide-narrow'), th('Reason'),
         th('Node', 'hide-narrow')], pods)),
     h('section', { 'aria-labelledby': 'revisions-h' }, h('h2', { id: 'revisions-h', text: 'Revisions' }),
       table('revisions', 'Revisions of ' + name + ', oldest first', [th('Revision', 'num'), th('Images'), th('Created', 'hide-narrow'), th('Roll back')], revisions)));
+  main.append(h('p', {}, h('a', { href: route(ns), text: '← Deployments in ' + ns })), title, page);
 
   let d = null;
   let stopped = false;
@@ -229,7 +231,13 @@ async function detail(main, ns, name, ctx) {
     }
   }
 
-  await load();
+  try {
+    await load();
+  } catch (e) {
+    main.append(h('p', { class: 'error-text', role: 'alert', text: e.message }));
+    return null;
+  }
+  page.hidden = false;
   tick();
   return () => { stopped = true; clearTimeout(timer); };
 }

@@ -19,6 +19,7 @@ function table(id, caption, heads, body) {
     h('caption', { class: 'visually-hidden', text: caption }), h('thead', {}, h('tr', {}, heads)), body));
 }
 function emptyRow(cols, text) { return h('tr', {}, h('td', { colspan: cols, class: 'muted', text })); }
+function alert(e) { return h('p', { class: 'error-text', role: 'alert', text: e.message }); }
 
 async function list(main) {
   const body = h('tbody');
@@ -49,8 +50,8 @@ async function registry(main, name, ctx) {
   const runs = h('tbody');
   // Handlers go on at once: the page is shown while it still loads, and a click then must not be lost.
   const planButton = h('button', { type: 'button', id: 'make-plan', disabled: !ctx.can('operate'), text: 'Plan retention', on: { click: plan } });
-  main.append(h('p', {}, h('a', { href: '#/registries', text: '← Registries' })),
-    h('h1', {}, 'Registry ', h('span', { text: name })),
+  // The page's body shows once the registry is read; a registry that cannot be read leaves its name and why.
+  const page = h('div', { hidden: true },
     h('section', { class: 'panel', 'aria-labelledby': 'facts-h' }, h('h2', { id: 'facts-h', text: 'Connection' }), facts),
     h('section', { 'aria-labelledby': 'repos-h' }, h('h2', { id: 'repos-h', text: 'Repositories' }),
       table('repositories', 'Repositories of ' + name, [th('Repository')], repos)),
@@ -59,8 +60,16 @@ async function registry(main, name, ctx) {
     h('section', { 'aria-labelledby': 'runs-h' }, h('h2', { id: 'runs-h', text: 'Past retention runs' }),
       table('runs', 'Retention runs of ' + name + ', newest first', [th('Started'), th('Run'), th('State'), th('Kept', 'num'),
         th('Deleted', 'num'), th('By', 'hide-narrow'), th('Report')], runs)));
+  main.append(h('p', {}, h('a', { href: '#/registries', text: '← Registries' })), h('h1', {}, 'Registry ', h('span', { text: name })), page);
 
-  const reg = await api.get(api.q(base(name), { catalog: 'false' }));
+  let reg;
+  try {
+    reg = await api.get(api.q(base(name), { catalog: 'false' }));
+  } catch (e) {
+    main.append(alert(e));
+    return null;
+  }
+  page.hidden = false;
   replace(facts,
     h('dt', { text: 'Address' }), h('dd', {}, h('code', { text: reg.url })),
     h('dt', { text: 'Type' }), h('dd', { text: reg.type || 'generic' }),
@@ -205,7 +214,14 @@ async function repository(main, name, repo) {
     note,
     table('tags', 'Tags of ' + repo, [th('Tag'), th('Digest'), th('Size', 'num'), th('Type', 'hide-narrow'), th('Platforms', 'hide-narrow')], body));
   const path = base(name) + '/repositories/' + repo.split('/').map(api.seg).join('/') + '/tags';
-  const res = await api.get(api.q(path, { details: 'true' }));
+  let res;
+  try {
+    res = await api.get(api.q(path, { details: 'true' }));
+  } catch (e) {
+    replace(body, emptyRow(5, 'The tags could not be read.'));
+    note.replaceWith(alert(e));
+    return null;
+  }
   const details = new Map((res.tag_details || []).map((d) => [d.tag, d]));
   const rows = (res.tags || []).map((t) => {
     const d = details.get(t);
