@@ -176,6 +176,20 @@ func (c *Client) KubernetesDeployments(ctx context.Context, namespace string, op
 	return out, nil
 }
 
+// KubernetesNamespaceList is the cluster's namespaces, and the kubeconfig context's.
+type KubernetesNamespaceList = kube.NamespaceList
+
+// KubernetesNamespaces lists the cluster's namespaces (at most kube.MaxListed) and says which one an empty
+// namespace means. Only the cluster options of opts are used.
+func (c *Client) KubernetesNamespaces(ctx context.Context, opts KubernetesOptions) (*KubernetesNamespaceList, error) {
+	kc, err := c.kube(opts)
+	if err != nil {
+		return nil, kubeErr("namespaces", "", err)
+	}
+	l, err := kc.Namespaces(ctx)
+	return l, kubeErr("namespaces", "", err)
+}
+
 func amounts(a ResourceAmounts) map[string]string {
 	m := map[string]string{}
 	if a.CPU != "" {

@@ -56,6 +56,9 @@ type RegistryOptions struct {
 	CAFile string
 	// Platform (pull) selects the image of a multi-platform index: "linux/arm64". Default linux/amd64.
 	Platform string
+	// TagDetails (list of a repository's tags) reads what each tag names: its digest, media type and size, in
+	// RegistryResult.TagDetails (for the first registry.MaxTagDetails tags).
+	TagDetails bool
 	// Jobs, Retries and PageSize tune transfers; see [registry.Options].
 	Jobs, Retries, PageSize int
 	// Progress receives the byte counts of a push, pull or copy as they move (Phase "transfer"), and a last event
@@ -209,7 +212,7 @@ func (c *Client) ManageContainerRegistry(ctx context.Context, operation, imageNa
 	}
 	res.Success = true
 	res.ImageDigest, res.Reference, res.MediaType = out.Digest, out.Reference, out.MediaType
-	res.Tags, res.Repositories = out.Tags, out.Repositories
+	res.Tags, res.Repositories, res.TagDetails = out.Tags, out.Repositories, out.Details
 	res.SizeMB = float64(out.Size) / (1 << 20)
 	if opts.AttachScan && operation == RegistryPush {
 		so := c.cfg.PolicyScan
@@ -265,7 +268,7 @@ func (c *Client) copyImage(ctx context.Context, ref name.Reference, ep registry.
 func (c *Client) registryOptions(o RegistryOptions, kind registry.Kind, creds RegistryCredentials, progress func(registry.Transfer)) (registry.Options, error) {
 	ro := registry.Options{
 		Kind: kind, Keychain: o.Keychain, Transport: o.Transport, Jobs: o.Jobs, Retries: o.Retries,
-		PageSize: o.PageSize, Progress: progress, Logger: o.Logger,
+		PageSize: o.PageSize, Progress: progress, Logger: o.Logger, TagDetails: o.TagDetails,
 	}
 	if ro.Keychain == nil {
 		ro.Keychain = c.cfg.Keychain

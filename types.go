@@ -7,6 +7,7 @@ import (
 	"github.com/codomyrmex/containerization/kube"
 	"github.com/codomyrmex/containerization/optimize"
 	"github.com/codomyrmex/containerization/policy"
+	"github.com/codomyrmex/containerization/registry"
 	"github.com/codomyrmex/containerization/scan/inventory"
 )
 
@@ -83,6 +84,8 @@ type RegistryResult struct {
 	MediaType string `json:"media_type,omitempty"`
 	// Repositories is the catalog, for list without an image name.
 	Repositories []string `json:"repositories,omitempty"`
+	// TagDetails say what each tag names (digest, media type, size), for list with RegistryOptions.TagDetails.
+	TagDetails []registry.TagDetail `json:"tag_details,omitempty"`
 	// PolicyVerdict is the policy's verdict at the push gate (push, copy), when a policy is set.
 	PolicyVerdict *policy.Verdict `json:"policy_verdict,omitempty"`
 	// Evidence is the scan attached to the pushed image (RegistryOptions.AttachScan).

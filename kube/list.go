@@ -116,6 +116,29 @@ func (c *Client) List(ctx context.Context, namespace string) ([]Status, error) {
 	return out, nil
 }
 
+// NamespaceList is the cluster's namespaces.
+type NamespaceList struct {
+	// Namespaces are their names, sorted: at most [MaxListed], and Truncated when there are more.
+	Namespaces []string `json:"namespaces"`
+	Truncated  bool     `json:"truncated,omitempty"`
+	// Current is the kubeconfig context's namespace, the one an empty namespace means.
+	Current string `json:"current"`
+}
+
+// Namespaces lists the cluster's namespaces.
+func (c *Client) Namespaces(ctx context.Context) (*NamespaceList, error) {
+	l, err := c.typed.CoreV1().Namespaces().List(ctx, metav1.ListOptions{Limit: MaxListed})
+	if err != nil {
+		return nil, Classify(err, "namespaces")
+	}
+	out := &NamespaceList{Namespaces: make([]string, 0, len(l.Items)), Truncated: l.Continue != "", Current: c.namespace}
+	for _, ns := range l.Items {
+		out.Namespaces = append(out.Namespaces, ns.Name)
+	}
+	sort.Strings(out.Namespaces)
+	return out, nil
+}
+
 func rankOfWorkload(kind string) int {
 	switch kind {
 	case "Deployment":

@@ -51,6 +51,8 @@ type Result struct {
 	// Size is the bytes the image takes in the registry: config and compressed layers, summed over the images
 	// of an index.
 	Size int64 `json:"size"`
+	// Details (list, with [Options.TagDetails]) say what each tag names, for the first [MaxTagDetails] tags.
+	Details []TagDetail `json:"details,omitempty"`
 }
 
 // Source forms of an image to push, after skopeo's transport names.
@@ -580,7 +582,9 @@ func Copy(ctx context.Context, src name.Reference, srcEP Endpoint, srcOpts Optio
 	return finishWrite(dst, img, nil, dstEP, ropts, res)
 }
 
-// ListTags returns the tags of a repository, sorted, reading every page.
+// ListTags returns the tags of a repository, sorted, reading every page; with opts.TagDetails, also what the
+// first [MaxTagDetails] of them name (digest, media type, size), their manifests read a few at a time. A tag
+// whose manifest cannot be read has its error in its detail, and does not fail the listing.
 func ListTags(ctx context.Context, repo name.Repository, ep Endpoint, opts Options) (Result, error) {
 	res := Result{Reference: repo.String(), Tags: []string{}}
 	tags, err := remote.List(repo, opts.RemoteOptions(ctx, ep)...)
@@ -589,6 +593,9 @@ func ListTags(ctx context.Context, repo name.Repository, ep Endpoint, opts Optio
 	}
 	slices.Sort(tags)
 	res.Tags = append(res.Tags, tags...)
+	if opts.TagDetails {
+		res.Details = describeTags(ctx, repo, res.Tags, ep, opts)
+	}
 	return res, nil
 }
 

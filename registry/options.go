@@ -44,6 +44,8 @@ type Options struct {
 	PageSize int
 	// Platform selects the image of a multi-platform index to pull; nil means linux/amd64.
 	Platform *v1.Platform
+	// TagDetails makes [ListTags] read what each tag names (see [Result.Details]).
+	TagDetails bool
 	// Progress, when set, receives the byte counts of a push, pull or copy as they move, then a last report
 	// (Finished) when the transfer succeeded. It is called on one goroutine, and never after the operation
 	// returns.

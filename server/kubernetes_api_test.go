@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -75,6 +76,14 @@ func TestKubernetesDeploymentsOverHTTP(t *testing.T) {
 		t.Errorf("listed = %+v", d)
 	}
 	e.valid("/v1/kubernetes/deployments", "GET", 200, body)
+
+	// The namespaces: the test's among them, and the one the server's kubeconfig names.
+	st, body = e.do(state.ScopeRead, "GET", "/v1/kubernetes/namespaces", nil)
+	var nss containerization.KubernetesNamespaceList
+	if err := json.Unmarshal(body, &nss); st != 200 || err != nil || !slices.Contains(nss.Namespaces, ns) || !slices.IsSorted(nss.Namespaces) || nss.Current == "" {
+		t.Errorf("namespaces = %d %s, want them sorted, %s among them, and the current one", st, body, ns)
+	}
+	e.valid("/v1/kubernetes/namespaces", "GET", 200, body)
 
 	// Scale.
 	st, body = e.do(state.ScopeOperate, "POST", base+"/scale", map[string]any{"replicas": 3})

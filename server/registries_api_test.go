@@ -50,6 +50,7 @@ func testRegistriesOverHTTP(t *testing.T, on backend) {
 
 	// Three images in team/app, an hour apart.
 	opts := []remote.Option{remote.WithTransport(reg.Transport()), remote.WithAuth(&authn.Basic{Username: reg.Username, Password: reg.Password})}
+	pushed := map[string]v1.Image{}
 	for i, tag := range []string{"1", "2", "3"} {
 		img, err := random.Image(512, 1)
 		if err != nil {
@@ -66,6 +67,7 @@ func testRegistriesOverHTTP(t *testing.T, on backend) {
 		if err := remote.Write(ref, img, opts...); err != nil {
 			t.Fatal(err)
 		}
+		pushed[tag] = img
 	}
 	keepOne := map[string]any{"rules": []any{map[string]any{"repositories": map[string]any{"pattern": "**"},
 		"tags": map[string]any{"pattern": "**"}, "retain": map[string]any{"most_recently_pushed": 1}}}}
@@ -131,6 +133,25 @@ func testRegistriesOverHTTP(t *testing.T, on backend) {
 	if got := tags(); !slices.Equal(got, []string{"1", "2", "3"}) {
 		t.Errorf("tags = %v, want 1 2 3", got)
 	}
+	// With details=true, one request says what each tag names: its digest and size, as the manifests say.
+	st, body = do(state.ScopeRead, "GET", "/v1/registries/sec/repositories/team/app/tags?details=true", nil)
+	var detailed containerization.RegistryResult
+	if err := json.Unmarshal(body, &detailed); st != 200 || err != nil || len(detailed.TagDetails) != 3 {
+		t.Fatalf("tags with details = %d %s", st, body)
+	}
+	e.valid("/v1/registries/{name}/repositories/{repository}/tags", "GET", 200, body)
+	for i, d := range detailed.TagDetails {
+		img := pushed[d.Tag]
+		digest, _ := img.Digest()
+		m, _ := img.Manifest()
+		size := m.Config.Size
+		for _, l := range m.Layers {
+			size += l.Size
+		}
+		if d.Tag != detailed.Tags[i] || d.Digest != digest.String() || d.Size != size || d.Error != "" {
+			t.Errorf("tag detail %d = %+v, want %s naming %s, %d bytes", i, d, detailed.Tags[i], digest, size)
+		}
+	}
 
 	// Retention: a plan (nothing deleted), then the deletions, as jobs.
 	st, body = do(state.ScopeOperate, "POST", "/v1/registries/sec/retention", nil)
@@ -153,6 +174,16 @@ func testRegistriesOverHTTP(t *testing.T, on backend) {
 	if got := tags(); !slices.Equal(got, []string{"3"}) {
 		t.Errorf("after the retention run the tags are %v; want 3, the newest", got)
 	}
+	// The registry's retention runs, newest first.
+	st, body = do(state.ScopeRead, "GET", "/v1/jobs?kind=retention&subject=sec", nil)
+	var runs server.JobList
+	if err := json.Unmarshal(body, &runs); st != 200 || err != nil || len(runs.Jobs) != 2 || runs.Jobs[0].ID != job.ID || runs.Jobs[1].Kind != "retention" {
+		t.Errorf("the retention runs of sec = %d %s, want the two, the applied one first", st, body)
+	}
+	e.valid("/v1/jobs", "GET", 200, body)
+	if st, body := do(state.ScopeRead, "GET", "/v1/jobs?kind=retention&subject=nosuch", nil); st != 200 || string(body) != "{\"jobs\":[]}\n" {
+		t.Errorf("the retention runs of nosuch = %d %s, want none", st, body)
+	}
 
 	// Bad input: 400, nothing queued; not saved: 404.
 	jobs := e.jobCount()
@@ -174,6 +205,9 @@ func testRegistriesOverHTTP(t *testing.T, on backend) {
 		{"GET", "/v1/registries/sec/repositories/team/nosuch/tags", nil, 404},
 		{"GET", "/v1/registries/nosuch", nil, 404},
 		{"GET", "/v1/registries/sec?catalog=maybe", nil, 400},
+		{"GET", "/v1/registries/sec/repositories/team/app/tags?details=maybe", nil, 400},
+		{"GET", "/v1/jobs?kind=nosuch", nil, 400},
+		{"GET", "/v1/jobs?subject=" + strings.Repeat("x", 1025), nil, 400},
 		{"DELETE", "/v1/registries/nosuch", nil, 404},
 	} {
 		st, body := do(state.ScopeAdmin, c.method, c.path, c.body)

@@ -269,14 +269,22 @@ func (s *Server) table() []route {
 			}},
 
 		// Jobs.
-		{method: "GET", path: "/v1/jobs", scope: state.ScopeRead, id: "listJobs", summary: "The newest jobs (limit: at most N, default 100)",
-			query: []param{{"limit", "integer", "at most this many (1 to 1000)"}},
-			out:   &JobList{}, status: 200, handle: func(s *Server, c *call) (int, any, error) {
+		{method: "GET", path: "/v1/jobs", scope: state.ScopeRead, id: "listJobs", summary: "The newest jobs (limit: at most N, default 100), of a kind and subject when given",
+			query: []param{{"limit", "integer", "at most this many (1 to 1000)"}, {"kind", "string", "only jobs of this kind (scan, retention, apply…)"},
+				{"subject", "string", "only jobs of this subject (the image, deployment or registry), exactly"}},
+			out: &JobList{}, status: 200, handle: func(s *Server, c *call) (int, any, error) {
 				limit, err := intParam(c, "limit", 1, 1000)
 				if err != nil {
 					return 0, nil, err
 				}
-				list, err := s.cfg.State.Jobs(c.req.Context(), limit)
+				q := state.JobQuery{Limit: limit, Kind: c.req.URL.Query().Get("kind"), Subject: c.req.URL.Query().Get("subject")}
+				if _, ok := s.jobKinds()[q.Kind]; q.Kind != "" && !ok {
+					return 0, nil, fmt.Errorf("%w: kind %.40q: not a kind of job", errdefs.ErrInvalidArgument, q.Kind)
+				}
+				if len(q.Subject) > maxJobSubject {
+					return 0, nil, fmt.Errorf("%w: subject: longer than %d bytes", errdefs.ErrInvalidArgument, maxJobSubject)
+				}
+				list, err := s.cfg.State.Jobs(c.req.Context(), q)
 				if err != nil {
 					return 0, nil, err
 				}
@@ -338,6 +346,9 @@ func (s *Server) table() []route {
 	}, s.kubernetesRoutes(), s.registryRoutes(), s.scanRoutes(), s.optimizationRoutes(), s.pipelineRoutes(), s.policyRoutes(),
 		s.sessionRoutes(), s.liveRoutes(), s.reportRoutes())
 }
+
+// maxJobSubject bounds GET /v1/jobs's subject: an image reference, a deployment's or registry's name.
+const maxJobSubject = 1024
 
 // writerKey carries the response writer to the handlers that stream.
 type writerKey struct{}

@@ -52,6 +52,15 @@ func (s *Server) kubernetesRoutes() []route {
 				}
 				return 200, DeploymentList{Deployments: list}, nil
 			}},
+		{method: "GET", path: "/v1/kubernetes/namespaces", scope: state.ScopeRead, id: "listNamespaces",
+			summary: "The cluster's namespaces, sorted, and the one the server's kubeconfig context names (the default of the other routes)",
+			out:     &containerization.KubernetesNamespaceList{}, status: 200, handle: func(s *Server, c *call) (int, any, error) {
+				l, err := s.cfg.Client.KubernetesNamespaces(c.req.Context(), containerization.KubernetesOptions{})
+				if err != nil {
+					return 0, nil, err
+				}
+				return 200, l, nil
+			}},
 		{method: "POST", path: deployment + "/scale", scope: state.ScopeOperate, id: "scaleDeployment",
 			summary: "Set a Deployment's or StatefulSet's replicas",
 			in:      &ScaleRequest{}, out: &containerization.KubernetesDeployment{}, status: 200, handle: func(s *Server, c *call) (int, any, error) {

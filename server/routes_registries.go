@@ -1,15 +1,18 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/codomyrmex/containerization"
 	"github.com/codomyrmex/containerization/errdefs"
+	"github.com/codomyrmex/containerization/registry"
 	"github.com/codomyrmex/containerization/server/state"
 )
 
@@ -45,6 +48,9 @@ type RetentionRun struct {
 
 // repositoryRE is a repository path as the distribution specification writes it.
 var repositoryRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*$`)
+
+// tagDetailsTimeout bounds a listing of tags with their details: the tags not read by then have their error.
+const tagDetailsTimeout = 30 * time.Second
 
 // maxRepository bounds a repository path.
 const maxRepository = 255
@@ -104,8 +110,14 @@ func (s *Server) registryRoutes() []route {
 			}},
 		{method: "GET", path: "/v1/registries/{name}/repositories/{repository}/tags", pattern: "/v1/registries/{name}/repositories/*",
 			scope: state.ScopeRead, id: "listRegistryTags",
-			summary: "A repository's tags in a saved registry (the repository's slashes as they are: /repositories/team/app/tags)",
-			out:     &containerization.RegistryResult{}, status: 200, handle: func(s *Server, c *call) (int, any, error) {
+			summary: "A repository's tags in a saved registry (the repository's slashes as they are: /repositories/team/app/tags); details=true: what each names, its digest and size",
+			query: []param{{"details", "boolean", fmt.Sprintf("read each tag's manifest for its digest, media type and size (tag_details; the first %d tags, within %s)",
+				registry.MaxTagDetails, tagDetailsTimeout)}},
+			out: &containerization.RegistryResult{}, status: 200, handle: func(s *Server, c *call) (int, any, error) {
+				details, err := boolParam(c, "details")
+				if err != nil {
+					return 0, nil, err
+				}
 				repo, ok := strings.CutSuffix(chi.URLParam(c.req, "*"), "/tags")
 				if !ok {
 					return 0, nil, fmt.Errorf("%w: no route %s %s", errdefs.ErrNotFound, c.req.Method, c.req.URL.Path)
@@ -118,7 +130,13 @@ func (s *Server) registryRoutes() []route {
 				if _, err := s.cfg.Client.Registry(c.req.Context(), name, false); err != nil {
 					return 0, nil, err
 				}
-				res, err := s.cfg.Client.ManageContainerRegistry(c.req.Context(), containerization.RegistryList, repo, name, containerization.RegistryOptions{})
+				ctx := c.req.Context()
+				if details {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, tagDetailsTimeout)
+					defer cancel()
+				}
+				res, err := s.cfg.Client.ManageContainerRegistry(ctx, containerization.RegistryList, repo, name, containerization.RegistryOptions{TagDetails: details})
 				if err != nil {
 					return 0, nil, err
 				}

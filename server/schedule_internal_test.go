@@ -113,7 +113,7 @@ func TestScheduledRetention(t *testing.T) {
 	}
 	wg.Wait()
 	b.schedules(ctx, now.Add(20*time.Second))
-	jobs, err := a.cfg.State.Jobs(ctx, 100)
+	jobs, err := a.cfg.State.Jobs(ctx, state.JobQuery{})
 	if err != nil || len(jobs) != 1 || jobs[0].Kind != "retention" || jobs[0].Owner != "scheduler" || jobs[0].Subject != "sched" {
 		t.Fatalf("jobs after the ticks = %+v, %v; want one retention run", jobs, err)
 	}

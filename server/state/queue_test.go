@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -201,7 +202,7 @@ func TestLeases(t *testing.T) {
 		if j, _ := st.GetJob(ctx, d.ID); j.State != state.JobQueued || j.Attempts != 0 {
 			t.Errorf("a released job = %+v", j)
 		}
-		if list, _ := st.Jobs(ctx, 100); len(list) != 4 {
+		if list, _ := st.Jobs(ctx, state.JobQuery{}); len(list) != 4 {
 			t.Errorf("after pruning: %d jobs, want the 4 queued", len(list))
 		}
 	})
@@ -223,7 +224,7 @@ func TestPruneAndSchedules(t *testing.T) {
 		if n, err := st.PruneJobs(ctx, 3, now.Add(-time.Hour)); n != 7 || err != nil {
 			t.Errorf("PruneJobs(3) = %d %v, want 7", n, err)
 		}
-		list, _ := st.Jobs(ctx, 100)
+		list, _ := st.Jobs(ctx, state.JobQuery{})
 		if len(list) != 3 || list[0].ID != ids[9] || list[2].ID != ids[7] {
 			t.Errorf("kept %+v", list)
 		}
@@ -276,4 +277,43 @@ func TestConcurrentMigrations(t *testing.T) {
 		strings.Contains(err.Error(), "canary-Pa55word") {
 		t.Errorf("an unreachable database = %v (want unavailable, no password)", err)
 	}
+}
+
+// Jobs lists the newest first, of a kind and subject when asked, at most the limit.
+func TestJobQuery(t *testing.T) {
+	onBoth(t, func(t *testing.T, where string) {
+		ctx := context.Background()
+		st := open(t, where)
+		now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+		for i, j := range []struct{ kind, subject string }{
+			{"scan", "img"}, {"retention", "sec"}, {"retention", "other"}, {"retention", "sec"}, {"scan", "sec"},
+		} {
+			if err := st.CreateJob(ctx, &state.Job{ID: fmt.Sprintf("q%d", i), Kind: j.kind, Subject: j.subject, State: state.JobQueued,
+				Owner: "t", Created: now.Add(time.Duration(i) * time.Second)}, []byte(`{}`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, c := range []struct {
+			q    state.JobQuery
+			want []string
+		}{
+			{state.JobQuery{}, []string{"q4", "q3", "q2", "q1", "q0"}},
+			{state.JobQuery{Limit: 2}, []string{"q4", "q3"}},
+			{state.JobQuery{Kind: "retention"}, []string{"q3", "q2", "q1"}},
+			{state.JobQuery{Kind: "retention", Subject: "sec"}, []string{"q3", "q1"}},
+			{state.JobQuery{Kind: "retention", Subject: "sec", Limit: 1}, []string{"q3"}},
+			{state.JobQuery{Subject: "sec"}, []string{"q4", "q3", "q1"}},
+			{state.JobQuery{Kind: "build"}, []string{}},
+			{state.JobQuery{Subject: "sec' OR '1'='1"}, []string{}},
+		} {
+			list, err := st.Jobs(ctx, c.q)
+			ids := []string{}
+			for _, j := range list {
+				ids = append(ids, j.ID)
+			}
+			if err != nil || !slices.Equal(ids, c.want) {
+				t.Errorf("Jobs(%+v) = %v, %v; want %v", c.q, ids, err, c.want)
+			}
+		}
+	})
 }

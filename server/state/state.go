@@ -760,13 +760,30 @@ func (s *Store) GetJob(ctx context.Context, id string) (*Job, error) {
 	return j, nil
 }
 
-// Jobs lists the newest jobs, at most limit (1 to 1000), without their results.
-func (s *Store) Jobs(ctx context.Context, limit int) ([]Job, error) {
+// JobQuery selects the jobs [Store.Jobs] lists. The zero value is the newest 100 jobs.
+type JobQuery struct {
+	// Kind and Subject, when set, select the jobs of that kind, and of that subject (the image, deployment,
+	// registry…), exactly.
+	Kind, Subject string
+	// Limit is how many at most: 1 to 1000; 0 (or out of range) means 100.
+	Limit int
+}
+
+// Jobs lists the newest jobs that q selects, without their results.
+func (s *Store) Jobs(ctx context.Context, q JobQuery) ([]Job, error) {
+	limit := q.Limit
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
+	where, args := "", []any{}
+	if q.Kind != "" {
+		where, args = where+" AND kind = ?", append(args, q.Kind)
+	}
+	if q.Subject != "" {
+		where, args = where+" AND subject = ?", append(args, q.Subject)
+	}
 	rows, err := s.query(ctx, `SELECT id, kind, subject, state, owner, created, started, finished, '', '', runner, attempts
-		FROM jobs ORDER BY created DESC, id LIMIT ?`, limit)
+		FROM jobs WHERE 1 = 1`+where+` ORDER BY created DESC, id LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}

@@ -33,7 +33,9 @@ export async function call(method, path, body) {
     try { data = JSON.parse(text); } catch { data = null; }
   }
   if (!res.ok) {
-    if (res.status === 401 && path !== '/v1/session') onSignedOut();
+    // Only the server's own refusal (it names its realm) ends the session: a 401 of a registry or a cluster
+    // that refused the server's login is an error like another.
+    if (res.status === 401 && path !== '/v1/session' && res.headers.get('WWW-Authenticate')) onSignedOut();
     throw new ApiError(res.status, data && data.error);
   }
   return data;

@@ -8,9 +8,11 @@ import * as api from './api.js';
 export const sections = [
   { path: 'containers', title: 'Containers', load: () => import('./pages/containers.js') },
   { path: 'images', title: 'Images and scans', load: () => import('./pages/images.js') },
+  { path: 'registries', title: 'Registries', load: () => import('./pages/registries.js') },
+  { path: 'deployments', title: 'Deployments', load: () => import('./pages/deployments.js') },
   { path: 'optimizations', title: 'Optimizations', load: () => import('./pages/optimizations.js') },
-  { path: 'policy', title: 'Policy', load: () => import('./pages/policy.js') },
   { path: 'jobs', title: 'Jobs', load: () => import('./pages/jobs.js') },
+  { path: 'policy', title: 'Policy', load: () => import('./pages/policy.js') },
 ];
 
 const main = document.getElementById('main');
