@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,9 +112,16 @@ func TestKubernetesDeploymentsOverHTTP(t *testing.T) {
 		t.Errorf("rollback to revision 2 = %+v", d)
 	}
 
-	// Bad input: 400, and the deployment is as it was.
-	st, body = e.do(state.ScopeRead, "GET", base, nil)
-	before := deployment(st, body)
+	// Bad input: 400, and the deployment is as it was — once the controller has taken in the last rollback (its
+	// revision is set when it observes the new generation).
+	var before containerization.KubernetesDeployment
+	if !testenv.Eventually(time.Minute, func() bool {
+		st, body = e.do(state.ScopeRead, "GET", base, nil)
+		before = deployment(st, body)
+		return !strings.Contains(before.Message, "observed generation")
+	}) {
+		t.Fatalf("the controller has not observed the rollback in a minute: %+v", before)
+	}
 	for _, c := range []struct {
 		path string
 		body any
