@@ -264,6 +264,10 @@ func (s *Server) wrap(rt route) http.Handler {
 				writeJSON(w, http.StatusTooManyRequests, errorBody(err, "rate_limited"))
 				return
 			}
+			if errors.Is(err, errCrossSite) {
+				writeJSON(w, http.StatusForbidden, errorBody(err, "csrf"))
+				return
+			}
 			writeError(w, err)
 			return
 		}
