@@ -1,11 +1,14 @@
 package server_test
 
 import (
+	"bufio"
 	"fmt"
 	"html"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/codomyrmex/containerization"
+	"github.com/codomyrmex/containerization/internal/testimages"
+	"github.com/codomyrmex/containerization/server"
 	"github.com/codomyrmex/containerization/server/state"
 )
 
@@ -62,4 +67,85 @@ func TestSignInFromAnotherSite(t *testing.T) {
 	if st := js[int](p, `fetch('/v1/session').then((r) => r.status)`); st != 401 {
 		t.Errorf("after another site's forged sign-in, the dashboard's session answers %d; want 401 (signed out)", st)
 	}
+}
+
+// liveGoroutines counts this process's goroutines in a live stream's handler or in the engine calls it makes.
+func liveGoroutines() int {
+	var b strings.Builder
+	_ = pprof.Lookup("goroutine").WriteTo(&b, 2)
+	n := 0
+	for _, g := range strings.Split(b.String(), "\n\n") {
+		if strings.Contains(g, "server.(*Server).liveStream") || strings.Contains(g, "engine.(*Client).WatchMetrics") ||
+			strings.Contains(g, "engine.(*Client).StreamLogs") {
+			n++
+		}
+	}
+	return n
+}
+
+// waitGoroutines waits (at most d) until liveGoroutines is n.
+func waitGoroutines(t *testing.T, n int, d time.Duration, why string) {
+	t.Helper()
+	for end := time.Now().Add(d); liveGoroutines() != n; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("%s: %d goroutines of live streams after %s, want %d", why, liveGoroutines(), d, n)
+		}
+	}
+}
+
+// noisy starts a container of busybox running script, removed when the test ends.
+func (e *env) noisy(t *testing.T, name, script string) {
+	t.Helper()
+	t.Cleanup(func() { e.do(state.ScopeOperate, "DELETE", "/v1/containers/"+name+"?force=true", nil) })
+	st, body := e.do(state.ScopeOperate, "POST", "/v1/containers", map[string]any{"name": name,
+		"config": map[string]any{"image": testimages.Busybox, "command": []string{"sh", "-c", script}}})
+	if st != 201 {
+		t.Fatalf("create %s = %d %s", name, st, body)
+	}
+	if st, body := e.do(state.ScopeOperate, "POST", "/v1/containers/"+name+"/start", nil); st != 200 {
+		t.Fatalf("start %s = %d %s", name, st, body)
+	}
+}
+
+// A live stream leaves nothing behind when its client goes: no handler, heartbeat or engine call is still
+// running, for metrics and logs alike, and the slots of the 64-stream limit come back (96 opened in turns of 32).
+func TestLiveStreamsLetGo(t *testing.T) {
+	e := newEnv(t)
+	name := "myrmex-r5-letgo-" + time.Now().Format("150405")
+	e.noisy(t, name, `while :; do echo tick; sleep 0.2; done`)
+	waitGoroutines(t, 0, time.Minute, "before the streams")
+	open := func(path string) *http.Response {
+		req, _ := http.NewRequest("GET", e.url+path, nil)
+		req.Header.Set("Authorization", "Bearer "+e.tokens[state.ScopeRead])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 200 {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			t.Fatalf("GET %s = %d %s", path, resp.StatusCode, b)
+		}
+		return resp
+	}
+	for round := range 3 { // half the limit at a time, more than the limit in all: every slot is given back
+		var open32 []*http.Response
+		for i := range server.MaxStreams / 2 {
+			path := "/v1/containers/" + name + "/logs/stream"
+			if i == 0 { // one of metrics a round: its first sample takes two of the engine's readings
+				path = "/v1/containers/" + name + "/metrics/stream"
+			}
+			resp := open(path)
+			if _, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil { // its first event has come
+				t.Fatalf("round %d, %s: %v", round, path, err)
+			}
+			open32 = append(open32, resp)
+		}
+		for _, resp := range open32 {
+			resp.Body.Close()
+		}
+		waitGoroutines(t, 0, 2*time.Minute, "after the clients went")
+	}
+	resp := open("/v1/containers/" + name + "/logs/stream")
+	resp.Body.Close()
 }
