@@ -149,3 +149,46 @@ func TestLiveStreamsLetGo(t *testing.T) {
 	resp := open("/v1/containers/" + name + "/logs/stream")
 	resp.Body.Close()
 }
+
+// Renders are two at a time, and a request waiting its turn holds its body (up to 16 MiB) decoded: the requests
+// taken in, body and all, are bounded too. Requests whose bodies never end (a slow client, or one that wants the
+// server's memory) fill the queue; the next is refused at once with 503, its body unread.
+func TestRenderQueueBounded(t *testing.T) {
+	e := newEnvWith(t, containerization.Config{Host: "unix://" + filepath.Join(t.TempDir(), "no-engine.sock")})
+	const n = 12
+	answers := make(chan int, n)
+	for range n {
+		pr, pw := io.Pipe()
+		t.Cleanup(func() { pw.Close() })
+		go pw.Write([]byte(`{"format": "pdf", "scan_result": {"image_name": "`))
+		req, _ := http.NewRequest("POST", e.url+"/v1/reports/render", pr)
+		req.ContentLength = 15 << 20
+		req.Header.Set("Authorization", "Bearer "+e.tokens[state.ScopeRead])
+		req.Header.Set("Content-Type", "application/json")
+		go func() {
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				answers <- 0
+				return
+			}
+			resp.Body.Close()
+			answers <- resp.StatusCode
+		}()
+	}
+	timeout := time.After(time.Minute)
+	for range n - 8 {
+		select {
+		case st := <-answers:
+			if st != http.StatusServiceUnavailable {
+				t.Errorf("a render beyond the queue = %d, want 503", st)
+			}
+		case <-timeout:
+			t.Fatalf("%d renders whose bodies never end: none refused after a minute; want all but 8 refused at once", n)
+		}
+	}
+	select {
+	case st := <-answers:
+		t.Errorf("a render with its body unfinished answered %d; want it still reading", st)
+	default:
+	}
+}
