@@ -73,15 +73,15 @@ func testDashboardSession(t *testing.T, b backend) {
 	e := newEnvOn(t, containerization.Config{Host: "unix://" + filepath.Join(t.TempDir(), "no-engine.sock")}, b)
 	c := browserClient(t)
 
-	resp, body := send(t, c, "POST", e.url+"/v1/session", `{"token": "myx_wrong"}`)
+	resp, body := send(t, c, "POST", e.url+"/v1/session", `{"token": "myx_wrong"}`, "Content-Type", "application/json")
 	if resp.StatusCode != 401 || len(resp.Cookies()) != 0 {
 		t.Fatalf("sign-in with a wrong token = %d %s, cookies %v", resp.StatusCode, body, resp.Cookies())
 	}
-	resp, body = send(t, c, "POST", e.url+"/v1/session", `{}`)
+	resp, body = send(t, c, "POST", e.url+"/v1/session", `{}`, "Content-Type", "application/json")
 	if resp.StatusCode != 400 {
 		t.Fatalf("sign-in without a token = %d %s", resp.StatusCode, body)
 	}
-	resp, body = send(t, c, "POST", e.url+"/v1/session", `{"token": "`+e.tokens[state.ScopeOperate]+`"}`)
+	resp, body = send(t, c, "POST", e.url+"/v1/session", `{"token": "`+e.tokens[state.ScopeOperate]+`"}`, "Content-Type", "application/json")
 	if resp.StatusCode != 201 {
 		t.Fatalf("sign-in = %d %s", resp.StatusCode, body)
 	}

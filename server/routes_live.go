@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -44,6 +45,10 @@ type LogLine struct {
 
 // MaxLogLine bounds one line of a log stream (bytes); the rest of a longer line is dropped.
 const MaxLogLine = 16 << 10
+
+// streamWriteTimeout bounds one write of a live stream: a client that stops reading (its buffers full) is dropped
+// after this long instead of holding its stream, and the engine's, for ever.
+const streamWriteTimeout = 30 * time.Second
 
 // MaxStreams bounds the live streams (metrics and logs) one server holds open at once; more are refused with
 // ErrUnavailable (503) until one closes.
@@ -113,10 +118,10 @@ func (s *Server) liveStream(c *call, run func(send func(event string, v any) err
 		return 0, nil, fmt.Errorf("%w: %d live streams are open on this server: close one", errdefs.ErrUnavailable, MaxStreams)
 	}
 	w := c.req.Context().Value(writerKey{}).(http.ResponseWriter)
-	fl, ok := w.(http.Flusher)
-	if !ok {
+	if _, ok := w.(http.Flusher); !ok {
 		return 0, nil, fmt.Errorf("%w: this connection cannot stream", errdefs.ErrUnavailable)
 	}
+	rc := http.NewResponseController(w)
 	var mu sync.Mutex
 	started := false
 	start := func() {
@@ -127,6 +132,15 @@ func (s *Server) liveStream(c *call, run func(send func(event string, v any) err
 			started = true
 		}
 	}
+	// write sends text at once, or fails once the client has not taken it for streamWriteTimeout. mu is held.
+	write := func(text string) error {
+		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+		start()
+		if _, err := io.WriteString(w, text); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
 	send := func(event string, v any) error {
 		b, err := json.Marshal(v)
 		if err != nil {
@@ -134,12 +148,7 @@ func (s *Server) liveStream(c *call, run func(send func(event string, v any) err
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		start()
-		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b); err != nil {
-			return err
-		}
-		fl.Flush()
-		return nil
+		return write("event: " + event + "\ndata: " + string(b) + "\n\n")
 	}
 	done := make(chan struct{})
 	var beats sync.WaitGroup
@@ -154,9 +163,7 @@ func (s *Server) liveStream(c *call, run func(send func(event string, v any) err
 				return
 			case <-t.C:
 				mu.Lock()
-				start()
-				fmt.Fprint(w, ": heartbeat\n\n")
-				fl.Flush()
+				_ = write(": heartbeat\n\n")
 				mu.Unlock()
 			}
 		}
@@ -170,10 +177,8 @@ func (s *Server) liveStream(c *call, run func(send func(event string, v any) err
 		return 0, nil, err // nothing sent yet: an ordinary error answer
 	}
 	if err != nil && c.req.Context().Err() == nil {
-		start()
 		b, _ := json.Marshal(containerization.NewErrorObject(err))
-		fmt.Fprintf(w, "event: error\ndata: %s\n\n", b)
-		fl.Flush()
+		_ = write("event: error\ndata: " + string(b) + "\n\n")
 	}
 	start()
 	return 200, nil, nil

@@ -49,6 +49,7 @@ const (
 	maxReportKeys   = 10
 	maxReportKey    = 16 << 10
 	maxRenders      = 2
+	maxRenderQueue  = 8 // renders and the requests waiting for one (a body of up to maxRenderBody each)
 	maxRenderTime   = 2 * time.Minute
 	reportJobKind   = "report"
 	reportFileLimit = 80
@@ -65,6 +66,11 @@ func (s *Server) reportRoutes() []route {
 		{method: "GET", path: "/v1/reports/{id}", scope: state.ScopeRead, id: "getReport",
 			summary: "The report a report job made, as a document: html (with a strict Content-Security-Policy), pdf or json",
 			query:   []param{format}, out: &report.Report{}, document: true, status: 200, handle: func(s *Server, c *call) (int, any, error) {
+				done, err := s.renderQueue()
+				if err != nil {
+					return 0, nil, err
+				}
+				defer done()
 				f, err := report.CheckFormat(c.req.URL.Query().Get("format"))
 				if err != nil {
 					return 0, nil, err
@@ -90,6 +96,12 @@ func (s *Server) reportRoutes() []route {
 			summary: "Render a scan result, or a scan of the history, as a report (generate_security_report): html, pdf or json",
 			in:      &RenderRequest{}, out: &report.Report{}, document: true, status: 200, maxBody: maxRenderBody,
 			handle: func(s *Server, c *call) (int, any, error) {
+				// In the queue before the body is read: a request waiting its turn holds its body decoded.
+				done, err := s.renderQueue()
+				if err != nil {
+					return 0, nil, err
+				}
+				defer done()
 				var req RenderRequest
 				if err := decode(c, &req); err != nil {
 					return 0, nil, err
@@ -168,6 +180,17 @@ func (s *Server) prepareReport(spec json.RawMessage) (string, work, error) {
 		opts.Progress = progress
 		return report.Build(ctx, s.cfg.Client, req.ImageName, opts)
 	}, nil
+}
+
+// renderQueue takes a place among the reports being rendered or waiting their turn, or refuses at once
+// (ErrUnavailable) when there is none: the requests waiting are bounded as the renders are.
+func (s *Server) renderQueue() (done func(), err error) {
+	select {
+	case s.renderQueued <- struct{}{}:
+		return func() { <-s.renderQueued }, nil
+	default:
+		return nil, fmt.Errorf("%w: %d reports are being rendered or wait their turn: try again", errdefs.ErrUnavailable, maxRenderQueue)
+	}
 }
 
 var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)

@@ -83,6 +83,8 @@ type Server struct {
 	streams chan struct{} // a slot per live stream open (MaxStreams)
 	// renders holds a place for each report being rendered (each PDF is a browser of its own).
 	renders chan struct{}
+	// renderQueued holds a place for each report being rendered or waiting its turn (maxRenderQueue).
+	renderQueued chan struct{}
 }
 
 // New makes a server over cfg and starts its part of the job queue: jobs queued (by it, by another replica, or
@@ -123,7 +125,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.KeepJobsFor = 30 * 24 * time.Hour
 	}
 	s := &Server{cfg: cfg, log: log, limit: newLimiter(cfg.FailedAuthLimit, cfg.Now), streams: make(chan struct{}, MaxStreams),
-		renders: make(chan struct{}, maxRenders)}
+		renders: make(chan struct{}, maxRenders), renderQueued: make(chan struct{}, maxRenderQueue)}
 	s.metrics = newMetrics(cfg, log, s.sampleContainers)
 	s.jobs = newJobs(cfg.State, jobsConfig{runner: cfg.Runner, lease: cfg.JobLease, poll: cfg.JobPoll, max: cfg.MaxJobs,
 		keep: cfg.KeepJobs, maxAge: cfg.KeepJobsFor, log: log, now: cfg.Now, kinds: s.jobKinds(), ended: s.metrics.jobEnded})
@@ -262,6 +264,10 @@ func (s *Server) wrap(rt route) http.Handler {
 			keepRefusal(r.Context(), s.cfg.State, s.log, refusalOf(verdict, s.cfg.Now(), state.RefusalRequest, r.Method+" "+r.URL.Path, who, ""))
 			if errors.Is(err, errRateLimited) {
 				writeJSON(w, http.StatusTooManyRequests, errorBody(err, "rate_limited"))
+				return
+			}
+			if errors.Is(err, errCrossSite) {
+				writeJSON(w, http.StatusForbidden, errorBody(err, "csrf"))
 				return
 			}
 			writeError(w, err)

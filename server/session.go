@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -56,6 +57,14 @@ func (s *Server) sessionRoutes() []route {
 				if s.limit.blocked(addr) {
 					w.Header().Set("Retry-After", "60")
 					return 0, nil, errRateLimited
+				}
+				// A sign-in forged by another site's form (text/plain can carry JSON) would sign the victim's
+				// browser in as the attacker: only the page's own fetch, with a JSON body, signs in.
+				if err := crossSite(c.req); err != nil {
+					return 0, nil, err
+				}
+				if mt, _, _ := mime.ParseMediaType(c.req.Header.Get("Content-Type")); mt != "application/json" {
+					return 0, nil, fmt.Errorf("%w: a sign-in is a JSON body (Content-Type: application/json), not %q", errdefs.ErrInvalidArgument, c.req.Header.Get("Content-Type"))
 				}
 				var req SessionRequest
 				if err := decode(c, &req); err != nil {
@@ -114,10 +123,8 @@ func (s *Server) sessionAuth(r *http.Request) (sess *state.Session, value string
 		return nil, "", false, nil, err
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		switch site := r.Header.Get("Sec-Fetch-Site"); site {
-		case "", "same-origin":
-		default:
-			return sess, ck.Value, true, fmt.Errorf("a change asked for by a page of another site (Sec-Fetch-Site: %s)", site), nil
+		if err := crossSite(r); err != nil {
+			return sess, ck.Value, true, err, nil
 		}
 		want := state.CSRFToken(ck.Value)
 		if got := r.Header.Get("X-CSRF-Token"); subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
@@ -125,6 +132,20 @@ func (s *Server) sessionAuth(r *http.Request) (sess *state.Session, value string
 		}
 	}
 	return sess, ck.Value, true, nil, nil
+}
+
+// errCrossSite is a request a page of another site made (Sec-Fetch-Site): 403, code csrf.
+var errCrossSite = errors.New("a change asked for by a page of another site")
+
+// crossSite refuses a request that the browser says another site's page made (Sec-Fetch-Site); browsers too old
+// to say are left to the CSRF token and the JSON body.
+func crossSite(r *http.Request) error {
+	switch site := r.Header.Get("Sec-Fetch-Site"); site {
+	case "", "same-origin":
+		return nil
+	default:
+		return fmt.Errorf("%w (Sec-Fetch-Site: %s)", errCrossSite, site)
+	}
 }
 
 // securityHeaders are on every answer: the API's JSON and the dashboard's pages. The Content-Security-Policy
