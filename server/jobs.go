@@ -400,9 +400,18 @@ func (j *jobs) stream(w http.ResponseWriter, r *http.Request, id string) error {
 	if _, err := j.st.GetJob(r.Context(), id); err != nil {
 		return err
 	}
-	fl, ok := w.(http.Flusher)
-	if !ok {
+	if _, ok := w.(http.Flusher); !ok {
 		return fmt.Errorf("%w: this connection cannot stream", errdefs.ErrNotImplemented)
+	}
+	// Each write is bounded in time: a client that stops reading (its buffers full) is dropped after
+	// streamWriteTimeout instead of holding the stream for ever.
+	rc := http.NewResponseController(w)
+	emit := func(format string, args ...any) error {
+		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+		if _, err := fmt.Fprintf(w, format, args...); err != nil {
+			return err
+		}
+		return rc.Flush()
 	}
 	next := 0
 	if v := r.Header.Get("Last-Event-ID"); v != "" {
@@ -414,6 +423,9 @@ func (j *jobs) stream(w http.ResponseWriter, r *http.Request, id string) error {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+	if emit("") != nil { // the status and headers at once, before the first event
+		return nil
+	}
 	heartbeat := time.NewTicker(15 * time.Second)
 	defer heartbeat.Stop()
 	for {
@@ -423,10 +435,11 @@ func (j *jobs) stream(w http.ResponseWriter, r *http.Request, id string) error {
 			return nil // the status is sent; the stream ends
 		}
 		for _, e := range events {
-			fmt.Fprintf(w, "id: %d\nevent: progress\ndata: %s\n\n", next, e)
+			if emit("id: %d\nevent: progress\ndata: %s\n\n", next, e) != nil {
+				return nil // the client is gone or stopped reading
+			}
 			next++
 		}
-		fl.Flush()
 		if len(events) == streamBatch {
 			continue
 		}
@@ -440,8 +453,7 @@ func (j *jobs) stream(w http.ResponseWriter, r *http.Request, id string) error {
 					continue
 				}
 				b, _ := json.Marshal(job)
-				fmt.Fprintf(w, "event: end\ndata: %s\n\n", b)
-				fl.Flush()
+				_ = emit("event: end\ndata: %s\n\n", b)
 				return nil
 			}
 			t := time.NewTimer(j.poll)
@@ -449,8 +461,9 @@ func (j *jobs) stream(w http.ResponseWriter, r *http.Request, id string) error {
 			case <-t.C:
 			case <-heartbeat.C:
 				t.Stop()
-				fmt.Fprint(w, ": heartbeat\n\n")
-				fl.Flush()
+				if emit(": heartbeat\n\n") != nil {
+					return nil
+				}
 			case <-r.Context().Done():
 				t.Stop()
 				return nil
@@ -460,8 +473,9 @@ func (j *jobs) stream(w http.ResponseWriter, r *http.Request, id string) error {
 		select {
 		case <-wake:
 		case <-heartbeat.C:
-			fmt.Fprint(w, ": heartbeat\n\n")
-			fl.Flush()
+			if emit(": heartbeat\n\n") != nil {
+				return nil
+			}
 		case <-r.Context().Done():
 			return nil
 		}
