@@ -18,6 +18,7 @@ import (
 	"github.com/codomyrmex/containerization"
 	"github.com/codomyrmex/containerization/errdefs"
 	"github.com/codomyrmex/containerization/internal/browser"
+	"github.com/codomyrmex/containerization/internal/human"
 	"github.com/codomyrmex/containerization/optimize"
 	"github.com/codomyrmex/containerization/policy"
 )
@@ -237,7 +238,7 @@ func viewOf(r *Report) view {
 	}
 	slices.SortStableFunc(v.Ecosystems, func(a, b ecosystem) int { return cmp.Compare(b.Count, a.Count) })
 	if d := s.Database; d != nil {
-		v.DBAge = humanAge(time.Duration(d.AgeHours * float64(time.Hour)))
+		v.DBAge = human.Age(time.Duration(d.AgeHours * float64(time.Hour)))
 	}
 	if o := r.Optimization; o != nil {
 		v.OptRows = optimizationRows(o)
@@ -307,21 +308,6 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
 	}
 	return fmt.Sprintf("%d B", n)
-}
-
-// humanAge is a duration as a person says it: "40 minutes", "1 hour", "3 days".
-func humanAge(d time.Duration) string {
-	n, unit := int(d.Hours()/24), "day"
-	switch {
-	case d < time.Hour:
-		n, unit = int(d.Minutes()), "minute"
-	case d < 48*time.Hour:
-		n, unit = int(d.Hours()), "hour"
-	}
-	if n == 1 {
-		return "1 " + unit
-	}
-	return fmt.Sprintf("%d %ss", n, unit)
 }
 
 // shortDigest is a digest's algorithm and first 12 hex digits.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/codomyrmex/containerization/internal/human"
 	"github.com/codomyrmex/containerization/scan/vulndb"
 )
 
@@ -130,7 +131,7 @@ func printDBStatus(g *globalOptions, st vulndb.Status) error {
 	tw := newTable(g.out)
 	fmt.Fprintf(tw, "Database:\t%s\n", st.Dir)
 	fmt.Fprintf(tw, "Updated:\t%s\n", st.Updated.Local().Format(time.DateTime))
-	fmt.Fprintf(tw, "Age:\t%s (its oldest ecosystem's import)\n", humanAge(st.Age))
+	fmt.Fprintf(tw, "Age:\t%s (its oldest ecosystem's import)\n", human.Age(st.Age))
 	fmt.Fprintf(tw, "Total:\t%d records", st.Total)
 	if st.Withdrawn > 0 {
 		fmt.Fprintf(tw, " (%d withdrawn)", st.Withdrawn)

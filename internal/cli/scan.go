@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/codomyrmex/containerization"
+	"github.com/codomyrmex/containerization/internal/human"
 	"github.com/codomyrmex/containerization/registry"
 )
 
@@ -213,7 +214,7 @@ func printScanTable(w io.Writer, res *containerization.SecurityScanResult, thres
 		fmt.Fprintf(tw, "Packages scanned:\t%d\n", res.PackagesScanned)
 	}
 	if d := res.Database; d != nil {
-		fmt.Fprintf(tw, "Database:\t%d records, %s old\n", d.Records, humanAge(time.Duration(d.AgeHours*float64(time.Hour))))
+		fmt.Fprintf(tw, "Database:\t%d records, %s old\n", d.Records, human.Age(time.Duration(d.AgeHours*float64(time.Hour))))
 	}
 	if res.ScanType != "compliance" {
 		fmt.Fprintf(tw, "Vulnerabilities:\t%s\n", counts(res))
@@ -294,19 +295,4 @@ func title(description string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return line
-}
-
-// humanAge is a duration as a person says it: "40 minutes", "1 hour", "3 days".
-func humanAge(d time.Duration) string {
-	n, unit := int(d.Hours()/24), "day"
-	switch {
-	case d < time.Hour:
-		n, unit = int(d.Minutes()), "minute"
-	case d < 48*time.Hour:
-		n, unit = int(d.Hours()), "hour"
-	}
-	if n == 1 {
-		return "1 " + unit
-	}
-	return fmt.Sprintf("%d %ss", n, unit)
 }
