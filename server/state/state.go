@@ -782,21 +782,8 @@ func (s *Store) Jobs(ctx context.Context, q JobQuery) ([]Job, error) {
 	if q.Subject != "" {
 		where, args = where+" AND subject = ?", append(args, q.Subject)
 	}
-	rows, err := s.query(ctx, `SELECT id, kind, subject, state, owner, created, started, finished, '', '', runner, attempts
+	return s.jobList(ctx, `SELECT id, kind, subject, state, owner, created, started, finished, '', '', runner, attempts
 		FROM jobs WHERE 1 = 1`+where+` ORDER BY created DESC, id LIMIT ?`, append(args, limit)...)
-	if err != nil {
-		return nil, fmt.Errorf("state: %w", err)
-	}
-	defer rows.Close()
-	out := []Job{}
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("state: %w", err)
-		}
-		out = append(out, *j)
-	}
-	return out, rows.Err()
 }
 
 // JobsOfKind lists the newest jobs of one kind, at most limit (1 to 1000), with their results and errors.
@@ -804,7 +791,12 @@ func (s *Store) JobsOfKind(ctx context.Context, kind string, limit int) ([]Job, 
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	rows, err := s.query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE kind = ? ORDER BY created DESC, id LIMIT ?`, kind, limit)
+	return s.jobList(ctx, `SELECT `+jobColumns+` FROM jobs WHERE kind = ? ORDER BY created DESC, id LIMIT ?`, kind, limit)
+}
+
+// jobList runs a query of jobs' columns (as scanJob reads them) and returns its rows as jobs.
+func (s *Store) jobList(ctx context.Context, query string, args ...any) ([]Job, error) {
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
