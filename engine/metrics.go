@@ -205,46 +205,73 @@ func round(v float64, places int) float64 {
 	return math.Round(v*p) / p
 }
 
-// Metrics samples one container. For a running container the engine takes two samples a second apart, so
-// that CPU use is a rate; a container that is not running answers at once with zero use.
+// Metrics samples one container in two Engine API requests: the engine's stats stream, read for two readings
+// (the engine takes them about a second apart, on its own collector's rounds, and gives the second with the first
+// as its previous one, so that CPU use is a rate), and an inspect between the two, so that the state, restarts and
+// health are those of the sampled second. A container that is not running answers at once with zero use; one that
+// stops while it is sampled is read once more, to say what it is now.
 func (c *Client) Metrics(ctx context.Context, name string) (ContainerMetrics, error) {
-	ins, err := c.Inspect(ctx, name)
+	ins, st, err := c.sample(ctx, name)
 	if err != nil {
 		return ContainerMetrics{}, err
-	}
-	if ins.State == nil || !ins.State.Running {
-		return ComputeMetrics(ins, nil, time.Now()), nil
-	}
-	st, err := c.stats(ctx, ins.ID)
-	if err != nil {
-		// A container that stops or goes away while it is sampled ends the stream early: say what it is now.
-		again, ierr := c.Inspect(ctx, ins.ID)
-		switch {
-		case ierr != nil:
-			return ContainerMetrics{}, ierr
-		case again.State == nil || !again.State.Running:
-			return ComputeMetrics(again, nil, time.Now()), nil
-		}
-		return ContainerMetrics{}, fmt.Errorf("reading stats of %q: %w", name, err)
-	}
-	// Re-read the state: restarts and health may have moved during the sampling second.
-	if again, err := c.Inspect(ctx, ins.ID); err == nil {
-		ins = again
 	}
 	return ComputeMetrics(ins, st, time.Now()), nil
 }
 
-func (c *Client) stats(ctx context.Context, id string) (*container.StatsResponse, error) {
-	res, err := c.api.ContainerStats(ctx, id, client.ContainerStatsOptions{IncludePreviousSample: true})
+// sample takes what [Client.Metrics] computes from: the container's inspect and its second stats reading (nil
+// for a container that is not running).
+func (c *Client) sample(ctx context.Context, name string) (container.InspectResponse, *container.StatsResponse, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res, err := c.api.ContainerStats(sctx, name, client.ContainerStatsOptions{Stream: true})
 	if err != nil {
-		return nil, c.classify(err)
+		return container.InspectResponse{}, nil, c.classify(err)
 	}
 	defer closeQuietly(res.Body)
-	var st container.StatsResponse
-	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
-		return nil, err
+	dec := json.NewDecoder(res.Body)
+	var first container.StatsResponse
+	if err := dec.Decode(&first); err != nil {
+		return c.stoppedOr(ctx, name, fmt.Errorf("reading stats of %q: %w", name, err))
 	}
-	return &st, nil
+	if first.Read.IsZero() {
+		// The engine answers a container that is not running with an empty reading (and would then wait).
+		cancel()
+		return c.stoppedOr(ctx, name, nil)
+	}
+	type inspected struct {
+		ins container.InspectResponse
+		err error
+	}
+	state := make(chan inspected, 1)
+	go func() {
+		ins, err := c.Inspect(ctx, first.ID)
+		state <- inspected{ins, err}
+	}()
+	var second container.StatsResponse
+	serr := dec.Decode(&second)
+	cancel()
+	got := <-state
+	if got.err != nil {
+		return container.InspectResponse{}, nil, got.err
+	}
+	if serr != nil || second.Read.IsZero() || got.ins.State == nil || !got.ins.State.Running {
+		// It stopped (or restarts) during the sampled second: say what it is now.
+		return c.stoppedOr(ctx, first.ID, fmt.Errorf("reading stats of %q: the stream ended after one reading", name))
+	}
+	return got.ins, &second, nil
+}
+
+// stoppedOr reads a container whose stats stream gave no rate: a container that is not running is its inspect
+// without a reading; a running one is err (or, when err is nil, again its inspect: it was not running when asked).
+func (c *Client) stoppedOr(ctx context.Context, name string, err error) (container.InspectResponse, *container.StatsResponse, error) {
+	ins, ierr := c.Inspect(ctx, name)
+	switch {
+	case ierr != nil:
+		return container.InspectResponse{}, nil, ierr
+	case err == nil || ins.State == nil || !ins.State.Running:
+		return ins, nil, nil
+	}
+	return container.InspectResponse{}, nil, err
 }
 
 // MetricsOptions tunes [Client.MetricsAll].

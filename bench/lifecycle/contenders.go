@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -218,7 +221,45 @@ func (b *bench) statsContenders(n int) []statsContender {
 			how: "docker stats --no-stream NAME... over the same containers",
 			run: b.dockerStats,
 		},
+		{
+			key: "raw-api", title: "raw Engine API, one request each", concurrency: n, inProcess: true,
+			how: "GET /containers/NAME/stats?stream=false for every container at once, over the socket with net/http: the engine's own two readings, the least any client of the API can ask",
+			run: b.rawStats,
+		},
 	}
+}
+
+// rawStats asks the engine for one stats answer per container, all at once, and checks that each has two
+// readings (a previous one for the rate) and a memory figure.
+func (b *bench) rawStats(ctx context.Context, names []string) ([]string, int, error) {
+	type answer struct {
+		Read        time.Time `json:"read"`
+		PreRead     time.Time `json:"preread"`
+		MemoryStats struct {
+			Usage uint64 `json:"usage"`
+		} `json:"memory_stats"`
+	}
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var a answer
+			if err := b.raw.do(ctx, http.MethodGet, "/containers/"+url.PathEscape(name)+"/stats?stream=false", nil, &a, http.StatusOK); err != nil {
+				errs[i] = err
+				return
+			}
+			if a.Read.IsZero() || a.PreRead.IsZero() || a.MemoryStats.Usage == 0 {
+				errs[i] = fmt.Errorf("stats of %s: read %v, previous %v, memory %d: want two readings of a running container", name, a.Read, a.PreRead, a.MemoryStats.Usage)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, 0, err
+	}
+	return names, 0, nil
 }
 
 // myrmexStats samples every running Myrmex container and checks that each of ours has live figures. Other

@@ -131,6 +131,8 @@ func (r *report) ratios() {
 	add(r.Lifecycle, "myrmex", "cli-xargs", fmt.Sprintf("lifecycle: Myrmex / docker CLI xargs -P%d", c))
 	add(r.Lifecycle, "myrmex", "raw-api", fmt.Sprintf("lifecycle: Myrmex / raw Engine API, both -P%d", c))
 	add(r.Stats, "myrmex", "docker-stats", "stats: Myrmex / docker stats --no-stream")
+	add(r.Stats, "myrmex", "raw-api", "stats: Myrmex / raw Engine API (one request per container)")
+	add(r.Stats, "raw-api", "docker-stats", "stats: raw Engine API / docker stats --no-stream (the floor of any API client)")
 	r.Command = reproduce
 }
 
