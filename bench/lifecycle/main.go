@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +53,8 @@ type config struct {
 	stopTimeout int // seconds
 	statsN      int
 	statsRounds int
+	scale       []int // cycle counts of the scale part
+	scaleRounds int
 	image       string
 	docker      string
 	shared      *benchkit.Flags
@@ -67,10 +70,20 @@ func main() {
 	flag.IntVar(&cfg.stopTimeout, "stop-timeout", 0, "stop timeout in seconds, the same for every contender")
 	flag.IntVar(&cfg.statsN, "stats", 50, "running containers sampled in the stats part (0 skips it)")
 	flag.IntVar(&cfg.statsRounds, "stats-rounds", 3, "rounds of every stats contender")
+	scale := flag.String("scale", "10,50,200", "cycle counts at which the concurrent contenders run again, to show how the cost grows (empty skips)")
+	flag.IntVar(&cfg.scaleRounds, "scale-rounds", 2, "rounds of every contender at every scale count")
 	flag.StringVar(&cfg.image, "image", testimages.Busybox, "local image the containers run")
 	flag.StringVar(&cfg.docker, "docker", "docker", "docker CLI binary")
 	cfg.shared = benchkit.RegisterFlags(flag.CommandLine)
 	flag.Parse()
+	for _, f := range strings.FieldsFunc(*scale, func(r rune) bool { return r == ',' || r == ' ' }) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > 10000 {
+			fmt.Fprintf(os.Stderr, "bench/lifecycle: -scale %q: want cycle counts from 1 to 10000, separated by commas\n", *scale)
+			os.Exit(2)
+		}
+		cfg.scale = append(cfg.scale, n)
+	}
 	benchkit.Main("lifecycle", func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
@@ -122,6 +135,11 @@ func run(ctx context.Context, cfg config) (err error) {
 	if rep.Lifecycle, err = b.lifecycle(ctx); err != nil {
 		return err
 	}
+	if len(cfg.scale) > 0 {
+		if rep.Scale, err = b.scale(ctx); err != nil {
+			return err
+		}
+	}
 	if cfg.statsN > 0 {
 		var notes []string
 		if rep.Stats, notes, err = b.stats(ctx); err != nil {
@@ -133,7 +151,51 @@ func run(ctx context.Context, cfg config) (err error) {
 	rep.ratios()
 
 	rep.printTable(os.Stdout)
+	if err := cfg.shared.WriteFigures("lifecycle", rep.Started, rep.figures()); err != nil {
+		return err
+	}
 	return cfg.shared.Write("lifecycle", rep.Started, rep, rep.markdown())
+}
+
+// scaleKeys are the contenders of the scale part: the concurrent ones (the sequential CLI would take minutes at
+// the largest count and says nothing the others do not).
+var scaleKeys = []string{"myrmex", "cli-xargs", "raw-api"}
+
+// scale runs the concurrent lifecycle contenders again at each cycle count of -scale, in a random order per round,
+// to show how the cost grows with the work.
+func (b *bench) scale(ctx context.Context) ([]scalePoint, error) {
+	var cs []lifecycleContender
+	for _, c := range b.lifecycleContenders() {
+		if slices.Contains(scaleKeys, c.key) {
+			cs = append(cs, c)
+		}
+	}
+	keys := make([]string, len(cs))
+	for i, c := range cs {
+		keys[i] = c.key
+	}
+	var out []scalePoint
+	for _, n := range b.cfg.scale {
+		ms := make([]measurement, len(cs))
+		for i, c := range cs {
+			ms[i] = measurement{Key: c.key, Title: c.title, How: c.how, Concurrency: c.concurrency, Ops: n}
+		}
+		for r, order := range b.order.Rounds(fmt.Sprintf("scale %d", n), keys, b.cfg.scaleRounds) {
+			for _, i := range order {
+				s, err := b.lifecycleRound(ctx, cs[i], fmt.Sprintf("s%d-r%d", n, r+1), n)
+				if err != nil {
+					return nil, fmt.Errorf("scale %d, round %d of %s: %w", n, r+1, cs[i].title, err)
+				}
+				ms[i].add(s)
+				benchkit.Logf("scale %d round %d  %-28s %8.3fs", n, r+1, cs[i].title, s.seconds)
+			}
+		}
+		for i := range ms {
+			ms[i].summarize()
+		}
+		out = append(out, scalePoint{Cycles: n, Contenders: ms})
+	}
+	return out, nil
 }
 
 // lifecycle runs the warm-up and then the rounds, each contender once per round in a random order of the round's

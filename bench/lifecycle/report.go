@@ -23,6 +23,7 @@ type report struct {
 	Settings  settings         `json:"settings"`
 	Lifecycle []measurement    `json:"lifecycle"`
 	Stats     []measurement    `json:"stats,omitempty"`
+	Scale     []scalePoint     `json:"scale,omitempty"`
 	Ratios    []benchkit.Ratio `json:"ratios"` // Myrmex's median wall time over a peer's
 	Notes     []string         `json:"notes,omitempty"`
 	Command   string           `json:"command"`
@@ -48,6 +49,8 @@ type settings struct {
 	StopTimeoutSeconds int    `json:"stop_timeout_seconds"`
 	StatsContainers    int    `json:"stats_containers"`
 	StatsRounds        int    `json:"stats_rounds"`
+	Scale              []int  `json:"scale_cycles,omitempty"`
+	ScaleRounds        int    `json:"scale_rounds,omitempty"`
 	Image              string `json:"image"`
 	Command            string `json:"container_command"`
 	DockerCLIPath      string `json:"docker_cli_path"`
@@ -57,8 +60,39 @@ func settingsOf(cfg config, docker string) settings {
 	return settings{
 		Cycles: cfg.cycles, Concurrency: cfg.concurrency, Rounds: cfg.rounds, Warmup: cfg.warmup,
 		StopTimeoutSeconds: cfg.stopTimeout, StatsContainers: cfg.statsN, StatsRounds: cfg.statsRounds,
+		Scale: cfg.scale, ScaleRounds: cfg.scaleRounds,
 		Image: cfg.image, Command: strings.Join(sleepCmd, " "), DockerCLIPath: docker,
 	}
+}
+
+// scalePoint is the scale part at one cycle count: every concurrent contender's rounds.
+type scalePoint struct {
+	Cycles     int           `json:"cycles"`
+	Contenders []measurement `json:"contenders"`
+}
+
+// figures draws the scale part: the whole time and the time per cycle against the number of cycles.
+func (r *report) figures() []benchkit.Figure {
+	if len(r.Scale) == 0 {
+		return nil
+	}
+	total := benchkit.Figure{Name: "scale", Title: fmt.Sprintf("Container lifecycle at scale: N create→start→stop→remove cycles, %d at once", r.Settings.Concurrency),
+		XLabel: "cycles (N)", YLabel: "median seconds for N cycles"}
+	per := benchkit.Figure{Name: "scale-per-cycle", Title: "Container lifecycle at scale: cost of one cycle",
+		XLabel: "cycles (N)", YLabel: "median ms per cycle"}
+	for i, m := range r.Scale[0].Contenders {
+		ts, ps := benchkit.Series{Name: m.Title}, benchkit.Series{Name: m.Title}
+		for _, pt := range r.Scale {
+			if i >= len(pt.Contenders) {
+				continue
+			}
+			c := pt.Contenders[i]
+			ts.X, ts.Y = append(ts.X, float64(pt.Cycles)), append(ts.Y, c.Median)
+			ps.X, ps.Y = append(ps.X, float64(pt.Cycles)), append(ps.Y, c.PerOpMs)
+		}
+		total.Series, per.Series = append(total.Series, ts), append(per.Series, ps)
+	}
+	return []benchkit.Figure{total, per}
 }
 
 // measurement is one contender's rounds and their median. Ops is the number of cycles (lifecycle) or containers
@@ -133,6 +167,10 @@ func (r *report) ratios() {
 	add(r.Stats, "myrmex", "docker-stats", "stats: Myrmex / docker stats --no-stream")
 	add(r.Stats, "myrmex", "raw-api", "stats: Myrmex / raw Engine API (one request per container)")
 	add(r.Stats, "raw-api", "docker-stats", "stats: raw Engine API / docker stats --no-stream (the floor of any API client)")
+	for _, pt := range r.Scale {
+		add(pt.Contenders, "myrmex", "cli-xargs", fmt.Sprintf("scale %d: Myrmex / docker CLI xargs -P%d", pt.Cycles, c))
+		add(pt.Contenders, "myrmex", "raw-api", fmt.Sprintf("scale %d: Myrmex / raw Engine API", pt.Cycles))
+	}
 	r.Command = reproduce
 }
 
@@ -176,6 +214,9 @@ func (r *report) printTable(w io.Writer) {
 		"ms/cycle", r.Lifecycle)
 	if len(r.Stats) > 0 {
 		section(fmt.Sprintf("stats: %d running containers, one sample each", r.Settings.StatsContainers), "ms/container", r.Stats)
+	}
+	for _, pt := range r.Scale {
+		section(fmt.Sprintf("scale: %d cycles", pt.Cycles), "ms/cycle", pt.Contenders)
 	}
 	for _, x := range r.Ratios {
 		fmt.Fprintf(w, "%-58s %6.2f   (per round: %s)\n", x.Name, x.Value, benchkit.Floats(x.PerRound, "%.2f", " "))
@@ -232,6 +273,29 @@ func (r *report) markdown() string {
 	if len(r.Stats) > 0 {
 		table(fmt.Sprintf("Stats: %d running containers, one sample each", s.StatsContainers), "ms/container", r.Stats)
 	}
+	if len(r.Scale) > 0 {
+		p("## Scale: the concurrent contenders at %s cycles", joinInts(s.Scale))
+		p("")
+		p("The same cycles as above, %d at once, at each count; %d rounds per contender and count, in a random order drawn "+
+			"anew for every round; the median round is reported.", s.Concurrency, s.ScaleRounds)
+		p("")
+		for _, f := range r.figures() {
+			p("![%s](%s)", f.Title, benchkit.FigureFile("lifecycle", r.Started, f.Name))
+			p("")
+		}
+		p("| cycles | contender | rounds (s) | median (s) | ms/cycle | alloc KiB/op |")
+		p("|---:|---|---|---:|---:|---:|")
+		for _, pt := range r.Scale {
+			for _, x := range pt.Contenders {
+				alloc := "–"
+				if x.inProcess {
+					alloc = fmt.Sprintf("%.1f", x.AllocPerOpKiB)
+				}
+				p("| %d | %s | %s | **%.3f** | %.1f | %s |", pt.Cycles, x.Title, benchkit.Floats(x.Rounds, "%.3f", " "), x.Median, x.PerOpMs, alloc)
+			}
+		}
+		p("")
+	}
 	md.Lines(r.Order.Markdown())
 	md.Lines(benchkit.RatiosSection(r.Ratios))
 	md.Lines(benchkit.NotesSection(r.Notes))
@@ -239,4 +303,12 @@ func (r *report) markdown() string {
 	p("")
 	p("or, against an engine that is already up and seeded: `DOCKER_HOST=%s go run ./bench/lifecycle`.", m.EngineHost)
 	return md.String()
+}
+
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, ", ")
 }
