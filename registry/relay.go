@@ -12,7 +12,8 @@ import (
 )
 
 // Transfer is a report of a push, pull or copy: the bytes moved so far of the whole image. The last report of a
-// transfer that succeeded has Finished set; one that failed ends with Err.
+// transfer that succeeded has Finished set; one that failed ends with Err. A push from the engine counts the
+// layers' uncompressed bytes as the engine's save streams them, and its Total grows as each layer begins.
 type Transfer struct {
 	Done, Total int64
 	Finished    bool

@@ -1,0 +1,176 @@
+package registry_test
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"path"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/codomyrmex/containerization/errdefs"
+	"github.com/codomyrmex/containerization/internal/testenv"
+	"github.com/codomyrmex/containerization/internal/testimages"
+	"github.com/codomyrmex/containerization/registry"
+)
+
+// savingEngine is the real engine whose docker save stream passes through edit, and which records when the
+// stream was read to its end.
+type savingEngine struct {
+	registry.Engine
+	edit  func(*tar.Header, []byte) []byte // nil: the stream as it is
+	ended atomic.Bool
+}
+
+func (e *savingEngine) SaveImage(ctx context.Context, ref string) (io.ReadCloser, error) {
+	rc, err := e.Engine.SaveImage(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if e.edit == nil {
+		return &endReader{rc: rc, ended: &e.ended}, nil
+	}
+	// A layer whose content is altered on the way: a fault the engine does not produce on demand.
+	pr, pw := io.Pipe()
+	go func() {
+		defer rc.Close()
+		tr, tw := tar.NewReader(rc), tar.NewWriter(pw)
+		for {
+			h, err := tr.Next()
+			if errors.Is(err, io.EOF) {
+				pw.CloseWithError(tw.Close())
+				return
+			}
+			if err == nil {
+				var b []byte
+				if b, err = io.ReadAll(tr); err == nil {
+					b = e.edit(h, b)
+					h.Size = int64(len(b))
+					if err = tw.WriteHeader(h); err == nil {
+						_, err = tw.Write(b)
+					}
+				}
+			}
+			if err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+		}
+	}()
+	return pr, nil
+}
+
+type endReader struct {
+	rc    io.ReadCloser
+	ended *atomic.Bool
+}
+
+func (r *endReader) Read(p []byte) (int, error) {
+	n, err := r.rc.Read(p)
+	if errors.Is(err, io.EOF) {
+		r.ended.Store(true)
+	}
+	return n, err
+}
+
+func (r *endReader) Close() error { return r.rc.Close() }
+
+// patchSeen records whether a blob's bytes were sent before the engine's save had been read to its end.
+type patchSeen struct {
+	base   http.RoundTripper
+	eng    *savingEngine
+	before atomic.Bool
+}
+
+func (p *patchSeen) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPatch && !p.eng.ended.Load() {
+		p.before.Store(true)
+	}
+	return p.base.RoundTrip(req)
+}
+
+// A push from the engine uploads layers as the engine's save streams them, not after the whole save is read.
+func TestPushFromTheEngineStreams(t *testing.T) {
+	ctx := context.Background()
+	eng := &savingEngine{Engine: testenv.Engine(t)}
+	reg := testenv.InProcess(t)
+	ep, opts := endpoint(t, reg)
+	seen := &patchSeen{base: opts.Transport, eng: eng}
+	opts.Transport = seen
+	if _, err := registry.Push(ctx, eng, testimages.Web, ref(t, ep, "stream/web:1"), ep, registry.PushOptions{}, opts); err != nil {
+		t.Fatalf("Push(%s) = %v", testimages.Web, err)
+	}
+	if !eng.ended.Load() {
+		t.Fatalf("the push did not read the engine's save to its end")
+	}
+	if !seen.before.Load() {
+		t.Errorf("no layer was sent before the engine's save was read to its end: the push did not stream")
+	}
+}
+
+// A layer whose bytes do not match the diff ID its config names is refused, and nothing of the image is left in
+// the repository: no tag, no config, no layer committed.
+func TestPushFromTheEngineRefusesALayerThatDoesNotMatch(t *testing.T) {
+	ctx := context.Background()
+	real := testenv.Engine(t)
+	reg := testenv.InProcess(t)
+	ep, opts := endpoint(t, reg)
+	var altered atomic.Int32
+	eng := &savingEngine{Engine: real, edit: func(h *tar.Header, b []byte) []byte {
+		if path.Base(h.Name) == "layer.tar" && len(b) > 1024 && altered.Add(1) == 1 {
+			b[len(b)/2] ^= 0xff // inside a file's content: still a valid tar
+		}
+		return b
+	}}
+	dst := ref(t, ep, "stream/bad:1")
+	_, err := registry.Push(ctx, eng, testimages.Web, dst, ep, registry.PushOptions{}, opts)
+	if altered.Load() == 0 {
+		t.Fatalf("no layer was altered")
+	}
+	if !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Fatalf("Push(altered layer) = %v, want ErrUnavailable", err)
+	}
+	t.Logf("Push = %v", err)
+	if _, herr := remote.Head(dst, remoteOpts(reg)...); herr == nil {
+		t.Errorf("the tag %s exists after a refused push", dst)
+	}
+	// Myrmex's compression is deterministic: the same push to another registry says which blobs the refused
+	// one would have made, and none of them may be in the first registry (committed uploads only count).
+	other := testenv.InProcess(t)
+	oep, oopts := endpoint(t, other)
+	good := ref(t, oep, "stream/good:1")
+	if _, err := registry.Push(ctx, real, testimages.Web, good, oep, registry.PushOptions{}, oopts); err != nil {
+		t.Fatalf("Push(unaltered) = %v", err)
+	}
+	img, err := remote.Image(good, remoteOpts(other)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range append(m.Layers, m.Config) {
+		if blobExists(t, reg, dst.Context().RepositoryStr(), d.Digest.String()) {
+			t.Errorf("blob %s is in %s after the refused push", d.Digest, dst.Context())
+		}
+	}
+}
+
+func blobExists(t *testing.T, reg *testenv.Registry, repo, digest string) bool {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodHead, reg.URL()+"/v2/"+repo+"/blobs/"+digest, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&http.Client{Transport: reg.Transport()}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
