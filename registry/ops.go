@@ -490,7 +490,9 @@ func describeRef(ref name.Reference) string {
 }
 
 // Pull reads ref and loads it into the engine's store under that name. For a multi-platform index, the image of
-// opts.Platform (linux/amd64 by default) is loaded.
+// opts.Platform (linux/amd64 by default) is loaded. Layers are fetched opts.Jobs at a time and handed to the
+// engine's image load uncompressed, in order, as they arrive (see loadTarball); a temporary directory holds the
+// layers in flight.
 func Pull(ctx context.Context, eng Engine, ref name.Reference, ep Endpoint, opts Options) (res Result, err error) {
 	res = Result{Reference: ref.String(), Tags: []string{}}
 	r := opts.relay()
@@ -509,13 +511,22 @@ func Pull(ctx context.Context, eng Engine, ref name.Reference, ep Endpoint, opts
 		// would lie, so it uses the digest's hex as the tag.
 		tag = ref.Context().Tag(strings.TrimPrefix(ref.Identifier(), "sha256:")[:12])
 	}
+	dir, err := os.MkdirTemp("", "myrmex-pull-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	jobs := opts.Jobs
+	if jobs <= 0 {
+		jobs = 4
+	}
 	pr, pw := io.Pipe()
 	written := make(chan struct{})
 	var writeErr error
 	go func() {
 		defer close(written)
-		// tarball.Write reports on the relay's channel but never closes it; r.end does, after this returns.
-		writeErr = tarball.Write(tag, img, pw, r.tarball()...)
+		// loadTarball reports on the relay's channel but never closes it; r.end does, after this returns.
+		writeErr = loadTarball(ctx, img, tag, pw, dir, jobs, r)
 		pw.CloseWithError(writeErr)
 	}()
 	defer func() { pr.Close(); <-written }()

@@ -10,7 +10,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	ggcrempty "github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/codomyrmex/containerization/errdefs"
 	"github.com/codomyrmex/containerization/internal/testenv"
@@ -173,4 +177,52 @@ func blobExists(t *testing.T, reg *testenv.Registry, repo, digest string) bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// A pull hands the engine every layer uncompressed, whatever the registry holds: gzip layers decompressed by
+// Myrmex, and layers of other media types (here uncompressed ones) through go-containerregistry. The engine
+// holds the image under its ID, which it computes from the config after checking each layer's diff ID.
+func TestPullLoadsLayersOfEveryMediaType(t *testing.T) {
+	ctx := context.Background()
+	eng := testenv.Engine(t)
+	reg := testenv.InProcess(t)
+	ep, opts := endpoint(t, reg)
+	gz, err := random.Layer(64<<10, types.DockerLayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := random.Layer(64<<10, types.OCIUncompressedLayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(ggcrempty.Image, gz, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture = "linux", "amd64"
+	if img, err = mutate.ConfigFile(img, cfg); err != nil {
+		t.Fatal(err)
+	}
+	src := ref(t, ep, "mixed/app:1")
+	if err := remote.Write(src, img, remoteOpts(reg)...); err != nil {
+		t.Fatal(err)
+	}
+	res, err := registry.Pull(ctx, eng, src, ep, opts)
+	if err != nil {
+		t.Fatalf("Pull(%s) = %v", src, err)
+	}
+	t.Cleanup(func() { _, _ = eng.API().ImageRemove(context.Background(), src.String(), imageRemove()) })
+	want, _ := img.ConfigName()
+	ins, err := eng.API().ImageInspect(ctx, src.String())
+	if err != nil {
+		t.Fatalf("the engine does not hold %s after Pull = %+v: %v", src, res, err)
+	}
+	if ins.ID != want.String() {
+		t.Errorf("the engine's %s is %s, want the config's digest %s", src, ins.ID, want)
+	}
 }
