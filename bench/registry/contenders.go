@@ -425,7 +425,7 @@ func (b *bench) pullPhase(ctx context.Context) ([]measurement, error) {
 	cs := []contender{
 		{
 			key: "myrmex-pull", title: "Myrmex Pull, into the engine", myrmex: true,
-			how: "registry.Pull(ctx, eng, ref, …): remote.Image streamed through tarball.Write into the engine's image load",
+			how: "registry.Pull(ctx, eng, ref, …): blobs fetched 4 at a time, gunzipped by Myrmex, streamed uncompressed in order into the engine's image load",
 			run: func(ctx context.Context) (outcome, error) {
 				return b.child(ctx, "pull", b.srcRef.String())
 			},

@@ -292,7 +292,7 @@ func (m measurement) alloc() string {
 }
 
 func (l limit) out() string {
-	if l.OutBytes == 0 || l.Key == "gunzip" {
+	if l.OutBytes == 0 || l.Key == "gunzip" || l.Key == "klauspost-gunzip" {
 		return ""
 	}
 	return fmt.Sprintf("%.1f MB out (%.0f%%)", float64(l.OutBytes)/1e6, 100*float64(l.OutBytes)/float64(l.InBytes))
