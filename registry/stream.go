@@ -36,6 +36,13 @@ const (
 	maxSaveJSON    = 16 << 20 // manifest.json, the config, or a small blob of an OCI-format save
 )
 
+// The buffers between the engine's save and the gzip, and between the gzip and the upload: up to streamChunks
+// chunks of streamChunk bytes each, so that the three (and dockerd and the registry beyond them) run apart.
+const (
+	streamChunks = 4
+	streamChunk  = 512 << 10
+)
+
 // pushFromEngine pushes the engine's image ref to dst as the engine's docker save streams it: each layer is
 // hashed, gzipped and uploaded as its bytes arrive, with fixed-size buffers and one layer in flight, and nothing
 // is written to disk. The save's order is the engine's (layers are not in the config's order, and the config and
@@ -110,10 +117,11 @@ type saveManifest []struct {
 }
 
 func (s *saveStream) push(ctx context.Context, eng Engine, ref string, dst name.Reference, opts Options) (image, error) {
-	rc, err := eng.SaveImage(ctx, ref)
+	save, err := eng.SaveImage(ctx, ref)
 	if err != nil {
 		return image{}, err
 	}
+	rc := newReadAhead(save, streamChunks, streamChunk)
 	defer rc.Close()
 	tr := tar.NewReader(rc)
 	small := map[string][]byte{}          // manifest.json, the config, small blobs of an OCI-format save
@@ -253,12 +261,12 @@ func (s *saveStream) layer(ctx context.Context, rd io.Reader, size int64) (*stre
 	if err != nil {
 		return nil, registryError{err}
 	}
-	pr, pw := io.Pipe()
+	pw := newChunkPipe(streamChunks, streamChunk)
 	sent := make(chan error, 1)
 	go func() {
-		next, err := s.up.patch(ctx, location, pr)
+		next, err := s.up.patch(ctx, location, pw)
 		location = next
-		pr.CloseWithError(errors.Join(err, errUploadEnded))
+		pw.CloseRead(errors.Join(err, errUploadEnded))
 		sent <- err
 	}()
 	compressed, uncompressed := sha256.New(), sha256.New()
