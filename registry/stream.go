@@ -133,7 +133,7 @@ func (s *saveStream) push(ctx context.Context, eng Engine, ref string, dst name.
 			break
 		}
 		if err != nil {
-			return image{}, fmt.Errorf("reading the engine's save of %s: %w", ref, err)
+			return image{}, engineBroke(err)
 		}
 		if n >= maxSaveEntries || len(layers) > maxSaveLayers {
 			return image{}, fmt.Errorf("%w: the engine's save of %s holds more than %d entries or %d layers", errdefs.ErrInvalidArgument, ref, maxSaveEntries, maxSaveLayers)
@@ -157,7 +157,7 @@ func (s *saveStream) push(ctx context.Context, eng Engine, ref string, dst name.
 			}
 			b, err := io.ReadAll(tr)
 			if err != nil {
-				return image{}, fmt.Errorf("reading the engine's save of %s: %w", ref, err)
+				return image{}, engineBroke(err)
 			}
 			small[p] = b
 		}
@@ -165,7 +165,7 @@ func (s *saveStream) push(ctx context.Context, eng Engine, ref string, dst name.
 	// The tar's end is two zero blocks; the engine pads the stream past them. Read to the stream's end, so that a
 	// save cut short by the engine is an error here and the connection can serve again.
 	if _, err := io.Copy(io.Discard, io.LimitReader(rc, 1<<20)); err != nil {
-		return image{}, fmt.Errorf("reading the engine's save of %s: %w", ref, err)
+		return image{}, engineBroke(err)
 	}
 	resolve := func(p string) string {
 		p = path.Clean(p)
@@ -292,7 +292,7 @@ func (s *saveStream) layer(ctx context.Context, rd io.Reader, size int64) (*stre
 				return zw.Close()
 			}
 			if err != nil {
-				return fmt.Errorf("reading the engine's save: %w", err)
+				return engineBroke(err)
 			}
 			if err := ctx.Err(); err != nil {
 				return err
@@ -302,6 +302,8 @@ func (s *saveStream) layer(ctx context.Context, rd io.Reader, size int64) (*stre
 	pw.CloseWithError(copyErr) // nil: the body ends
 	sendErr := <-sent
 	switch {
+	case copyErr != nil && !errors.Is(copyErr, errUploadEnded):
+		return nil, copyErr // the engine's save broke (or ctx ended), and the upload with it
 	case sendErr != nil:
 		return nil, registryError{sendErr}
 	case copyErr != nil:
@@ -311,6 +313,15 @@ func (s *saveStream) layer(ctx context.Context, rd io.Reader, size int64) (*stre
 }
 
 var errUploadEnded = errors.New("the upload ended")
+
+// engineBroke is a read of the engine's save that failed: the engine stopped answering (or the push was
+// cancelled, which stays as it is). It is not retried: a registry failure is.
+func engineBroke(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &errdefs.Classified{Sentinel: errdefs.ErrUnavailable, Msg: "reading the engine's save: " + err.Error(), Err: err}
+}
 
 func (s *saveStream) report() {
 	if s.relay != nil {

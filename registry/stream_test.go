@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"path"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -224,5 +225,59 @@ func TestPullLoadsLayersOfEveryMediaType(t *testing.T) {
 	}
 	if ins.ID != want.String() {
 		t.Errorf("the engine's %s is %s, want the config's digest %s", src, ins.ID, want)
+	}
+}
+
+// cutEngine is the real engine whose save streams stop with an error after a number of bytes, counting saves.
+type cutEngine struct {
+	registry.Engine
+	after int64
+	saves atomic.Int32
+}
+
+var errSaveCut = errors.New("save cut by the test")
+
+func (e *cutEngine) SaveImage(ctx context.Context, ref string) (io.ReadCloser, error) {
+	e.saves.Add(1)
+	rc, err := e.Engine.SaveImage(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return &cutReader{rc: rc, left: e.after}, nil
+}
+
+type cutReader struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (r *cutReader) Read(p []byte) (int, error) {
+	if r.left <= 0 {
+		return 0, errSaveCut
+	}
+	n, err := r.rc.Read(p[:min(int64(len(p)), r.left)])
+	r.left -= int64(n)
+	return n, err
+}
+
+func (r *cutReader) Close() error { return r.rc.Close() }
+
+// An engine whose save breaks in the middle of a layer fails the push with the engine as the cause, once: it is
+// not a registry failure, and a new save is not tried. The tag is not written.
+func TestPushFromTheEngineStopsWhenTheSaveBreaks(t *testing.T) {
+	ctx := context.Background()
+	eng := &cutEngine{Engine: testenv.Engine(t), after: 256 << 10}
+	reg := testenv.InProcess(t)
+	ep, opts := endpoint(t, reg)
+	dst := ref(t, ep, "stream/cut:1")
+	_, err := registry.Push(ctx, eng, testimages.Web, dst, ep, registry.PushOptions{}, opts)
+	if !errors.Is(err, errdefs.ErrUnavailable) || !errors.Is(err, errSaveCut) || !strings.Contains(err.Error(), "engine") {
+		t.Errorf("Push(save cut) = %v, want ErrUnavailable naming the engine, wrapping the save's error", err)
+	}
+	if n := eng.saves.Load(); n != 1 {
+		t.Errorf("the push saved the image %d times, want 1: a broken save is not the registry's failure", n)
+	}
+	if _, herr := remote.Head(dst, remoteOpts(reg)...); herr == nil {
+		t.Errorf("the tag %s exists after a failed push", dst)
 	}
 }
