@@ -22,11 +22,37 @@ type chunkPipe struct {
 }
 
 func newChunkPipe(n, size int) *chunkPipe {
-	p := &chunkPipe{full: make(chan []byte, n), free: make(chan []byte, n+1), done: make(chan struct{})}
-	for range n + 1 {
-		p.free <- make([]byte, 0, size)
+	bufs := make([][]byte, n+1)
+	for i := range bufs {
+		bufs[i] = make([]byte, 0, size)
+	}
+	return chunkPipeOf(bufs)
+}
+
+// chunkPipeOf is a chunkPipe over bufs (at least two), taken back from an earlier pipe with buffers.
+func chunkPipeOf(bufs [][]byte) *chunkPipe {
+	p := &chunkPipe{full: make(chan []byte, len(bufs)-1), free: make(chan []byte, len(bufs)), done: make(chan struct{})}
+	for _, b := range bufs {
+		p.free <- b
 	}
 	return p
+}
+
+// buffers returns the pipe's buffers for another pipe, once its reader has read to the end; nil if some are
+// still out (the pipe ended otherwise).
+func (p *chunkPipe) buffers() [][]byte {
+	var bufs [][]byte
+	for {
+		select {
+		case b := <-p.free:
+			bufs = append(bufs, b)
+		default:
+			if len(bufs) != cap(p.free) {
+				return nil
+			}
+			return bufs
+		}
+	}
 }
 
 func (p *chunkPipe) Write(b []byte) (int, error) {

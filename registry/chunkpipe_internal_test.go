@@ -15,6 +15,18 @@ func TestChunkPipeCarriesEveryByteInOrder(t *testing.T) {
 		src[i] = byte(rng.Uint32())
 	}
 	p := newChunkPipe(3, 64<<10)
+	for round := range 2 {
+		carry(t, p, src, rng)
+		bufs := p.buffers()
+		if len(bufs) != 4 {
+			t.Fatalf("round %d: buffers() after the end = %d buffers, want all 4", round, len(bufs))
+		}
+		p = chunkPipeOf(bufs)
+	}
+}
+
+func carry(t *testing.T, p *chunkPipe, src []byte, rng *rand.Rand) {
+	t.Helper()
 	go func() {
 		rest := src
 		for len(rest) > 0 {

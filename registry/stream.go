@@ -40,7 +40,7 @@ const (
 // chunks of streamChunk bytes each, so that the three (and dockerd and the registry beyond them) run apart.
 const (
 	streamChunks = 4
-	streamChunk  = 512 << 10
+	streamChunk  = 256 << 10
 )
 
 // pushFromEngine pushes the engine's image ref to dst as the engine's docker save streams it: each layer is
@@ -67,7 +67,7 @@ func pushFromEngine(ctx context.Context, eng Engine, ref string, dst name.Refere
 	}
 	wait := 250 * time.Millisecond
 	for attempt := 0; ; attempt++ {
-		s := &saveStream{up: up, ep: ep, level: level, relay: r, buf: make([]byte, 256<<10)}
+		s := &saveStream{up: up, ep: ep, level: level, relay: r, buf: make([]byte, 128<<10)}
 		img, err := s.push(ctx, eng, ref, dst, opts)
 		var rerr registryError
 		if err == nil || retries < 0 || attempt >= retries || !errors.As(err, &rerr) ||
@@ -97,6 +97,7 @@ type saveStream struct {
 	level int
 	relay *relay
 	buf   []byte
+	spare [][]byte // the upload pipe's buffers, from one layer to the next
 	// Uncompressed bytes of the layers read, and of the layers seen so far: the push's progress. The save
 	// announces each layer's size only when it starts, so the total grows as layers come.
 	done, total int64
@@ -261,7 +262,12 @@ func (s *saveStream) layer(ctx context.Context, rd io.Reader, size int64) (*stre
 	if err != nil {
 		return nil, registryError{err}
 	}
-	pw := newChunkPipe(streamChunks, streamChunk)
+	var pw *chunkPipe
+	if s.spare != nil {
+		pw, s.spare = chunkPipeOf(s.spare), nil
+	} else {
+		pw = newChunkPipe(streamChunks, streamChunk)
+	}
 	sent := make(chan error, 1)
 	go func() {
 		next, err := s.up.patch(ctx, location, pw)
@@ -309,6 +315,7 @@ func (s *saveStream) layer(ctx context.Context, rd io.Reader, size int64) (*stre
 	case copyErr != nil:
 		return nil, copyErr
 	}
+	s.spare = pw.buffers() // the upload read them all: the next layer's
 	return &streamedLayer{diffID: hashOf(uncompressed), digest: hashOf(compressed), size: counter.n, location: location}, nil
 }
 
