@@ -384,8 +384,12 @@ func (po PushOptions) Validate() error {
 
 // Push writes the image src to dst. src is a reference in the engine's store (or docker-daemon:REF), an OCI
 // layout (oci:DIR, oci:DIR:TAG; a multi-platform index is pushed whole), or a docker save tarball
-// (docker-archive:FILE). Blobs the registry has are skipped; the manifest is written last, so a push that fails
-// part-way leaves dst as it was.
+// (docker-archive:FILE). The manifest is written last, so a push that fails part-way leaves dst as it was.
+//
+// From the engine, the image is pushed as the engine's docker save streams it: each layer gzipped and uploaded
+// as it arrives, checked against its diff ID before any blob is committed (see pushFromEngine); nothing goes to
+// disk, and every layer is sent, as its compressed digest is known only once it is sent. From a layout or an
+// archive, blobs the registry has are skipped.
 func Push(ctx context.Context, eng Engine, src string, dst name.Reference, ep Endpoint, po PushOptions, opts Options) (res Result, err error) {
 	res = Result{Reference: dst.String(), Tags: []string{}}
 	r := opts.relay()
@@ -394,6 +398,16 @@ func Push(ctx context.Context, eng Engine, src string, dst name.Reference, ep En
 		return res, err
 	}
 	tags := po.Tags
+	if eng != nil && !IsLocalSource(src) {
+		img, err := pushFromEngine(ctx, eng, strings.TrimPrefix(src, SourceDaemon), dst, ep, po.GzipLevel, opts, r)
+		if rerr := (registryError{}); errors.As(err, &rerr) {
+			return res, fmt.Errorf("pushing to %s: %w", dst, Classify(rerr.err, ep.Host, "repository "+dst.Context().RepositoryStr()))
+		}
+		if err != nil {
+			return res, err
+		}
+		return finishWrite(dst, img, tags, ep, opts.RemoteOptions(ctx, ep), res)
+	}
 	img, cleanup, err := openSource(ctx, src, eng)
 	if err != nil {
 		return res, err
@@ -476,7 +490,9 @@ func describeRef(ref name.Reference) string {
 }
 
 // Pull reads ref and loads it into the engine's store under that name. For a multi-platform index, the image of
-// opts.Platform (linux/amd64 by default) is loaded.
+// opts.Platform (linux/amd64 by default) is loaded. Layers are fetched opts.Jobs at a time and handed to the
+// engine's image load uncompressed, in order, as they arrive (see loadTarball); a temporary directory holds the
+// layers in flight.
 func Pull(ctx context.Context, eng Engine, ref name.Reference, ep Endpoint, opts Options) (res Result, err error) {
 	res = Result{Reference: ref.String(), Tags: []string{}}
 	r := opts.relay()
@@ -495,13 +511,22 @@ func Pull(ctx context.Context, eng Engine, ref name.Reference, ep Endpoint, opts
 		// would lie, so it uses the digest's hex as the tag.
 		tag = ref.Context().Tag(strings.TrimPrefix(ref.Identifier(), "sha256:")[:12])
 	}
+	dir, err := os.MkdirTemp("", "myrmex-pull-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	jobs := opts.Jobs
+	if jobs <= 0 {
+		jobs = 4
+	}
 	pr, pw := io.Pipe()
 	written := make(chan struct{})
 	var writeErr error
 	go func() {
 		defer close(written)
-		// tarball.Write reports on the relay's channel but never closes it; r.end does, after this returns.
-		writeErr = tarball.Write(tag, img, pw, r.tarball()...)
+		// loadTarball reports on the relay's channel but never closes it; r.end does, after this returns.
+		writeErr = loadTarball(ctx, img, tag, pw, dir, jobs, r)
 		pw.CloseWithError(writeErr)
 	}()
 	defer func() { pr.Close(); <-written }()

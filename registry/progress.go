@@ -8,7 +8,9 @@ import (
 )
 
 // LayerProgress is one layer's upload, reported as its bytes are read for sending. A layer the registry
-// already has is never read: it gets one report with Skipped set once the push has written the manifest.
+// already has is never read: it gets one report with Skipped set once the push has written the manifest. A
+// layer pushed from the engine, whose digest is known only once it is compressed and sent, gets one report,
+// Complete, when the registry has it.
 type LayerProgress struct {
 	Digest   string `json:"digest"`
 	Size     int64  `json:"size"`

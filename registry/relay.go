@@ -8,11 +8,11 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 // Transfer is a report of a push, pull or copy: the bytes moved so far of the whole image. The last report of a
-// transfer that succeeded has Finished set; one that failed ends with Err.
+// transfer that succeeded has Finished set; one that failed ends with Err. A push from the engine counts the
+// layers' uncompressed bytes as the engine's save streams them, and its Total grows as each layer begins.
 type Transfer struct {
 	Done, Total int64
 	Finished    bool
@@ -20,9 +20,9 @@ type Transfer struct {
 }
 
 // relay carries go-containerregistry's updates to Options.Progress on one goroutine. The channel is handed to
-// go-containerregistry's remote writes, which close it, or fed by tarball.Write, which does not: end closes it
-// then, waits until the last update was delivered, and reports the finish, so Progress is never called after
-// the operation returns.
+// go-containerregistry's remote writes, which close it, or fed by Myrmex's own push from the engine and pull,
+// which do not: end closes it then, waits until the last update was delivered, and reports the finish, so
+// Progress is never called after the operation returns.
 type relay struct {
 	report func(Transfer)
 	ch     chan v1.Update
@@ -40,9 +40,6 @@ func (o Options) relay() *relay {
 	go func() {
 		defer close(r.done)
 		for u := range r.ch {
-			if errors.Is(u.Error, io.EOF) { // tarball.Write's way of saying it is done
-				continue
-			}
 			r.last = u
 			r.report(Transfer{Done: u.Complete, Total: u.Total, Err: u.Error})
 		}
@@ -123,14 +120,6 @@ func (b *fencedBody) close() {
 	b.mu.Lock()
 	b.fenced = true
 	b.mu.Unlock()
-}
-
-// tarball returns the tarball.Write option feeding the relay; the caller's end closes the channel.
-func (r *relay) tarball() []tarball.WriteOption {
-	if r == nil {
-		return nil
-	}
-	return []tarball.WriteOption{tarball.WithProgress(r.ch)}
 }
 
 // end finishes the relay once the operation is over: it closes the channel unless go-containerregistry owns it,

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -32,6 +31,8 @@ type bench struct {
 	tmp        string // the run's directory, removed at the end
 	runID      string
 	dockerdPID int             // 0 when dockerd's CPU time cannot be read
+	self       string          // this benchmark's executable, which runs Myrmex's operations as children
+	timeBin    string          // GNU time, which reads each contender's peak memory; empty: not read
 	order      *benchkit.Order // the contenders' order in every round
 
 	// What the setup made, and what every result is checked against.
@@ -55,27 +56,30 @@ type bench struct {
 // check verifies the result against the registry or the engine, removes what the round made, and returns the
 // bytes the contender moved (blobs or archive). Any error is fatal.
 type contender struct {
-	key       string // short, for JSON and derived rows
-	title     string // for the table
-	how       string // one line for the report
-	inProcess bool   // its CPU time and allocations are this process's
-	prepare   func(ctx context.Context) error
-	run       func(ctx context.Context) (outcome, error)
-	check     func(ctx context.Context, out outcome) (int64, error)
+	key     string // short, for JSON and derived rows
+	title   string // for the table
+	how     string // one line for the report
+	myrmex  bool   // Myrmex in a child process (see child.go), which reports its allocations and reads
+	prepare func(ctx context.Context) error
+	run     func(ctx context.Context) (outcome, error)
+	check   func(ctx context.Context, out outcome) (int64, error)
 }
 
-// outcome is what a contender's run reports: the digest it says it wrote or read, and for a CLI the CPU seconds
-// its process used.
+// outcome is what a contender's run reports: the digest it says it wrote or read, and what its process used
+// (every contender runs as a process of its own: a CLI, or Myrmex in a child of this benchmark).
 type outcome struct {
 	digest string
-	cpu    float64
+	usage  usage
+	alloc  uint64 // Myrmex's children: bytes the Go heap allocated
+	read   int64  // Myrmex's children: bytes read from files and sockets
 }
 
 // sample is one timed round of a contender.
 type sample struct {
 	seconds, client, dockerd, registry float64 // wall and CPU seconds
-	alloc                              uint64  // bytes this process allocated, for in-process contenders
-	read                               int64   // bytes this process read (files and sockets), for in-process contenders
+	clientRSS, dockerdRSS              int64   // peak resident memory in bytes: the client process's, dockerd's over the round
+	alloc                              uint64  // bytes Myrmex allocated
+	read                               int64   // bytes Myrmex read (files and sockets)
 	wire                               int64
 }
 
@@ -84,7 +88,7 @@ type sample struct {
 func (b *bench) rounds(ctx context.Context, phase string, cs []contender) ([]measurement, error) {
 	ms := make([]measurement, len(cs))
 	for i, c := range cs {
-		ms[i] = measurement{Key: c.key, Title: c.title, How: c.how, InProcess: c.inProcess}
+		ms[i] = measurement{Key: c.key, Title: c.title, How: c.how, Myrmex: c.myrmex}
 	}
 	keys := make([]string, len(cs))
 	for i, c := range cs {
@@ -114,23 +118,15 @@ func (b *bench) round(ctx context.Context, c contender) (sample, error) {
 			return s, fmt.Errorf("preparing: %w", err)
 		}
 	}
-	// Return the previous round's garbage (hundreds of MB of buffers) first, so it is not this one's cost.
-	debug.FreeOSMemory()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	cpu0, d0, r0, read0 := selfCPU(), b.dockerdCPU(), b.registryCPU(), readChars()
+	d0, r0 := b.dockerdCPU(), b.registryCPU()
+	b.resetDockerdPeak()
 	start := time.Now()
 	out, err := c.run(ctx)
 	s.seconds = time.Since(start).Seconds()
 	s.dockerd, s.registry = b.dockerdCPU()-d0, b.registryCPU()-r0
-	if c.inProcess {
-		s.client = selfCPU() - cpu0
-		runtime.ReadMemStats(&after)
-		s.alloc = after.TotalAlloc - before.TotalAlloc
-		s.read = readChars() - read0
-	} else {
-		s.client = out.cpu
-	}
+	s.dockerdRSS = b.dockerdPeak()
+	s.client, s.clientRSS = out.usage.cpu, out.usage.maxRSS
+	s.alloc, s.read = out.alloc, out.read
 	if err != nil {
 		return s, err
 	}
@@ -256,32 +252,29 @@ func (b *bench) pushPhase(ctx context.Context) ([]measurement, error) {
 	saved := filepath.Join(b.tmp, "saved.tar")
 	cs := []contender{
 		{
-			key: "myrmex-engine", title: "Myrmex Push, from the engine", inProcess: true,
-			how:     `registry.Push(ctx, eng, "` + imageRef + `", ref, …): the engine's docker save to a temporary file, then its layers gzipped once in parallel, then go-containerregistry's remote.Write`,
+			key: "myrmex-engine", title: "Myrmex Push, from the engine", myrmex: true,
+			how:     `registry.Push(ctx, eng, "` + imageRef + `", ref, …): the engine's docker save streamed: each layer gzipped and uploaded as it arrives, committed once every diff ID is checked, then the manifest`,
 			prepare: fresh("myrmex-engine"),
 			run: func(ctx context.Context) (outcome, error) {
-				res, err := registry.Push(ctx, b.eng, imageRef, ref, b.dst.endpoint(), registry.PushOptions{}, registry.Options{})
-				return outcome{digest: res.Digest}, err
+				return b.child(ctx, "push", imageRef, ref.String(), "0")
 			},
 			check: checkMyrmex,
 		},
 		{
-			key: "myrmex-engine-gzip6", title: "Myrmex Push, from the engine, gzip level 6", inProcess: true,
+			key: "myrmex-engine-gzip6", title: "Myrmex Push, from the engine, gzip level 6", myrmex: true,
 			how:     `registry.Push(ctx, eng, "` + imageRef + `", ref, registry.PushOptions{GzipLevel: 6}, …): as above, at docker push's compression level`,
 			prepare: fresh("myrmex-engine-gzip6"),
 			run: func(ctx context.Context) (outcome, error) {
-				res, err := registry.Push(ctx, b.eng, imageRef, ref, b.dst.endpoint(), registry.PushOptions{GzipLevel: 6}, registry.Options{})
-				return outcome{digest: res.Digest}, err
+				return b.child(ctx, "push", imageRef, ref.String(), "6")
 			},
 			check: checkMyrmex,
 		},
 		{
-			key: "myrmex-archive", title: "Myrmex Push, from the archive", inProcess: true,
+			key: "myrmex-archive", title: "Myrmex Push, from the archive", myrmex: true,
 			how:     `registry.Push(ctx, nil, "docker-archive:FILE", ref, …) of the docker save archive crane pushes`,
 			prepare: fresh("myrmex-archive"),
 			run: func(ctx context.Context) (outcome, error) {
-				res, err := registry.Push(ctx, nil, registry.SourceArchive+b.archive, ref, b.dst.endpoint(), registry.PushOptions{}, registry.Options{})
-				return outcome{digest: res.Digest}, err
+				return b.child(ctx, "push", registry.SourceArchive+b.archive, ref.String(), "0")
 			},
 			check: checkMyrmex,
 		},
@@ -290,8 +283,8 @@ func (b *bench) pushPhase(ctx context.Context) ([]measurement, error) {
 			how:     "crane push FILE REF, of the docker save archive",
 			prepare: fresh("crane-push"),
 			run: func(ctx context.Context) (outcome, error) {
-				stdout, cpu, err := benchkit.RunTool(ctx, nil, b.crane, "push", b.archive, ref.String())
-				return outcome{digest: findDigest(craneDigest, stdout), cpu: cpu}, err
+				stdout, u, err := b.tool(ctx, b.crane, "push", b.archive, ref.String())
+				return outcome{digest: findDigest(craneDigest, stdout), usage: u}, err
 			},
 			check: checkGGCR,
 		},
@@ -307,8 +300,8 @@ func (b *bench) pushPhase(ctx context.Context) ([]measurement, error) {
 				return err
 			},
 			run: func(ctx context.Context) (outcome, error) {
-				stdout, cpu, err := benchkit.RunTool(ctx, nil, b.docker, "push", ref.String())
-				return outcome{digest: findDigest(dockerPushDigest, stdout), cpu: cpu}, err
+				stdout, u, err := b.tool(ctx, b.docker, "push", ref.String())
+				return outcome{digest: findDigest(dockerPushDigest, stdout), usage: u}, err
 			},
 			check: func(ctx context.Context, out outcome) (int64, error) {
 				// dockerd gzips at its own level, so its digest is its own: the config (the image ID) and the layer
@@ -336,8 +329,8 @@ func (b *bench) pushPhase(ctx context.Context) ([]measurement, error) {
 			key: "docker-save", title: "docker save (crane's input)",
 			how: "docker save -o FILE " + imageRef + ": the archive crane push needs, as crane cannot read the engine",
 			run: func(ctx context.Context) (outcome, error) {
-				_, cpu, err := benchkit.RunTool(ctx, nil, b.docker, "save", "-o", saved, imageRef)
-				return outcome{cpu: cpu}, err
+				_, u, err := b.tool(ctx, b.docker, "save", "-o", saved, imageRef)
+				return outcome{usage: u}, err
 			},
 			check: func(ctx context.Context, _ outcome) (int64, error) {
 				n, err := b.checkArchive(saved)
@@ -376,12 +369,11 @@ func (b *bench) copyPhase(ctx context.Context) ([]measurement, error) {
 	}
 	cs := []contender{
 		{
-			key: "myrmex-copy", title: "Myrmex Copy", inProcess: true,
+			key: "myrmex-copy", title: "Myrmex Copy", myrmex: true,
 			how:     "registry.Copy(ctx, src, srcEP, …, dst, dstEP, …): remote.Write of the source's remote image, blobs streamed from registry to registry",
 			prepare: fresh("myrmex-copy"),
 			run: func(ctx context.Context) (outcome, error) {
-				res, err := registry.Copy(ctx, b.srcRef, b.src.endpoint(), registry.Options{}, ref, b.dst.endpoint(), registry.Options{})
-				return outcome{digest: res.Digest}, err
+				return b.child(ctx, "copy", b.srcRef.String(), ref.String())
 			},
 			check: check,
 		},
@@ -390,8 +382,8 @@ func (b *bench) copyPhase(ctx context.Context) ([]measurement, error) {
 			how:     "crane copy SRC DST",
 			prepare: fresh("crane-copy"),
 			run: func(ctx context.Context) (outcome, error) {
-				_, cpu, err := benchkit.RunTool(ctx, nil, b.crane, "copy", b.srcRef.String(), ref.String())
-				return outcome{cpu: cpu}, err // crane copy prints no digest: the registry's is checked
+				_, u, err := b.tool(ctx, b.crane, "copy", b.srcRef.String(), ref.String())
+				return outcome{usage: u}, err // crane copy prints no digest: the registry's is checked
 			},
 			check: check,
 		},
@@ -432,11 +424,10 @@ func (b *bench) pullPhase(ctx context.Context) ([]measurement, error) {
 	pulled := filepath.Join(b.tmp, "pulled.tar")
 	cs := []contender{
 		{
-			key: "myrmex-pull", title: "Myrmex Pull, into the engine", inProcess: true,
-			how: "registry.Pull(ctx, eng, ref, …): remote.Image streamed through tarball.Write into the engine's image load",
+			key: "myrmex-pull", title: "Myrmex Pull, into the engine", myrmex: true,
+			how: "registry.Pull(ctx, eng, ref, …): blobs fetched 4 at a time, gunzipped by Myrmex, streamed uncompressed in order into the engine's image load",
 			run: func(ctx context.Context) (outcome, error) {
-				res, err := registry.Pull(ctx, b.eng, b.srcRef, b.src.endpoint(), registry.Options{})
-				return outcome{digest: res.Digest}, err
+				return b.child(ctx, "pull", b.srcRef.String())
 			},
 			check: inEngine,
 		},
@@ -444,8 +435,8 @@ func (b *bench) pullPhase(ctx context.Context) ([]measurement, error) {
 			key: "docker-pull", title: "docker pull",
 			how: "docker pull REF (untimed docker rmi after)",
 			run: func(ctx context.Context) (outcome, error) {
-				stdout, cpu, err := benchkit.RunTool(ctx, nil, b.docker, "pull", b.srcRef.String())
-				return outcome{digest: findDigest(dockerPullDigest, stdout), cpu: cpu}, err
+				stdout, u, err := b.tool(ctx, b.docker, "pull", b.srcRef.String())
+				return outcome{digest: findDigest(dockerPullDigest, stdout), usage: u}, err
 			},
 			check: func(ctx context.Context, out outcome) (int64, error) {
 				if out.digest == "" {
@@ -458,8 +449,8 @@ func (b *bench) pullPhase(ctx context.Context) ([]measurement, error) {
 			key: "crane-pull", title: "crane pull, to a tarball",
 			how: "crane pull REF FILE (its default tarball format: gzipped layers, as docker load reads them)",
 			run: func(ctx context.Context) (outcome, error) {
-				_, cpu, err := benchkit.RunTool(ctx, nil, b.crane, "pull", b.srcRef.String(), pulled)
-				return outcome{cpu: cpu}, err
+				_, u, err := b.tool(ctx, b.crane, "pull", b.srcRef.String(), pulled)
+				return outcome{usage: u}, err
 			},
 			check: func(ctx context.Context, _ outcome) (int64, error) {
 				n, err := b.checkTarball(pulled)
@@ -470,8 +461,8 @@ func (b *bench) pullPhase(ctx context.Context) ([]measurement, error) {
 			key: "docker-load", title: "docker load (crane's tarball)",
 			how: "docker load -i FILE, of a crane pull tarball made before the rounds (untimed docker rmi after)",
 			run: func(ctx context.Context) (outcome, error) {
-				_, cpu, err := benchkit.RunTool(ctx, nil, b.docker, "load", "-i", b.craneTar)
-				return outcome{cpu: cpu}, err
+				_, u, err := b.tool(ctx, b.docker, "load", "-i", b.craneTar)
+				return outcome{usage: u}, err
 			},
 			check: func(ctx context.Context, out outcome) (int64, error) {
 				if _, err := inEngine(ctx, out); err != nil {

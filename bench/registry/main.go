@@ -43,11 +43,20 @@ type config struct {
 	docker         string
 	crane          string
 	distribution   string
+	time           string
 	limits         bool
 	shared         *benchkit.Flags
 }
 
 func main() {
+	// The benchmark runs each of Myrmex's operations in a child process: itself, with "child" first.
+	if len(os.Args) > 1 && os.Args[1] == childArg {
+		if err := child(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench/registry child:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var cfg config
 	host := benchkit.DockerHost()
 	pidFile := ""
@@ -62,6 +71,7 @@ func main() {
 	flag.StringVar(&cfg.docker, "docker", "docker", "docker CLI binary")
 	flag.StringVar(&cfg.crane, "crane", "", "crane binary; empty builds crane "+craneVersion+" once into a cache next to GOCACHE")
 	flag.StringVar(&cfg.distribution, "distribution", "/usr/bin/docker-registry", "CNCF distribution server binary (Debian's docker-registry)")
+	flag.StringVar(&cfg.time, "time", "/usr/bin/time", "GNU time, which reads each contender's peak memory (apt-get install time); empty skips it")
 	flag.BoolVar(&cfg.limits, "limits", true, "measure the machine's limits (sha256, gzip, loopback TCP, disk) on the same data")
 	cfg.shared = benchkit.RegisterFlags(flag.CommandLine)
 	flag.Parse()
@@ -109,6 +119,14 @@ func run(ctx context.Context, cfg config) (err error) {
 	b := &bench{eng: eng, docker: docker, crane: crane, cfg: cfg, tmp: tmp, runID: benchkit.NewRunID(), engineRefs: map[string]bool{},
 		order: cfg.shared.Order()}
 	b.dockerdPID = readPidFile(cfg.dockerdPidFile, "dockerd")
+	if b.self, err = os.Executable(); err != nil {
+		return err
+	}
+	if cfg.time != "" {
+		if b.timeBin, err = exec.LookPath(cfg.time); err != nil {
+			return fmt.Errorf("GNU time, to read peak memory (or -time ''): %w", err)
+		}
+	}
 	// Whatever happens, stop the registries, remove the engine images the run made and the temporary files, with
 	// a context the interrupt has not cancelled.
 	defer func() {

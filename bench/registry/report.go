@@ -82,7 +82,7 @@ type measurement struct {
 	Key            string    `json:"key"`
 	Title          string    `json:"title"`
 	How            string    `json:"how"`
-	InProcess      bool      `json:"in_process"`
+	Myrmex         bool      `json:"myrmex"` // run in a child process that reports its allocations and reads
 	Derived        bool      `json:"derived,omitempty"`
 	Rounds         []float64 `json:"rounds_seconds"`
 	Median         float64   `json:"median_seconds"`
@@ -95,8 +95,12 @@ type measurement struct {
 	MedClientCPU   float64   `json:"median_client_cpu_seconds"`
 	MedDockerdCPU  float64   `json:"median_dockerd_cpu_seconds"`
 	MedRegistryCPU float64   `json:"median_registry_cpu_seconds"`
+	ClientRSS      []int64   `json:"client_peak_rss_bytes"`  // the client process's peak resident memory, per round
+	DockerdRSS     []int64   `json:"dockerd_peak_rss_bytes"` // dockerd's over the round (0: not read)
+	MedClientRSS   float64   `json:"median_client_peak_rss_mib"`
+	MedDockerdRSS  float64   `json:"median_dockerd_peak_rss_mib"`
 	AllocBytes     []uint64  `json:"alloc_bytes,omitempty"`
-	ReadBytes      []int64   `json:"read_bytes,omitempty"` // read(2) by this process, files and sockets
+	ReadBytes      []int64   `json:"read_bytes,omitempty"` // read(2) by Myrmex's process, files and sockets
 	MedianAllocMiB float64   `json:"median_alloc_mib,omitempty"`
 	medianWireMB   float64
 	medianReadMB   float64
@@ -108,7 +112,9 @@ func (m *measurement) add(s sample) {
 	m.ClientCPU = append(m.ClientCPU, s.client)
 	m.DockerdCPU = append(m.DockerdCPU, s.dockerd)
 	m.RegistryCPU = append(m.RegistryCPU, s.registry)
-	if m.InProcess {
+	m.ClientRSS = append(m.ClientRSS, s.clientRSS)
+	m.DockerdRSS = append(m.DockerdRSS, s.dockerdRSS)
+	if m.Myrmex {
 		m.AllocBytes = append(m.AllocBytes, s.alloc)
 		m.ReadBytes = append(m.ReadBytes, s.read)
 	}
@@ -124,7 +130,15 @@ func (m *measurement) summarize(imageBytes int64) {
 	m.medianWireMB = benchkit.Median(wire) / 1e6
 	m.WireMBps = m.medianWireMB / m.Median
 	m.MedClientCPU, m.MedDockerdCPU, m.MedRegistryCPU = benchkit.Median(m.ClientCPU), benchkit.Median(m.DockerdCPU), benchkit.Median(m.RegistryCPU)
-	if m.InProcess {
+	mib := func(xs []int64) float64 {
+		f := make([]float64, len(xs))
+		for i, x := range xs {
+			f[i] = float64(x)
+		}
+		return benchkit.Median(f) / (1 << 20)
+	}
+	m.MedClientRSS, m.MedDockerdRSS = mib(m.ClientRSS), mib(m.DockerdRSS)
+	if m.Myrmex {
 		f := make([]float64, len(m.AllocBytes))
 		for i, a := range m.AllocBytes {
 			f[i] = float64(a)
@@ -146,6 +160,7 @@ func sum(ms []measurement, key, title, a, b string, imageBytes int64) measuremen
 		s.add(sample{
 			seconds: x.Rounds[i] + y.Rounds[i], wire: y.WireBytes[i],
 			client: x.ClientCPU[i] + y.ClientCPU[i], dockerd: x.DockerdCPU[i] + y.DockerdCPU[i], registry: x.RegistryCPU[i] + y.RegistryCPU[i],
+			clientRSS: max(x.ClientRSS[i], y.ClientRSS[i]), dockerdRSS: max(x.DockerdRSS[i], y.DockerdRSS[i]),
 		})
 	}
 	s.summarize(imageBytes)
@@ -234,10 +249,10 @@ func (r *report) printTable(w io.Writer) {
 	for _, ph := range r.phases() {
 		fmt.Fprintf(w, "%s\n\n", ph.title)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "contender\trounds (s)\tmedian (s)\timage MB/s\twire MB\twire MB/s\tCPU s client/dockerd/registry\talloc MiB\t\n")
+		fmt.Fprintf(tw, "contender\trounds (s)\tmedian (s)\timage MB/s\twire MB\twire MB/s\tCPU s client/dockerd/registry\tpeak RSS MiB client/dockerd\talloc MiB\t\n")
 		for _, m := range ph.ms {
-			fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f / %.1f / %.1f\t%s\t\n", m.Title, benchkit.Floats(m.Rounds, "%.2f", " "), m.Median,
-				m.ImageMBps, m.medianWireMB, m.WireMBps, m.MedClientCPU, m.MedDockerdCPU, m.MedRegistryCPU, m.alloc())
+			fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f / %.1f / %.1f\t%s\t%s\t\n", m.Title, benchkit.Floats(m.Rounds, "%.2f", " "), m.Median,
+				m.ImageMBps, m.medianWireMB, m.WireMBps, m.MedClientCPU, m.MedDockerdCPU, m.MedRegistryCPU, m.rss(), m.alloc())
 		}
 		tw.Flush()
 		fmt.Fprintln(w)
@@ -260,15 +275,24 @@ func (r *report) printTable(w io.Writer) {
 	}
 }
 
+// rss is the client's and dockerd's median peak resident memory; dockerd's is "–" when it was not read.
+func (m measurement) rss() string {
+	d := "–"
+	if m.MedDockerdRSS > 0 {
+		d = fmt.Sprintf("%.0f", m.MedDockerdRSS)
+	}
+	return fmt.Sprintf("%.0f / %s", m.MedClientRSS, d)
+}
+
 func (m measurement) alloc() string {
-	if !m.InProcess {
+	if !m.Myrmex {
 		return "–"
 	}
 	return fmt.Sprintf("%.1f", m.MedianAllocMiB)
 }
 
 func (l limit) out() string {
-	if l.OutBytes == 0 || l.Key == "gunzip" {
+	if l.OutBytes == 0 || l.Key == "gunzip" || l.Key == "klauspost-gunzip" {
 		return ""
 	}
 	return fmt.Sprintf("%.1f MB out (%.0f%%)", float64(l.OutBytes)/1e6, 100*float64(l.OutBytes)/float64(l.InBytes))
@@ -293,23 +317,25 @@ func (r *report) markdown() string {
 		float64(img.Bytes)/1e6, float64(img.GzipBytes)/1e6, float64(img.Bytes)/1e6)
 	p("")
 	p("%d rounds per contender, in a random order drawn anew for every round (seed %d, below); the median round is reported. "+
-		"%s; %s. CPU seconds are the client's (this process for Myrmex, the CLI process otherwise), dockerd's with the children it "+
-		"waited for, and the two registries'.", s.Rounds, r.Order.Seed, upperFirst(s.Freshness), s.Concurrency)
+		"%s; %s. Every contender is a process of its own: a CLI, or Myrmex's operation in a child of the benchmark. CPU seconds are "+
+		"the client process's, dockerd's with the children it waited for, and the two registries'. *Peak RSS* is the client process's "+
+		"(rusage maxrss) and dockerd's over the round (VmHWM, reset before each round with clear_refs; without its docker-untar "+
+		"children, and with whatever else the engine served meanwhile).", s.Rounds, r.Order.Seed, upperFirst(s.Freshness), s.Concurrency)
 	p("")
 	p("Untimed setup: %s.", benchkit.SetupList(r.Setup, 1))
 	p("")
 	for _, ph := range r.phases() {
 		p("## %s", upperFirst(ph.title))
 		p("")
-		p("| contender | how | rounds (s) | median (s) | image MB/s | wire MB | wire MB/s | CPU s client / dockerd / registry | alloc MiB |")
-		p("|---|---|---|---:|---:|---:|---:|---|---:|")
+		p("| contender | how | rounds (s) | median (s) | image MB/s | wire MB | wire MB/s | CPU s client / dockerd / registry | peak RSS MiB client / dockerd | alloc MiB |")
+		p("|---|---|---|---:|---:|---:|---:|---|---|---:|")
 		for _, x := range ph.ms {
 			title := x.Title
 			if x.Derived {
 				title = "*" + title + "*"
 			}
-			p("| %s | %s | %s | **%.2f** | %.1f | %.1f | %.1f | %.1f / %.1f / %.1f | %s |", title, x.How, benchkit.Floats(x.Rounds, "%.2f", " "), x.Median,
-				x.ImageMBps, x.medianWireMB, x.WireMBps, x.MedClientCPU, x.MedDockerdCPU, x.MedRegistryCPU, x.alloc())
+			p("| %s | %s | %s | **%.2f** | %.1f | %.1f | %.1f | %.1f / %.1f / %.1f | %s | %s |", title, x.How, benchkit.Floats(x.Rounds, "%.2f", " "), x.Median,
+				x.ImageMBps, x.medianWireMB, x.WireMBps, x.MedClientCPU, x.MedDockerdCPU, x.MedRegistryCPU, x.rss(), x.alloc())
 		}
 		p("")
 	}

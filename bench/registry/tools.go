@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -71,6 +72,98 @@ func ensureCrane(ctx context.Context, named string) (string, error) {
 		return "", err
 	}
 	return bin, nil
+}
+
+// usage is what a contender's process used: CPU seconds (user and system, with the children it waited for) and
+// its peak resident memory in bytes (0 when GNU time is missing).
+type usage struct {
+	cpu    float64
+	maxRSS int64
+}
+
+// tool runs a CLI contender and returns its stdout and what its process used.
+//
+// The peak memory is the one GNU time reads from wait4 for the process it forks. It cannot be read from this
+// process's own wait4: Go starts a process with vfork, and Linux then counts the parent's peak (this benchmark's,
+// hundreds of MB after it made the image) into the child's maxrss at exec. time is a small C program that
+// forks, so the contender's maxrss is its own (floored at time's couple of MB).
+func (b *bench) tool(ctx context.Context, bin string, args ...string) (string, usage, error) {
+	rssFile := ""
+	if b.timeBin != "" {
+		f, err := os.CreateTemp(b.tmp, "rss-")
+		if err != nil {
+			return "", usage{}, err
+		}
+		rssFile = f.Name()
+		f.Close()
+		defer os.Remove(rssFile)
+		args = append([]string{"-f", "%M", "-o", rssFile, bin}, args...)
+		bin = b.timeBin
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var u usage
+	if ps := cmd.ProcessState; ps != nil {
+		u.cpu = (ps.UserTime() + ps.SystemTime()).Seconds()
+	}
+	if rssFile != "" {
+		// "%M" is the last line; a failed command's status line comes before it.
+		out, _ := os.ReadFile(rssFile)
+		lines := strings.Fields(string(out))
+		if len(lines) > 0 {
+			kib, _ := strconv.ParseInt(lines[len(lines)-1], 10, 64)
+			u.maxRSS = kib << 10
+		}
+	}
+	if err != nil {
+		return stdout.String(), u, fmt.Errorf("%s %s: %w: %s", filepath.Base(bin), strings.Join(args, " "), err,
+			benchkit.LastLines(append(stdout.Bytes(), stderr.Bytes()...), 10))
+	}
+	return stdout.String(), u, nil
+}
+
+// child runs one of Myrmex's operations in a child process (see child.go) and returns what it reported and used.
+func (b *bench) child(ctx context.Context, args ...string) (outcome, error) {
+	stdout, u, err := b.tool(ctx, b.self, append([]string{childArg}, args...)...)
+	out := outcome{usage: u}
+	if err != nil {
+		return out, err
+	}
+	var st childStats
+	if err := json.Unmarshal([]byte(stdout), &st); err != nil {
+		return out, fmt.Errorf("the child's answer %q: %w", benchkit.LastLines([]byte(stdout), 3), err)
+	}
+	out.digest, out.alloc, out.read = st.Digest, st.AllocBytes, st.ReadBytes
+	return out, nil
+}
+
+// resetDockerdPeak sets dockerd's peak resident memory (VmHWM) to its current size, so that dockerdPeak reads
+// the peak of the round that follows (clear_refs 5, Linux ≥ 4.0). It does nothing else to dockerd.
+func (b *bench) resetDockerdPeak() {
+	if b.dockerdPID > 0 {
+		_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", b.dockerdPID), []byte("5"), 0)
+	}
+}
+
+// dockerdPeak is dockerd's peak resident memory in bytes since the last resetDockerdPeak (VmHWM of
+// /proc/PID/status): dockerd's own, not its children's (docker-untar); 0 when it cannot be read.
+func (b *bench) dockerdPeak() int64 {
+	if b.dockerdPID <= 0 {
+		return 0
+	}
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", b.dockerdPID))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // selfCPU is the CPU seconds this process has used, all threads.
