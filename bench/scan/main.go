@@ -40,6 +40,7 @@ type config struct {
 	rounds     int
 	dockerHost string
 	syft       string
+	grype      string
 	shared     *benchkit.Flags
 }
 
@@ -56,6 +57,8 @@ func main() {
 	flag.IntVar(&cfg.rounds, "rounds", 5, "rounds of every contender; the median is reported")
 	flag.StringVar(&cfg.dockerHost, "docker-host", benchkit.DockerHost(), "engine address, where the Debian test image is made or found")
 	flag.StringVar(&cfg.syft, "syft", "", "syft binary; empty builds syft "+syftVersion+" once into a cache next to GOCACHE")
+	flag.StringVar(&cfg.grype, "grype", "", "grype binary; empty builds grype "+grypeVersion+" once into a cache next to GOCACHE "+
+		"(its database builder is built there either way)")
 	cfg.shared = benchkit.RegisterFlags(flag.CommandLine)
 	flag.Parse()
 	benchkit.Main("scan", func(ctx context.Context) error { return run(ctx, cfg) })
@@ -81,6 +84,10 @@ func run(ctx context.Context, cfg config) (err error) {
 	if err != nil {
 		return err
 	}
+	grype, err := ensureGrype(ctx, cfg.grype)
+	if err != nil {
+		return err
+	}
 	tmp, err := os.MkdirTemp("", "myrmex-bench-scan-")
 	if err != nil {
 		return err
@@ -89,10 +96,10 @@ func run(ctx context.Context, cfg config) (err error) {
 	// also after a failure or an interrupt.
 	defer func() { err = errors.Join(err, os.RemoveAll(tmp)) }()
 
-	b := &bench{cfg: cfg, self: self, syft: syft, root: root, tmp: tmp, runID: benchkit.NewRunID(), order: cfg.shared.Order()}
+	b := &bench{cfg: cfg, self: self, syft: syft, grype: grype, root: root, tmp: tmp, runID: benchkit.NewRunID(), order: cfg.shared.Order()}
 	rep := &report{Header: benchkit.Header{Started: time.Now(), RunID: b.runID, Source: src, Order: b.order}}
 	rep.Machine, rep.Notes = describe(ctx, b)
-	rep.Machine.SyftBuild = build
+	rep.Machine.SyftBuild, rep.Machine.GrypeBuild = build, grype.how
 	benchkit.Logf("run %s: syft %s (%s), osv-scalibr %s, %s; %s; %s", b.runID, rep.Machine.SyftVersion, syft, rep.Machine.ScalibrVersion,
 		rep.Machine.GoVersion, src.Summary(), b.order.Summary())
 
@@ -105,6 +112,7 @@ func run(ctx context.Context, cfg config) (err error) {
 	if rep.Packages, err = b.compare(); err != nil {
 		return err
 	}
+	rep.Findings = b.compareFindings()
 	rep.Notes = append(rep.Notes, b.notes...)
 	rep.Notes = append(rep.Notes, rep.End(ctx, &rep.Machine.Host, "CPUs")...)
 	rep.finish(cfg)
