@@ -185,7 +185,7 @@ func (g *generator) debianVersion(release int) string {
 }
 
 func (g *generator) debianRecord(i int, name string) osvRecord {
-	year := 2015 + g.rng.IntN(12)
+	year := 2015 + g.rng.IntN(11)                   // published before the records were modified (2026)
 	cve := fmt.Sprintf("CVE-%d-%d", year, 100000+i) // 6 digits: never a fixture's
 	r := osvRecord{SchemaVersion: "1.9.0", ID: "DEBIAN-" + cve, Upstream: []string{cve}, Details: g.details(name),
 		Published: g.date(year), Modified: "2026-08-27T23:05:02Z",
@@ -220,7 +220,7 @@ func (g *generator) debianRecord(i int, name string) osvRecord {
 
 // ghsaRecord is a GitHub advisory as osv.dev serves it for npm and PyPI (and, beside GO- records, for Go).
 func (g *generator) ghsaRecord(i int, ecosystem, rangeType, purlType, name string) osvRecord {
-	year := 2017 + g.rng.IntN(10)
+	year := 2017 + g.rng.IntN(9)
 	r := osvRecord{SchemaVersion: "1.4.0", ID: g.ghsa(), Summary: "Denial of service in " + name, Details: g.details(name),
 		Published: g.date(year), Modified: g.date(2026)}
 	if g.rng.IntN(10) != 0 {
@@ -237,13 +237,14 @@ func (g *generator) ghsaRecord(i int, ecosystem, rangeType, purlType, name strin
 			introduced = g.semver()
 		}
 		ev := []osvEvent{{Introduced: introduced}}
-		switch fix := g.semver(); {
-		case g.rng.IntN(10) == 0:
+		fix := g.semver()
+		if !semverLess(introduced, fix) {
+			fix = bump(introduced)
+		}
+		if g.rng.IntN(10) == 0 {
 			ev = append(ev, osvEvent{LastAffected: fix})
-		case semverLess(introduced, fix):
+		} else {
 			ev = append(ev, osvEvent{Fixed: fix})
-		default:
-			ev = append(ev, osvEvent{Fixed: bump(introduced)})
 		}
 		a.Ranges = []osvRange{{rangeType, ev}}
 		r.Affected = append(r.Affected, a)
@@ -254,7 +255,7 @@ func (g *generator) ghsaRecord(i int, ecosystem, rangeType, purlType, name strin
 
 // goRecord is a record of the Go vulnerability database.
 func (g *generator) goRecord(i int, name string) osvRecord {
-	year := 2020 + g.rng.IntN(7)
+	year := 2020 + g.rng.IntN(6)
 	id := fmt.Sprintf("GO-%d-%d", year, 5000+i) // above the fixtures' numbers
 	r := osvRecord{SchemaVersion: "1.3.1", ID: id, Summary: "Panic on crafted input in " + name, Details: g.details(name),
 		Aliases: []string{fmt.Sprintf("CVE-%d-%d", year, 400000+i), g.ghsa()}, Published: g.date(year), Modified: g.date(2026),

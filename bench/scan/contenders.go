@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -162,7 +161,7 @@ func (b *bench) setup(ctx context.Context, rep *report) error {
 	}
 	rep.FullScan = fullScan{Scanned: full.scanned, Findings: full.findings, ComplianceScore: *full.compliance}
 	gr := b.ref[refGrype]
-	if len(gr.findings) == 0 || gr.tool != "grype "+strings.TrimPrefix(grypeVersion, "v") {
+	if len(gr.findings) == 0 || gr.tool != "grype "+grypeVersion {
 		return fmt.Errorf("Grype's first run: %d findings, written by %q, want grype %s", len(gr.findings), gr.tool, grypeVersion)
 	}
 	rep.Machine.GrypeDescriptor = gr.tool

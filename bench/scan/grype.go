@@ -373,7 +373,11 @@ func readGrype(file string) (*scanOutput, error) {
 				}
 			}
 		}
-		f := fmt.Sprintf("%s@%s %s", m.Artifact.Name, m.Artifact.Version, id)
+		v := m.Artifact.Version
+		if m.Artifact.Type == "go-module" {
+			v = strings.TrimPrefix(v, "v") // as the packages are compared: Syft writes v0.3.5, osv-scalibr 0.3.5
+		}
+		f := fmt.Sprintf("%s@%s %s", m.Artifact.Name, v, id)
 		if !seen[f] {
 			seen[f] = true
 			out.findings = append(out.findings, f)
