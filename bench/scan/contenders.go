@@ -21,14 +21,15 @@ import (
 
 // bench holds what every contender shares: the tools, the archive and what the setup made.
 type bench struct {
-	cfg   config
-	self  string // this program, which runs Myrmex's scans as its children
-	syft  string
-	grype grypeTools
-	root  string // the main module's directory
-	tmp   string // the run's directory, removed at the end
-	runID string
-	order *benchkit.Order // the contenders' order in every round
+	cfg      config
+	self     string // this program, which runs Myrmex's scans as its children
+	syft     string
+	grype    grypeTools
+	launcher string // see runChild
+	root     string // the main module's directory
+	tmp      string // the run's directory, removed at the end
+	runID    string
+	order    *benchkit.Order // the contenders' order in every round
 
 	img          testimages.DebianImage
 	archive      string // docker save of the image: what every contender reads
@@ -346,7 +347,7 @@ func (b *bench) runOnce(c contender) (*scanOutput, sample, error) {
 	cmd := c.cmd(dir)
 	cmd.Dir = dir
 	cmd.Env = append(append(os.Environ(), "TMPDIR="+tmp), cmd.Env...)
-	p, err := runChild(cmd)
+	p, err := runChild(b.launcher, cmd)
 	s = sample{seconds: p.seconds, user: p.user, system: p.system, maxRSS: p.maxRSS}
 	if err != nil {
 		return nil, s, err

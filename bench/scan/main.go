@@ -31,6 +31,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"time"
 
 	"github.com/codomyrmex/containerization/bench/internal/benchkit"
@@ -98,7 +99,17 @@ func run(ctx context.Context, cfg config) (err error) {
 
 	b := &bench{cfg: cfg, self: self, syft: syft, grype: grype, root: root, tmp: tmp, runID: benchkit.NewRunID(), order: cfg.shared.Order()}
 	rep := &report{Header: benchkit.Header{Started: time.Now(), RunID: b.runID, Source: src, Order: b.order}}
+	if b.launcher, err = buildLauncher(ctx, tmp); err != nil {
+		return fmt.Errorf("building the launcher: %w", err)
+	}
+	floor := exec.Command("/bin/true")
+	floor.Dir = tmp
+	p, err := runChild(b.launcher, floor)
+	if err != nil {
+		return fmt.Errorf("measuring the launcher's floor: %w", err)
+	}
 	rep.Machine, rep.Notes = describe(ctx, b)
+	rep.LaunchFloorMB = float64(p.maxRSS) / 1e6
 	rep.Machine.SyftBuild, rep.Machine.GrypeBuild = build, grype.how
 	benchkit.Logf("run %s: syft %s (%s), osv-scalibr %s, %s; %s; %s", b.runID, rep.Machine.SyftVersion, syft, rep.Machine.ScalibrVersion,
 		rep.Machine.GoVersion, src.Summary(), b.order.Summary())

@@ -25,18 +25,20 @@ import (
 // report is everything a results file holds; the JSON file is this struct.
 type report struct {
 	benchkit.Header
-	Machine    machine              `json:"machine"`
-	Rounds     int                  `json:"rounds"`
-	Image      imageInfo            `json:"image"`
-	Database   database             `json:"database"`
-	Setup      []benchkit.SetupStep `json:"setup"` // untimed preparation, for the record
-	Contenders []measurement        `json:"contenders"`
-	Ratios     []ratio              `json:"ratios"`
-	Packages   comparison           `json:"packages"`
-	FullScan   fullScan             `json:"full_scan"`
-	Findings   findingsComparison   `json:"findings"`
-	Notes      []string             `json:"notes,omitempty"`
-	Command    string               `json:"command"`
+	Machine  machine              `json:"machine"`
+	Rounds   int                  `json:"rounds"`
+	Image    imageInfo            `json:"image"`
+	Database database             `json:"database"`
+	Setup    []benchkit.SetupStep `json:"setup"` // untimed preparation, for the record
+	// LaunchFloorMB is the peak RSS /bin/true reports through the launcher: the floor under every contender's.
+	LaunchFloorMB float64            `json:"launch_floor_rss_mb"`
+	Contenders    []measurement      `json:"contenders"`
+	Ratios        []ratio            `json:"ratios"`
+	Packages      comparison         `json:"packages"`
+	FullScan      fullScan           `json:"full_scan"`
+	Findings      findingsComparison `json:"findings"`
+	Notes         []string           `json:"notes,omitempty"`
+	Command       string             `json:"command"`
 }
 
 type machine struct {
@@ -219,9 +221,9 @@ func engineVersion(ctx context.Context, eng *engine.Client) string {
 
 func (r *report) printTable(w io.Writer) {
 	fmt.Fprintf(w, "%s\n%s\n\n", r.Source.Summary(), r.Order.Summary())
-	fmt.Fprintf(w, "%s (%s, Debian %s): %d layers, docker save archive %.1f MB; syft %s, osv-scalibr %s, %s\n\n",
+	fmt.Fprintf(w, "%s (%s, Debian %s): %d layers, docker save archive %.1f MB; syft %s, grype %s, osv-scalibr %s, %s; %d advisories\n\n",
 		r.Image.Reference, short(r.Image.ID), r.Image.Debian, r.Image.Layers, float64(r.Image.ArchiveBytes)/1e6,
-		r.Machine.SyftVersion, r.Machine.ScalibrVersion, r.Machine.GoVersion)
+		r.Machine.SyftVersion, r.Machine.GrypeVersion, r.Machine.ScalibrVersion, r.Machine.GoVersion, r.Database.Records)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "contender\trounds (s)\tmedian (s)\tCPU s\tpeak RSS MB (median / max)\tin-process scan (s)\tpackages\t\n")
 	for _, m := range r.Contenders {
@@ -246,6 +248,10 @@ func (r *report) printTable(w io.Writer) {
 	for _, n := range p.Notes {
 		fmt.Fprintln(w, "note:", n)
 	}
+	f := r.Findings
+	fmt.Fprintf(w, "vulnerabilities: Myrmex %d, Grype %d, both %d; from the real records: Myrmex %d, Grype %d\n", f.Myrmex, f.Grype, f.Both,
+		len(f.FixturesMyrmex), len(f.FixturesGrype))
+	fmt.Fprintf(w, "only Myrmex: %s\nonly Grype: %s\n", list(firstN(f.OnlyMyrmex, 20)), list(firstN(f.OnlyGrype, 20)))
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)
 	}
@@ -303,7 +309,9 @@ func (r *report) markdown() string {
 	p("")
 	p("%d rounds per contender, in a random order drawn anew for every round (seed %d, below); the median round is reported. Every scan runs in a child process: "+
 		"*seconds* are its wall time from start to exit, *CPU s* its user and system time, *peak RSS* its ru_maxrss, "+
-		"all from the rusage wait4 returns. *In-process scan* is Myrmex's scan alone, timed inside the child.", r.Rounds, r.Order.Seed)
+		"all from the rusage wait4 returns to a small launcher that starts it (a child's ru_maxrss is at least what its parent held "+
+		"at exec: through the launcher that floor is %.1f MB, /bin/true's figure, where the benchmark's own would be hundreds). "+
+		"*In-process scan* is Myrmex's scan alone, timed inside the child.", r.Rounds, r.Order.Seed, r.LaunchFloorMB)
 	p("")
 	d := r.Database
 	var fams []string
