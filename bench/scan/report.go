@@ -227,8 +227,8 @@ func (r *report) printTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "contender\trounds (s)\tmedian (s)\tCPU s\tpeak RSS MB (median / max)\tin-process scan (s)\tpackages\t\n")
 	for _, m := range r.Contenders {
-		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%.0f / %.0f\t%s\t%d\t\n", m.Title, benchkit.Floats(m.Rounds, "%.2f", " "), m.Median, m.MedianCPU,
-			m.MedianMaxRSSMB, m.PeakMaxRSSMB, m.scan(), m.Packages[0])
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%.0f / %.0f\t%s\t%s\t\n", m.Title, benchkit.Floats(m.Rounds, "%.2f", " "), m.Median, m.MedianCPU,
+			m.MedianMaxRSSMB, m.PeakMaxRSSMB, m.scan(), m.packages())
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
@@ -255,6 +255,14 @@ func (r *report) printTable(w io.Writer) {
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)
 	}
+}
+
+// packages is the packages the first round found; Grype's JSON lists its matches, not the packages it cataloged.
+func (m measurement) packages() string {
+	if m.Packages[0] == 0 && m.Tool == "Grype" {
+		return "–"
+	}
+	return fmt.Sprint(m.Packages[0])
 }
 
 func (m measurement) scan() string {
@@ -341,8 +349,8 @@ func (r *report) markdown() string {
 		if x.Caveat != "" {
 			how += ". *" + x.Caveat + "*"
 		}
-		p("| %s | %s | %s | **%.2f** | %.2f | **%.0f** (%.0f) | %s | %d |", x.Title, how, benchkit.Floats(x.Rounds, "%.2f", " "), x.Median,
-			x.MedianCPU, x.MedianMaxRSSMB, x.PeakMaxRSSMB, x.scan(), x.Packages[0])
+		p("| %s | %s | %s | **%.2f** | %.2f | **%.0f** (%.0f) | %s | %s |", x.Title, how, benchkit.Floats(x.Rounds, "%.2f", " "), x.Median,
+			x.MedianCPU, x.MedianMaxRSSMB, x.PeakMaxRSSMB, x.scan(), x.packages())
 	}
 	p("")
 	md.Lines(r.Order.Markdown())
