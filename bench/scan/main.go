@@ -1,24 +1,29 @@
-// Command scan benchmarks Myrmex's image scanning against Syft on the real Debian test image
+// Command scan benchmarks Myrmex's image scanning against Syft and Grype on the real Debian test image
 // (testimages.DebianScan: a debootstrapped bookworm with npm packages, a Go binary and Python metadata), read by
-// both tools from the same docker save archive, in the same run.
+// every tool from the same docker save archive, in the same run.
 //
-// Five contenders run several rounds each, in a random order drawn anew for every round from a recorded seed:
+// Seven contenders run several rounds each, in a random order drawn anew for every round from a recorded seed:
 // Myrmex's package inventory with an empty layer cache (cold) and with the layer cache a previous scan left (warm:
-// Myrmex's layer cache, which Syft has no equivalent of), Myrmex's full scan through the facade
-// (ScanContainerSecurity: inventory, advisory match against a small OSV database imported from the repository's
-// fixtures, compliance checks), and Syft's `syft scan docker-archive:FILE -o syft-json` with an empty and with a
-// kept cache directory. Every scan runs in a child process of its own, Myrmex's too (the benchmark runs itself
-// with the `child` argument), so that wall time, CPU seconds and peak memory (the child's ru_maxrss) are measured
-// the same way for every contender.
+// Myrmex's layer cache, which Syft has no equivalent of); Myrmex's full scan through the facade
+// (ScanContainerSecurity: inventory, advisory match, compliance checks) with an empty cache and as a re-scan of the
+// unchanged archive; Grype's `grype docker-archive:FILE -o json`; and Syft's `syft scan docker-archive:FILE -o
+// syft-json` with an empty and with a kept cache directory. Both advisory databases hold the same 54,014 OSV
+// records, which the benchmark generates from the shapes of the real ones, the real fixtures inside
+// (advisories.go): Myrmex's imported with vulndb.Import, Grype's built by Grype's own builder from the records in
+// its providers' formats (grype.go). Every scan runs in a child process of its own, Myrmex's too (the benchmark
+// runs itself with the `child` argument), started by a small launcher, so that wall time, CPU seconds and peak
+// memory (the child's ru_maxrss) are measured the same way for every contender.
 //
-// Every round is verified and any error is fatal: each contender must find the same packages in every round, the
-// warm inventory must have read every layer from its cache and found what the cold one found, and the full scan
-// must have scanned as many packages as the inventory. The packages of both tools are then compared by ecosystem
-// (deb, npm, go-module, python) and by name@version, against the image's own manifest too.
+// Every round is verified and any error is fatal: each contender must find the same packages (Grype: the same
+// findings) in every round, the warm inventory must have read every layer from its cache and found what the cold
+// one found, and the full scan must have scanned as many packages as the inventory. The packages of Myrmex and
+// Syft are then compared by ecosystem (deb, npm, go-module, python) and by name@version, against the image's own
+// manifest too, and the vulnerabilities Myrmex and Grype found are compared.
 //
-// Syft is built once from its Go module, in a throwaway module, into a cache next to the Go build cache; the
-// main module's go.mod is never touched. Results go to stdout as a table and to bench/results/scan-<date>.md and
-// .json with the machine and the tools' versions. Run it against a running engine:
+// Syft and Grype are built once from their Go modules, in throwaway modules, into a cache next to the Go build
+// cache; the main module's go.mod is never touched. Results go to stdout as a table and to
+// bench/results/scan-<date>.md and .json with the machine and the tools' versions. Run it against a running
+// engine:
 //
 //	DOCKER_HOST=unix:///run/myrmex-test/docker.sock go run ./bench/scan
 //

@@ -155,8 +155,8 @@ func runChild(launcher string, cmd *exec.Cmd) (proc, error) {
 	return p, nil
 }
 
-// moduleRoot is the main module's directory, found upwards from the working directory: the advisory fixtures
-// the full scan's database is imported from are there.
+// moduleRoot is the main module's directory, found upwards from the working directory: the real advisories the
+// generated export holds are there.
 func moduleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
