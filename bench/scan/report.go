@@ -410,6 +410,11 @@ func (r *report) markdown() string {
 	p("")
 	p("Only Grype: %s.", list(firstN(fc.OnlyGrype, 40)))
 	p("")
+	p("Grype keeps a Go vulnerability database record (`GO-*`) only when the Go binary holds one of the vulnerable symbols " +
+		"its `ecosystem_specific.imports` lists (Syft reads the binary's symbols); Myrmex matches a Go module by its version " +
+		"alone. The generated `GO-*` records name symbols the image's binary does not hold, so a finding only Myrmex makes " +
+		"on a Go module is that difference.")
+	p("")
 	md.Lines(benchkit.NotesSection(r.Notes))
 	md.Lines(benchkit.ReproduceSection(r.Command))
 	return md.String()
