@@ -96,6 +96,7 @@ func (c *Client) ScanContainerSecurity(ctx context.Context, imageName, scanType 
 	if opts.Attach && !fromRegistry {
 		return fail("attach", fmt.Errorf("%w: attaching a scan needs an image read from a registry (docker://REF), not %s", ErrInvalidArgument, imageName))
 	}
+	identity := identityOf(imageName) // before the image is read: see identityOf
 	phase("open", "started", "")
 	img, cleanup, err := c.openImage(ctx, imageName, opts.Engine, opts.Registry)
 	if err != nil {
@@ -108,7 +109,7 @@ func (c *Client) ScanContainerSecurity(ctx context.Context, imageName, scanType 
 	phase("scan", "started", string(typ))
 	so := scan.Options{
 		Type: typ, SeverityThreshold: threshold, Ignore: rules, IgnoreChecks: checks,
-		DBDir: opts.DBDir, MaxDBAge: opts.MaxDBAge, Cache: opts.Cache, Limits: opts.Limits,
+		DBDir: opts.DBDir, MaxDBAge: opts.MaxDBAge, Cache: opts.Cache, Limits: opts.Limits, Identity: identity,
 	}
 	if typ != scan.Compliance {
 		// The client's handle: the database's indexes are read once, not per scan.
@@ -145,6 +146,16 @@ func (c *Client) ScanContainerSecurity(ctx context.Context, imageName, scanType 
 			Err: fmt.Errorf("%d finding(s) at or above %s: %w", n, threshold, ErrPolicyViolation)}
 	}
 	return res, nil
+}
+
+// identityOf names the content of a local archive by its file (scan.FileIdentity), so that a re-scan of the
+// unchanged file reads no layer. It is read before the image is opened: a file changed after it has another
+// identity the next time. Other sources have none yet.
+func identityOf(imageName string) string {
+	if file, ok := strings.CutPrefix(imageName, registry.SourceArchive); ok {
+		return scan.FileIdentity(file)
+	}
+	return ""
 }
 
 // referenceOf is the image reference imageName names, for the checks that read one (the latest tag): a path to

@@ -75,6 +75,11 @@ type Options struct {
 	Cache string
 	// Limits bound the inventory (inventory.Options.Limits); zero fields are its defaults.
 	Limits inventory.Limits
+	// Identity, when set, names the image's content as the caller vouches for it: the same identity means the
+	// same layers (FileIdentity makes one for an archive file). With a Cache, what the scan learns from the
+	// layers (the inventory and the compliance report) is kept under it, and a later scan with the same identity
+	// and options reads no layer: only the advisory match runs again. Empty means none: the layers are read.
+	Identity string
 	// Now is the time rule expiry and database age are judged against; zero means time.Now().
 	Now time.Time
 }
@@ -90,11 +95,14 @@ type Report struct {
 	Compliance *compliance.Report `json:"compliance,omitempty"`
 	Database   *vulndb.Status     `json:"database,omitempty"`
 	// PolicyPassed is false when a finding is at or above the severity threshold.
-	PolicyPassed    bool          `json:"policy_passed"`
-	Warnings        []string      `json:"warnings"`
-	Recommendations []string      `json:"recommendations"`
-	Started         time.Time     `json:"started"`
-	Duration        time.Duration `json:"duration_ns"`
+	PolicyPassed    bool     `json:"policy_passed"`
+	Warnings        []string `json:"warnings"`
+	Recommendations []string `json:"recommendations"`
+	// FromCache is true when the inventory and the compliance report came from the facts an earlier scan of
+	// the same Identity kept, and no layer was read.
+	FromCache bool          `json:"from_cache,omitempty"`
+	Started   time.Time     `json:"started"`
+	Duration  time.Duration `json:"duration_ns"`
 }
 
 // Image scans img; ref is the reference the user gave (for the `latest` tag check and the report).
@@ -108,8 +116,8 @@ func Image(ctx context.Context, img v1.Image, ref string, opts Options) (*Report
 	start := time.Now()
 	defer func() { rep.Duration = time.Since(start) }()
 
+	db := opts.DB
 	if typ != Compliance {
-		db := opts.DB
 		if db == nil {
 			var err error
 			if db, err = OpenDB(opts.DBDir); err != nil {
@@ -124,17 +132,41 @@ func Image(ctx context.Context, img v1.Image, ref string, opts Options) (*Report
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf("the advisory database is %s old (older than %s): run `myrmex db update` or import a newer export",
 				st.Age.Round(time.Hour), maxAge))
 		}
-		cache, err := cacheDir(opts.Cache)
-		if err != nil {
+	}
+	var cache string
+	if typ != Compliance || opts.Identity != "" {
+		var err error
+		if cache, err = cacheDir(opts.Cache); err != nil {
 			return nil, err
 		}
-		inv, err := inventory.Scan(ctx, img, inventory.Options{OSOnly: typ == Quick, Cache: cache, Limits: opts.Limits})
+	}
+	var key string
+	if opts.Identity != "" && cache != "" {
+		digest, err := img.ConfigName()
 		if err != nil {
-			return nil, fmt.Errorf("listing packages: %w", err)
+			return nil, fmt.Errorf("reading the image's config: %w", err)
 		}
-		rep.OS, rep.Packages = inv.OS, inv.Packages
-		rep.Warnings = append(rep.Warnings, inv.Warnings...)
-		m, err := match.Match(inv.Packages, db, match.Options{SeverityThreshold: opts.SeverityThreshold, Ignore: opts.Ignore, Now: now})
+		key = factsKey(opts.Identity, digest.String(), typ, ref, opts)
+	}
+	var fs *facts
+	if key != "" {
+		fs = loadFacts(cache, key)
+	}
+	rep.FromCache = fs != nil
+	if fs == nil {
+		var err error
+		if fs, err = learn(ctx, img, ref, typ, cache, opts); err != nil {
+			return nil, err
+		}
+		if key != "" {
+			fs.Key = key
+			storeFacts(cache, fs)
+		}
+	}
+	rep.OS, rep.Packages, rep.Compliance = fs.OS, fs.Packages, fs.Compliance
+	rep.Warnings = append(rep.Warnings, fs.Warnings...)
+	if typ != Compliance {
+		m, err := match.Match(fs.Packages, db, match.Options{SeverityThreshold: opts.SeverityThreshold, Ignore: opts.Ignore, Now: now})
 		if err != nil {
 			return nil, fmt.Errorf("matching advisories: %w", err)
 		}
@@ -142,15 +174,29 @@ func Image(ctx context.Context, img v1.Image, ref string, opts Options) (*Report
 		rep.Warnings = append(rep.Warnings, m.Warnings...)
 		rep.PolicyPassed = len(m.Violations) == 0
 	}
+	rep.Recommendations = recommend(rep)
+	return rep, nil
+}
+
+// learn reads what a scan of typ needs from the image's layers: the inventory (unless a compliance scan) and the
+// compliance report (unless a quick scan).
+func learn(ctx context.Context, img v1.Image, ref string, typ Type, cache string, opts Options) (*facts, error) {
+	fs := &facts{}
+	if typ != Compliance {
+		inv, err := inventory.Scan(ctx, img, inventory.Options{OSOnly: typ == Quick, Cache: cache, Limits: opts.Limits})
+		if err != nil {
+			return nil, fmt.Errorf("listing packages: %w", err)
+		}
+		fs.OS, fs.Packages, fs.Warnings = inv.OS, inv.Packages, inv.Warnings
+	}
 	if typ != Quick {
 		c, err := compliance.Check(ctx, img, ref, compliance.Options{Ignore: opts.IgnoreChecks})
 		if err != nil {
 			return nil, fmt.Errorf("compliance checks: %w", err)
 		}
-		rep.Compliance = c
+		fs.Compliance = c
 	}
-	rep.Recommendations = recommend(rep)
-	return rep, nil
+	return fs, nil
 }
 
 func cacheDir(dir string) (string, error) {

@@ -21,19 +21,24 @@ import (
 
 // bench holds what every contender shares: the tools, the archive and what the setup made.
 type bench struct {
-	cfg   config
-	self  string // this program, which runs Myrmex's scans as its children
-	syft  string
-	root  string // the main module's directory
-	tmp   string // the run's directory, removed at the end
-	runID string
-	order *benchkit.Order // the contenders' order in every round
+	cfg      config
+	self     string // this program, which runs Myrmex's scans as its children
+	syft     string
+	grype    grypeTools
+	launcher string // see runChild
+	root     string // the main module's directory
+	tmp      string // the run's directory, removed at the end
+	runID    string
+	order    *benchkit.Order // the contenders' order in every round
 
 	img          testimages.DebianImage
 	archive      string // docker save of the image: what every contender reads
 	archiveBytes int64
 	dbDir        string // the OSV database of the full scan
+	fixtureIDs   map[string]bool
+	grypeDB      string // Grype's database directory (GRYPE_DB_CACHE_DIR), from the same advisories
 	warmCache    string // Myrmex's layer cache, filled by the untimed first inventory
+	fullCache    string // Myrmex's cache (layers and scan facts), filled by the untimed first full scan
 	syftCache    string // Syft's cache directory, kept from run to run
 
 	// ref holds the untimed first run of each tool, which every round is checked against.
@@ -46,6 +51,7 @@ const (
 	refMyrmex = "myrmex"
 	refSyft   = "syft"
 	refFull   = "full" // the first full scan's findings
+	refGrype  = "grype"
 )
 
 // A contender runs one scan per round, in a child process, in a directory of its own under the run's (its
@@ -117,26 +123,23 @@ func (b *bench) setup(ctx context.Context, rep *report) error {
 	rep.Setup = append(rep.Setup, benchkit.SetupStep{Step: "save the image to the archive (engine's docker save)", Seconds: time.Since(t).Seconds()})
 	benchkit.Logf("image %s (%s), %d layers, archive %.1f MB", b.img.Ref, b.img.ID, len(layers), float64(b.archiveBytes)/1e6)
 
-	t = time.Now()
-	b.dbDir = filepath.Join(b.tmp, "osv")
-	st, err := importFixtures(ctx, b.root, filepath.Join(b.tmp, "osv-src"), b.dbDir)
-	if err != nil {
+	if err := b.databases(ctx, rep); err != nil {
 		return err
 	}
-	rep.Database = fmt.Sprintf("%d OSV records (scan/match/testdata and testdata/osv of the repository), imported with vulndb.Import", st.Total)
-	rep.Setup = append(rep.Setup, benchkit.SetupStep{Step: "import the advisory fixtures into the full scan's database", Seconds: time.Since(t).Seconds()})
 
 	// The references: Myrmex's inventory into the warm cache, a full scan, Syft into its kept cache directory.
 	b.ref = map[string]*scanOutput{}
 	b.warmCache = filepath.Join(b.tmp, "myrmex-warm-cache")
+	b.fullCache = filepath.Join(b.tmp, "myrmex-full-cache")
 	b.syftCache = filepath.Join(b.tmp, "syft-cache")
 	for _, r := range []struct {
 		name, step string
 		c          contender
 	}{
 		{refMyrmex, "Myrmex inventory, filling the warm cache", b.myrmex("ref-inventory", "", kindInventory, b.warmCache, nil)},
-		{refFull, "Myrmex full scan", b.myrmex("ref-full", "", kindFull, "", nil)},
+		{refFull, "Myrmex full scan, filling the re-scan's cache", b.myrmex("ref-full", "", kindFull, b.fullCache, nil)},
 		{refSyft, "Syft, with the kept cache directory", b.syftScan("ref-syft", "", b.syftCache)},
+		{refGrype, "Grype", b.grypeScan("ref-grype", "")},
 	} {
 		t = time.Now()
 		out, s, err := b.runOnce(r.c)
@@ -158,6 +161,11 @@ func (b *bench) setup(ctx context.Context, rep *report) error {
 			full.scanned, len(my.packages), len(full.findings), full.compliance)
 	}
 	rep.FullScan = fullScan{Scanned: full.scanned, Findings: full.findings, ComplianceScore: *full.compliance}
+	gr := b.ref[refGrype]
+	if len(gr.findings) == 0 || gr.tool != "grype "+grypeVersion {
+		return fmt.Errorf("Grype's first run: %d findings, written by %q, want grype %s", len(gr.findings), gr.tool, grypeVersion)
+	}
+	rep.Machine.GrypeDescriptor = gr.tool
 	if len(sy.packages) == 0 || sy.tool != "syft "+syftVersion {
 		return fmt.Errorf("Syft's first run: %d packages, written by %q, want syft %s", len(sy.packages), sy.tool, syftVersion)
 	}
@@ -194,6 +202,14 @@ func (b *bench) contenders() []contender {
 				return nil
 			}), warmCaveat),
 		b.myrmex("full", "Myrmex full scan, cold", kindFull, "", nil),
+		withCaveat(b.myrmex("full-warm", "Myrmex full scan, warm re-scan", kindFull, b.fullCache,
+			func(*scanOutput) error {
+				if n := countFiles(filepath.Join(b.fullCache, "scan-facts")); n != 1 {
+					return fmt.Errorf("the cache holds %d scan facts, want the first full scan's one", n)
+				}
+				return nil
+			}), fullWarmCaveat),
+		b.grypeScan("grype", "Grype, cold"),
 		b.syftScan("syft-cold", "Syft, cold", ""),
 		withCaveat(b.syftScan("syft-warm", "Syft, warm", b.syftCache), syftWarmCaveat),
 	}
@@ -203,9 +219,12 @@ func (b *bench) contenders() []contender {
 // in say so, in the row's name and its caveat.
 const (
 	warmTitle  = "Myrmex inventory, warm: Myrmex's layer cache (Syft has none)"
-	warmCaveat = "Myrmex's layer cache against a scanner without one: the layers come from the cache an earlier scan of " +
-		"the image filled, and no archive layer is read. Syft has no layer cache, so this row measures the cache, not the " +
+	warmCaveat = "Myrmex's layer cache against a scanner without one: the filtered layers come from the cache an earlier scan of " +
+		"the image filled; every archive layer is still read and hashed, to check its diff ID, but not filtered again. Syft has no layer cache, so this row measures the cache, not the " +
 		"two scanners doing the same work."
+	fullWarmCaveat = "Myrmex's cache of what a scan learned from the layers, against scanners without one: the archive file is " +
+		"unchanged (its identity: path, inode, size, mtime, ctime), so no layer is read and only the advisory match runs " +
+		"again; Grype and Syft catalog every layer again."
 	syftWarmCaveat = "Syft has no layer cache: its warm run differs from its cold one only in the cache directory it is given " +
 		"(kept from earlier runs), and reads and catalogs every layer again."
 )
@@ -224,9 +243,11 @@ func (b *bench) myrmex(key, title, kind, cache string, extra func(*scanOutput) e
 		c.how = "inventory.Scan of tarball.ImageFromPath(FILE), every extractor, Options.Cache an empty directory (the layer cache is written)"
 	case kind == kindInventory:
 		c.how = "inventory.Scan of tarball.ImageFromPath(FILE), Options.Cache the directory an earlier scan of the image filled"
-	default:
+	case cache == "":
 		c.how = `containerization.ScanContainerSecurity(ctx, "docker-archive:FILE", "full", …): inventory (empty layer cache), ` +
-			"match against the OSV fixtures' database, compliance checks, recommendations"
+			"match against the generated export's database, compliance checks, recommendations"
+	default:
+		c.how = "the same full scan, a re-scan of the unchanged archive: ScanOptions.Cache the cache the first full scan of it filled"
 	}
 	c.cmd = func(dir string) *exec.Cmd {
 		dirCache := cache
@@ -247,11 +268,14 @@ func (b *bench) myrmex(key, title, kind, cache string, extra func(*scanOutput) e
 			}
 			out.scanSeconds = st.ScanSeconds
 			if ref := b.ref[refFull]; ref != nil && (out.scanned != ref.scanned || !slices.Equal(out.findings, ref.findings)) {
-				return nil, fmt.Errorf("%d packages scanned and findings %v, where the first full scan had %d and %v",
-					out.scanned, out.findings, ref.scanned, ref.findings)
+				return nil, fmt.Errorf("%d packages scanned and %d findings, where the first full scan had %d and %d (other findings)",
+					out.scanned, len(out.findings), ref.scanned, len(ref.findings))
 			}
 			if ref := b.ref[refMyrmex]; ref != nil && out.scanned != len(ref.packages) {
 				return nil, fmt.Errorf("%d packages scanned, where the inventory found %d", out.scanned, len(ref.packages))
+			}
+			if extra != nil {
+				return out, extra(out)
 			}
 			return out, nil
 		}
@@ -323,7 +347,7 @@ func (b *bench) runOnce(c contender) (*scanOutput, sample, error) {
 	cmd := c.cmd(dir)
 	cmd.Dir = dir
 	cmd.Env = append(append(os.Environ(), "TMPDIR="+tmp), cmd.Env...)
-	p, err := runChild(cmd)
+	p, err := runChild(b.launcher, cmd)
 	s = sample{seconds: p.seconds, user: p.user, system: p.system, maxRSS: p.maxRSS}
 	if err != nil {
 		return nil, s, err
@@ -391,33 +415,96 @@ func dirSize(dir string) (n int, size int64) {
 	return n, size
 }
 
-// importFixtures imports the repository's real OSV advisories (those the scanner's tests match the Debian image
-// against) into a fresh database in dir.
-func importFixtures(ctx context.Context, root, src, dir string) (vulndb.Status, error) {
+// databases makes the advisory export (generateExport) and, from its records, the databases of both tools:
+// Myrmex's, imported with vulndb.Import from the export's zips, and Grype's, built by Grype's own builder from the
+// same records converted to its providers' formats (writeGrypeWorkspace) and imported with `grype db import`.
+// All of it is untimed.
+func (b *bench) databases(ctx context.Context, rep *report) error {
+	t := time.Now()
+	src := filepath.Join(b.tmp, "osv-export")
 	if err := os.MkdirAll(src, 0o755); err != nil {
-		return vulndb.Status{}, err
+		return err
 	}
-	for _, d := range []string{"scan/match/testdata", "testdata/osv"} {
-		files, err := filepath.Glob(filepath.Join(root, d, "*.json"))
-		if err != nil {
-			return vulndb.Status{}, err
-		}
-		if len(files) == 0 {
-			return vulndb.Status{}, fmt.Errorf("no advisories in %s", filepath.Join(root, d))
-		}
-		for _, f := range files {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				return vulndb.Status{}, err
-			}
-			if err := os.WriteFile(filepath.Join(src, filepath.Base(f)), data, 0o644); err != nil {
-				return vulndb.Status{}, err
-			}
-		}
-	}
-	st, err := vulndb.Import(ctx, src, vulndb.Options{Dir: dir})
+	ex, err := generateExport(b.root, src)
 	if err != nil {
-		return st, fmt.Errorf("importing the advisory fixtures: %w", err)
+		return fmt.Errorf("generating the advisory export: %w", err)
 	}
-	return st, nil
+	var zipBytes int64
+	for _, z := range ex.zips {
+		if fi, err := os.Stat(z); err == nil {
+			zipBytes += fi.Size()
+		}
+	}
+	rep.Setup = append(rep.Setup, benchkit.SetupStep{Step: "generate the advisory export", Seconds: time.Since(t).Seconds()})
+
+	t = time.Now()
+	b.dbDir = filepath.Join(b.tmp, "osv")
+	var st vulndb.Status
+	for _, z := range ex.zips {
+		if st, err = vulndb.Import(ctx, z, vulndb.Options{Dir: b.dbDir}); err != nil {
+			return fmt.Errorf("importing %s: %w", filepath.Base(z), err)
+		}
+	}
+	if st.Total != len(ex.records) || st.Invalid != 0 {
+		return fmt.Errorf("Myrmex's database holds %d records (%d invalid), the export %d", st.Total, st.Invalid, len(ex.records))
+	}
+	_, myBytes := dirSize(b.dbDir)
+	rep.Setup = append(rep.Setup, benchkit.SetupStep{Step: "import the export into Myrmex's database (vulndb.Import, one zip at a time)", Seconds: time.Since(t).Seconds()})
+
+	t = time.Now()
+	ws := filepath.Join(b.tmp, "grype-workspace")
+	conv, err := writeGrypeWorkspace(ex, ws)
+	if err != nil {
+		return fmt.Errorf("converting the export for Grype: %w", err)
+	}
+	built := filepath.Join(b.tmp, "grype-build")
+	if _, _, err := benchkit.RunTool(ctx, nil, b.grype.dbBuild, ws, built); err != nil {
+		return fmt.Errorf("building Grype's database: %w", err)
+	}
+	b.grypeDB = filepath.Join(b.tmp, "grype-db")
+	if _, _, err := benchkit.RunTool(ctx, b.grypeEnv(), b.grype.grype, "db", "import", filepath.Join(built, "vulnerability.db")); err != nil {
+		return fmt.Errorf("importing Grype's database: %w", err)
+	}
+	os.RemoveAll(ws)
+	os.RemoveAll(built)
+	_, grypeBytes := dirSize(b.grypeDB)
+	rep.Setup = append(rep.Setup, benchkit.SetupStep{Step: "convert the export for Grype, build its database (grype/db.Build) and import it (grype db import)",
+		Seconds: time.Since(t).Seconds()})
+
+	b.fixtureIDs = ex.fixtureIDs
+	rep.Database = database{Generator: genVersion, Seed: genSeed, Records: len(ex.records), ByFamily: ex.counts, Fixtures: ex.fixtures,
+		JSONBytes: ex.bytes, ZipBytes: zipBytes, MyrmexBytes: myBytes, GrypeItems: conv.Items, GrypeSkipped: conv.Skipped, GrypeBytes: grypeBytes}
+	benchkit.Logf("advisories: %d records (%v), %.0f MB of JSON; Myrmex's database %.0f MB, Grype's %.0f MB (%v, skipped %v)", len(ex.records),
+		ex.counts, float64(ex.bytes)/1e6, float64(myBytes)/1e6, float64(grypeBytes)/1e6, conv.Items, conv.Skipped)
+	return nil
+}
+
+// grypeEnv points Grype at the run's database, offline: no update, no age check, no check for a newer Grype.
+func (b *bench) grypeEnv() []string {
+	return []string{"GRYPE_DB_CACHE_DIR=" + b.grypeDB, "GRYPE_DB_AUTO_UPDATE=false", "GRYPE_DB_VALIDATE_AGE=false",
+		"GRYPE_DB_REQUIRE_UPDATE_CHECK=false", "GRYPE_CHECK_FOR_APP_UPDATE=false", "SYFT_CHECK_FOR_APP_UPDATE=false"}
+}
+
+// grypeScan is a contender that runs `grype docker-archive:FILE -o json --file OUT` against the run's database.
+// Grype catalogs the image with the Syft it is built with, then matches; it keeps no cache of either.
+func (b *bench) grypeScan(key, title string) contender {
+	c := contender{key: key, title: title, tool: "Grype",
+		how: "grype docker-archive:FILE -o json --file OUT -q: Syft's catalogers for an image, then the match against Grype's database " +
+			"built from the same advisories, offline"}
+	c.cmd = func(dir string) *exec.Cmd {
+		cmd := exec.Command(b.grype.grype, "docker-archive:"+b.archive, "-o", "json", "--file", filepath.Join(dir, "out.json"), "-q")
+		cmd.Env = append(b.grypeEnv(), "GRYPE_CACHE_DIR="+filepath.Join(dir, "grype-cache"), "SYFT_CACHE_DIR="+filepath.Join(dir, "syft-cache"))
+		return cmd
+	}
+	c.check = func(dir string, _ []byte) (*scanOutput, error) {
+		out, err := readGrype(filepath.Join(dir, "out.json"))
+		if err != nil {
+			return nil, err
+		}
+		if ref := b.ref[refGrype]; ref != nil && !slices.Equal(out.findings, ref.findings) {
+			return nil, fmt.Errorf("%d findings, where Grype's first run had %d", len(out.findings), len(ref.findings))
+		}
+		return out, nil
+	}
+	return c
 }

@@ -1,24 +1,29 @@
-// Command scan benchmarks Myrmex's image scanning against Syft on the real Debian test image
+// Command scan benchmarks Myrmex's image scanning against Syft and Grype on the real Debian test image
 // (testimages.DebianScan: a debootstrapped bookworm with npm packages, a Go binary and Python metadata), read by
-// both tools from the same docker save archive, in the same run.
+// every tool from the same docker save archive, in the same run.
 //
-// Five contenders run several rounds each, in a random order drawn anew for every round from a recorded seed:
+// Seven contenders run several rounds each, in a random order drawn anew for every round from a recorded seed:
 // Myrmex's package inventory with an empty layer cache (cold) and with the layer cache a previous scan left (warm:
-// Myrmex's layer cache, which Syft has no equivalent of), Myrmex's full scan through the facade
-// (ScanContainerSecurity: inventory, advisory match against a small OSV database imported from the repository's
-// fixtures, compliance checks), and Syft's `syft scan docker-archive:FILE -o syft-json` with an empty and with a
-// kept cache directory. Every scan runs in a child process of its own, Myrmex's too (the benchmark runs itself
-// with the `child` argument), so that wall time, CPU seconds and peak memory (the child's ru_maxrss) are measured
-// the same way for every contender.
+// Myrmex's layer cache, which Syft has no equivalent of); Myrmex's full scan through the facade
+// (ScanContainerSecurity: inventory, advisory match, compliance checks) with an empty cache and as a re-scan of the
+// unchanged archive; Grype's `grype docker-archive:FILE -o json`; and Syft's `syft scan docker-archive:FILE -o
+// syft-json` with an empty and with a kept cache directory. Both advisory databases hold the same 54,014 OSV
+// records, which the benchmark generates from the shapes of the real ones, the real fixtures inside
+// (advisories.go): Myrmex's imported with vulndb.Import, Grype's built by Grype's own builder from the records in
+// its providers' formats (grype.go). Every scan runs in a child process of its own, Myrmex's too (the benchmark
+// runs itself with the `child` argument), started by a small launcher, so that wall time, CPU seconds and peak
+// memory (the child's ru_maxrss) are measured the same way for every contender.
 //
-// Every round is verified and any error is fatal: each contender must find the same packages in every round, the
-// warm inventory must have read every layer from its cache and found what the cold one found, and the full scan
-// must have scanned as many packages as the inventory. The packages of both tools are then compared by ecosystem
-// (deb, npm, go-module, python) and by name@version, against the image's own manifest too.
+// Every round is verified and any error is fatal: each contender must find the same packages (Grype: the same
+// findings) in every round, the warm inventory must have read every layer from its cache and found what the cold
+// one found, and the full scan must have scanned as many packages as the inventory. The packages of Myrmex and
+// Syft are then compared by ecosystem (deb, npm, go-module, python) and by name@version, against the image's own
+// manifest too, and the vulnerabilities Myrmex and Grype found are compared.
 //
-// Syft is built once from its Go module, in a throwaway module, into a cache next to the Go build cache; the
-// main module's go.mod is never touched. Results go to stdout as a table and to bench/results/scan-<date>.md and
-// .json with the machine and the tools' versions. Run it against a running engine:
+// Syft and Grype are built once from their Go modules, in throwaway modules, into a cache next to the Go build
+// cache; the main module's go.mod is never touched. Results go to stdout as a table and to
+// bench/results/scan-<date>.md and .json with the machine and the tools' versions. Run it against a running
+// engine:
 //
 //	DOCKER_HOST=unix:///run/myrmex-test/docker.sock go run ./bench/scan
 //
@@ -31,6 +36,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"time"
 
 	"github.com/codomyrmex/containerization/bench/internal/benchkit"
@@ -40,6 +46,7 @@ type config struct {
 	rounds     int
 	dockerHost string
 	syft       string
+	grype      string
 	shared     *benchkit.Flags
 }
 
@@ -56,6 +63,8 @@ func main() {
 	flag.IntVar(&cfg.rounds, "rounds", 5, "rounds of every contender; the median is reported")
 	flag.StringVar(&cfg.dockerHost, "docker-host", benchkit.DockerHost(), "engine address, where the Debian test image is made or found")
 	flag.StringVar(&cfg.syft, "syft", "", "syft binary; empty builds syft "+syftVersion+" once into a cache next to GOCACHE")
+	flag.StringVar(&cfg.grype, "grype", "", "grype binary; empty builds grype "+grypeVersion+" once into a cache next to GOCACHE "+
+		"(its database builder is built there either way)")
 	cfg.shared = benchkit.RegisterFlags(flag.CommandLine)
 	flag.Parse()
 	benchkit.Main("scan", func(ctx context.Context) error { return run(ctx, cfg) })
@@ -81,6 +90,10 @@ func run(ctx context.Context, cfg config) (err error) {
 	if err != nil {
 		return err
 	}
+	grype, err := ensureGrype(ctx, cfg.grype)
+	if err != nil {
+		return err
+	}
 	tmp, err := os.MkdirTemp("", "myrmex-bench-scan-")
 	if err != nil {
 		return err
@@ -89,10 +102,20 @@ func run(ctx context.Context, cfg config) (err error) {
 	// also after a failure or an interrupt.
 	defer func() { err = errors.Join(err, os.RemoveAll(tmp)) }()
 
-	b := &bench{cfg: cfg, self: self, syft: syft, root: root, tmp: tmp, runID: benchkit.NewRunID(), order: cfg.shared.Order()}
+	b := &bench{cfg: cfg, self: self, syft: syft, grype: grype, root: root, tmp: tmp, runID: benchkit.NewRunID(), order: cfg.shared.Order()}
 	rep := &report{Header: benchkit.Header{Started: time.Now(), RunID: b.runID, Source: src, Order: b.order}}
+	if b.launcher, err = buildLauncher(ctx, tmp); err != nil {
+		return fmt.Errorf("building the launcher: %w", err)
+	}
+	floor := exec.Command("/bin/true")
+	floor.Dir = tmp
+	p, err := runChild(b.launcher, floor)
+	if err != nil {
+		return fmt.Errorf("measuring the launcher's floor: %w", err)
+	}
 	rep.Machine, rep.Notes = describe(ctx, b)
-	rep.Machine.SyftBuild = build
+	rep.LaunchFloorMB = float64(p.maxRSS) / 1e6
+	rep.Machine.SyftBuild, rep.Machine.GrypeBuild = build, grype.how
 	benchkit.Logf("run %s: syft %s (%s), osv-scalibr %s, %s; %s; %s", b.runID, rep.Machine.SyftVersion, syft, rep.Machine.ScalibrVersion,
 		rep.Machine.GoVersion, src.Summary(), b.order.Summary())
 
@@ -105,6 +128,7 @@ func run(ctx context.Context, cfg config) (err error) {
 	if rep.Packages, err = b.compare(); err != nil {
 		return err
 	}
+	rep.Findings = b.compareFindings()
 	rep.Notes = append(rep.Notes, b.notes...)
 	rep.Notes = append(rep.Notes, rep.End(ctx, &rep.Machine.Host, "CPUs")...)
 	rep.finish(cfg)

@@ -25,30 +25,37 @@ import (
 // report is everything a results file holds; the JSON file is this struct.
 type report struct {
 	benchkit.Header
-	Machine    machine              `json:"machine"`
-	Rounds     int                  `json:"rounds"`
-	Image      imageInfo            `json:"image"`
-	Database   string               `json:"database"`
-	Setup      []benchkit.SetupStep `json:"setup"` // untimed preparation, for the record
-	Contenders []measurement        `json:"contenders"`
-	Ratios     []ratio              `json:"ratios"`
-	Packages   comparison           `json:"packages"`
-	FullScan   fullScan             `json:"full_scan"`
-	Notes      []string             `json:"notes,omitempty"`
-	Command    string               `json:"command"`
+	Machine  machine              `json:"machine"`
+	Rounds   int                  `json:"rounds"`
+	Image    imageInfo            `json:"image"`
+	Database database             `json:"database"`
+	Setup    []benchkit.SetupStep `json:"setup"` // untimed preparation, for the record
+	// LaunchFloorMB is the peak RSS /bin/true reports through the launcher: the floor under every contender's.
+	LaunchFloorMB float64            `json:"launch_floor_rss_mb"`
+	Contenders    []measurement      `json:"contenders"`
+	Ratios        []ratio            `json:"ratios"`
+	Packages      comparison         `json:"packages"`
+	FullScan      fullScan           `json:"full_scan"`
+	Findings      findingsComparison `json:"findings"`
+	Notes         []string           `json:"notes,omitempty"`
+	Command       string             `json:"command"`
 }
 
 type machine struct {
 	benchkit.Host
-	EngineHost     string `json:"engine_host"`
-	EngineVersion  string `json:"engine_version"`
-	SyftVersion    string `json:"syft_version"`    // `syft version`
-	SyftDescriptor string `json:"syft_descriptor"` // what Syft writes in its SBOM
-	SyftPath       string `json:"syft_path"`
-	SyftBuild      string `json:"syft_build"`
-	ScalibrVersion string `json:"osv_scalibr_version"`
-	GGCRVersion    string `json:"go_containerregistry_version"`
-	GoVersion      string `json:"go_version"`
+	EngineHost      string `json:"engine_host"`
+	EngineVersion   string `json:"engine_version"`
+	SyftVersion     string `json:"syft_version"`    // `syft version`
+	SyftDescriptor  string `json:"syft_descriptor"` // what Syft writes in its SBOM
+	SyftPath        string `json:"syft_path"`
+	SyftBuild       string `json:"syft_build"`
+	GrypeVersion    string `json:"grype_version"`    // `grype version`
+	GrypeDescriptor string `json:"grype_descriptor"` // what Grype writes in its output
+	GrypePath       string `json:"grype_path"`
+	GrypeBuild      string `json:"grype_build"`
+	ScalibrVersion  string `json:"osv_scalibr_version"`
+	GGCRVersion     string `json:"go_containerregistry_version"`
+	GoVersion       string `json:"go_version"`
 }
 
 // imageInfo describes the scanned image and what its manifest (testimages') lists.
@@ -59,6 +66,21 @@ type imageInfo struct {
 	Layers       int            `json:"layers"`
 	ArchiveBytes int64          `json:"archive_bytes"`
 	Manifest     map[string]int `json:"manifest_packages"`
+}
+
+// database describes the advisories both tools matched against.
+type database struct {
+	Generator    string         `json:"generator"`
+	Seed         uint64         `json:"seed"`
+	Records      int            `json:"records"`
+	ByFamily     map[string]int `json:"records_by_family"`
+	Fixtures     []string       `json:"fixtures"` // the real records inside it
+	JSONBytes    int64          `json:"json_bytes"`
+	ZipBytes     int64          `json:"zip_bytes"`
+	MyrmexBytes  int64          `json:"myrmex_db_bytes"`
+	GrypeItems   map[string]int `json:"grype_items"`   // records in each of Grype's provider formats
+	GrypeSkipped []string       `json:"grype_skipped"` // records with no equivalent in Grype's sources
+	GrypeBytes   int64          `json:"grype_db_bytes"`
 }
 
 // fullScan is what Myrmex's full scan found, the same in every round.
@@ -140,7 +162,10 @@ func (r *report) finish(cfg config) {
 	add("inventory-cold", "syft-cold", "Myrmex inventory, cold / Syft, cold")
 	add("inventory-warm", "syft-warm", "warm: Myrmex's layer cache (Syft has none) / Syft, warm")
 	add("inventory-warm", "syft-cold", "warm: Myrmex's layer cache (Syft has none) / Syft, cold")
-	add("full", "syft-cold", "Myrmex full scan / Syft, cold")
+	add("full", "grype", "Myrmex full scan, cold / Grype, cold")
+	add("full-warm", "grype", "Myrmex full scan, warm re-scan / Grype, cold")
+	add("full", "syft-cold", "Myrmex full scan, cold / Syft, cold")
+	add("full-warm", "full", "Myrmex full scan: warm re-scan / cold")
 	add("inventory-warm", "inventory-cold", "Myrmex's layer cache: inventory warm / cold")
 	add("syft-warm", "syft-cold", "Syft's second run: warm / cold")
 	r.Rounds = cfg.rounds
@@ -152,7 +177,7 @@ func (r *report) finish(cfg config) {
 
 // describe reads the machine and the tools. What it cannot read is left empty and said in the notes.
 func describe(ctx context.Context, b *bench) (machine, []string) {
-	m := machine{Host: benchkit.ReadHost(), GoVersion: runtime.Version(), EngineHost: b.cfg.dockerHost, SyftPath: b.syft}
+	m := machine{Host: benchkit.ReadHost(), GoVersion: runtime.Version(), EngineHost: b.cfg.dockerHost, SyftPath: b.syft, GrypePath: b.grype.grype}
 	var notes []string
 	cmd := func(dir, name string, args ...string) string {
 		c := exec.CommandContext(ctx, name, args...)
@@ -168,6 +193,10 @@ func describe(ctx context.Context, b *bench) (machine, []string) {
 	}
 	if err := json.Unmarshal([]byte(cmd("", b.syft, "version", "-o", "json")), &v); err == nil {
 		m.SyftVersion = v.Version
+	}
+	v.Version = ""
+	if err := json.Unmarshal([]byte(cmd("", b.grype.grype, "version", "-o", "json")), &v); err == nil {
+		m.GrypeVersion = v.Version
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, d := range bi.Deps {
@@ -192,14 +221,14 @@ func engineVersion(ctx context.Context, eng *engine.Client) string {
 
 func (r *report) printTable(w io.Writer) {
 	fmt.Fprintf(w, "%s\n%s\n\n", r.Source.Summary(), r.Order.Summary())
-	fmt.Fprintf(w, "%s (%s, Debian %s): %d layers, docker save archive %.1f MB; syft %s, osv-scalibr %s, %s\n\n",
+	fmt.Fprintf(w, "%s (%s, Debian %s): %d layers, docker save archive %.1f MB; syft %s, grype %s, osv-scalibr %s, %s; %d advisories\n\n",
 		r.Image.Reference, short(r.Image.ID), r.Image.Debian, r.Image.Layers, float64(r.Image.ArchiveBytes)/1e6,
-		r.Machine.SyftVersion, r.Machine.ScalibrVersion, r.Machine.GoVersion)
+		r.Machine.SyftVersion, r.Machine.GrypeVersion, r.Machine.ScalibrVersion, r.Machine.GoVersion, r.Database.Records)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "contender\trounds (s)\tmedian (s)\tCPU s\tpeak RSS MB (median / max)\tin-process scan (s)\tpackages\t\n")
 	for _, m := range r.Contenders {
-		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%.0f / %.0f\t%s\t%d\t\n", m.Title, benchkit.Floats(m.Rounds, "%.2f", " "), m.Median, m.MedianCPU,
-			m.MedianMaxRSSMB, m.PeakMaxRSSMB, m.scan(), m.Packages[0])
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%.0f / %.0f\t%s\t%s\t\n", m.Title, benchkit.Floats(m.Rounds, "%.2f", " "), m.Median, m.MedianCPU,
+			m.MedianMaxRSSMB, m.PeakMaxRSSMB, m.scan(), m.packages())
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
@@ -219,9 +248,21 @@ func (r *report) printTable(w io.Writer) {
 	for _, n := range p.Notes {
 		fmt.Fprintln(w, "note:", n)
 	}
+	f := r.Findings
+	fmt.Fprintf(w, "vulnerabilities: Myrmex %d, Grype %d, both %d; from the real records: Myrmex %d, Grype %d\n", f.Myrmex, f.Grype, f.Both,
+		len(f.FixturesMyrmex), len(f.FixturesGrype))
+	fmt.Fprintf(w, "only Myrmex: %s\nonly Grype: %s\n", list(firstN(f.OnlyMyrmex, 20)), list(firstN(f.OnlyGrype, 20)))
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)
 	}
+}
+
+// packages is the packages the first round found; Grype's JSON lists its matches, not the packages it cataloged.
+func (m measurement) packages() string {
+	if m.Packages[0] == 0 && m.Tool == "Grype" {
+		return "–"
+	}
+	return fmt.Sprint(m.Packages[0])
 }
 
 func (m measurement) scan() string {
@@ -229,6 +270,14 @@ func (m measurement) scan() string {
 		return "–"
 	}
 	return fmt.Sprintf("%.2f", m.MedianScanSeconds)
+}
+
+// firstN is the first n items of s and a count of the rest.
+func firstN(s []string, n int) []string {
+	if len(s) <= n {
+		return s
+	}
+	return append(slices.Clone(s[:n]), fmt.Sprintf("and %d more (the JSON lists them all)", len(s)-n))
 }
 
 func list(s []string) string {
@@ -252,8 +301,10 @@ func (r *report) markdown() string {
 		fmt.Sprintf("| engine (makes the image) | %s, at %s |", m.EngineVersion, m.EngineHost),
 		fmt.Sprintf("| Syft | %s (SBOM descriptor: %s), %s |", m.SyftVersion, m.SyftDescriptor, m.SyftPath),
 		fmt.Sprintf("| Syft built by | %s |", m.SyftBuild),
+		fmt.Sprintf("| Grype | %s (its output's descriptor: %s), %s |", m.GrypeVersion, m.GrypeDescriptor, m.GrypePath),
+		fmt.Sprintf("| Grype built by | %s |", m.GrypeBuild),
 		fmt.Sprintf("| Myrmex | osv-scalibr %s, go-containerregistry %s |", m.ScalibrVersion, m.GGCRVersion),
-		fmt.Sprintf("| Go | %s (Myrmex and Syft) |", m.GoVersion)))
+		fmt.Sprintf("| Go | %s (Myrmex, Syft and Grype) |", m.GoVersion)))
 	p("## Image and settings")
 	p("")
 	var manifest []string
@@ -266,8 +317,26 @@ func (r *report) markdown() string {
 	p("")
 	p("%d rounds per contender, in a random order drawn anew for every round (seed %d, below); the median round is reported. Every scan runs in a child process: "+
 		"*seconds* are its wall time from start to exit, *CPU s* its user and system time, *peak RSS* its ru_maxrss, "+
-		"all from the rusage wait4 returns. *In-process scan* is Myrmex's scan alone, timed inside the child. The full "+
-		"scan's database: %s.", r.Rounds, r.Order.Seed, r.Database)
+		"all from the rusage wait4 returns to a small launcher that starts it (a child's ru_maxrss is at least what its parent held "+
+		"at exec: through the launcher that floor is %.1f MB, /bin/true's figure, where the benchmark's own would be hundreds). "+
+		"*In-process scan* is Myrmex's scan alone, timed inside the child.", r.Rounds, r.Order.Seed, r.LaunchFloorMB)
+	p("")
+	d := r.Database
+	var fams []string
+	for _, k := range slices.Sorted(maps.Keys(d.ByFamily)) {
+		fams = append(fams, fmt.Sprintf("%d %s", d.ByFamily[k], k))
+	}
+	var items []string
+	for _, k := range slices.Sorted(maps.Keys(d.GrypeItems)) {
+		items = append(items, fmt.Sprintf("%d %s", d.GrypeItems[k], k))
+	}
+	p("The advisories: **%d OSV records** (%s), %.0f MB of JSON in %.0f MB of zips, made by the benchmark (%s, seed %d) "+
+		"from the shapes of osv.dev's records, with the repository's %d real records inside (%s). Myrmex's database "+
+		"(vulndb.Import of the zips): %.0f MB. Grype's (its own builder, grype/db.Build, from the same records in its "+
+		"providers' formats: %s; then `grype db import`): %.0f MB. Not in Grype's: %s (a Debian advisory, which vunnel "+
+		"folds into the CVE's record).", d.Records, strings.Join(fams, ", "), float64(d.JSONBytes)/1e6, float64(d.ZipBytes)/1e6,
+		d.Generator, d.Seed, len(d.Fixtures), strings.Join(d.Fixtures, ", "), float64(d.MyrmexBytes)/1e6, strings.Join(items, ", "),
+		float64(d.GrypeBytes)/1e6, list(d.GrypeSkipped))
 	p("")
 	p("Untimed setup: %s.", benchkit.SetupList(r.Setup, 1))
 	p("")
@@ -280,8 +349,8 @@ func (r *report) markdown() string {
 		if x.Caveat != "" {
 			how += ". *" + x.Caveat + "*"
 		}
-		p("| %s | %s | %s | **%.2f** | %.2f | **%.0f** (%.0f) | %s | %d |", x.Title, how, benchkit.Floats(x.Rounds, "%.2f", " "), x.Median,
-			x.MedianCPU, x.MedianMaxRSSMB, x.PeakMaxRSSMB, x.scan(), x.Packages[0])
+		p("| %s | %s | %s | **%.2f** | %.2f | **%.0f** (%.0f) | %s | %s |", x.Title, how, benchkit.Floats(x.Rounds, "%.2f", " "), x.Median,
+			x.MedianCPU, x.MedianMaxRSSMB, x.PeakMaxRSSMB, x.scan(), x.packages())
 	}
 	p("")
 	md.Lines(r.Order.Markdown())
@@ -316,10 +385,36 @@ func (r *report) markdown() string {
 		p("")
 	}
 	if f := r.FullScan; f.Scanned > 0 {
-		p("The full scan (every round the same) scanned %d packages and found %d vulnerabilities (%s) against the fixtures' "+
-			"database; compliance score %.1f.", f.Scanned, len(f.Findings), strings.Join(f.Findings, ", "), f.ComplianceScore)
+		p("Myrmex's full scan (every round the same) scanned %d packages and found %d vulnerabilities; compliance score %.1f.",
+			f.Scanned, len(f.Findings), f.ComplianceScore)
 		p("")
 	}
+	fc := r.Findings
+	p("## Vulnerabilities found")
+	p("")
+	p("By the untimed first run of Myrmex's full scan and of Grype, which every round was checked against. A finding is " +
+		"package@version and the CVE among the record's ids (else its own id), as each tool wrote them.")
+	p("")
+	p("| | Myrmex | Grype |")
+	p("|---|---:|---:|")
+	p("| findings | %d | %d |", fc.Myrmex, fc.Grype)
+	p("| found by both | %d | %d |", fc.Both, fc.Both)
+	p("| found by this tool only | %d | %d |", len(fc.OnlyMyrmex), len(fc.OnlyGrype))
+	p("| from the real records | %d | %d |", len(fc.FixturesMyrmex), len(fc.FixturesGrype))
+	p("")
+	p("From the real records, Myrmex: %s.", list(fc.FixturesMyrmex))
+	p("")
+	p("From the real records, Grype: %s.", list(fc.FixturesGrype))
+	p("")
+	p("Only Myrmex: %s.", list(firstN(fc.OnlyMyrmex, 40)))
+	p("")
+	p("Only Grype: %s.", list(firstN(fc.OnlyGrype, 40)))
+	p("")
+	p("Grype keeps a Go vulnerability database record (`GO-*`) only when the Go binary holds one of the vulnerable symbols " +
+		"its `ecosystem_specific.imports` lists (Syft reads the binary's symbols); Myrmex matches a Go module by its version " +
+		"alone. The generated `GO-*` records name symbols the image's binary does not hold, so a finding only Myrmex makes " +
+		"on a Go module is that difference.")
+	p("")
 	md.Lines(benchkit.NotesSection(r.Notes))
 	md.Lines(benchkit.ReproduceSection(r.Command))
 	return md.String()
