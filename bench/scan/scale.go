@@ -228,4 +228,3 @@ func withPlatform(img v1.Image, base *v1.ConfigFile) *v1.ConfigFile {
 	cf.Created = v1.Time{Time: scaleEpoch}
 	return cf
 }
-
