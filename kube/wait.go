@@ -116,8 +116,12 @@ func (c *Client) watchRefs(ctx context.Context, refs []ObjRef, last map[ObjRef]o
 	if err != nil {
 		return err
 	}
+	started := map[*feed]bool{}
 	for _, f := range objFeeds {
-		start(f)
+		if !started[f] {
+			started[f] = true
+			start(f)
+		}
 	}
 	type podFeed struct {
 		*feed
@@ -177,7 +181,7 @@ func (c *Client) watchRefs(ctx context.Context, refs []ObjRef, last map[ObjRef]o
 	}
 }
 
-// objectFeeds are the feeds of the objects waited for, by object: per kind and namespace, one feed of each
+// objectFeeds are the feeds of the objects waited for, by object (objects share a feed): per kind and namespace, one feed of each
 // object when there are one or two (a LIST and WATCH of that name), else one of the collection that keeps only
 // them. An object whose kind the API server no longer serves (its CRD deleted) has none: it is not found.
 func (c *Client) objectFeeds(refs []ObjRef) (map[ObjRef]*feed, error) {
