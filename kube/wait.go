@@ -102,7 +102,7 @@ func (c *Client) watchRefs(ctx context.Context, refs []ObjRef, last map[ObjRef]o
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := f.run(fctx, notify); err != nil {
+			if err := f.run(fctx, "", notify); err != nil {
 				select {
 				case errc <- err:
 				default:

@@ -76,9 +76,9 @@ func (f *feed) all() []any {
 }
 
 // run keeps the feed current until ctx ends (then it returns nil) or it fails: errNoWatch (wrapped) when the
-// server refuses the list or the watch, else the classified error. changed is called after every change.
-func (f *feed) run(ctx context.Context, changed func()) error {
-	rv := ""
+// server refuses the list or the watch, else the classified error. It watches from rv, or lists first when rv is
+// empty. changed is called after every change.
+func (f *feed) run(ctx context.Context, rv string, changed func()) error {
 	failures := 0 // consecutive failures to open a watch or list, or watches ended at once with nothing
 	for ctx.Err() == nil {
 		var err error

@@ -1,0 +1,248 @@
+package kube_test
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/codomyrmex/containerization/errdefs"
+	"github.com/codomyrmex/containerization/internal/testenv"
+	"github.com/codomyrmex/containerization/kube"
+)
+
+// requestLog records the requests of a client: "VERB path?query status".
+type requestLog struct {
+	mu   sync.Mutex
+	reqs []string
+}
+
+func (l *requestLog) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTrip(func(r *http.Request) (*http.Response, error) {
+		resp, err := rt.RoundTrip(r)
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		l.mu.Lock()
+		l.reqs = append(l.reqs, fmt.Sprintf("%s %s %d", r.Method, r.URL.RequestURI(), status))
+		l.mu.Unlock()
+		return resp, err
+	})
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// count is how many requests contain every one of parts.
+func (l *requestLog) count(parts ...string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+next:
+	for _, r := range l.reqs {
+		for _, p := range parts {
+			if !strings.Contains(r, p) {
+				continue next
+			}
+		}
+		n++
+	}
+	return n
+}
+
+func (l *requestLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.reqs, "\n")
+}
+
+// loggedClient is a client of the test control plane whose requests are logged; token, when set, replaces the
+// kubeconfig's credentials.
+func loggedClient(t *testing.T, path, ns, token string) (*kube.Client, *requestLog) {
+	t.Helper()
+	rc, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		rc = &rest.Config{Host: rc.Host, TLSClientConfig: rest.TLSClientConfig{CAData: rc.CAData, CAFile: rc.CAFile}, BearerToken: token}
+	}
+	log := &requestLog{}
+	rc.Wrap(log.wrap)
+	c, err := kube.NewForConfig(rc, ns, kube.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, log
+}
+
+// A wait follows its objects with watches; when the server ends a watch (here at its timeout of a second), the
+// wait opens the next one from the last resourceVersion it saw, without listing again, and still sees the change
+// that ends the wait.
+func TestWaitResumesAWatchTheServerEnds(t *testing.T) {
+	path, admin := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, admin)
+	ctx := ctxT(t, 2*time.Minute)
+	kube.SetWatchTimeout(t, time.Second)
+	lb := "apiVersion: v1\nkind: Service\nmetadata: {name: lb}\nspec: {type: LoadBalancer, selector: {app: x}, ports: [{port: 80}]}\n"
+	c, log := loggedClient(t, path, ns, "")
+	watches := func() int { return log.count("GET /api/v1/namespaces/"+ns+"/services?", "watch=true") }
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Apply(ctx, parse(t, lb), kube.ApplyOptions{Name: "lb", Namespace: ns, Wait: true, Timeout: time.Minute})
+		done <- err
+	}()
+	// No load balancer controller runs here: the address is given by hand, once the server has ended (and the
+	// wait resumed) the watch twice.
+	if !testenv.Eventually(time.Minute, func() bool { return watches() >= 3 }) {
+		t.Fatalf("the wait opened %d watches of the services in a minute, want 3 (each lasts a second):\n%s", watches(), log)
+	}
+	svc, err := admin.Typed().CoreV1().Services(ns).Get(ctx, "lb", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "192.0.2.10"}}
+	if _, err := admin.Typed().CoreV1().Services(ns).UpdateStatus(ctx, svc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Apply(lb) with Wait = %v after the load balancer got its address, want success", err)
+	}
+	if lists := log.count("GET /api/v1/namespaces/"+ns+"/services?", "fieldSelector=metadata.name%3Dlb", "limit="); lists != 1 {
+		t.Errorf("the wait listed the service %d times, want 1 (a watch ended by the server resumes from its resourceVersion):\n%s", lists, log)
+	}
+	if resumed := log.count("GET /api/v1/namespaces/"+ns+"/services?", "watch=true", "resourceVersion="); resumed < 3 {
+		t.Errorf("%d watches from a resourceVersion, want 3 or more:\n%s", resumed, log)
+	}
+}
+
+// A watch from a resourceVersion the API server no longer holds is answered 410 Gone ("too old resource
+// version"); the feed lists the collection anew and watches from there.
+func TestWatchRelistsOnGone(t *testing.T) {
+	path, admin := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, admin)
+	ctx := ctxT(t, time.Minute)
+	if _, err := admin.Typed().CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "here"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c, log := loggedClient(t, path, ns, "")
+	lists, err := c.Follow(ctx, corev1.SchemeGroupVersion.WithResource("configmaps"), ns, "1", "here")
+	if err != nil {
+		t.Fatalf("Follow from resourceVersion 1 = %v, want it to list again and find the ConfigMap:\n%s", err, log)
+	}
+	if lists != 1 || log.count("watch=true", "resourceVersion=1&") != 1 {
+		t.Fatalf("Follow from resourceVersion 1 listed %d times, want 1 after one watch from 1:\n%s", lists, log)
+	}
+	// The server said so: a 410 answer, or a watch whose one event is the error.
+	reqs := strings.Split(log.String(), "\n")
+	if !strings.Contains(reqs[0], "resourceVersion=1&") || !strings.Contains(reqs[1], "limit=") {
+		t.Errorf("requests = %q, want the watch from 1, then the list", reqs)
+	}
+}
+
+// Credentials that may get and list but not watch (RBAC without the watch verb): the wait polls instead, and
+// still ends when the rollout does, or fails fast with the pod's reason. Each Deployment is held back (its pod
+// kept in ContainerCreating) until the watch has been refused, then applied again to roll out or to crash.
+func TestWaitPollsWithoutTheWatchVerb(t *testing.T) {
+	path, admin := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, admin)
+	token := tokenWithout(t, admin, ns, "watch")
+	for _, tc := range []struct {
+		name, then string // the pods' simulated state once the watch was refused ("": none, they run)
+		crash      bool
+	}{
+		{name: "rolls-out"},
+		{name: "crashes", then: "CrashLoopBackOff", crash: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := ctxT(t, 3*time.Minute)
+			held := deployment(tc.name, "registry.local/web:1", 1, ", myrmex.codomyrmex.dev/simulate-waiting: ContainerCreating")
+			if _, err := admin.Apply(ctx, parse(t, held), kube.ApplyOptions{Name: tc.name, Namespace: ns}); err != nil {
+				t.Fatal(err)
+			}
+			c, log := loggedClient(t, path, ns, token)
+			type result struct {
+				st  *kube.Status
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				st, err := c.Wait(ctx, ns, tc.name, 2*time.Minute, nil)
+				done <- result{st, err}
+			}()
+			if !testenv.Eventually(time.Minute, func() bool { return log.count("watch=true", " 403") > 0 }) {
+				t.Fatalf("no watch was refused in a minute: the test's credentials may watch:\n%s", log)
+			}
+			then := deployment(tc.name, "registry.local/web:1", 1, "")
+			if tc.then != "" {
+				then = deployment(tc.name, "registry.local/web:1", 1, ", myrmex.codomyrmex.dev/simulate-waiting: "+tc.then)
+			}
+			if _, err := admin.Apply(ctx, parse(t, then), kube.ApplyOptions{Name: tc.name, Namespace: ns}); err != nil {
+				t.Fatal(err)
+			}
+			r := <-done
+			if !tc.crash {
+				if r.err != nil || r.st.Status != "running" || r.st.ReadyReplicas != 1 {
+					t.Fatalf("Wait(%s) without the watch verb = %+v, %v; want running with 1 ready:\n%s", tc.name, r.st, r.err, log)
+				}
+			} else {
+				var re *kube.RolloutError
+				if !errors.As(r.err, &re) || !errors.Is(r.err, errdefs.ErrRolloutFailed) || re.TimedOut || re.Reason != tc.then ||
+					re.Container != "web" || !strings.HasPrefix(re.Pod, tc.name+"-") {
+					t.Fatalf("Wait(%s) without the watch verb = %v (%+v), want %s on container web of one of its pods", tc.name, r.err, re, tc.then)
+				}
+			}
+			if n := log.count("GET /apis/apps/v1/namespaces/" + ns + "/deployments/" + tc.name + " 200"); n < 2 {
+				t.Errorf("the wait read the deployment %d times by GET, want it polled after the refused watch:\n%s", n, log)
+			}
+		})
+	}
+}
+
+// tokenWithout is a token of a new ServiceAccount of ns that may get and list (and not watch) what a wait reads,
+// and do verb nowhere.
+func tokenWithout(t *testing.T, c *kube.Client, ns, verb string) string {
+	t.Helper()
+	ctx := ctxT(t, time.Minute)
+	verbs := []string{}
+	for _, v := range []string{"get", "list", "watch"} {
+		if v != verb {
+			verbs = append(verbs, v)
+		}
+	}
+	rbac := c.Typed().RbacV1()
+	if _, err := c.Typed().CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "waiter"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rbac.Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "waiter"}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{"", "apps"}, Resources: []string{"configmaps", "pods", "services", "deployments", "replicasets"}, Verbs: verbs},
+	}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rbac.RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "waiter"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "waiter"},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "waiter", Namespace: ns}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	secs := int64(600)
+	tr, err := c.Typed().CoreV1().ServiceAccounts(ns).CreateToken(ctx, "waiter", &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &secs}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr.Status.Token
+}
