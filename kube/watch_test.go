@@ -246,3 +246,79 @@ func tokenWithout(t *testing.T, c *kube.Client, ns, verb string) string {
 	}
 	return tr.Status.Token
 }
+
+// The preflight reads the live objects of a kind with one LIST per namespace when there are more than two, not a
+// GET each, and judges them as before: an object made by hand is applied and not adopted, an unchanged one says
+// so, a changed one names its fields, and one another application owns stops the apply.
+func TestPreflightListsTheLiveObjects(t *testing.T) {
+	path, admin := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, admin)
+	ctx := ctxT(t, 2*time.Minute)
+	if _, err := admin.Typed().CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "hand"},
+		Data: map[string]string{"k": "user"}}, metav1.CreateOptions{FieldManager: "by-hand"}); err != nil {
+		t.Fatal(err)
+	}
+	// ConfigMaps with data k; the one made by hand keeps its value (another would conflict with its manager).
+	cms := func(data string, names ...string) []*kube.Object {
+		var b strings.Builder
+		for _, n := range names {
+			d := data
+			if n == "hand" {
+				d = "user"
+			}
+			fmt.Fprintf(&b, "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s}\ndata: {k: %s}\n", n, d)
+		}
+		return parse(t, b.String())
+	}
+	if _, err := admin.Apply(ctx, cms("theirs", "theirs"), kube.ApplyOptions{Name: "other", Namespace: ns}); err != nil {
+		t.Fatal(err)
+	}
+	c, log := loggedClient(t, path, ns, "")
+
+	res, err := c.Apply(ctx, cms("v", "a", "b", "c", "hand"), kube.ApplyOptions{Name: "mine", Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, ch := range res.Changes {
+		got[ch.Name] = fmt.Sprintf("%s unowned=%v", ch.Action, ch.Unowned)
+	}
+	want := map[string]string{"a": "created unowned=false", "b": "created unowned=false", "c": "created unowned=false", "hand": "unchanged unowned=true"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("first apply: changes %v, want %v", got, want)
+	}
+	lists := log.count("GET /api/v1/namespaces/"+ns+"/configmaps?", "limit=")
+	gets := 0
+	for _, n := range []string{"a", "b", "c", "hand"} {
+		gets += log.count("GET /api/v1/namespaces/" + ns + "/configmaps/" + n + " ")
+	}
+	if lists != 1 || gets != 0 {
+		t.Errorf("the preflight listed the ConfigMaps %d times and read %d by GET, want 1 list and no GET:\n%s", lists, gets, log)
+	}
+
+	res, err = c.Apply(ctx, cms("v", "b", "c", "hand"), kube.ApplyOptions{Name: "mine", Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range res.Changes {
+		if ch.Action != "unchanged" {
+			t.Errorf("the same apply again: %s %s, want unchanged", ch.Name, ch.Action)
+		}
+	}
+	res, err = c.Apply(ctx, append(cms("w", "a"), cms("v", "b", "c")...), kube.ApplyOptions{Name: "mine", Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := res.Changes[0]; ch.Name != "a" || ch.Action != "configured" || len(ch.Fields) != 1 || ch.Fields[0] != `data.k: "v" → "w"` {
+		t.Errorf("a changed: change %+v, want configured with data.k: \"v\" → \"w\"", ch)
+	}
+
+	_, err = c.Apply(ctx, append(cms("x", "a", "b"), cms("v", "theirs")...), kube.ApplyOptions{Name: "mine", Namespace: ns})
+	if !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), `application "`+ns+`/other"`) {
+		t.Fatalf("taking another application's ConfigMap = %v, want ErrConflict naming it", err)
+	}
+	a, err := admin.Typed().CoreV1().ConfigMaps(ns).Get(ctx, "a", metav1.GetOptions{})
+	if err != nil || a.Data["k"] != "w" {
+		t.Errorf("ConfigMap a after the refused apply: %v, %v; want it untouched (k: w)", a.Data, err)
+	}
+}
