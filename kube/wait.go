@@ -128,6 +128,7 @@ func (c *Client) watchRefs(ctx context.Context, refs []ObjRef, last map[ObjRef]o
 		stop context.CancelFunc
 	}
 	podFeeds := map[string]podFeed{}
+	notify() // a first judgement, even with no feed (every kind gone)
 	for {
 		need := podNamespaces(refs, last)
 		for ns := range need {

@@ -100,20 +100,21 @@ func (f *feed) run(ctx context.Context, rv string, changed func()) error {
 			continue
 		case ctx.Err() != nil:
 			return nil
-		case apierrors.IsForbidden(err) || apierrors.IsMethodNotSupported(err):
+		case apierrors.IsForbidden(err) || apierrors.IsMethodNotSupported(err) || apierrors.IsBadRequest(err):
+			// RBAC without list or watch, an API without watch, or one that cannot select by name.
 			return fmt.Errorf("%w: %s: %w", errNoWatch, f.what, err)
 		case deadlineWouldPass(err):
 			return err
 		}
-		// The server restarting, a proxy dropping the connection, a watch ended before it began: a few tries,
-		// with a pause that grows, before giving up.
-		if failures++; failures > 5 {
+		// The server restarting, a proxy dropping the connection, a watch ended before it began: tries for about
+		// ten seconds, with a pause that grows, before giving up.
+		if failures++; failures > 8 {
 			return Classify(err, f.what)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(time.Duration(failures) * 200 * time.Millisecond):
+		case <-time.After(min(time.Duration(failures)*250*time.Millisecond, 2*time.Second)):
 		}
 	}
 	return nil
