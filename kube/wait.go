@@ -168,6 +168,7 @@ func (c *Client) watchRefs(ctx context.Context, refs []ObjRef, last map[ObjRef]o
 		}
 		for ns, f := range podFeeds {
 			synced = synced && f.isSynced()
+			snap.pods[ns] = []corev1.Pod{}
 			for _, p := range f.all() {
 				snap.pods[ns] = append(snap.pods[ns], *p.(*corev1.Pod))
 			}
@@ -329,7 +330,7 @@ func (c *Client) judge(ctx context.Context, snap *snapshot, refs []ObjRef, last 
 // snapshot is a view of the objects waited for, from a poll or from the feeds.
 type snapshot struct {
 	objs map[ObjRef]*unstructured.Unstructured // nil value: not found
-	pods map[string][]corev1.Pod               // by namespace, where workloads or Jobs are not ready yet
+	pods map[string][]corev1.Pod               // by namespace, where workloads or Jobs are not ready yet (else absent)
 }
 
 // runsPods says whether an object's readiness is judged with its pods: workloads and Jobs.
@@ -461,6 +462,12 @@ func (c *Client) refState(ctx context.Context, snap *snapshot, r ObjRef, owners 
 		switch st.Status {
 		case "running", "succeeded":
 			s.status = string(kstatus.CurrentStatus)
+			if _, read := snap.pods[r.Namespace]; read && w.kind == "StatefulSet" {
+				if msg := statefulSetPodsBehind(w, u, pods); msg != "" {
+					s.message = msg
+					s.status = string(kstatus.InProgressStatus)
+				}
+			}
 		case "failed":
 			s.status = string(kstatus.FailedStatus)
 		}
@@ -496,6 +503,34 @@ func (c *Client) refState(ctx context.Context, snap *snapshot, r ObjRef, owners 
 		}
 	}
 	return s, nil, nil
+}
+
+// statefulSetPodsBehind says what is missing when a StatefulSet's status says it rolled out but its pods do not
+// (yet): fewer ready pods of the update revision, not terminating, than its replicas (less the partition). Its
+// controller can count a pod replaced under the same name as ready and updated for a moment, and a wait that
+// judges every change would take that moment for the end.
+func statefulSetPodsBehind(w *workload, u *unstructured.Unstructured, pods []corev1.Pod) string {
+	want := int64(w.replicas)
+	if p, ok, _ := unstructured.NestedInt64(u.Object, "spec", "updateStrategy", "rollingUpdate", "partition"); ok && p > 0 {
+		want -= p
+	}
+	sel, err := metav1.LabelSelectorAsSelector(w.selector)
+	if err != nil {
+		return ""
+	}
+	var ready int64
+	for i := range pods {
+		p := &pods[i]
+		if p.DeletionTimestamp == nil && sel.Matches(labels.Set(p.Labels)) && w.current(p, nil) {
+			if v, _ := podView(p); v.Ready {
+				ready++
+			}
+		}
+	}
+	if ready >= want {
+		return ""
+	}
+	return fmt.Sprintf("%d of %d pods of the update revision ready", ready, want)
 }
 
 // jobFailure diagnoses the pods of a Job that is not complete.
