@@ -1,6 +1,7 @@
 package kube_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -216,35 +217,81 @@ func TestWaitPollsWithoutTheWatchVerb(t *testing.T) {
 // and do verb nowhere.
 func tokenWithout(t *testing.T, c *kube.Client, ns, verb string) string {
 	t.Helper()
-	ctx := ctxT(t, time.Minute)
-	verbs := []string{}
+	var verbs []string
 	for _, v := range []string{"get", "list", "watch"} {
 		if v != verb {
 			verbs = append(verbs, v)
 		}
 	}
+	return tokenFor(t, c, ns, false, rbacv1.PolicyRule{APIGroups: []string{"", "apps"},
+		Resources: []string{"configmaps", "pods", "services", "deployments", "replicasets"}, Verbs: verbs})
+}
+
+// tokenFor is a token of a new ServiceAccount of ns allowed rules in ns, and with readNamespaces to get the
+// namespace itself (a cluster-scoped read, through a ClusterRole removed when the test ends).
+func tokenFor(t *testing.T, c *kube.Client, ns string, readNamespaces bool, rules ...rbacv1.PolicyRule) string {
+	t.Helper()
+	ctx := ctxT(t, time.Minute)
 	rbac := c.Typed().RbacV1()
-	if _, err := c.Typed().CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "waiter"}}, metav1.CreateOptions{}); err != nil {
+	sa := []rbacv1.Subject{{Kind: "ServiceAccount", Name: "tester", Namespace: ns}}
+	if _, err := c.Typed().CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "tester"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rbac.Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "waiter"}, Rules: []rbacv1.PolicyRule{
-		{APIGroups: []string{"", "apps"}, Resources: []string{"configmaps", "pods", "services", "deployments", "replicasets"}, Verbs: verbs},
-	}}, metav1.CreateOptions{}); err != nil {
+	if _, err := rbac.Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "tester"}, Rules: rules}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rbac.RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "waiter"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "waiter"},
-		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "waiter", Namespace: ns}},
-	}, metav1.CreateOptions{}); err != nil {
+	if _, err := rbac.RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "tester"},
+		RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "tester"}, Subjects: sa}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
+	}
+	if readNamespaces {
+		name := "myrmex-test-" + ns
+		labels := map[string]string{testenv.Label: ns}
+		if _, err := rbac.ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, ResourceNames: []string{ns}, Verbs: []string{"get"}}}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = rbac.ClusterRoles().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+		if _, err := rbac.ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+			RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name}, Subjects: sa}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = rbac.ClusterRoleBindings().Delete(context.Background(), name, metav1.DeleteOptions{}) })
 	}
 	secs := int64(600)
-	tr, err := c.Typed().CoreV1().ServiceAccounts(ns).CreateToken(ctx, "waiter", &authenticationv1.TokenRequest{
+	tr, err := c.Typed().CoreV1().ServiceAccounts(ns).CreateToken(ctx, "tester", &authenticationv1.TokenRequest{
 		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &secs}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tr.Status.Token
+}
+
+// Credentials that may not list ConfigMaps: the preflight reads each by GET instead, and the apply goes through.
+func TestPreflightGetsWhatItMayNotList(t *testing.T) {
+	path, admin := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, admin)
+	ctx := ctxT(t, time.Minute)
+	token := tokenFor(t, admin, ns, true, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"configmaps"},
+		Verbs: []string{"get", "create", "patch"}})
+	c, log := loggedClient(t, path, ns, token)
+	objs := parse(t, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n"+
+		"---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
+	res, err := c.Apply(ctx, objs, kube.ApplyOptions{Name: "cms", Namespace: ns})
+	if err != nil {
+		t.Fatalf("Apply without the list verb = %v, want success:\n%s", err, log)
+	}
+	if len(res.Changes) != 3 || res.Changes[0].Action != "created" {
+		t.Errorf("changes = %+v, want 3 created", res.Changes)
+	}
+	if log.count("GET /api/v1/namespaces/"+ns+"/configmaps?", " 403") != 1 {
+		t.Errorf("the preflight did not try (once) to list the ConfigMaps:\n%s", log)
+	}
+	for _, n := range []string{"a", "b", "c"} {
+		if log.count("GET /api/v1/namespaces/"+ns+"/configmaps/"+n+" 404") != 1 {
+			t.Errorf("the preflight did not read ConfigMap %s by GET after the refused list:\n%s", n, log)
+		}
+	}
 }
 
 // The preflight reads the live objects of a kind with one LIST per namespace when there are more than two, not a
