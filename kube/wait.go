@@ -150,7 +150,7 @@ func (c *Client) watchRefs(ctx context.Context, refs []ObjRef, last map[ObjRef]o
 			return err
 		case <-changed:
 		}
-		// Changes come in bursts (a rollout moves pods, ReplicaSets and the workload at once): judge them together.
+		// Changes come in bursts (a rollout moves the workload and its pods at once): judge them together.
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -183,9 +183,10 @@ func (c *Client) watchRefs(ctx context.Context, refs []ObjRef, last map[ObjRef]o
 	}
 }
 
-// objectFeeds are the feeds of the objects waited for, by object (objects share a feed): per kind and namespace, one feed of each
-// object when there are one or two (a LIST and WATCH of that name), else one of the collection that keeps only
-// them. An object whose kind the API server no longer serves (its CRD deleted) has none: it is not found.
+// objectFeeds are the feeds of the objects waited for, by object (objects may share one): per kind and namespace,
+// one feed of each object when there are one or two (a LIST and WATCH of that name), else one of the collection
+// that keeps only them. An object whose kind the API server no longer serves (its CRD deleted) has none: it is
+// not found.
 func (c *Client) objectFeeds(refs []ObjRef) (map[ObjRef]*feed, error) {
 	type group struct {
 		gk schema.GroupKind
