@@ -68,10 +68,10 @@ type objState struct {
 // them (see pollRefs) when it cannot.
 func (c *Client) waitRefs(ctx context.Context, refs []ObjRef, timeout time.Duration, emit func(Event)) error {
 	last := map[ObjRef]objState{}
-	owners := &ownerCache{}
-	err := c.watchRefs(ctx, refs, last, owners, emit)
+	cache := &waitCache{}
+	err := c.watchRefs(ctx, refs, last, cache, emit)
 	if errors.Is(err, errNoWatch) {
-		err = c.pollRefs(ctx, refs, last, owners, emit)
+		err = c.pollRefs(ctx, refs, last, cache, emit)
 	}
 	if err != nil && (errors.Is(ctx.Err(), context.DeadlineExceeded) || deadlineWouldPass(err)) {
 		return c.timeoutError(refs, last, timeout)
@@ -84,7 +84,7 @@ func (c *Client) waitRefs(ctx context.Context, refs []ObjRef, timeout time.Durat
 // and namespace, the objects waited for (one feed per object when there are one or two, else the collection),
 // and the pods of each namespace where a workload or Job is not ready yet (their failures come from the pods).
 // It returns an error wrapping errNoWatch when the API server refuses a list or a watch.
-func (c *Client) watchRefs(ctx context.Context, refs []ObjRef, last map[ObjRef]objState, owners *ownerCache, emit func(Event)) error {
+func (c *Client) watchRefs(ctx context.Context, refs []ObjRef, last map[ObjRef]objState, cache *waitCache, emit func(Event)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -176,7 +176,7 @@ func (c *Client) watchRefs(ctx context.Context, refs []ObjRef, last map[ObjRef]o
 		if !synced {
 			continue
 		}
-		pending, err := c.judge(ctx, snap, refs, last, owners, emit)
+		pending, err := c.judge(ctx, snap, refs, last, cache, emit)
 		if err != nil || pending == 0 {
 			return err
 		}
@@ -241,7 +241,7 @@ func podNamespaces(refs []ObjRef, last map[ObjRef]objState) map[string]bool {
 }
 
 // pollRefs reads the objects every PollInterval until all are Current, one fails, or ctx ends.
-func (c *Client) pollRefs(ctx context.Context, refs []ObjRef, last map[ObjRef]objState, owners *ownerCache, emit func(Event)) error {
+func (c *Client) pollRefs(ctx context.Context, refs []ObjRef, last map[ObjRef]objState, cache *waitCache, emit func(Event)) error {
 	tick := time.NewTicker(PollInterval)
 	defer tick.Stop()
 	for {
@@ -249,7 +249,7 @@ func (c *Client) pollRefs(ctx context.Context, refs []ObjRef, last map[ObjRef]ob
 		if err != nil {
 			return err
 		}
-		pending, err := c.judge(ctx, snap, refs, last, owners, emit)
+		pending, err := c.judge(ctx, snap, refs, last, cache, emit)
 		if err != nil || pending == 0 {
 			return err
 		}
@@ -304,10 +304,10 @@ func (e *timeoutErr) As(target any) bool {
 
 // judge computes every object's state from a snapshot, and emits those that changed; it returns how many are
 // not ready yet, or the first failure.
-func (c *Client) judge(ctx context.Context, snap *snapshot, refs []ObjRef, last map[ObjRef]objState, owners *ownerCache, emit func(Event)) (int, error) {
+func (c *Client) judge(ctx context.Context, snap *snapshot, refs []ObjRef, last map[ObjRef]objState, cache *waitCache, emit func(Event)) (int, error) {
 	pending := 0
 	for _, r := range refs {
-		st, failure, err := c.refState(ctx, snap, r, owners)
+		st, failure, err := c.refState(ctx, snap, r, cache)
 		if err != nil {
 			return 0, err
 		}
@@ -439,18 +439,18 @@ func (c *Client) snapshot(ctx context.Context, refs []ObjRef, podNS map[string]b
 }
 
 // refState is one object's kstatus, and for workloads and Jobs the diagnosis of their pods.
-func (c *Client) refState(ctx context.Context, snap *snapshot, r ObjRef, owners *ownerCache) (objState, *RolloutError, error) {
+func (c *Client) refState(ctx context.Context, snap *snapshot, r ObjRef, cache *waitCache) (objState, *RolloutError, error) {
 	u := snap.objs[r]
 	if u == nil {
 		return objState{status: string(kstatus.NotFoundStatus)}, nil, nil
 	}
 	if isWorkloadRef(r) {
-		w, err := workloadFromUnstructured(u)
+		w, err := cache.workload(r, u)
 		if err != nil {
 			return objState{}, nil, err
 		}
 		pods := snap.pods[r.Namespace]
-		rss, err := c.owners(ctx, owners, w, pods)
+		rss, err := c.owners(ctx, cache, w, pods)
 		if err != nil {
 			return objState{}, nil, err
 		}
@@ -549,12 +549,41 @@ func jobFailure(job *unstructured.Unstructured, pods []corev1.Pod) *RolloutError
 	return nil
 }
 
-// ownerCache holds the ReplicaSets that own a wait's failing pods, with the revision of their Deployment when
-// they were read. A wait reads them only when a pod fails (whether the pod is of the current revision decides
-// whether the rollout failed), rather than watching every ReplicaSet of the namespace for a rare case.
-type ownerCache struct {
-	mu  sync.Mutex
-	rss map[string]ownerEntry // namespace/name
+// waitCache is what a wait keeps between two judgements.
+//
+// The ReplicaSets that own its failing pods, with the revision of their Deployment when they were read: a wait
+// reads them only when a pod fails (whether the pod is of the current revision decides whether the rollout
+// failed), rather than watching every ReplicaSet of the namespace for a rare case.
+//
+// Its workloads as status reads them, by resourceVersion: a wait that judges every change would otherwise convert
+// every workload anew for every event of any of them.
+type waitCache struct {
+	mu        sync.Mutex
+	rss       map[string]ownerEntry // namespace/name
+	workloads map[ObjRef]cachedWorkload
+}
+
+type cachedWorkload struct {
+	rv string
+	w  *workload
+}
+
+// workload is the workload u, from the cache when it holds u's resourceVersion.
+func (cache *waitCache) workload(r ObjRef, u *unstructured.Unstructured) (*workload, error) {
+	cache.mu.Lock()
+	defer cache.mu.Unlock()
+	if cw, ok := cache.workloads[r]; ok && cw.rv == u.GetResourceVersion() && cw.rv != "" {
+		return cw.w, nil
+	}
+	w, err := workloadFromUnstructured(u)
+	if err != nil {
+		return nil, err
+	}
+	if cache.workloads == nil {
+		cache.workloads = map[ObjRef]cachedWorkload{}
+	}
+	cache.workloads[r] = cachedWorkload{rv: u.GetResourceVersion(), w: w}
+	return w, nil
 }
 
 type ownerEntry struct {
@@ -564,7 +593,7 @@ type ownerEntry struct {
 
 // owners are the ReplicaSets owning the failing pods of a Deployment among pods, from the cache when they were
 // read at the Deployment's current revision (a rollback changes an old ReplicaSet's revision), else read now.
-func (c *Client) owners(ctx context.Context, cache *ownerCache, w *workload, pods []corev1.Pod) ([]appsv1.ReplicaSet, error) {
+func (c *Client) owners(ctx context.Context, cache *waitCache, w *workload, pods []corev1.Pod) ([]appsv1.ReplicaSet, error) {
 	if w.kind != "Deployment" {
 		return nil, nil
 	}
