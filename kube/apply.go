@@ -530,25 +530,33 @@ func (c *Client) applyOne(ctx context.Context, ri dynamic.ResourceInterface, obj
 // admission and field ownership are checked for every object before any is applied. Objects that cannot be
 // checked yet (their namespace or CRD is in the same manifests) are checked when applied.
 func (c *Client) preflight(ctx context.Context, items []*item, missingNS map[string]bool, opts ApplyOptions) error {
+	var check []*item
+	for _, it := range items {
+		if it.mapping != nil && (it.ref.Namespace == "" || !missingNS[it.ref.Namespace]) {
+			check = append(check, it)
+		}
+	}
+	listed := c.listLive(ctx, check)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Concurrency)
 	var mu sync.Mutex
 	var errs []error
-	for _, it := range items {
-		if it.mapping == nil || (it.ref.Namespace != "" && missingNS[it.ref.Namespace]) {
-			continue
-		}
+	for _, it := range check {
 		g.Go(func() error {
 			ri := c.resource(it.mapping, it.ref.Namespace)
-			live, err := ri.Get(gctx, it.ref.Name, metav1.GetOptions{})
-			switch {
-			case apierrors.IsNotFound(err):
-				live = nil
-			case err != nil:
-				mu.Lock()
-				errs = append(errs, Classify(err, it.obj.Source+": "+it.ref.String()))
-				mu.Unlock()
-				return nil
+			live, known := listed[it]
+			if !known {
+				var err error
+				live, err = ri.Get(gctx, it.ref.Name, metav1.GetOptions{})
+				switch {
+				case apierrors.IsNotFound(err):
+					live = nil
+				case err != nil:
+					mu.Lock()
+					errs = append(errs, Classify(err, it.obj.Source+": "+it.ref.String()))
+					mu.Unlock()
+					return nil
+				}
 			}
 			// Before the dry run, which must see the object as it will be sent: without the annotation if not owned.
 			if err := ownership(live, it, opts); err != nil {
@@ -578,6 +586,63 @@ func (c *Client) preflight(ctx context.Context, items []*item, missingNS map[str
 		return errors.Join(errs...)
 	}
 	return ctx.Err()
+}
+
+// listLive reads the live state of objects, per resource and namespace with more than two of them, with one
+// LIST (in pages of listPage, keeping only the objects named) instead of a GET each: the result holds every item
+// the lists answered for, nil when it does not exist. A list that would take as many pages as its objects would
+// take GETs stops there, and one the server refuses (RBAC without the list verb) is not made: the items left out
+// are read with a GET each, as before.
+func (c *Client) listLive(ctx context.Context, items []*item) map[*item]*unstructured.Unstructured {
+	type group struct {
+		gvr schema.GroupVersionResource
+		ns  string
+	}
+	groups := map[group][]*item{}
+	var order []group
+	for _, it := range items {
+		g := group{it.mapping.Resource, it.ref.Namespace}
+		if groups[g] == nil {
+			order = append(order, g)
+		}
+		groups[g] = append(groups[g], it)
+	}
+	out := map[*item]*unstructured.Unstructured{}
+	for _, g := range order {
+		its := groups[g]
+		if len(its) <= 2 {
+			continue
+		}
+		byName := make(map[string]*item, len(its))
+		for _, it := range its {
+			byName[it.ref.Name] = it
+		}
+		found := map[*item]*unstructured.Unstructured{}
+		ri := c.resource(its[0].mapping, g.ns)
+		opts := metav1.ListOptions{Limit: listPage}
+		complete := false
+		for pages := 0; pages < len(its); pages++ {
+			l, err := ri.List(ctx, opts)
+			if err != nil {
+				break
+			}
+			for i := range l.Items {
+				if it := byName[l.Items[i].GetName()]; it != nil {
+					found[it] = &l.Items[i]
+				}
+			}
+			if opts.Continue = l.GetContinue(); opts.Continue == "" {
+				complete = true
+				break
+			}
+		}
+		for _, it := range its {
+			if live, ok := found[it]; ok || complete {
+				out[it] = live
+			}
+		}
+	}
+	return out
 }
 
 func (c *Client) applyGroup(ctx context.Context, group []*item, opts ApplyOptions, emit func(Event)) error {

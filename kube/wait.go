@@ -15,13 +15,15 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	"github.com/codomyrmex/containerization/errdefs"
 )
 
-// PollInterval is how often a wait reads the objects' state.
+// PollInterval is how often a wait reads the objects' state when it cannot watch them (its credentials may not
+// list or watch them), and how often a delete that waits looks whether its objects are gone.
 var PollInterval = 250 * time.Millisecond
 
 // Wait waits until every object of the application (its inventory; else its primary workload) is ready, as
@@ -62,27 +64,197 @@ type objState struct {
 	message string
 }
 
-// waitRefs polls the objects until all are Current, one fails, or ctx ends.
+// waitRefs waits until all objects are Current, one fails, or ctx ends: it watches them (see watchRefs), and polls
+// them (see pollRefs) when it cannot.
 func (c *Client) waitRefs(ctx context.Context, refs []ObjRef, timeout time.Duration, emit func(Event)) error {
 	last := map[ObjRef]objState{}
-	tick := time.NewTicker(PollInterval)
-	defer tick.Stop()
-	for {
-		pending, err := c.checkOnce(ctx, refs, last, emit)
-		if err != nil {
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) || deadlineWouldPass(err) {
-				return c.timeoutError(refs, last, timeout)
-			}
-			return err
+	cache := &waitCache{}
+	err := c.watchRefs(ctx, refs, last, cache, emit)
+	if errors.Is(err, errNoWatch) {
+		err = c.pollRefs(ctx, refs, last, cache, emit)
+	}
+	if err != nil && (errors.Is(ctx.Err(), context.DeadlineExceeded) || deadlineWouldPass(err)) {
+		return c.timeoutError(refs, last, timeout)
+	}
+	return err
+}
+
+// watchRefs follows the objects with feeds (a LIST, then a WATCH, per collection: see feed) and judges them
+// after every change: the end of a rollout is noticed as soon as the API server says it. The feeds are, per kind
+// and namespace, the objects waited for (one feed per object when there are one or two, else the collection),
+// and the pods of each namespace where a workload or Job is not ready yet (their failures come from the pods).
+// It returns an error wrapping errNoWatch when the API server refuses a list or a watch.
+func (c *Client) watchRefs(ctx context.Context, refs []ObjRef, last map[ObjRef]objState, cache *waitCache, emit func(Event)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	changed := make(chan struct{}, 1)
+	notify := func() {
+		select {
+		case changed <- struct{}{}:
+		default:
 		}
-		if pending == 0 {
-			return nil
+	}
+	errc := make(chan error, 1)
+	start := func(f *feed) context.CancelFunc {
+		fctx, stop := context.WithCancel(ctx)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f.run(fctx, "", notify); err != nil {
+				select {
+				case errc <- err:
+				default:
+				}
+			}
+		}()
+		return stop
+	}
+
+	objFeeds, err := c.objectFeeds(refs)
+	if err != nil {
+		return err
+	}
+	started := map[*feed]bool{}
+	for _, f := range objFeeds {
+		if !started[f] {
+			started[f] = true
+			start(f)
+		}
+	}
+	type podFeed struct {
+		*feed
+		stop context.CancelFunc
+	}
+	podFeeds := map[string]podFeed{}
+	notify() // a first judgement, even with no feed (every kind gone)
+	for {
+		need := podNamespaces(refs, last)
+		for ns := range need {
+			if _, ok := podFeeds[ns]; !ok {
+				f := newFeed(c.dynamic.Resource(corev1.SchemeGroupVersion.WithResource("pods")).Namespace(ns), "pods in "+ns, "", keepPod)
+				podFeeds[ns] = podFeed{f, start(f)}
+			}
+		}
+		for ns, f := range podFeeds {
+			if !need[ns] {
+				f.stop()
+				delete(podFeeds, ns)
+			}
 		}
 		select {
 		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return c.timeoutError(refs, last, timeout)
+			return ctx.Err()
+		case err := <-errc:
+			return err
+		case <-changed:
+		}
+		// Changes come in bursts (a rollout moves the workload and its pods at once): judge them together.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+		synced := true
+		snap := &snapshot{objs: map[ObjRef]*unstructured.Unstructured{}, pods: map[string][]corev1.Pod{}}
+		for _, r := range refs {
+			f := objFeeds[r]
+			if f == nil {
+				continue // its kind is gone: not found
 			}
+			synced = synced && f.isSynced()
+			snap.objs[r], _ = f.get(r.Name).(*unstructured.Unstructured)
+		}
+		for ns, f := range podFeeds {
+			synced = synced && f.isSynced()
+			snap.pods[ns] = []corev1.Pod{}
+			for _, p := range f.all() {
+				snap.pods[ns] = append(snap.pods[ns], *p.(*corev1.Pod))
+			}
+		}
+		if !synced {
+			continue
+		}
+		pending, err := c.judge(ctx, snap, refs, last, cache, emit)
+		if err != nil || pending == 0 {
+			return err
+		}
+	}
+}
+
+// objectFeeds are the feeds of the objects waited for, by object (objects may share one): per kind and namespace,
+// one feed of each object when there are one or two (a LIST and WATCH of that name), else one of the collection
+// that keeps only them. An object whose kind the API server no longer serves (its CRD deleted) has none: it is
+// not found.
+func (c *Client) objectFeeds(refs []ObjRef) (map[ObjRef]*feed, error) {
+	type group struct {
+		gk schema.GroupKind
+		ns string
+	}
+	groups := map[group][]ObjRef{}
+	for _, r := range refs {
+		g := group{schema.GroupKind{Group: r.Group, Kind: r.Kind}, r.Namespace}
+		groups[g] = append(groups[g], r)
+	}
+	feeds := map[ObjRef]*feed{}
+	for g, rs := range groups {
+		m, err := c.mapper.RESTMapping(g.gk)
+		if err != nil {
+			if isNoMatch(err) {
+				continue
+			}
+			return nil, Classify(err, g.gk.String())
+		}
+		ri := c.resource(m, g.ns)
+		what := m.Resource.GroupResource().String()
+		if g.ns != "" {
+			what += " in " + g.ns
+		}
+		if len(rs) <= 2 {
+			for _, r := range rs {
+				feeds[r] = newFeed(ri, r.String(), "metadata.name="+r.Name, keepObjects(map[string]bool{r.Name: true}))
+			}
+			continue
+		}
+		names := map[string]bool{}
+		for _, r := range rs {
+			names[r.Name] = true
+		}
+		f := newFeed(ri, what, "", keepObjects(names))
+		for _, r := range rs {
+			feeds[r] = f
+		}
+	}
+	return feeds, nil
+}
+
+// podNamespaces are the namespaces whose pods a wait needs now: those with a workload or Job not yet Current.
+func podNamespaces(refs []ObjRef, last map[ObjRef]objState) map[string]bool {
+	need := map[string]bool{}
+	for _, r := range refs {
+		if runsPods(r) && last[r].status != string(kstatus.CurrentStatus) {
+			need[r.Namespace] = true
+		}
+	}
+	return need
+}
+
+// pollRefs reads the objects every PollInterval until all are Current, one fails, or ctx ends.
+func (c *Client) pollRefs(ctx context.Context, refs []ObjRef, last map[ObjRef]objState, cache *waitCache, emit func(Event)) error {
+	tick := time.NewTicker(PollInterval)
+	defer tick.Stop()
+	for {
+		snap, err := c.snapshot(ctx, refs, podNamespaces(refs, last))
+		if err != nil {
+			return err
+		}
+		pending, err := c.judge(ctx, snap, refs, last, cache, emit)
+		if err != nil || pending == 0 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
 		}
@@ -130,17 +302,12 @@ func (e *timeoutErr) As(target any) bool {
 	return false
 }
 
-// checkOnce reads every object once; it returns how many are not ready yet, or the first failure. The reads are
-// lists, one per kind and namespace (and one of the pods, ReplicaSets and Services of each namespace with
-// workloads), not one request per object: a poll costs the same for 5 objects as for 500.
-func (c *Client) checkOnce(ctx context.Context, refs []ObjRef, last map[ObjRef]objState, emit func(Event)) (int, error) {
-	snap, err := c.snapshot(ctx, refs)
-	if err != nil {
-		return 0, err
-	}
+// judge computes every object's state from a snapshot, and emits those that changed; it returns how many are
+// not ready yet, or the first failure.
+func (c *Client) judge(ctx context.Context, snap *snapshot, refs []ObjRef, last map[ObjRef]objState, cache *waitCache, emit func(Event)) (int, error) {
 	pending := 0
 	for _, r := range refs {
-		st, failure, err := c.refState(ctx, snap, r)
+		st, failure, err := c.refState(ctx, snap, r, cache)
 		if err != nil {
 			return 0, err
 		}
@@ -161,36 +328,35 @@ func (c *Client) checkOnce(ctx context.Context, refs []ObjRef, last map[ObjRef]o
 	return pending, nil
 }
 
-// snapshot is one poll's view of the objects waited for.
+// snapshot is a view of the objects waited for, from a poll or from the feeds.
 type snapshot struct {
 	objs map[ObjRef]*unstructured.Unstructured // nil value: not found
-	pods map[string][]corev1.Pod               // by namespace, where workloads are
-	rss  map[string][]appsv1.ReplicaSet
-	svcs map[string][]corev1.Service
+	pods map[string][]corev1.Pod               // by namespace, where workloads or Jobs are not ready yet (else absent)
+}
+
+// runsPods says whether an object's readiness is judged with its pods: workloads and Jobs.
+func runsPods(r ObjRef) bool {
+	return isWorkloadRef(r) || r.Group == "batch" && r.Kind == "Job"
 }
 
 func isWorkloadRef(r ObjRef) bool {
 	return r.Group == "apps" && (r.Kind == "Deployment" || r.Kind == "StatefulSet" || r.Kind == "DaemonSet")
 }
 
-// snapshot lists what the refs need: per kind and namespace the objects (a GET when there are only one or two),
-// and per namespace with workloads its pods, ReplicaSets and Services.
-func (c *Client) snapshot(ctx context.Context, refs []ObjRef) (*snapshot, error) {
+// snapshot is one poll: per kind and namespace the objects (a GET when there are only one or two, else a list),
+// and the pods of podNS. The reads are lists, not one request per object: a poll costs the same for 5 objects as
+// for 500.
+func (c *Client) snapshot(ctx context.Context, refs []ObjRef, podNS map[string]bool) (*snapshot, error) {
 	type group struct {
 		gk schema.GroupKind
 		ns string
 	}
 	groups := map[group][]ObjRef{}
-	workloadNS := map[string]bool{}
 	for _, r := range refs {
 		g := group{schema.GroupKind{Group: r.Group, Kind: r.Kind}, r.Namespace}
 		groups[g] = append(groups[g], r)
-		if isWorkloadRef(r) {
-			workloadNS[r.Namespace] = true
-		}
 	}
-	snap := &snapshot{objs: map[ObjRef]*unstructured.Unstructured{}, pods: map[string][]corev1.Pod{},
-		rss: map[string][]appsv1.ReplicaSet{}, svcs: map[string][]corev1.Service{}}
+	snap := &snapshot{objs: map[ObjRef]*unstructured.Unstructured{}, pods: map[string][]corev1.Pod{}}
 	var mu sync.Mutex
 	eg, ectx := errgroup.WithContext(ctx)
 	eg.SetLimit(8)
@@ -216,17 +382,23 @@ func (c *Client) snapshot(ctx context.Context, refs []ObjRef) (*snapshot, error)
 					}
 				}
 			} else {
-				list, err := ri.List(ectx, metav1.ListOptions{})
-				if err != nil {
-					return Classify(err, "list "+g.gk.String())
-				}
 				want := map[string]ObjRef{}
 				for _, r := range rs {
 					want[r.Name] = r
 				}
-				for i := range list.Items {
-					if r, ok := want[list.Items[i].GetName()]; ok {
-						found[r] = &list.Items[i]
+				opts := metav1.ListOptions{Limit: listPage}
+				for {
+					list, err := ri.List(ectx, opts)
+					if err != nil {
+						return Classify(err, "list "+g.gk.String())
+					}
+					for i := range list.Items {
+						if r, ok := want[list.Items[i].GetName()]; ok {
+							found[r] = &list.Items[i]
+						}
+					}
+					if opts.Continue = list.GetContinue(); opts.Continue == "" {
+						break
 					}
 				}
 			}
@@ -238,35 +410,25 @@ func (c *Client) snapshot(ctx context.Context, refs []ObjRef) (*snapshot, error)
 			return nil
 		})
 	}
-	for ns := range workloadNS {
+	for ns := range podNS {
 		eg.Go(func() error {
-			l, err := c.typed.CoreV1().Pods(ns).List(ectx, metav1.ListOptions{})
-			if err != nil {
-				return Classify(err, "pods of "+ns)
+			var pods []corev1.Pod
+			opts := metav1.ListOptions{Limit: listPage}
+			for {
+				l, err := c.typed.CoreV1().Pods(ns).List(ectx, opts)
+				if err != nil {
+					return Classify(err, "pods of "+ns)
+				}
+				for i := range l.Items {
+					pods = append(pods, *trimPod(&l.Items[i]))
+				}
+				if opts.Continue = l.Continue; opts.Continue == "" {
+					break
+				}
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			snap.pods[ns] = l.Items
-			return nil
-		})
-		eg.Go(func() error {
-			l, err := c.typed.AppsV1().ReplicaSets(ns).List(ectx, metav1.ListOptions{})
-			if err != nil {
-				return Classify(err, "replicasets of "+ns)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			snap.rss[ns] = l.Items
-			return nil
-		})
-		eg.Go(func() error {
-			l, err := c.typed.CoreV1().Services(ns).List(ectx, metav1.ListOptions{})
-			if err != nil {
-				return Classify(err, "services of "+ns)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			snap.svcs[ns] = l.Items
+			snap.pods[ns] = pods
 			return nil
 		})
 	}
@@ -276,18 +438,24 @@ func (c *Client) snapshot(ctx context.Context, refs []ObjRef) (*snapshot, error)
 	return snap, nil
 }
 
-// refState is one object's kstatus, and for workloads the diagnosis of their pods.
-func (c *Client) refState(ctx context.Context, snap *snapshot, r ObjRef) (objState, *RolloutError, error) {
+// refState is one object's kstatus, and for workloads and Jobs the diagnosis of their pods.
+func (c *Client) refState(ctx context.Context, snap *snapshot, r ObjRef, cache *waitCache) (objState, *RolloutError, error) {
 	u := snap.objs[r]
 	if u == nil {
 		return objState{status: string(kstatus.NotFoundStatus)}, nil, nil
 	}
 	if isWorkloadRef(r) {
-		w, err := workloadFromUnstructured(u)
+		w, err := cache.workload(r, u)
 		if err != nil {
 			return objState{}, nil, err
 		}
-		st, err := statusIn(w, snap.pods[r.Namespace], snap.rss[r.Namespace], snap.svcs[r.Namespace])
+		pods := snap.pods[r.Namespace]
+		rss, err := c.owners(ctx, cache, w, pods)
+		if err != nil {
+			return objState{}, nil, err
+		}
+		// The Services are left out: readiness does not depend on them.
+		st, err := statusIn(w, pods, rss, nil)
 		if err != nil {
 			return objState{}, nil, err
 		}
@@ -295,6 +463,12 @@ func (c *Client) refState(ctx context.Context, snap *snapshot, r ObjRef) (objSta
 		switch st.Status {
 		case "running", "succeeded":
 			s.status = string(kstatus.CurrentStatus)
+			if _, read := snap.pods[r.Namespace]; read && w.kind == "StatefulSet" {
+				if msg := statefulSetPodsBehind(w, u, pods); msg != "" {
+					s.message = msg
+					s.status = string(kstatus.InProgressStatus)
+				}
+			}
 		case "failed":
 			s.status = string(kstatus.FailedStatus)
 		}
@@ -324,7 +498,7 @@ func (c *Client) refState(ctx context.Context, snap *snapshot, r ObjRef) (objSta
 			if s.status == string(kstatus.CurrentStatus) {
 				s = objState{status: string(kstatus.InProgressStatus), message: "Job running"}
 			}
-			if f := c.jobFailure(ctx, u); f != nil {
+			if f := jobFailure(u, snap.pods[r.Namespace]); f != nil {
 				return s, f, nil
 			}
 		}
@@ -332,23 +506,136 @@ func (c *Client) refState(ctx context.Context, snap *snapshot, r ObjRef) (objSta
 	return s, nil, nil
 }
 
-// jobFailure diagnoses the pods of a Job that is not complete.
-func (c *Client) jobFailure(ctx context.Context, job *unstructured.Unstructured) *RolloutError {
-	if conditionTrue(job, "Complete") {
-		return nil
+// statefulSetPodsBehind says what is missing when a StatefulSet's status says it rolled out but its pods do not
+// (yet): fewer ready pods of the update revision, not terminating, than its replicas (less the partition). Its
+// controller can count a pod replaced under the same name as ready and updated for a moment, and a wait that
+// judges every change would take that moment for the end.
+func statefulSetPodsBehind(w *workload, u *unstructured.Unstructured, pods []corev1.Pod) string {
+	want := int64(w.replicas)
+	if p, ok, _ := unstructured.NestedInt64(u.Object, "spec", "updateStrategy", "rollingUpdate", "partition"); ok && p > 0 {
+		want -= p
 	}
-	uid := job.GetUID()
-	pods, err := c.typed.CoreV1().Pods(job.GetNamespace()).List(ctx, listByLabel("batch.kubernetes.io/controller-uid", string(uid)))
+	sel, err := metav1.LabelSelectorAsSelector(w.selector)
 	if err != nil {
-		return nil
+		return ""
 	}
-	for i := range pods.Items {
-		if v, failed := podView(&pods.Items[i]); failed {
+	var ready int64
+	for i := range pods {
+		p := &pods[i]
+		if p.DeletionTimestamp == nil && sel.Matches(labels.Set(p.Labels)) && w.current(p, nil) {
+			if v, _ := podView(p); v.Ready {
+				ready++
+			}
+		}
+	}
+	if ready >= want {
+		return ""
+	}
+	return fmt.Sprintf("%d of %d pods of the update revision ready", ready, want)
+}
+
+// jobFailure diagnoses the pods of a Job that is not complete.
+func jobFailure(job *unstructured.Unstructured, pods []corev1.Pod) *RolloutError {
+	uid := string(job.GetUID())
+	for i := range pods {
+		if pods[i].Labels["batch.kubernetes.io/controller-uid"] != uid {
+			continue
+		}
+		if v, failed := podView(&pods[i]); failed {
 			return &RolloutError{Object: refOf(job.GroupVersionKind(), job.GetNamespace(), job.GetName()),
 				Pod: v.Name, Container: v.Container, Reason: v.Reason, Message: v.Message}
 		}
 	}
 	return nil
+}
+
+// waitCache is what a wait keeps between two judgements.
+//
+// The ReplicaSets that own its failing pods, with the revision of their Deployment when they were read: a wait
+// reads them only when a pod fails (whether the pod is of the current revision decides whether the rollout
+// failed), rather than watching every ReplicaSet of the namespace for a rare case.
+//
+// Its workloads as status reads them, by resourceVersion: a wait that judges every change would otherwise convert
+// every workload anew for every event of any of them.
+type waitCache struct {
+	mu        sync.Mutex
+	rss       map[string]ownerEntry // namespace/name
+	workloads map[ObjRef]cachedWorkload
+}
+
+type cachedWorkload struct {
+	rv string
+	w  *workload
+}
+
+// workload is the workload u, from the cache when it holds u's resourceVersion.
+func (cache *waitCache) workload(r ObjRef, u *unstructured.Unstructured) (*workload, error) {
+	cache.mu.Lock()
+	defer cache.mu.Unlock()
+	if cw, ok := cache.workloads[r]; ok && cw.rv == u.GetResourceVersion() && cw.rv != "" {
+		return cw.w, nil
+	}
+	w, err := workloadFromUnstructured(u)
+	if err != nil {
+		return nil, err
+	}
+	if cache.workloads == nil {
+		cache.workloads = map[ObjRef]cachedWorkload{}
+	}
+	cache.workloads[r] = cachedWorkload{rv: u.GetResourceVersion(), w: w}
+	return w, nil
+}
+
+type ownerEntry struct {
+	rs  *appsv1.ReplicaSet // nil: not found
+	rev int64              // the Deployment's revision when it was read
+}
+
+// owners are the ReplicaSets owning the failing pods of a Deployment among pods, from the cache when they were
+// read at the Deployment's current revision (a rollback changes an old ReplicaSet's revision), else read now.
+func (c *Client) owners(ctx context.Context, cache *waitCache, w *workload, pods []corev1.Pod) ([]appsv1.ReplicaSet, error) {
+	if w.kind != "Deployment" {
+		return nil, nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(w.selector)
+	if err != nil {
+		return nil, nil // statusIn says so
+	}
+	cache.mu.Lock()
+	defer cache.mu.Unlock()
+	if cache.rss == nil {
+		cache.rss = map[string]ownerEntry{}
+	}
+	var out []appsv1.ReplicaSet
+	seen := map[string]bool{}
+	for i := range pods {
+		p := &pods[i]
+		ctl := metav1.GetControllerOf(p)
+		if ctl == nil || ctl.Kind != "ReplicaSet" || seen[ctl.Name] || !sel.Matches(labels.Set(p.Labels)) {
+			continue
+		}
+		if _, failed := podView(p); !failed {
+			continue
+		}
+		seen[ctl.Name] = true
+		key := p.Namespace + "/" + ctl.Name
+		e, ok := cache.rss[key]
+		if !ok || e.rev != w.revision {
+			rs, err := c.typed.AppsV1().ReplicaSets(p.Namespace).Get(ctx, ctl.Name, metav1.GetOptions{})
+			switch {
+			case apierrors.IsNotFound(err):
+				rs = nil
+			case err != nil:
+				return nil, Classify(err, "replicaset/"+key)
+			}
+			e = ownerEntry{rs: rs, rev: w.revision}
+			cache.rss[key] = e
+		}
+		if e.rs != nil {
+			out = append(out, *e.rs)
+		}
+	}
+	return out, nil
 }
 
 func conditionMessage(u *unstructured.Unstructured, typ string) string {

@@ -54,8 +54,8 @@ func (b *bench) contenders() []contender {
 		{
 			key: "myrmex", title: "Myrmex library, one Apply with Wait", manager: myrmexManager,
 			how: fmt.Sprintf("kube.ReadManifests(DIR); kube.New(Config{Kubeconfig}); Client.Apply(ctx, objs, ApplyOptions{Name: %q, "+
-				"Namespace: NS, Wait: true, Timeout}): the library's defaults (client QPS and Burst, concurrency, kube.PollInterval %s)", appName, kube.PollInterval),
-			run: b.myrmexRun(kube.Config{}, 0),
+				"Namespace: NS, Wait: true, Timeout}): the library's defaults (client QPS and Burst, concurrency; the wait watches)", appName),
+			run: b.myrmexRun(kube.Config{}),
 		},
 	}
 	if b.cfg.diagnose {
@@ -64,12 +64,7 @@ func (b *bench) contenders() []contender {
 			contender{
 				key: "myrmex-noqps", title: "Myrmex library, QPS limit lifted (diagnostic)", manager: myrmexManager, diagnostic: true,
 				how: "the same with Config{QPS: 10000, Burst: 10000}: client-go's client-side rate limiter out of the way",
-				run: b.myrmexRun(lifted, 0),
-			},
-			contender{
-				key: "myrmex-noqps-poll50", title: "Myrmex library, QPS limit lifted, poll every 50 ms (diagnostic)", manager: myrmexManager, diagnostic: true,
-				how: "the same with Config{QPS: 10000, Burst: 10000} and kube.PollInterval = 50ms",
-				run: b.myrmexRun(lifted, 50*time.Millisecond),
+				run: b.myrmexRun(lifted),
 			},
 		)
 	}
@@ -145,14 +140,9 @@ func (b *bench) kubectl(ctx context.Context, cen *census, args ...string) (strin
 }
 
 // myrmexRun is one Apply of the N objects as one application, with Wait, from reading the manifests and making
-// the client (which discovers the API) to every object ready. poll, when set, replaces kube.PollInterval for the
-// run.
-func (b *bench) myrmexRun(kc kube.Config, poll time.Duration) func(ctx context.Context, ns string, cen *census) (outcome, error) {
+// the client (which discovers the API) to every object ready.
+func (b *bench) myrmexRun(kc kube.Config) func(ctx context.Context, ns string, cen *census) (outcome, error) {
 	return func(ctx context.Context, ns string, cen *census) (outcome, error) {
-		if poll > 0 {
-			defer func(old time.Duration) { kube.PollInterval = old }(kube.PollInterval)
-			kube.PollInterval = poll
-		}
 		var firstApply, lastApply time.Time
 		applied := 0
 		progress := func(e kube.Event) {
@@ -200,9 +190,9 @@ func (b *bench) myrmexRun(kc kube.Config, poll time.Duration) func(ctx context.C
 			return outcome{}, fmt.Errorf("Apply reported %d Deployments created (%d apply events), want %d", created, applied, b.cfg.n)
 		}
 		o := outcome{phases: []phase{
-			{name: "to the first object applied: read, discovery, preflight (GET + dry-run PATCH each), inventory", seconds: firstApply.Sub(t0).Seconds()},
+			{name: "to the first object applied: read, discovery, preflight (a LIST per kind, a dry-run PATCH each), inventory", seconds: firstApply.Sub(t0).Seconds()},
 			{name: "applying the objects", seconds: lastApply.Sub(firstApply).Seconds()},
-			{name: "waiting (kstatus polls)", seconds: t3.Sub(lastApply).Seconds()},
+			{name: "waiting (LIST and WATCH of the Deployments and pods)", seconds: t3.Sub(lastApply).Seconds()},
 		}}
 		if cen != nil {
 			// The applies are sent eight at a time, so the first is answered after several were sent: requests are

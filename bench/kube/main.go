@@ -65,7 +65,7 @@ func main() {
 	flag.IntVar(&cfg.n, "n", 50, "Deployments applied and waited for by every contender in every round")
 	flag.IntVar(&cfg.rounds, "rounds", 3, "rounds of every contender; the median is reported")
 	flag.BoolVar(&cfg.census, "census", true, "before the rounds, run every contender once untimed and count its API requests")
-	flag.BoolVar(&cfg.diagnose, "diagnose", true, "also time Myrmex with client-side limits lifted (QPS, poll interval): "+
+	flag.BoolVar(&cfg.diagnose, "diagnose", true, "also time Myrmex with client-go's rate limit lifted (QPS, Burst): "+
 		"diagnostic rows, not in the headline ratios")
 	flag.StringVar(&cfg.kubeconfig, "kubeconfig", kc, "kubeconfig of the control plane (scripts/kube.sh up)")
 	flag.StringVar(&cfg.kubectl, "kubectl", "", "kubectl binary; empty: the one `scripts/kube.sh bin` names, else kubectl on PATH")

@@ -177,7 +177,7 @@ func (r *report) finish() {
 		r.Notes = append(r.Notes, fmt.Sprintf("Other namespaces were on the API server during the run (%s before, %s after): "+
 			"someone else's work (tests, say) may have shared the control plane.", list(r.OtherNamespacesBefore), list(r.OtherNamespacesAfter)))
 	}
-	r.Notes = append(r.Notes, r.pollNote()...)
+	r.Notes = append(r.Notes, r.waitNote()...)
 	add := func(num, den, name string, diagnostic bool) {
 		a, b := r.find(num), r.find(den)
 		if a == nil || b == nil {
@@ -189,16 +189,13 @@ func (r *report) finish() {
 	add("myrmex", "kubectl-ssa", "Myrmex / kubectl apply --server-side + rollout status", false)
 	add("myrmex-noqps", "kubectl-csa", "Myrmex, QPS limit lifted / kubectl apply + rollout status", true)
 	add("myrmex-noqps", "kubectl-ssa", "Myrmex, QPS limit lifted / kubectl apply --server-side + rollout status", true)
-	add("myrmex-noqps-poll50", "kubectl-csa", "Myrmex, QPS limit lifted, poll 50 ms / kubectl apply + rollout status", true)
-	add("myrmex-noqps-poll50", "kubectl-ssa", "Myrmex, QPS limit lifted, poll 50 ms / kubectl apply --server-side + rollout status", true)
 	add("myrmex-noqps", "myrmex", "Myrmex, QPS limit lifted / Myrmex defaults", true)
-	add("myrmex-noqps-poll50", "myrmex", "Myrmex, QPS limit lifted, poll 50 ms / Myrmex defaults", true)
 }
 
-// pollNote says, from the census, what Myrmex's wait cost: its requests, by route and per Deployment, and their rate
+// waitNote says, from the census, what Myrmex's wait cost: its requests, by route and per Deployment, and their rate
 // with the defaults and with the rate limit lifted, and how long each contender took to notice the end of the
-// rollout. It says nothing of how the library polls: the figures do.
-func (r *report) pollNote() []string {
+// rollout. It says nothing of how the library waits: the figures do.
+func (r *report) waitNote() []string {
 	m := r.find("myrmex")
 	if m == nil || m.Requests == 0 || len(m.CensusPhases) != 3 {
 		return nil
@@ -216,7 +213,7 @@ func (r *report) pollNote() []string {
 	}
 	if len(m.Noticed) > 0 {
 		note += fmt.Sprintf(" Myrmex noticed the end of the rollout %.2f s (median) after the benchmark's watch saw it", m.MedianNoticed)
-		for _, k := range []string{"kubectl-csa", "kubectl-ssa", "myrmex-noqps", "myrmex-noqps-poll50"} {
+		for _, k := range []string{"kubectl-csa", "kubectl-ssa", "myrmex-noqps"} {
 			if c := r.find(k); c != nil && len(c.Noticed) > 0 {
 				note += fmt.Sprintf("; %s %.2f s", c.Title, c.MedianNoticed)
 			}
