@@ -31,6 +31,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,15 +46,17 @@ const defaultKubeconfig = "/run/myrmex-test/kube/kubeconfig"
 const runLabel = "io.codomyrmex.bench.run"
 
 type config struct {
-	n          int
-	rounds     int
-	census     bool
-	diagnose   bool
-	kubeconfig string
-	kubectl    string
-	image      string
-	timeout    time.Duration
-	shared     *benchkit.Flags
+	n           int
+	rounds      int
+	census      bool
+	diagnose    bool
+	kubeconfig  string
+	kubectl     string
+	image       string
+	timeout     time.Duration
+	scale       []int // Deployment counts of the scale part
+	scaleRounds int
+	shared      *benchkit.Flags
 }
 
 func main() {
@@ -71,8 +74,18 @@ func main() {
 	flag.StringVar(&cfg.kubectl, "kubectl", "", "kubectl binary; empty: the one `scripts/kube.sh bin` names, else kubectl on PATH")
 	flag.StringVar(&cfg.image, "image", "myrmex.local/busybox:test", "image of the Deployments' container (KWOK nodes pull nothing)")
 	flag.DurationVar(&cfg.timeout, "timeout", 5*time.Minute, "longest a contender may take to roll out all Deployments")
+	scale := flag.String("scale", "10,50,200", "Deployment counts at which Myrmex and kubectl --server-side run again, to show how time and requests grow (empty skips)")
+	flag.IntVar(&cfg.scaleRounds, "scale-rounds", 2, "rounds of every contender at every scale count")
 	cfg.shared = benchkit.RegisterFlags(flag.CommandLine)
 	flag.Parse()
+	for _, f := range strings.FieldsFunc(*scale, func(r rune) bool { return r == ',' || r == ' ' }) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > 999 {
+			fmt.Fprintf(os.Stderr, "bench/kube: -scale %q: want Deployment counts from 1 to 999, separated by commas\n", *scale)
+			os.Exit(2)
+		}
+		cfg.scale = append(cfg.scale, n)
+	}
 	benchkit.Main("kube", func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
@@ -127,12 +140,21 @@ func run(ctx context.Context, cfg config) (err error) {
 	if err := b.measure(ctx, rep); err != nil {
 		return err
 	}
+	if len(cfg.scale) > 0 {
+		if rep.Scale, err = b.scale(ctx); err != nil {
+			return err
+		}
+		rep.ScaleRounds = cfg.scaleRounds
+	}
 	rep.Notes = append(rep.Notes, rep.End(ctx, &rep.Machine.Host, "CPUs and the control plane, which runs on the same machine")...)
 	if rep.OtherNamespacesAfter, err = b.otherNamespaces(ctx); err != nil {
 		return err
 	}
 	rep.finish()
 	rep.printTable(os.Stdout)
+	if err := cfg.shared.WriteFigures("kube", rep.Started, rep.figures()); err != nil {
+		return err
+	}
 	return cfg.shared.Write("kube", rep.Started, rep, rep.markdown())
 }
 

@@ -29,6 +29,8 @@ type report struct {
 	Setup                 []benchkit.SetupStep `json:"setup"`
 	Contenders            []measurement        `json:"contenders"`
 	Ratios                []ratio              `json:"ratios"`
+	Scale                 []scalePoint         `json:"scale,omitempty"`
+	ScaleRounds           int                  `json:"scale_rounds,omitempty"`
 	OtherNamespacesBefore []string             `json:"other_namespaces_before"`
 	OtherNamespacesAfter  []string             `json:"other_namespaces_after"`
 	Notes                 []string             `json:"notes,omitempty"`
@@ -328,6 +330,7 @@ func (r *report) markdown() string {
 		p("- **%s**, %d requests (census run %.2f s): %s", c.Title, c.Requests, c.CensusSeconds, strings.Join(formatRoutes(c.Routes, float64(r.N)), ", "))
 	}
 	p("")
+	r.scaleMarkdown(&md)
 	md.Lines(r.Order.Markdown())
 	p("## Verification")
 	p("")

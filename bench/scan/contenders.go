@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 	"github.com/codomyrmex/containerization/engine"
 	"github.com/codomyrmex/containerization/internal/testimages"
 	"github.com/codomyrmex/containerization/scan/vulndb"
@@ -364,6 +364,11 @@ func (b *bench) runOnce(c contender) (*scanOutput, sample, error) {
 // rounds runs every contender once per round, in a random order of the round's own (b.order), so that no
 // contender is bound to run first or right after another's burst of writes.
 func (b *bench) rounds(ctx context.Context, cs []contender) ([]measurement, error) {
+	return b.roundsOf(ctx, "scan", b.cfg.rounds, cs)
+}
+
+// roundsOf runs the rounds of a part of the benchmark (its name in the order's record).
+func (b *bench) roundsOf(ctx context.Context, part string, rounds int, cs []contender) ([]measurement, error) {
 	ms := make([]measurement, len(cs))
 	for i, c := range cs {
 		ms[i] = measurement{Key: c.key, Title: c.title, How: c.how, Tool: c.tool, Caveat: c.caveat}
@@ -372,7 +377,7 @@ func (b *bench) rounds(ctx context.Context, cs []contender) ([]measurement, erro
 	for i, c := range cs {
 		keys[i] = c.key
 	}
-	for r, order := range b.order.Rounds("scan", keys, b.cfg.rounds) {
+	for r, order := range b.order.Rounds(part, keys, rounds) {
 		for _, i := range order {
 			if err := ctx.Err(); err != nil {
 				return nil, err

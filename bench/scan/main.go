@@ -37,6 +37,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/codomyrmex/containerization/bench/internal/benchkit"
@@ -47,6 +49,8 @@ type config struct {
 	dockerHost string
 	syft       string
 	grype      string
+	scaleMB    []int // sizes of the scale images
+	scaleRound int
 	shared     *benchkit.Flags
 }
 
@@ -65,8 +69,18 @@ func main() {
 	flag.StringVar(&cfg.syft, "syft", "", "syft binary; empty builds syft "+syftVersion+" once into a cache next to GOCACHE")
 	flag.StringVar(&cfg.grype, "grype", "", "grype binary; empty builds grype "+grypeVersion+" once into a cache next to GOCACHE "+
 		"(its database builder is built there either way)")
+	scale := flag.String("scale", "50,200,1000", "sizes in MB of the scale images, scanned by Myrmex, Grype and Syft to show how time and memory grow (empty skips)")
+	flag.IntVar(&cfg.scaleRound, "scale-rounds", 2, "rounds of every contender at every scale size")
 	cfg.shared = benchkit.RegisterFlags(flag.CommandLine)
 	flag.Parse()
+	for _, f := range strings.FieldsFunc(*scale, func(r rune) bool { return r == ',' || r == ' ' }) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 10 || n > 20000 {
+			fmt.Fprintf(os.Stderr, "bench/scan: -scale %q: want sizes in MB from 10 to 20000, separated by commas\n", *scale)
+			os.Exit(2)
+		}
+		cfg.scaleMB = append(cfg.scaleMB, n)
+	}
 	benchkit.Main("scan", func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
@@ -129,10 +143,18 @@ func run(ctx context.Context, cfg config) (err error) {
 		return err
 	}
 	rep.Findings = b.compareFindings()
+	if len(cfg.scaleMB) > 0 {
+		if rep.Scale, err = b.scale(ctx); err != nil {
+			return err
+		}
+	}
 	rep.Notes = append(rep.Notes, b.notes...)
 	rep.Notes = append(rep.Notes, rep.End(ctx, &rep.Machine.Host, "CPUs")...)
 	rep.finish(cfg)
 
 	rep.printTable(os.Stdout)
+	if err := cfg.shared.WriteFigures("scan", rep.Started, rep.figures()); err != nil {
+		return err
+	}
 	return cfg.shared.Write("scan", rep.Started, rep, rep.markdown())
 }

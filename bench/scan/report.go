@@ -37,6 +37,7 @@ type report struct {
 	Packages      comparison         `json:"packages"`
 	FullScan      fullScan           `json:"full_scan"`
 	Findings      findingsComparison `json:"findings"`
+	Scale         []scalePoint       `json:"scale,omitempty"`
 	Notes         []string           `json:"notes,omitempty"`
 	Command       string             `json:"command"`
 }
@@ -353,6 +354,7 @@ func (r *report) markdown() string {
 			x.MedianCPU, x.MedianMaxRSSMB, x.PeakMaxRSSMB, x.scan(), x.packages())
 	}
 	p("")
+	r.scaleMarkdown(&md)
 	md.Lines(r.Order.Markdown())
 	p("## Ratios")
 	p("")

@@ -3,10 +3,13 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -16,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/codomyrmex/containerization/bench/internal/benchkit"
 )
 
 // The scale images: the same packages at every size, and filler that every scanner must read through.
@@ -227,4 +232,125 @@ func withPlatform(img v1.Image, base *v1.ConfigFile) *v1.ConfigFile {
 	cf.Config.Env = base.Config.Env
 	cf.Created = v1.Time{Time: scaleEpoch}
 	return cf
+}
+
+// scalePoint is the scale part at one image size.
+type scalePoint struct {
+	MB         int           `json:"mb"`            // the size asked for: the layers' uncompressed bytes / 10^6
+	Layers     int           `json:"layers"`        // the package layer and the filler layers
+	Archive    int64         `json:"archive_bytes"` // the docker-archive file, gzip layers
+	Contenders []measurement `json:"contenders"`
+}
+
+// scaleContenders are the scans of the scale part: each of Myrmex's cold scans beside the peer doing the same
+// work (the full scan beside Grype, the inventory beside Syft). Their checks against the Debian image's first runs
+// are off (b.ref is empty meanwhile); scale checks that every size gives the same counts instead.
+func (b *bench) scaleContenders() []contender {
+	return []contender{
+		b.myrmex("full", "Myrmex full scan, cold", kindFull, "", nil),
+		b.grypeScan("grype", "Grype, cold"),
+		b.myrmex("inventory-cold", "Myrmex inventory, cold", kindInventory, "", nil),
+		b.syftScan("syft-cold", "Syft, cold", ""),
+	}
+}
+
+// scale makes an image of each -scale size from the Debian test image's packages and filler, and runs the scale
+// contenders on it, in a random order per round. Every contender must find as many packages (and findings) at
+// every size: the images differ only in the bytes to read.
+func (b *bench) scale(ctx context.Context) ([]scalePoint, error) {
+	base, err := tarball.ImageFromPath(b.archive, nil)
+	if err != nil {
+		return nil, err
+	}
+	archive, ref := b.archive, b.ref
+	defer func() { b.archive, b.ref = archive, ref }()
+	b.ref = map[string]*scanOutput{}
+	var out []scalePoint
+	first := map[string]int{} // per contender: the packages found at the first size
+	for _, mb := range b.cfg.scaleMB {
+		t := time.Now()
+		file := filepath.Join(b.tmp, fmt.Sprintf("scale-%d.tar", mb))
+		_, layers, err := writeScaleArchive(base, int64(mb)*1_000_000, fmt.Sprintf("myrmex.local/bench-scale:%d", mb), file, 1)
+		if err != nil {
+			return nil, fmt.Errorf("the %d MB image: %w", mb, err)
+		}
+		fi, err := os.Stat(file)
+		if err != nil {
+			return nil, err
+		}
+		benchkit.Logf("scale: the %d MB image, %d layers, archive %.1f MB, made in %.1fs", mb, layers, float64(fi.Size())/1e6, time.Since(t).Seconds())
+		b.archive = file
+		cs := b.scaleContenders()
+		ms, err := b.roundsOf(ctx, fmt.Sprintf("scale %d MB", mb), b.cfg.scaleRound, cs)
+		os.Remove(file)
+		if err != nil {
+			return nil, fmt.Errorf("scale %d MB: %w", mb, err)
+		}
+		for _, m := range ms {
+			if f, ok := first[m.Key]; !ok {
+				first[m.Key] = m.Packages[0]
+			} else if f != m.Packages[0] {
+				return nil, fmt.Errorf("scale %d MB: %s found %d packages, at %d MB %d", mb, m.Title, m.Packages[0], b.cfg.scaleMB[0], f)
+			}
+		}
+		out = append(out, scalePoint{MB: mb, Layers: layers, Archive: fi.Size(), Contenders: ms})
+	}
+	return out, nil
+}
+
+// figures draws the scale part: time and peak memory against the image's size.
+func (r *report) figures() []benchkit.Figure {
+	if len(r.Scale) == 0 {
+		return nil
+	}
+	t := benchkit.Figure{Name: "scale-time", Title: "Scans of images of growing size: time", XLabel: "image size (MB, uncompressed layers)", YLabel: "median seconds"}
+	m := benchkit.Figure{Name: "scale-memory", Title: "Scans of images of growing size: peak memory", XLabel: "image size (MB, uncompressed layers)", YLabel: "median peak RSS (MB)"}
+	for i, c := range r.Scale[0].Contenders {
+		ts, ms := benchkit.Series{Name: c.Title}, benchkit.Series{Name: c.Title}
+		for _, pt := range r.Scale {
+			if i < len(pt.Contenders) {
+				x := float64(pt.MB)
+				ts.X, ts.Y = append(ts.X, x), append(ts.Y, pt.Contenders[i].Median)
+				ms.X, ms.Y = append(ms.X, x), append(ms.Y, pt.Contenders[i].MedianMaxRSSMB)
+			}
+		}
+		t.Series, m.Series = append(t.Series, ts), append(m.Series, ms)
+	}
+	return []benchkit.Figure{t, m}
+}
+
+func (r *report) scaleMarkdown(md *benchkit.Markdown) {
+	if len(r.Scale) == 0 {
+		return
+	}
+	p := md.P
+	p("## Scale: images of %s", scaleSizes(r.Scale))
+	p("")
+	p("Each image is one layer of the Debian test image's package files (merged from its layers: the dpkg database, " +
+		"os-release, package.json files, Python metadata, Go binaries) and filler layers of seeded incompressible bytes up to the " +
+		"size, saved as a docker-archive: the same packages at every size, only more bytes to read. Myrmex's cold full scan beside " +
+		"Grype, its cold inventory beside Syft, each in a child process with an empty cache, in a random order per round; " +
+		"the median round. Every contender found as many packages at every size.")
+	p("")
+	for _, f := range r.figures() {
+		p("![%s](%s)", f.Title, benchkit.FigureFile("scan", r.Started, f.Name))
+		p("")
+	}
+	p("| size (MB) | layers | archive (MB) | contender | rounds (s) | median (s) | CPU (s) | peak RSS (MB) | packages |")
+	p("|---:|---:|---:|---|---|---:|---:|---:|---:|")
+	for _, pt := range r.Scale {
+		for _, x := range pt.Contenders {
+			p("| %d | %d | %.1f | %s | %s | **%.2f** | %.2f | **%.0f** | %s |", pt.MB, pt.Layers, float64(pt.Archive)/1e6, x.Title,
+				benchkit.Floats(x.Rounds, "%.2f", " "), x.Median, x.MedianCPU, x.MedianMaxRSSMB, x.packages())
+		}
+	}
+	p("")
+}
+
+func scaleSizes(ps []scalePoint) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = fmt.Sprintf("%d MB", p.MB)
+	}
+	return strings.Join(s, ", ")
 }
