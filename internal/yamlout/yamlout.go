@@ -9,8 +9,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"unicode/utf8"
 
+	yamlv2 "go.yaml.in/yaml/v2"
 	"sigs.k8s.io/yaml"
 )
 
@@ -20,7 +22,52 @@ func Marshal(v any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return yaml.JSONToYAML(escape(j))
+	out, err := yaml.JSONToYAML(escape(j))
+	if err == nil {
+		return out, nil
+	}
+	// sigs.k8s.io/yaml reads the JSON text as YAML, where every key is an implicit key, and YAML bounds those at 1024
+	// characters: a longer one (a label's key, a path) cannot be read that way. The document is then built from the
+	// decoded JSON, and the YAML encoder writes such a key as an explicit one ("? key").
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.UseNumber()
+	var doc any
+	if derr := dec.Decode(&doc); derr != nil {
+		return nil, err
+	}
+	return yamlv2.Marshal(plain(doc))
+}
+
+// plain turns decoded JSON into what the YAML encoder writes as the same JSON reads: objects as mappings with
+// their keys in order, numbers as integers where they are whole and fit, else as floats.
+func plain(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		m := make(yamlv2.MapSlice, 0, len(v))
+		for _, k := range keys {
+			m = append(m, yamlv2.MapItem{Key: k, Value: plain(v[k])})
+		}
+		return m
+	case []any:
+		for i := range v {
+			v[i] = plain(v[i])
+		}
+		return v
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i
+		}
+		if f, err := v.Float64(); err == nil {
+			return f
+		}
+		return string(v)
+	}
+	return v
 }
 
 // unsafe reports whether YAML cannot carry r raw inside a double-quoted scalar.

@@ -1,6 +1,7 @@
 package yamlout_test
 
 import (
+	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
@@ -21,6 +22,21 @@ func TestRoundTrip(t *testing.T) {
 			if err := yaml.UnmarshalStrict(b, &back); err != nil || len(back) != 1 || back["k"] != m["k"] || back[s] != m[s] {
 				t.Errorf("%q as %q read back as %q (%v)", m, b, back, err)
 			}
+		}
+	}
+	// Keys longer than YAML's 1024 characters for an implicit key (here in their JSON form, escapes included) come
+	// back whole too, beside ordinary keys and numbers.
+	long := strings.Repeat("k", 1500)
+	ctl := "te" + strings.Repeat("\x19", 300) + "\x00\x04"
+	for _, k := range []string{long, ctl} {
+		m := map[string]any{k: "v", "n": 12345678901, "f": 0.5, "list": []any{1, "x"}}
+		b, err := yamlout.Marshal(m)
+		if err != nil {
+			t.Fatalf("Marshal of a %d-byte key = %v", len(k), err)
+		}
+		var back map[string]any
+		if err := yaml.UnmarshalStrict(b, &back); err != nil || back[k] != "v" || back["n"] != float64(12345678901) || back["f"] != 0.5 || len(back) != 4 {
+			t.Errorf("a %d-byte key, as\n%s\nread back as %v (%v)", len(k), b, back, err)
 		}
 	}
 	type ordered struct {
