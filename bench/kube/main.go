@@ -31,7 +31,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -78,13 +77,10 @@ func main() {
 	flag.IntVar(&cfg.scaleRounds, "scale-rounds", 2, "rounds of every contender at every scale count")
 	cfg.shared = benchkit.RegisterFlags(flag.CommandLine)
 	flag.Parse()
-	for _, f := range strings.FieldsFunc(*scale, func(r rune) bool { return r == ',' || r == ' ' }) {
-		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 || n > 999 {
-			fmt.Fprintf(os.Stderr, "bench/kube: -scale %q: want Deployment counts from 1 to 999, separated by commas\n", *scale)
-			os.Exit(2)
-		}
-		cfg.scale = append(cfg.scale, n)
+	var err error
+	if cfg.scale, err = benchkit.Counts(*scale, 1, 999); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/kube: -scale", err)
+		os.Exit(2)
 	}
 	benchkit.Main("kube", func(ctx context.Context) error { return run(ctx, cfg) })
 }

@@ -27,7 +27,6 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -76,13 +75,10 @@ func main() {
 	flag.StringVar(&cfg.docker, "docker", "docker", "docker CLI binary")
 	cfg.shared = benchkit.RegisterFlags(flag.CommandLine)
 	flag.Parse()
-	for _, f := range strings.FieldsFunc(*scale, func(r rune) bool { return r == ',' || r == ' ' }) {
-		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 || n > 10000 {
-			fmt.Fprintf(os.Stderr, "bench/lifecycle: -scale %q: want cycle counts from 1 to 10000, separated by commas\n", *scale)
-			os.Exit(2)
-		}
-		cfg.scale = append(cfg.scale, n)
+	var err error
+	if cfg.scale, err = benchkit.Counts(*scale, 1, 10000); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/lifecycle: -scale", err)
+		os.Exit(2)
 	}
 	benchkit.Main("lifecycle", func(ctx context.Context) error { return run(ctx, cfg) })
 }

@@ -37,8 +37,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/codomyrmex/containerization/bench/internal/benchkit"
@@ -73,13 +71,10 @@ func main() {
 	flag.IntVar(&cfg.scaleRound, "scale-rounds", 2, "rounds of every contender at every scale size")
 	cfg.shared = benchkit.RegisterFlags(flag.CommandLine)
 	flag.Parse()
-	for _, f := range strings.FieldsFunc(*scale, func(r rune) bool { return r == ',' || r == ' ' }) {
-		n, err := strconv.Atoi(f)
-		if err != nil || n < 10 || n > 20000 {
-			fmt.Fprintf(os.Stderr, "bench/scan: -scale %q: want sizes in MB from 10 to 20000, separated by commas\n", *scale)
-			os.Exit(2)
-		}
-		cfg.scaleMB = append(cfg.scaleMB, n)
+	var err error
+	if cfg.scaleMB, err = benchkit.Counts(*scale, 10, 20000); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/scan: -scale", err)
+		os.Exit(2)
 	}
 	benchkit.Main("scan", func(ctx context.Context) error { return run(ctx, cfg) })
 }

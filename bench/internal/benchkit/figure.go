@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -168,4 +169,17 @@ func (f *Flags) WriteFigures(name string, started time.Time, figs []Figure) erro
 		Logf("wrote %s", p)
 	}
 	return nil
+}
+
+// Counts reads a -scale flag's value: whole numbers from lo to hi, separated by commas or spaces (empty: none).
+func Counts(s string, lo, hi int) ([]int, error) {
+	var out []int
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < lo || n > hi {
+			return nil, fmt.Errorf("%q: want whole numbers from %d to %d, separated by commas", s, lo, hi)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

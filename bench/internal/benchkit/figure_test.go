@@ -90,3 +90,17 @@ func TestTicks(t *testing.T) {
 		}
 	}
 }
+
+func TestCounts(t *testing.T) {
+	if got, err := Counts("10, 50,200", 1, 999); err != nil || len(got) != 3 || got[0] != 10 || got[2] != 200 {
+		t.Errorf("Counts = %v, %v", got, err)
+	}
+	if got, err := Counts("", 1, 999); err != nil || got != nil {
+		t.Errorf("Counts(empty) = %v, %v; want none", got, err)
+	}
+	for _, bad := range []string{"0", "1000", "x", "5;6", "-3"} {
+		if _, err := Counts(bad, 1, 999); err == nil {
+			t.Errorf("Counts(%q) accepted", bad)
+		}
+	}
+}
