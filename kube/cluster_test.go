@@ -2,6 +2,7 @@ package kube_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -393,6 +394,25 @@ func TestFailFast(t *testing.T) {
 		var re *kube.RolloutError
 		if !errors.As(err, &re) || re.TimedOut || re.Reason != "Unschedulable" || !strings.Contains(re.Message, "node affinity/selector") {
 			t.Fatalf("error = %v (%+v), want Unschedulable naming the node selector", err, re)
+		}
+	})
+	t.Run("UnschedulableForAMoment", func(t *testing.T) {
+		// A pod the scheduler places a moment later (here a node gets the label it selects; in life a claim is bound
+		// or a node added) is not a failure: the wait sees it become ready.
+		ctx := ctxT(t, 3*time.Minute)
+		key := "myrmex-test/" + ns
+		m := strings.Replace(deployment("soon", "registry.local/web:1", 1, ""), "    spec:\n      containers:", "    spec:\n      nodeSelector: {"+key+": \"yes\"}\n      containers:", 1)
+		label := func(value any) {
+			patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]any{key: value}}})
+			if _, err := c.Typed().CoreV1().Nodes().Patch(context.Background(), "kwok-node-0", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+				t.Error(err)
+			}
+		}
+		t.Cleanup(func() { label(nil) })
+		time.AfterFunc(3*time.Second, func() { label("yes") })
+		res, err := c.Apply(ctx, parse(t, m), kube.ApplyOptions{Name: "soon", Namespace: ns, Wait: true, Timeout: 2 * time.Minute})
+		if err != nil || res.Status.Status != "running" {
+			t.Fatalf("apply = %+v, %v; want running once the node has the label", res, err)
 		}
 	})
 	t.Run("Timeout", func(t *testing.T) {

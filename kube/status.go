@@ -97,6 +97,39 @@ var failFastReasons = map[string]bool{
 	"RunContainerError": true,
 }
 
+// UnschedulableGrace is how long a pod must have been unschedulable before a wait takes it for a failure that
+// waiting will not cure. The scheduler says so of a pod whose claim the volume controller is about to bind, or
+// while a node is being added, and tries again: its messages cannot tell those from a selector no node matches.
+var UnschedulableGrace = 20 * time.Second
+
+// unschedulable is the pod's PodScheduled condition when the scheduler found no node for it.
+func unschedulable(p *corev1.Pod) (corev1.PodCondition, bool) {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			return c, true
+		}
+	}
+	return corev1.PodCondition{}, false
+}
+
+// unschedulableUntil is the earliest time one of pods, not terminating and unschedulable, becomes a failure by
+// the passing of time alone (see UnschedulableGrace); zero when none will.
+func unschedulableUntil(pods []corev1.Pod) time.Time {
+	var first time.Time
+	for i := range pods {
+		if pods[i].DeletionTimestamp != nil {
+			continue
+		}
+		if c, ok := unschedulable(&pods[i]); ok {
+			at := c.LastTransitionTime.Add(UnschedulableGrace)
+			if time.Until(at) > 0 && (first.IsZero() || at.Before(first)) {
+				first = at
+			}
+		}
+	}
+	return first
+}
+
 // podView describes a pod, and says whether it shows a failure that waiting will not cure.
 func podView(p *corev1.Pod) (Pod, bool) {
 	v := Pod{Name: p.Name, Phase: string(p.Status.Phase), Node: p.Spec.NodeName, Reason: p.Status.Reason, Message: p.Status.Message}
@@ -127,11 +160,9 @@ func podView(p *corev1.Pod) (Pod, bool) {
 		v.Reason, v.Message = "Terminating", ""
 		return v, false
 	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
-			v.Reason, v.Message, v.Container = c.Reason, c.Message, ""
-			failed = true
-		}
+	if c, ok := unschedulable(p); ok {
+		v.Reason, v.Message, v.Container = c.Reason, c.Message, ""
+		failed = time.Since(c.LastTransitionTime.Time) >= UnschedulableGrace
 	}
 	if v.Reason == "" && !v.Ready && p.Status.Phase == corev1.PodRunning {
 		v.Reason = "NotReady"

@@ -128,6 +128,12 @@ func (c *Client) watchRefs(ctx context.Context, refs []ObjRef, last map[ObjRef]o
 		stop context.CancelFunc
 	}
 	podFeeds := map[string]podFeed{}
+	var recheck *time.Timer
+	defer func() {
+		if recheck != nil {
+			recheck.Stop()
+		}
+	}()
 	notify() // a first judgement, even with no feed (every kind gone)
 	for {
 		need := podNamespaces(refs, last)
@@ -179,6 +185,19 @@ func (c *Client) watchRefs(ctx context.Context, refs []ObjRef, last map[ObjRef]o
 		pending, err := c.judge(ctx, snap, refs, last, cache, emit)
 		if err != nil || pending == 0 {
 			return err
+		}
+		// A pod unschedulable for less than UnschedulableGrace fails when the grace ends, with no change to say so.
+		var at time.Time
+		for _, pods := range snap.pods {
+			if t := unschedulableUntil(pods); !t.IsZero() && (at.IsZero() || t.Before(at)) {
+				at = t
+			}
+		}
+		if !at.IsZero() {
+			if recheck != nil {
+				recheck.Stop()
+			}
+			recheck = time.AfterFunc(time.Until(at)+10*time.Millisecond, notify)
 		}
 	}
 }
