@@ -56,6 +56,10 @@ type RegistryOptions struct {
 	CAFile string
 	// Platform (pull) selects the image of a multi-platform index: "linux/arm64". Default linux/amd64.
 	Platform string
+	// PullVia (pull) says how the image reaches the engine: "engine" (the engine pulls it, by the digest Myrmex
+	// read), "load" (Myrmex fetches it and loads it), or empty: the engine when it can, else load. See
+	// [registry.PullVia].
+	PullVia string
 	// TagDetails (list of a repository's tags) reads what each tag names: its digest, media type and size, in
 	// RegistryResult.TagDetails (for the first registry.MaxTagDetails tags).
 	TagDetails bool
@@ -212,7 +216,7 @@ func (c *Client) ManageContainerRegistry(ctx context.Context, operation, imageNa
 	}
 	res.Success = true
 	res.ImageDigest, res.Reference, res.MediaType = out.Digest, out.Reference, out.MediaType
-	res.Tags, res.Repositories, res.TagDetails = out.Tags, out.Repositories, out.Details
+	res.Tags, res.Repositories, res.TagDetails, res.Via = out.Tags, out.Repositories, out.Details, out.Via
 	res.SizeMB = float64(out.Size) / (1 << 20)
 	if opts.AttachScan && operation == RegistryPush {
 		so := c.cfg.PolicyScan
@@ -291,6 +295,10 @@ func (c *Client) registryOptions(o RegistryOptions, kind registry.Kind, creds Re
 		if ro.Platform, err = registry.ParsePlatform(o.Platform); err != nil {
 			return ro, err
 		}
+	}
+	ro.PullVia = registry.PullVia(o.PullVia)
+	if err := ro.PullVia.Validate(); err != nil {
+		return ro, err
 	}
 	return ro, nil
 }

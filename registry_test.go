@@ -30,6 +30,7 @@ func TestManageContainerRegistryRejectsBadInputBeforeAnyRequest(t *testing.T) {
 		{"harbor without a project", containerization.RegistryPull, "app:1", "harbor.invalid", containerization.RegistryOptions{Type: "harbor"}},
 		{"missing CA file", containerization.RegistryList, "app", "registry.invalid", containerization.RegistryOptions{CAFile: "/nonexistent/ca.pem"}},
 		{"bad platform", containerization.RegistryPull, "app:1", "registry.invalid", containerization.RegistryOptions{Platform: "linux/"}},
+		{"bad pull via", containerization.RegistryPull, "app:1", "registry.invalid", containerization.RegistryOptions{PullVia: "pigeon"}},
 		{"copy without destination", containerization.RegistryCopy, "app:1", "registry.invalid", containerization.RegistryOptions{}},
 		{"tag without tags", containerization.RegistryTag, "app:1", "registry.invalid", containerization.RegistryOptions{}},
 		{"bad new tag", containerization.RegistryTag, "app:1", "registry.invalid", containerization.RegistryOptions{PushOptions: registry.PushOptions{Tags: []string{"no spaces"}}}},

@@ -92,6 +92,9 @@ type RegistryResult struct {
 	Evidence *policy.Evidence `json:"evidence,omitempty"`
 	// SignaturesCopied is how many signatures a copy took with the image (RegistryOptions.CopySignatures).
 	SignaturesCopied int `json:"signatures_copied,omitempty"`
+	// Via (pull) says how the image reached the engine: "engine" (the engine pulled it) or "load" (Myrmex
+	// fetched it and loaded it); see RegistryOptions.PullVia.
+	Via string `json:"via,omitempty"`
 }
 
 // OptimizationResult is what optimize_containers returns.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/moby/moby/client"
 
@@ -134,5 +135,84 @@ func (c *Client) LoadImage(ctx context.Context, tarball io.Reader) error {
 		if msg.Error != "" {
 			return fmt.Errorf("loading an image: %s", msg.Error)
 		}
+	}
+}
+
+// PullProgress is one progress message of an engine's pull: a layer's ID (the first 12 hex digits of its blob's
+// digest) and status ("Downloading", "Download complete", "Already exists", "Pull complete", …), with the bytes
+// of the layer read so far while it downloads.
+type PullProgress struct {
+	ID, Status     string
+	Current, Total int64
+}
+
+// PullImage has the engine pull ref from its registry itself (POST /images/create), as docker pull does: the
+// engine fetches, verifies and unpacks the layers as they arrive. auth is the X-Registry-Auth header (base64url
+// JSON of the credentials; empty for none). progress, when set, receives the engine's progress messages.
+func (c *Client) PullImage(ctx context.Context, ref, auth string, progress func(PullProgress)) error {
+	resp, err := c.api.ImagePull(ctx, ref, client.ImagePullOptions{RegistryAuth: auth})
+	if err != nil {
+		return fmt.Errorf("the engine pulling %s: %w", ref, c.classifyPull(err))
+	}
+	defer closeQuietly(resp)
+	for msg, err := range resp.JSONMessages(ctx) {
+		if err != nil {
+			return fmt.Errorf("the engine pulling %s: %w", ref, c.classify(err))
+		}
+		if msg.Error != nil {
+			return &errdefs.Classified{Sentinel: pullFailure(msg.Error.Message), Err: fmt.Errorf("the engine pulling %s: %s", ref, msg.Error.Message)}
+		}
+		if progress != nil && msg.ID != "" {
+			p := PullProgress{ID: msg.ID, Status: msg.Status}
+			if msg.Progress != nil {
+				p.Current, p.Total = msg.Progress.Current, msg.Progress.Total
+			}
+			progress(p)
+		}
+	}
+	return nil
+}
+
+// TagImage gives the engine's image source the name target (repository:tag).
+func (c *Client) TagImage(ctx context.Context, source, target string) error {
+	if _, err := c.api.ImageTag(ctx, client.ImageTagOptions{Source: source, Target: target}); err != nil {
+		return fmt.Errorf("tagging %s as %s: %w", source, target, c.classify(err))
+	}
+	return nil
+}
+
+// classifyPull classifies an engine's refusal of a pull: by its status when the engine connection failed, or
+// the context ended, else by its message, the status being the engine's guess of the registry's failure (dockerd
+// answers 404 to a registry host it cannot resolve, 500 to one that refuses the connection).
+func (c *Client) classifyPull(err error) error {
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), client.IsErrConnectionFailed(err):
+		return c.classify(err)
+	}
+	return &errdefs.Classified{Sentinel: pullFailure(err.Error()), Err: err}
+}
+
+// pullFailure is the category of an engine's pull failure, told from its message (the stream carries no code).
+func pullFailure(msg string) error {
+	m := strings.ToLower(msg)
+	has := func(words ...string) bool {
+		for _, w := range words {
+			if strings.Contains(m, w) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case has("x509:", "tls:", "server gave http response to https client"):
+		return errdefs.ErrTLS
+	case has("no such host", "connection refused", "i/o timeout", "network is unreachable", "no route to host"):
+		return errdefs.ErrUnavailable
+	case has("unauthorized", "authentication required", "denied", "forbidden"):
+		return errdefs.ErrUnauthorized
+	case has("manifest unknown", "not found", "name unknown"):
+		return errdefs.ErrNotFound
+	default: // unreachable, refused, timed out, or the engine itself failing (a full disk)
+		return errdefs.ErrUnavailable
 	}
 }

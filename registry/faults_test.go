@@ -50,6 +50,7 @@ func TestBadAnswersNeverLeaveAPartialImage(t *testing.T) {
 			// Pull into the engine, under a name of the test's own, through a proxy of its own.
 			proxy := testenv.FaultProxy(t, target, tc.faults)
 			pep, popts := endpoint(t, proxy)
+			popts.PullVia = registry.PullLoad // Myrmex's own fetch (the engine's pull would go through the proxy too)
 			pref := ref(t, pep, "app/busybox:src")
 			name := pref.Context().Tag("src").String()
 			t.Cleanup(func() { _, _ = eng.API().ImageRemove(context.Background(), name, imageRemove()) })

@@ -26,6 +26,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/codomyrmex/containerization/engine"
 	"github.com/codomyrmex/containerization/errdefs"
 )
 
@@ -53,6 +54,9 @@ type Result struct {
 	Size int64 `json:"size"`
 	// Details (list, with [Options.TagDetails]) say what each tag names, for the first [MaxTagDetails] tags.
 	Details []TagDetail `json:"details,omitempty"`
+	// Via (pull) says how the image reached the engine: "engine" (the engine pulled it) or "load" (Myrmex
+	// fetched it and loaded it); see [PullVia].
+	Via string `json:"via,omitempty"`
 }
 
 // Source forms of an image to push, after skopeo's transport names.
@@ -489,16 +493,58 @@ func describeRef(ref name.Reference) string {
 	return "tag " + ref.String()
 }
 
-// Pull reads ref and loads it into the engine's store under that name. For a multi-platform index, the image of
-// opts.Platform (linux/amd64 by default) is loaded. Layers are fetched opts.Jobs at a time and handed to the
-// engine's image load uncompressed, in order, as they arrive (see loadTarball); a temporary directory holds the
-// layers in flight.
+// PullVia says how [Pull] lands an image in the engine.
+type PullVia string
+
+const (
+	// PullAuto has the engine pull the image itself, and when it cannot (it does not reach the registry, or does
+	// not trust its certificate), fetches the image and loads it.
+	PullAuto PullVia = ""
+	// PullEngine has the engine pull the image itself (POST /images/create), as docker pull does, by the digest
+	// Myrmex read: it fetches, verifies and unpacks each layer as it arrives. The engine must reach and trust the
+	// registry.
+	PullEngine PullVia = "engine"
+	// PullLoad fetches the image (blobs opts.Jobs at a time, each verified) and streams it into the engine's image
+	// load uncompressed: for registries only Myrmex reaches (a CA of its own, a proxy in Options.Transport).
+	PullLoad PullVia = "load"
+)
+
+// Validate says whether v is one of the three.
+func (v PullVia) Validate() error {
+	switch v {
+	case PullAuto, PullEngine, PullLoad:
+		return nil
+	}
+	return fmt.Errorf("%w: pull via %q: want engine, load or empty (the engine when it can, else load)", errdefs.ErrInvalidArgument, string(v))
+}
+
+// EnginePuller is an engine that pulls images itself; [*engine.Client] is one.
+type EnginePuller interface {
+	Engine
+	PullImage(ctx context.Context, ref, auth string, progress func(engine.PullProgress)) error
+	TagImage(ctx context.Context, source, target string) error
+}
+
+// Pull reads ref and lands it in the engine's store under that name. For a multi-platform index, the image of
+// opts.Platform (linux/amd64 by default) is pulled. opts.PullVia says how (see [PullVia]): by default the engine
+// pulls the image itself, by the digest Myrmex read (so the engine gets those bytes or nothing, whichever
+// registry it reaches under that name), then tags it; when the engine cannot, layers are fetched opts.Jobs at a
+// time and handed to the engine's image load uncompressed, in order, as they arrive (see loadTarball), a
+// temporary directory holding the layers in flight. [Result.Via] says which. A fallback's progress counts from
+// zero again.
 func Pull(ctx context.Context, eng Engine, ref name.Reference, ep Endpoint, opts Options) (res Result, err error) {
 	res = Result{Reference: ref.String(), Tags: []string{}}
 	r := opts.relay()
 	defer func() { r.end(err) }()
 	if eng == nil {
 		return res, fmt.Errorf("%w: pull lands images in an engine, and none was given", errdefs.ErrInvalidArgument)
+	}
+	if err := opts.PullVia.Validate(); err != nil {
+		return res, err
+	}
+	puller, canPull := eng.(EnginePuller)
+	if opts.PullVia == PullEngine && !canPull {
+		return res, fmt.Errorf("%w: pull via the engine: this engine (%T) does not pull images itself", errdefs.ErrInvalidArgument, eng)
 	}
 	ropts := opts.RemoteOptions(ctx, ep)
 	img, err := remote.Image(ref, ropts...)
@@ -511,6 +557,18 @@ func Pull(ctx context.Context, eng Engine, ref name.Reference, ep Endpoint, opts
 		// would lie, so it uses the digest's hex as the tag.
 		tag = ref.Context().Tag(strings.TrimPrefix(ref.Identifier(), "sha256:")[:12])
 	}
+	if canPull && opts.PullVia != PullLoad {
+		perr := pullByEngine(ctx, puller, img, tag, ep, opts, r)
+		if perr == nil {
+			res.Via = string(PullEngine)
+			return pulled(res, img, tag)
+		}
+		if opts.PullVia == PullEngine || ctx.Err() != nil {
+			return res, fmt.Errorf("pulling %s: %w", ref, perr)
+		}
+		opts.logger().Debug("the engine could not pull the image; fetching and loading it instead", "ref", ref.String(), "err", perr)
+	}
+	res.Via = string(PullLoad)
 	dir, err := os.MkdirTemp("", "myrmex-pull-")
 	if err != nil {
 		return res, err
@@ -540,6 +598,11 @@ func Pull(ctx context.Context, eng Engine, ref name.Reference, ep Endpoint, opts
 		}
 		return res, fmt.Errorf("pulling %s: %w", ref, Classify(err, ep.Host, describeRef(ref)))
 	}
+	return pulled(res, img, tag)
+}
+
+// pulled completes the result of a pull of img under tag.
+func pulled(res Result, img v1.Image, tag name.Tag) (Result, error) {
 	d, err := img.Digest()
 	if err != nil {
 		return res, err

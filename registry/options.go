@@ -44,6 +44,9 @@ type Options struct {
 	PageSize int
 	// Platform selects the image of a multi-platform index to pull; nil means linux/amd64.
 	Platform *v1.Platform
+	// PullVia says how [Pull] lands an image in the engine: the engine's own pull when it can (the default), or
+	// only it, or Myrmex's fetch and load; see [PullVia].
+	PullVia PullVia
 	// TagDetails makes [ListTags] read what each tag names (see [Result.Details]).
 	TagDetails bool
 	// Progress, when set, receives the byte counts of a push, pull or copy as they move, then a last report

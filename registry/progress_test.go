@@ -110,21 +110,25 @@ func TestProgressEndsOnEveryPath(t *testing.T) {
 		t.Errorf("push progress: %+v; want byte counts, then one finished report with every byte done", got)
 	}
 
-	var res registry.Result
-	got, err = rec.run(opts, func(o registry.Options) (err error) {
-		res, err = registry.Pull(ctx, eng, ref(t, ep, "p/busybox:1"), ep, o)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = eng.API().ImageRemove(context.Background(), res.Reference, imageRemove()) })
-	if n := len(got); n < 2 || !got[n-1].Finished || got[n-1].Done == 0 {
-		t.Errorf("pull progress: %+v; want byte counts ending in a finished report", got)
-	}
-	for _, tr := range got {
-		if tr.Err != nil {
-			t.Errorf("pull progress passed on an error: %+v (tarball.Write ends with io.EOF)", tr)
+	for _, via := range []registry.PullVia{registry.PullEngine, registry.PullLoad} {
+		var res registry.Result
+		o := opts
+		o.PullVia = via
+		got, err = rec.run(o, func(o registry.Options) (err error) {
+			res, err = registry.Pull(ctx, eng, ref(t, ep, "p/busybox:1"), ep, o)
+			return err
+		})
+		if err != nil || res.Via != string(via) {
+			t.Fatalf("Pull via %s = %+v, %v", via, res, err)
+		}
+		t.Cleanup(func() { _, _ = eng.API().ImageRemove(context.Background(), res.Reference, imageRemove()) })
+		if n := len(got); n < 2 || !got[n-1].Finished || got[n-1].Done != got[n-1].Total || got[n-1].Total == 0 {
+			t.Errorf("pull progress via %s: %+v; want byte counts ending in a finished report with every byte done", via, got)
+		}
+		for _, tr := range got {
+			if tr.Err != nil {
+				t.Errorf("pull progress via %s passed on an error: %+v (tarball.Write ends with io.EOF)", via, tr)
+			}
 		}
 	}
 

@@ -213,6 +213,7 @@ func TestPullLoadsLayersOfEveryMediaType(t *testing.T) {
 	if err := remote.Write(src, img, remoteOpts(reg)...); err != nil {
 		t.Fatal(err)
 	}
+	opts.PullVia = registry.PullLoad // the engine's own pull reads every media type too: Myrmex's load is tested
 	res, err := registry.Pull(ctx, eng, src, ep, opts)
 	if err != nil {
 		t.Fatalf("Pull(%s) = %v", src, err)

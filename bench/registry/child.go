@@ -20,7 +20,7 @@ import (
 //
 //	registry child push SRC DSTHOST/REPO:TAG GZIPLEVEL    registry.Push of SRC (the engine's image, or docker-archive:FILE)
 //	registry child copy SRCHOST/REPO:TAG DSTHOST/REPO:TAG  registry.Copy
-//	registry child pull SRCHOST/REPO:TAG                   registry.Pull into the engine at DOCKER_HOST
+//	registry child pull SRCHOST/REPO:TAG VIA               registry.Pull into the engine at DOCKER_HOST (VIA: engine, load)
 //
 // Registries are plain HTTP on 127.0.0.1, as the benchmark runs them.
 const childArg = "child"
@@ -28,6 +28,8 @@ const childArg = "child"
 // childStats is the line of JSON a child prints on stdout.
 type childStats struct {
 	Digest string `json:"digest"`
+	// Via is how a pull reached the engine (registry.Result.Via).
+	Via string `json:"via,omitempty"`
 	// AllocBytes is what the Go heap allocated over the operation; ReadBytes what the process read through
 	// read(2) and its kin, files and sockets (rchar).
 	AllocBytes uint64 `json:"alloc_bytes"`
@@ -85,7 +87,7 @@ func child(args []string) error {
 			return perr
 		}
 		res, err = registry.Copy(ctx, src, sep, registry.Options{}, dst, dep, registry.Options{})
-	case op == "pull" && len(args) == 2:
+	case op == "pull" && len(args) == 3:
 		ep, src, perr := parse(args[1])
 		if perr != nil {
 			return perr
@@ -95,13 +97,13 @@ func child(args []string) error {
 			return eerr
 		}
 		defer e.Close()
-		res, err = registry.Pull(ctx, e, src, ep, registry.Options{})
+		res, err = registry.Pull(ctx, e, src, ep, registry.Options{PullVia: registry.PullVia(args[2])})
 	default:
-		return fmt.Errorf("want: %s push SRC DST LEVEL | copy SRC DST | pull SRC, got %q", childArg, args)
+		return fmt.Errorf("want: %s push SRC DST LEVEL | copy SRC DST | pull SRC VIA, got %q", childArg, args)
 	}
 	if err != nil {
 		return err
 	}
 	runtime.ReadMemStats(&after)
-	return json.NewEncoder(os.Stdout).Encode(childStats{Digest: res.Digest, AllocBytes: after.TotalAlloc - before.TotalAlloc, ReadBytes: readChars() - read0})
+	return json.NewEncoder(os.Stdout).Encode(childStats{Digest: res.Digest, Via: res.Via, AllocBytes: after.TotalAlloc - before.TotalAlloc, ReadBytes: readChars() - read0})
 }

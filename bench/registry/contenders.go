@@ -69,6 +69,7 @@ type contender struct {
 // (every contender runs as a process of its own: a CLI, or Myrmex in a child of this benchmark).
 type outcome struct {
 	digest string
+	via    string // Myrmex's pulls: how the image reached the engine
 	usage  usage
 	alloc  uint64 // Myrmex's children: bytes the Go heap allocated
 	read   int64  // Myrmex's children: bytes read from files and sockets
@@ -391,6 +392,16 @@ func (b *bench) copyPhase(ctx context.Context) ([]measurement, error) {
 	return b.rounds(ctx, "copy", cs)
 }
 
+// viaThen checks that a Myrmex pull reached the engine the way it was meant to, then checks as next does.
+func viaThen(via string, next func(context.Context, outcome) (int64, error)) func(context.Context, outcome) (int64, error) {
+	return func(ctx context.Context, out outcome) (int64, error) {
+		if out.via != via {
+			return 0, fmt.Errorf("the pull went via %q, want %q", out.via, via)
+		}
+		return next(ctx, out)
+	}
+}
+
 // pullPhase: into the engine (Myrmex, docker pull), to a tarball (crane pull), and crane's tarball into the engine
 // (docker load). The engine must hold none of the image's layers before each, or docker would skip them: the
 // image is removed from it first, and after every round.
@@ -425,11 +436,19 @@ func (b *bench) pullPhase(ctx context.Context) ([]measurement, error) {
 	cs := []contender{
 		{
 			key: "myrmex-pull", title: "Myrmex Pull, into the engine", myrmex: true,
-			how: "registry.Pull(ctx, eng, ref, …): blobs fetched 4 at a time, gunzipped by Myrmex, streamed uncompressed in order into the engine's image load",
+			how: "registry.Pull(ctx, eng, ref, …), its default: the manifest read by Myrmex, the engine's own pull by that digest (POST /images/create), then a tag",
 			run: func(ctx context.Context) (outcome, error) {
-				return b.child(ctx, "pull", b.srcRef.String())
+				return b.child(ctx, "pull", b.srcRef.String(), string(registry.PullAuto))
 			},
-			check: inEngine,
+			check: viaThen("engine", inEngine),
+		},
+		{
+			key: "myrmex-pull-load", title: "Myrmex Pull by load", myrmex: true,
+			how: "registry.Pull with PullVia load (for a registry only Myrmex reaches): blobs fetched 4 at a time, gunzipped by Myrmex, streamed uncompressed in order into the engine's image load",
+			run: func(ctx context.Context) (outcome, error) {
+				return b.child(ctx, "pull", b.srcRef.String(), string(registry.PullLoad))
+			},
+			check: viaThen("load", inEngine),
 		},
 		{
 			key: "docker-pull", title: "docker pull",

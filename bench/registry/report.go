@@ -190,7 +190,8 @@ func (r *report) finish() {
 	add(r.Push, "myrmex-archive", "crane-push", "push: Myrmex from the archive / crane push of the same archive")
 	add(r.Copy, "myrmex-copy", "crane-copy", "copy: Myrmex / crane copy")
 	add(r.Pull, "myrmex-pull", "docker-pull", "pull: Myrmex into the engine / docker pull")
-	add(r.Pull, "myrmex-pull", "crane-pull+docker-load", "pull: Myrmex into the engine / crane pull + docker load")
+	add(r.Pull, "myrmex-pull-load", "crane-pull+docker-load", "pull by load: Myrmex / crane pull + docker load")
+	add(r.Pull, "myrmex-pull-load", "docker-pull", "pull by load: Myrmex / docker pull")
 	r.Notes = append(r.Notes, "Myrmex gzips the layers it compresses at level 1 by default (klauspost's BestSpeed), dockerd at "+
 		"level 6 (compress/gzip's default), which costs dockerd several times more CPU per byte and sends fewer bytes (the *wire MB* "+
 		"column): the row \"push at equal compression\" has Myrmex at level 6 too (registry.PushOptions.GzipLevel).")

@@ -135,7 +135,7 @@ func (b *bench) child(ctx context.Context, args ...string) (outcome, error) {
 	if err := json.Unmarshal([]byte(stdout), &st); err != nil {
 		return out, fmt.Errorf("the child's answer %q: %w", benchkit.LastLines([]byte(stdout), 3), err)
 	}
-	out.digest, out.alloc, out.read = st.Digest, st.AllocBytes, st.ReadBytes
+	out.digest, out.via, out.alloc, out.read = st.Digest, st.Via, st.AllocBytes, st.ReadBytes
 	return out, nil
 }
 

@@ -48,13 +48,16 @@ func newRegistryPullCmd(g *globalOptions) *cobra.Command {
 	var (
 		f        registryFlags
 		platform string
+		via      string
 	)
 	cmd := &cobra.Command{
 		Use:   "pull REF",
 		Short: "Pull an image from a registry into the engine",
 		Long: `Pull REF (repo:tag or repo@sha256:…, in --registry or the registry it names) into the engine's store,
 under the registry's name. From a multi-platform index, --platform picks the image (default linux/amd64). An
-image pulled by digest is named with the digest's first 12 hex digits as its tag.`,
+image pulled by digest is named with the digest's first 12 hex digits as its tag. The engine pulls the image
+itself, by the digest Myrmex read, when it reaches and trusts the registry; else Myrmex fetches the image and
+loads it into the engine (--via engine or --via load to have only one; the result's "via" says which).`,
 		Example: `  myrmex registry pull registry.example.com/team/web:1.4
   myrmex registry pull team/web:1.4 --registry http://127.0.0.1:5000 --platform linux/arm64`,
 		Args: exactArgs(1, "one REF"),
@@ -63,12 +66,13 @@ image pulled by digest is named with the digest's first 12 hex digits as its tag
 			if err != nil {
 				return err
 			}
-			opts.Platform = platform
+			opts.Platform, opts.PullVia = platform, via
 			return runRegistry(cmd, g, containerization.RegistryPull, args[0], f.url, opts)
 		},
 	}
 	f.add(cmd)
 	cmd.Flags().StringVar(&platform, "platform", "", "image of a multi-platform index to pull: os/arch[/variant] (default linux/amd64)")
+	cmd.Flags().StringVar(&via, "via", "", "how the image reaches the engine: engine (its own pull), load (Myrmex fetches, the engine loads); default: the engine when it can")
 	return cmd
 }
 
