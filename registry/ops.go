@@ -114,6 +114,14 @@ func OpenImage(ctx context.Context, eng Engine, src string, opts Options) (v1.Im
 	if err != nil {
 		return nil, cleanup, err
 	}
+	if img.img != nil && img.archive != "" {
+		readable, err := readableArchive(ctx, img.img, img.archive)
+		if err != nil {
+			cleanup()
+			return nil, func() {}, err
+		}
+		return readable, cleanup, nil
+	}
 	if img.img != nil {
 		return img.img, cleanup, nil
 	}
