@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -830,6 +832,67 @@ func TestRollbackStatefulSetAndDaemonSet(t *testing.T) {
 				t.Fatalf("history after rollback = %+v, %v (want the old template renumbered 3 and current)", revs, err)
 			}
 		})
+	}
+}
+
+// A rollback judges by templates, not by the revision number the controller has set so far: with the test
+// control plane's controller manager stopped (SIGSTOP) after an undo to revision 1, the Deployment's revision
+// still says 2, and a rollback to revision 2 must still put its template back. Judged by the number, it did
+// nothing: CI saw it so once, when the controller had not yet observed the undo.
+func TestRollbackJudgesByTemplate(t *testing.T) {
+	kubeconfig, c := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, c)
+	ctx := ctxT(t, 2*time.Minute)
+	opts := kube.ApplyOptions{Name: "flip", Namespace: ns, Wait: true, Timeout: time.Minute}
+	for _, img := range []string{"registry.local/web:1", "registry.local/web:2"} {
+		if _, err := c.Apply(ctx, parse(t, deployment("flip", img, 1, "")), opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pidFile := filepath.Join(filepath.Dir(kubeconfig), "kube-controller-manager.pid")
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("the test control plane's controller manager: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err != nil || !strings.Contains(string(cmd), "kube-controller-manager") {
+		t.Fatalf("%s holds %q, not a running kube-controller-manager", pidFile, b)
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	t.Cleanup(resume)
+	live := func() (string, string) {
+		d, err := c.Typed().AppsV1().Deployments(ns).Get(ctx, "flip", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Spec.Template.Spec.Containers[0].Image, d.Annotations["deployment.kubernetes.io/revision"]
+	}
+	if _, err := c.Rollback(ctx, ns, "flip", 0); err != nil {
+		t.Fatalf("undo: %v", err)
+	}
+	if img, rev := live(); img != "registry.local/web:1" || rev != "2" {
+		t.Fatalf("after the undo: template image %s, revision %s; want registry.local/web:1, still revision 2", img, rev)
+	}
+	if _, err := c.Rollback(ctx, ns, "flip", 2); err != nil {
+		t.Fatalf("rollback to revision 2: %v", err)
+	}
+	if img, _ := live(); img != "registry.local/web:2" {
+		t.Fatalf("after the rollback to revision 2: template image %s, want registry.local/web:2", img)
+	}
+	resume()
+	if st, err := c.Wait(ctx, ns, "flip", time.Minute, nil); err != nil || st.Image != "registry.local/web:2" {
+		t.Fatalf("once the controller runs again: %+v, %v; want running registry.local/web:2", st, err)
 	}
 }
 

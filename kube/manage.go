@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -123,6 +124,22 @@ type history struct {
 	sts     *appsv1.StatefulSet
 	ds      *appsv1.DaemonSet
 	revs    []templateRevision
+}
+
+// template is the workload's pod template as it is now, without the label its controller adds to a
+// Deployment's ReplicaSets (absent from the Deployment's own).
+func (h *history) template() corev1.PodTemplateSpec {
+	var t corev1.PodTemplateSpec
+	switch {
+	case h.deploy != nil:
+		t = *h.deploy.Spec.Template.DeepCopy()
+	case h.sts != nil:
+		t = *h.sts.Spec.Template.DeepCopy()
+	case h.ds != nil:
+		t = *h.ds.Spec.Template.DeepCopy()
+	}
+	delete(t.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
+	return t
 }
 
 func (c *Client) revisions(ctx context.Context, ns, name string) (*history, error) {
@@ -247,7 +264,10 @@ func (c *Client) Rollback(ctx context.Context, namespace, name string, toRevisio
 		}
 		return nil, fmt.Errorf("%w: %s has no revision %d (revisions: %s)", errdefs.ErrNotFound, what, toRevision, strings.Join(have, ", "))
 	}
-	if target.Revision.Revision == h.current {
+	// Nothing to do when the workload's template is the target's already, as kubectl judges it: by the templates,
+	// not the revision numbers, which the controller sets only once it has observed the last change (a rollback
+	// right after another would otherwise be taken for a no-op, or the reverse).
+	if equality.Semantic.DeepEqual(target.template, h.template()) {
 		return c.statusOf(ctx, h.kind, namespace, name)
 	}
 	raw, err := json.Marshal(target.template)
