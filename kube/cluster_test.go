@@ -835,6 +835,25 @@ func TestRollbackStatefulSetAndDaemonSet(t *testing.T) {
 	}
 }
 
+// An application without a workload (a ConfigMap and a Service) is waited for as its objects: Wait answers its
+// readiness, not the ErrNotFound of a workload it never had.
+func TestWaitWithoutAWorkload(t *testing.T) {
+	_, c := testenv.Kube(t)
+	ns := testenv.KubeNamespace(t, c)
+	ctx := ctxT(t, time.Minute)
+	m := strings.TrimPrefix(appExtras, "---\n")
+	if _, err := c.Apply(ctx, parse(t, m), kube.ApplyOptions{Name: "config", Namespace: ns, Wait: true, Timeout: 30 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Wait(ctx, ns, "config", 30*time.Second, nil)
+	if err != nil || st.Status != "running" || st.Name != "config" || st.Namespace != ns {
+		t.Fatalf("Wait = %+v, %v; want the application running", st, err)
+	}
+	if _, err := c.Wait(ctx, ns, "no-such-app", 5*time.Second, nil); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("Wait(an application that is not there) = %v, want ErrNotFound", err)
+	}
+}
+
 // A rollback judges by templates, not by the revision number the controller has set so far: with the test
 // control plane's controller manager stopped (SIGSTOP) after an undo to revision 1, the Deployment's revision
 // still says 2, and a rollback to revision 2 must still put its template back. Judged by the number, it did

@@ -30,7 +30,8 @@ var PollInterval = 250 * time.Millisecond
 // kstatus computes readiness (Deployments, StatefulSets and DaemonSets rolled out and available, Jobs complete,
 // Services with their addresses, anything with a Ready condition), for at most timeout. It fails at once, with a
 // [*RolloutError] naming the pod, the container and the reason, when a pod of the current revision cannot pull
-// its image, crash-loops, cannot be configured or scheduled, or a Deployment passed its progress deadline.
+// its image, crash-loops, cannot be configured, has not been schedulable for [UnschedulableGrace], or a
+// Deployment passed its progress deadline.
 func (c *Client) Wait(ctx context.Context, namespace, name string, timeout time.Duration, progress func(Event)) (*Status, error) {
 	if namespace == "" {
 		namespace = c.namespace
@@ -42,7 +43,8 @@ func (c *Client) Wait(ctx context.Context, namespace, name string, timeout time.
 	if err != nil {
 		return nil, err
 	}
-	if len(refs) == 0 {
+	fromInventory := len(refs) > 0
+	if !fromInventory {
 		st, err := c.Status(ctx, namespace, name)
 		if err != nil {
 			return nil, err
@@ -55,6 +57,12 @@ func (c *Client) Wait(ctx context.Context, namespace, name string, timeout time.
 	st, err := c.Status(ctx, namespace, name)
 	if werr != nil {
 		return st, werr
+	}
+	if errors.Is(err, errdefs.ErrNotFound) && fromInventory {
+		// An application without a workload (Services, ConfigMaps, …): ready is all there is to say.
+		return &Status{Name: name, Namespace: namespace, Status: "running", Message: fmt.Sprintf("no workload; its %d objects are ready", len(refs)),
+			Images: map[string]string{}, Environment: map[string]string{}, Requests: map[string]string{}, Limits: map[string]string{},
+			Ports: []int{}, Pods: []Pod{}, Services: []string{}}, nil
 	}
 	return st, err
 }
