@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -35,6 +36,7 @@ type Options struct {
 type Client struct {
 	api  *client.Client
 	host string
+	tls  bool // the connection is TLS (DOCKER_CERT_PATH)
 	log  *slog.Logger
 
 	netMu sync.Mutex // serialises network creation: API 1.41 does not refuse duplicate network names
@@ -65,7 +67,7 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{api: api, host: host, log: log}
+	c := &Client{api: api, host: host, log: log, tls: os.Getenv("DOCKER_CERT_PATH") != ""}
 	if _, err := api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
 		api.Close()
 		return nil, unavailable(host, err)
@@ -82,6 +84,12 @@ func unavailable(host string, err error) error {
 
 // Host returns the engine address this client talks to.
 func (c *Client) Host() string { return c.host }
+
+// Private says whether what is sent to the engine stays between this process and it: a local socket (unix://,
+// npipe://), or TLS. Credentials for the engine's own pull are sent only so.
+func (c *Client) Private() bool {
+	return strings.HasPrefix(c.host, "unix://") || strings.HasPrefix(c.host, "npipe://") || c.tls
+}
 
 // APIVersion returns the negotiated Engine API version.
 func (c *Client) APIVersion() string { return c.api.ClientVersion() }

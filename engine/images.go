@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,7 +10,9 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode"
 
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 
 	"github.com/codomyrmex/containerization/errdefs"
@@ -155,12 +159,24 @@ func (c *Client) PullImage(ctx context.Context, ref, auth string, progress func(
 		return fmt.Errorf("the engine pulling %s: %w", ref, c.classifyPull(err))
 	}
 	defer closeQuietly(resp)
-	for msg, err := range resp.JSONMessages(ctx) {
-		if err != nil {
-			return fmt.Errorf("the engine pulling %s: %w", ref, c.classify(err))
+	// The engine writes one JSON message per line; a line is bounded, as anything read from outside.
+	sc := bufio.NewScanner(resp)
+	sc.Buffer(make([]byte, 0, 64<<10), maxPullMessage)
+	for sc.Scan() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var msg jsonstream.Message
+		if err := json.Unmarshal(line, &msg); err != nil {
+			return fmt.Errorf("the engine pulling %s: a progress message: %w", ref, err)
 		}
 		if msg.Error != nil {
-			return &errdefs.Classified{Sentinel: pullFailure(msg.Error.Message), Err: fmt.Errorf("the engine pulling %s: %s", ref, msg.Error.Message)}
+			text := printable(msg.Error.Message, 1024)
+			return &errdefs.Classified{Sentinel: pullFailure(text), Err: fmt.Errorf("the engine pulling %s: %s", ref, text)}
 		}
 		if progress != nil && msg.ID != "" {
 			p := PullProgress{ID: msg.ID, Status: msg.Status}
@@ -170,7 +186,30 @@ func (c *Client) PullImage(ctx context.Context, ref, auth string, progress func(
 			progress(p)
 		}
 	}
+	if err := sc.Err(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("the engine pulling %s: reading its progress: %w", ref, c.classify(err))
+	}
 	return nil
+}
+
+// maxPullMessage bounds one progress message of an engine's pull (they are a few hundred bytes).
+const maxPullMessage = 1 << 20
+
+// printable is s cut to at most n bytes, with control characters (a terminal's escapes) as spaces: an engine's
+// error message often carries a registry's own text.
+func printable(s string, n int) string {
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 // TagImage gives the engine's image source the name target (repository:tag).
@@ -189,7 +228,8 @@ func (c *Client) classifyPull(err error) error {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), client.IsErrConnectionFailed(err):
 		return c.classify(err)
 	}
-	return &errdefs.Classified{Sentinel: pullFailure(err.Error()), Err: err}
+	text := printable(err.Error(), 1024)
+	return &errdefs.Classified{Sentinel: pullFailure(text), Err: errors.New(text)}
 }
 
 // pullFailure is the category of an engine's pull failure, told from its message (the stream carries no code).
@@ -208,11 +248,13 @@ func pullFailure(msg string) error {
 		return errdefs.ErrTLS
 	case has("no such host", "connection refused", "i/o timeout", "network is unreachable", "no route to host"):
 		return errdefs.ErrUnavailable
-	case has("unauthorized", "authentication required", "denied", "forbidden"):
+	case has("unauthorized", "authentication required", "access denied", "denied:", "requested access to the resource is denied"):
 		return errdefs.ErrUnauthorized
-	case has("manifest unknown", "not found", "name unknown"):
+	case has("manifest unknown", "name unknown", "repository does not exist"):
 		return errdefs.ErrNotFound
-	default: // unreachable, refused, timed out, or the engine itself failing (a full disk)
+	case has("invalid reference format"):
+		return errdefs.ErrInvalidArgument
+	default: // the engine itself failing (a full disk), or what it did not say
 		return errdefs.ErrUnavailable
 	}
 }

@@ -83,17 +83,27 @@ func readableArchive(ctx context.Context, img v1.Image, file string) (v1.Image, 
 // archiveEntry is where a plain file's content lies in the archive.
 type archiveEntry struct{ offset, size int64 }
 
-// indexArchive lists the archive's plain files, symbolic links resolved (docker 25's archives link layer paths
-// to blobs), by reading its headers only: archive/tar seeks past the content.
+// maxArchiveName bounds the names (and link targets) indexArchive keeps: docker save's are under 200 bytes.
+const maxArchiveName = 4096
+
+// indexArchive lists the archive's plain files, with symbolic links followed (docker 25's archives link layer
+// paths to blobs), by reading its headers only: archive/tar seeks past the content. A name given twice is its
+// last entry's, as when docker load extracts the archive. Left out, so that a layer stored so is read by
+// go-containerregistry's tar reader instead: sparse files (their bytes in the archive are not their content),
+// and names or link targets longer than maxArchiveName.
 func indexArchive(ctx context.Context, file string) (map[string]archiveEntry, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	entries := map[string]archiveEntry{}
-	links := map[string]string{}
-	tr := tar.NewReader(f)
+	type item struct {
+		entry  archiveEntry
+		link   string // a symbolic link's target, as a name in the archive
+		isLink bool
+	}
+	items := map[string]item{}
+	tr := tar.NewReader(&ctxFile{ctx: ctx, File: f})
 	for n := 0; ; n++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -105,31 +115,72 @@ func indexArchive(ctx context.Context, file string) (map[string]archiveEntry, er
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: archive %s: %v", errdefs.ErrInvalidArgument, file, err)
+		}
+		if len(h.Name) > maxArchiveName || len(h.Linkname) > maxArchiveName {
+			continue
 		}
 		name := path.Clean(h.Name)
 		switch h.Typeflag {
 		case tar.TypeReg:
+			if sparse(h) {
+				delete(items, name)
+				continue
+			}
 			off, err := f.Seek(0, io.SeekCurrent)
 			if err != nil {
 				return nil, err
 			}
-			entries[name] = archiveEntry{offset: off, size: h.Size}
+			items[name] = item{entry: archiveEntry{offset: off, size: h.Size}}
 		case tar.TypeSymlink:
 			target := h.Linkname
 			if !path.IsAbs(target) {
 				target = path.Join(path.Dir(name), target)
 			}
-			links[name] = path.Clean(strings.TrimPrefix(target, "/"))
+			items[name] = item{link: path.Clean(strings.TrimPrefix(target, "/")), isLink: true}
+		default:
+			delete(items, name) // a later entry of another type replaces the file
 		}
 	}
-	for name, target := range links {
-		if e, ok := entries[target]; ok { // one level: a link to a link is left out
-			entries[name] = e
+	entries := make(map[string]archiveEntry, len(items))
+	for name, it := range items {
+		for hops := 0; it.isLink && hops < 8; hops++ {
+			it = items[it.link] // a link to nothing ends as the zero item: left out
+		}
+		if !it.isLink && it.entry.offset > 0 {
+			entries[name] = it.entry
 		}
 	}
 	return entries, nil
+}
+
+// sparse says whether a regular file's header makes it sparse (PAX's GNU.sparse records; GNU's old sparse
+// format has a type of its own).
+func sparse(h *tar.Header) bool {
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
+}
+
+// ctxFile is the archive's file, read for its headers, honouring the context: a run of metadata headers is
+// read inside one call of tar.Reader.Next.
+type ctxFile struct {
+	ctx context.Context
+	*os.File
+}
+
+func (c *ctxFile) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.File.Read(p)
 }
 
 // archiveImage is an archive's image whose layers read the archive directly; see readableArchive.

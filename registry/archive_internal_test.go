@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -191,5 +192,61 @@ func TestReadableArchiveBounds(t *testing.T) {
 	}
 	if got, err := readableArchive(ctx, img, odd); err != nil || got != img {
 		t.Errorf("readableArchive(odd) = %T, %v; want the image given, unchanged", got, err)
+	}
+}
+
+// The index follows docker load's reading of an archive: a name given twice is its last entry's, links are
+// followed through other links, sparse files and overlong names are left out (go-containerregistry's tar reader
+// reads those layers).
+func TestIndexArchiveAsDockerLoadReadsIt(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a.tar")
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := tar.NewWriter(f)
+	add := func(h *tar.Header, body string) {
+		h.Mode, h.Size = 0o644, int64(len(body))
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long := strings.Repeat("n", maxArchiveName+1)
+	add(&tar.Header{Name: "benign", Typeflag: tar.TypeReg}, "benign")
+	add(&tar.Header{Name: "x/layer.tar", Typeflag: tar.TypeSymlink, Linkname: "../benign"}, "")
+	add(&tar.Header{Name: "x/layer.tar", Typeflag: tar.TypeReg}, "last")
+	add(&tar.Header{Name: "chain1", Typeflag: tar.TypeSymlink, Linkname: "chain2"}, "")
+	add(&tar.Header{Name: "chain2", Typeflag: tar.TypeSymlink, Linkname: "/benign"}, "")
+	add(&tar.Header{Name: "loop", Typeflag: tar.TypeSymlink, Linkname: "loop"}, "")
+	add(&tar.Header{Name: "gone", Typeflag: tar.TypeReg}, "gone")
+	add(&tar.Header{Name: "gone", Typeflag: tar.TypeDir}, "")
+	add(&tar.Header{Name: long, Typeflag: tar.TypeReg}, "long")
+	if err := errors.Join(tw.Close(), f.Close()); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := indexArchive(context.Background(), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(file)
+	read := func(name string) string {
+		e, ok := entries[name]
+		if !ok {
+			return "(absent)"
+		}
+		return string(raw[e.offset : e.offset+e.size])
+	}
+	for name, want := range map[string]string{"x/layer.tar": "last", "chain1": "benign", "benign": "benign",
+		"loop": "(absent)", "gone": "(absent)", long: "(absent)"} {
+		if got := read(name); got != want {
+			t.Errorf("entry %.20s = %q, want %q", name, got, want)
+		}
+	}
+	if !sparse(&tar.Header{PAXRecords: map[string]string{"GNU.sparse.major": "1", "GNU.sparse.minor": "0"}}) ||
+		sparse(&tar.Header{PAXRecords: map[string]string{"path": "x"}}) {
+		t.Error("sparse() does not tell a PAX sparse header from another")
 	}
 }

@@ -14,32 +14,38 @@ import (
 	"github.com/codomyrmex/containerization/engine"
 )
 
-// pullByEngine has the engine pull img by its digest, with the credentials Myrmex would use, then tag it: a
-// registry the engine reaches under the same name holds those bytes or fails the pull, never other ones. The
-// engine's progress is relayed as compressed bytes of the image.
-func pullByEngine(ctx context.Context, eng EnginePuller, img v1.Image, tag name.Tag, ep Endpoint, opts Options, r *relay) error {
+// pullByEngine has the engine pull img by its digest, with the credentials auth, then tags it: a registry the
+// engine reaches under the same name holds those bytes or fails the pull, never other ones. The engine's progress
+// is relayed as compressed bytes of the image. pulled says whether the engine holds the image (a failure then
+// is the tag's).
+func pullByEngine(ctx context.Context, eng EnginePuller, img v1.Image, tag name.Tag, auth string, r *relay) (pulled bool, err error) {
 	d, err := img.Digest()
 	if err != nil {
-		return err
+		return false, err
 	}
 	repo := engineName(tag.Context())
 	src := repo + "@" + d.String()
-	auth, err := engineAuth(ctx, tag.Context(), ep, opts)
-	if err != nil {
-		return err
-	}
 	prog, err := newEngineProgress(img, r)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := eng.PullImage(ctx, src, auth, prog.report); err != nil {
-		return err
+		return false, err
 	}
 	if err := eng.TagImage(ctx, src, repo+":"+tag.TagStr()); err != nil {
-		return err
+		return true, err
 	}
 	prog.finish()
-	return nil
+	return true, nil
+}
+
+// privateEngine says whether what is sent to eng stays between this process and it (see
+// [engine.Client.Private]); an engine that does not say is taken as private.
+func privateEngine(eng Engine) bool {
+	if p, ok := eng.(interface{ Private() bool }); ok {
+		return p.Private()
+	}
+	return true
 }
 
 // engineName is repo as the engine names it: Docker Hub's host is docker.io there, index.docker.io here.
@@ -136,7 +142,7 @@ func (p *engineProgress) report(m engine.PullProgress) {
 	}
 	switch {
 	case m.Status == "Downloading":
-		p.done[m.ID] = min(m.Current, size)
+		p.done[m.ID] = max(0, min(m.Current, size))
 	case strings.HasPrefix(m.Status, "Download complete"), strings.HasPrefix(m.Status, "Already exists"),
 		strings.HasPrefix(m.Status, "Verifying"), strings.HasPrefix(m.Status, "Extracting"), strings.HasPrefix(m.Status, "Pull complete"):
 		p.done[m.ID] = size

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 
+	"github.com/codomyrmex/containerization/engine"
 	"github.com/codomyrmex/containerization/errdefs"
 	"github.com/codomyrmex/containerization/internal/testenv"
 	"github.com/codomyrmex/containerization/internal/testimages"
@@ -61,6 +62,32 @@ func TestPullByTheEngine(t *testing.T) {
 				t.Errorf("the engine's RepoDigests %v do not say it pulled %s itself", info.RepoDigests, pushed.Digest)
 			}
 		})
+	}
+}
+
+// publicEngine is the real engine, said to be reached over a connection that is neither local nor TLS.
+type publicEngine struct{ *engine.Client }
+
+func (publicEngine) Private() bool { return false }
+
+// Credentials go to the engine for its own pull only over a local or TLS connection, unless the engine's pull
+// was asked for: else the image is fetched and loaded, and they stay in this process.
+func TestPullKeepsCredentialsFromAPublicEngine(t *testing.T) {
+	ctx := context.Background()
+	eng := testenv.Engine(t)
+	reg := testenv.Distribution(t, testenv.DistributionOptions{PlainHTTP: true})
+	ep, opts := endpoint(t, reg)
+	if _, err := registry.Push(ctx, eng, testimages.Busybox, ref(t, ep, "c/busybox:1"), ep, registry.PushOptions{}, opts); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = eng.API().ImageRemove(context.Background(), reg.Host+"/c/busybox:1", imageRemove()) })
+	for via, want := range map[registry.PullVia]string{registry.PullAuto: "load", registry.PullEngine: "engine"} {
+		o := opts
+		o.PullVia = via
+		res, err := registry.Pull(ctx, publicEngine{eng}, ref(t, ep, "c/busybox:1"), ep, o)
+		if err != nil || res.Via != want {
+			t.Errorf("Pull via %q from a public engine = %+v, %v; want it via %s", via, res, err, want)
+		}
 	}
 }
 

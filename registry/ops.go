@@ -505,8 +505,9 @@ func describeRef(ref name.Reference) string {
 type PullVia string
 
 const (
-	// PullAuto has the engine pull the image itself, and when it cannot (it does not reach the registry, or does
-	// not trust its certificate), fetches the image and loads it.
+	// PullAuto has the engine pull the image itself, and when its pull fails (it does not resolve, reach or
+	// trust the registry, refuses the credentials, …), fetches the image and loads it; also when credentials are
+	// needed and the connection to the engine is neither local nor TLS, so that they stay in this process.
 	PullAuto PullVia = ""
 	// PullEngine has the engine pull the image itself (POST /images/create), as docker pull does, by the digest
 	// Myrmex read: it fetches, verifies and unpacks each layer as it arrives. The engine must reach and trust the
@@ -566,15 +567,24 @@ func Pull(ctx context.Context, eng Engine, ref name.Reference, ep Endpoint, opts
 		tag = ref.Context().Tag(strings.TrimPrefix(ref.Identifier(), "sha256:")[:12])
 	}
 	if canPull && opts.PullVia != PullLoad {
-		perr := pullByEngine(ctx, puller, img, tag, ep, opts, r)
-		if perr == nil {
-			res.Via = string(PullEngine)
-			return pulled(res, img, tag)
+		auth, err := engineAuth(ctx, tag.Context(), ep, opts)
+		if err != nil {
+			return res, err
 		}
-		if opts.PullVia == PullEngine || ctx.Err() != nil {
-			return res, fmt.Errorf("pulling %s: %w", ref, perr)
+		if auth != "" && opts.PullVia == PullAuto && !privateEngine(eng) {
+			// Credentials stay in this process unless the connection to the engine is local or TLS.
+			opts.logger().Debug("the engine's connection is neither local nor TLS: fetching and loading the image", "ref", ref.String())
+		} else {
+			inEngine, perr := pullByEngine(ctx, puller, img, tag, auth, r)
+			if perr == nil {
+				res.Via = string(PullEngine)
+				return pulled(res, img, tag)
+			}
+			if inEngine || opts.PullVia == PullEngine || ctx.Err() != nil {
+				return res, fmt.Errorf("pulling %s: %w", ref, perr)
+			}
+			opts.logger().Debug("the engine could not pull the image; fetching and loading it instead", "ref", ref.String(), "err", perr)
 		}
-		opts.logger().Debug("the engine could not pull the image; fetching and loading it instead", "ref", ref.String(), "err", perr)
 	}
 	res.Via = string(PullLoad)
 	dir, err := os.MkdirTemp("", "myrmex-pull-")
