@@ -83,8 +83,12 @@ func readableArchive(ctx context.Context, img v1.Image, file string) (v1.Image, 
 // archiveEntry is where a plain file's content lies in the archive.
 type archiveEntry struct{ offset, size int64 }
 
-// maxArchiveName bounds the names (and link targets) indexArchive keeps: docker save's are under 200 bytes.
-const maxArchiveName = 4096
+// maxArchiveName bounds the names (and link targets) indexArchive keeps: docker save's are under 200 bytes;
+// maxArchiveNames the bytes of all of them.
+const (
+	maxArchiveName  = 4096
+	maxArchiveNames = 16 << 20
+)
 
 // indexArchive lists the archive's plain files, with symbolic links followed (docker 25's archives link layer
 // paths to blobs), by reading its headers only: archive/tar seeks past the content. A name given twice is its
@@ -103,6 +107,7 @@ func indexArchive(ctx context.Context, file string) (map[string]archiveEntry, er
 		isLink bool
 	}
 	items := map[string]item{}
+	names := 0
 	tr := tar.NewReader(&ctxFile{ctx: ctx, File: f})
 	for n := 0; ; n++ {
 		if err := ctx.Err(); err != nil {
@@ -123,6 +128,9 @@ func indexArchive(ctx context.Context, file string) (map[string]archiveEntry, er
 		}
 		if len(h.Name) > maxArchiveName || len(h.Linkname) > maxArchiveName {
 			continue
+		}
+		if names += len(h.Name) + len(h.Linkname); names > maxArchiveNames {
+			return nil, fmt.Errorf("%w: archive %s: its names take more than %d bytes", errdefs.ErrInvalidArgument, file, maxArchiveNames)
 		}
 		name := path.Clean(h.Name)
 		switch h.Typeflag {

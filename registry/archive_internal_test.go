@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -248,5 +249,27 @@ func TestIndexArchiveAsDockerLoadReadsIt(t *testing.T) {
 	if !sparse(&tar.Header{PAXRecords: map[string]string{"GNU.sparse.major": "1", "GNU.sparse.minor": "0"}}) ||
 		sparse(&tar.Header{PAXRecords: map[string]string{"path": "x"}}) {
 		t.Error("sparse() does not tell a PAX sparse header from another")
+	}
+}
+
+// The names an archive's index keeps are bounded in bytes, not only in number.
+func TestIndexArchiveBoundsItsNames(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "names.tar")
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := tar.NewWriter(f)
+	for i := 0; i <= maxArchiveNames/maxArchiveName+1; i++ {
+		name := fmt.Sprintf("%06d-%s", i, strings.Repeat("n", maxArchiveName-7))
+		if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := errors.Join(tw.Close(), f.Close()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := indexArchive(context.Background(), file); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("indexArchive(%d bytes of names) = %v, want ErrInvalidArgument", maxArchiveNames+2*maxArchiveName, err)
 	}
 }
