@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	containerization "github.com/codomyrmex/containerization"
 	"github.com/codomyrmex/containerization/registry"
@@ -22,7 +21,7 @@ const childArg = "child"
 
 // The kinds of scan a child runs.
 const (
-	kindInventory = "inventory" // inventory.Scan of tarball.ImageFromPath(ARCHIVE), the layer cache in CACHE
+	kindInventory = "inventory" // inventory.Scan of registry.OpenImage(docker-archive:ARCHIVE), the layer cache in CACHE
 	kindFull      = "full"      // ScanContainerSecurity("docker-archive:ARCHIVE", "full") against the database in DBDIR
 )
 
@@ -47,11 +46,13 @@ func child(args []string) error {
 	)
 	switch kind {
 	case kindInventory:
-		img, err := tarball.ImageFromPath(archive, nil)
+		// The archive opened as Myrmex's scans open one (its layers read directly, not through a manifest).
+		start := time.Now()
+		img, cleanup, err := registry.OpenImage(ctx, nil, registry.SourceArchive+archive, registry.Options{})
 		if err != nil {
 			return err
 		}
-		start := time.Now()
+		defer cleanup()
 		res, err := inventory.Scan(ctx, img, inventory.Options{Cache: cache})
 		if err != nil {
 			return err

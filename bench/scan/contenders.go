@@ -240,9 +240,9 @@ func (b *bench) myrmex(key, title, kind, cache string, extra func(*scanOutput) e
 	c := contender{key: key, title: title, tool: "Myrmex"}
 	switch {
 	case kind == kindInventory && cache == "":
-		c.how = "inventory.Scan of tarball.ImageFromPath(FILE), every extractor, Options.Cache an empty directory (the layer cache is written)"
+		c.how = "inventory.Scan of registry.OpenImage(\"docker-archive:FILE\") (as Myrmex's scans open an archive), every extractor, Options.Cache an empty directory (the layer cache is written)"
 	case kind == kindInventory:
-		c.how = "inventory.Scan of tarball.ImageFromPath(FILE), Options.Cache the directory an earlier scan of the image filled"
+		c.how = "inventory.Scan of registry.OpenImage(\"docker-archive:FILE\"), Options.Cache the directory an earlier scan of the image filled"
 	case cache == "":
 		c.how = `containerization.ScanContainerSecurity(ctx, "docker-archive:FILE", "full", …): inventory (empty layer cache), ` +
 			"match against the generated export's database, compliance checks, recommendations"
