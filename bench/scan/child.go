@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-
 	containerization "github.com/codomyrmex/containerization"
 	"github.com/codomyrmex/containerization/registry"
 	"github.com/codomyrmex/containerization/scan/inventory"
