@@ -273,3 +273,14 @@ func TestIndexArchiveBoundsItsNames(t *testing.T) {
 		t.Errorf("indexArchive(%d bytes of names) = %v, want ErrInvalidArgument", maxArchiveNames+2*maxArchiveName, err)
 	}
 }
+
+// A file that is not a docker save archive is bad input, said so before anything is read from it.
+func TestOpenImageOfAFileThatIsNotAnArchive(t *testing.T) {
+	junk := filepath.Join(t.TempDir(), "junk.tar")
+	if err := os.WriteFile(junk, bytes.Repeat([]byte{0xa5}, 1000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := OpenImage(context.Background(), nil, SourceArchive+junk, Options{}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("OpenImage(junk) = %v, want ErrInvalidArgument", err)
+	}
+}

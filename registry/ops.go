@@ -323,7 +323,7 @@ func openSource(ctx context.Context, src string, eng Engine) (image, func(), err
 		}
 		img, err := tarball.ImageFromPath(file, nil)
 		if err != nil {
-			return image{}, none, fmt.Errorf("reading archive %s: %w", file, err)
+			return image{}, none, fmt.Errorf("%w: archive %s is not a docker save archive: %v", errdefs.ErrInvalidArgument, file, err)
 		}
 		return image{img: img, archive: file}, none, nil
 	}
