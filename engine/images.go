@@ -28,23 +28,17 @@ func (c *Client) ImportImage(ctx context.Context, rootfs io.Reader, ref string, 
 	}
 	defer closeQuietly(rc)
 	var id string
-	dec := json.NewDecoder(rc)
-	for {
-		var msg struct {
-			Status string `json:"status"`
-			Error  string `json:"error"`
-		}
-		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return "", fmt.Errorf("importing %s: %w", ref, err)
-		}
-		if msg.Error != "" {
-			return "", fmt.Errorf("importing %s: %s", ref, msg.Error)
+	err = readMessages(ctx, rc, "importing "+ref, func(msg jsonstream.Message) error {
+		if msg.Error != nil {
+			return fmt.Errorf("importing %s: %s", ref, msg.Error.Message)
 		}
 		if msg.Status != "" {
 			id = msg.Status
 		}
+		return nil
+	})
+	if err != nil {
+		return "", err
 	}
 	return id, nil
 }
@@ -123,23 +117,46 @@ func (c *Client) LoadImage(ctx context.Context, tarball io.Reader) error {
 		return fmt.Errorf("loading an image: %w", c.classify(err))
 	}
 	defer closeQuietly(rc)
-	dec := json.NewDecoder(rc)
-	for {
-		var msg struct {
-			Error       string `json:"error"`
-			ErrorDetail struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
+	return readMessages(ctx, rc, "loading an image", func(msg jsonstream.Message) error {
+		if msg.Error != nil {
+			return fmt.Errorf("loading an image: %s", msg.Error.Message)
 		}
-		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("loading an image: %w", err)
+		return nil
+	})
+}
+
+// maxMessage bounds one JSON message of an engine's progress stream (import, load, pull: a few hundred bytes).
+const maxMessage = 1 << 20
+
+// readMessages reads an engine's progress stream, one JSON message per line, each bounded by maxMessage, handing
+// each to fn until fn fails (its error is returned as it is), the stream ends or ctx does. what names the
+// operation in the stream's own errors.
+func readMessages(ctx context.Context, r io.Reader, what string, fn func(jsonstream.Message) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxMessage)
+	for sc.Scan() {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		if msg.Error != "" {
-			return fmt.Errorf("loading an image: %s", msg.Error)
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var msg jsonstream.Message
+		if err := json.Unmarshal(line, &msg); err != nil {
+			return fmt.Errorf("%s: a message of the engine's progress: %w", what, err)
+		}
+		if err := fn(msg); err != nil {
+			return err
 		}
 	}
+	if err := sc.Err(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%s: reading the engine's progress: %w", what, err)
+	}
+	return nil
 }
 
 // PullProgress is one progress message of an engine's pull: a layer's ID (the first 12 hex digits of its blob's
@@ -159,21 +176,7 @@ func (c *Client) PullImage(ctx context.Context, ref, auth string, progress func(
 		return fmt.Errorf("the engine pulling %s: %w", ref, c.classifyPull(err))
 	}
 	defer closeQuietly(resp)
-	// The engine writes one JSON message per line; a line is bounded, as anything read from outside.
-	sc := bufio.NewScanner(resp)
-	sc.Buffer(make([]byte, 0, 64<<10), maxPullMessage)
-	for sc.Scan() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		var msg jsonstream.Message
-		if err := json.Unmarshal(line, &msg); err != nil {
-			return fmt.Errorf("the engine pulling %s: a progress message: %w", ref, err)
-		}
+	return readMessages(ctx, resp, "the engine pulling "+ref, func(msg jsonstream.Message) error {
 		if msg.Error != nil {
 			text := printable(msg.Error.Message, 1024)
 			return &errdefs.Classified{Sentinel: pullFailure(text), Err: fmt.Errorf("the engine pulling %s: %s", ref, text)}
@@ -185,18 +188,9 @@ func (c *Client) PullImage(ctx context.Context, ref, auth string, progress func(
 			}
 			progress(p)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("the engine pulling %s: reading its progress: %w", ref, c.classify(err))
-	}
-	return nil
+		return nil
+	})
 }
-
-// maxPullMessage bounds one progress message of an engine's pull (they are a few hundred bytes).
-const maxPullMessage = 1 << 20
 
 // printable is s cut to at most n bytes, with control characters (a terminal's escapes) as spaces: an engine's
 // error message often carries a registry's own text.
