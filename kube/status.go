@@ -112,6 +112,9 @@ func unschedulable(p *corev1.Pod) (corev1.PodCondition, bool) {
 	return corev1.PodCondition{}, false
 }
 
+// failsAt is when an unschedulable pod's condition c becomes a failure: UnschedulableGrace after it was set.
+func failsAt(c corev1.PodCondition) time.Time { return c.LastTransitionTime.Add(UnschedulableGrace) }
+
 // unschedulableUntil is the earliest time one of pods, not terminating and unschedulable, becomes a failure by
 // the passing of time alone (see UnschedulableGrace); zero when none will.
 func unschedulableUntil(pods []corev1.Pod) time.Time {
@@ -121,7 +124,7 @@ func unschedulableUntil(pods []corev1.Pod) time.Time {
 			continue
 		}
 		if c, ok := unschedulable(&pods[i]); ok {
-			at := c.LastTransitionTime.Add(UnschedulableGrace)
+			at := failsAt(c)
 			if time.Until(at) > 0 && (first.IsZero() || at.Before(first)) {
 				first = at
 			}
@@ -162,7 +165,7 @@ func podView(p *corev1.Pod) (Pod, bool) {
 	}
 	if c, ok := unschedulable(p); ok {
 		v.Reason, v.Message, v.Container = c.Reason, c.Message, ""
-		failed = time.Since(c.LastTransitionTime.Time) >= UnschedulableGrace
+		failed = !time.Now().Before(failsAt(c))
 	}
 	if v.Reason == "" && !v.Ready && p.Status.Phase == corev1.PodRunning {
 		v.Reason = "NotReady"
