@@ -220,6 +220,10 @@ type MetricsOptions struct {
 	Foreign bool
 	// Concurrency bounds the containers sampled at once; zero samples them all at once.
 	Concurrency int
+	// Via says where the readings come from: "cgroups" (the container's cgroups, read beside the engine: Myrmex
+	// on the engine's Linux host as root, cgroup v1), "engine" (the engine's stats stream), or empty: the cgroups
+	// when they can be read, else the engine. The figures are the same formulas on the same counters.
+	Via string
 }
 
 // GetContainerMetrics samples one container, or, with an empty name, every running container of Myrmex's
@@ -228,18 +232,21 @@ func (c *Client) GetContainerMetrics(ctx context.Context, containerName string, 
 	fail := func(err error) ([]ContainerMetrics, error) {
 		return nil, &ContainerManagementError{Op: "stats", Container: containerName, Err: err}
 	}
+	if err := engine.CheckMetricsVia(opts.Via); err != nil {
+		return fail(err)
+	}
 	eng, err := c.engineFor(ctx, opts.Engine)
 	if err != nil {
 		return fail(err)
 	}
 	if containerName != "" {
-		m, err := eng.Metrics(ctx, containerName)
+		m, err := eng.MetricsVia(ctx, containerName, opts.Via)
 		if err != nil {
 			return fail(err)
 		}
 		return []ContainerMetrics{m}, nil
 	}
-	all, err := eng.MetricsAll(ctx, engine.MetricsOptions{Foreign: opts.Foreign, Concurrency: opts.Concurrency})
+	all, err := eng.MetricsAll(ctx, engine.MetricsOptions{Foreign: opts.Foreign, Concurrency: opts.Concurrency, Via: opts.Via})
 	if err != nil {
 		return all, &ContainerManagementError{Op: "stats", Err: err}
 	}

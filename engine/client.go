@@ -40,6 +40,10 @@ type Client struct {
 	log  *slog.Logger
 
 	netMu sync.Mutex // serialises network creation: API 1.41 does not refuse duplicate network names
+
+	cgroupOnce sync.Once // reads the host's cgroup mounts for metrics, once
+	cgroupHost *cgroupHost
+	cgroupErr  error
 }
 
 // New connects to the engine and checks that it answers, negotiating the API version. When no engine answers,

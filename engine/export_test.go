@@ -8,9 +8,28 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// Sample is what Metrics computes from: the inspect and the second stats reading.
-func (c *Client) Sample(ctx context.Context, name string) (container.InspectResponse, *container.StatsResponse, error) {
-	return c.sample(ctx, name)
+// Sample is what Metrics computes from: the inspect and the second stats reading, taken where via says; it
+// returns where they were taken.
+func (c *Client) Sample(ctx context.Context, name, via string) (container.InspectResponse, *container.StatsResponse, string, error) {
+	s, err := c.sample(ctx, name, via)
+	return s.ins, s.st, s.via, err
+}
+
+// CgroupReading is one reading of a running container's cgroups, as the cgroups path of Metrics takes it.
+func (c *Client) CgroupReading(ctx context.Context, name string) (*container.StatsResponse, error) {
+	host, err := c.cgroups()
+	if err != nil {
+		return nil, err
+	}
+	ins, err := c.Inspect(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	src, err := host.locate(ins)
+	if err != nil {
+		return nil, err
+	}
+	return src.read()
 }
 
 // ReferenceSample is the slower path Metrics once took, kept as the reference its figures are compared with: an

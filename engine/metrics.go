@@ -205,22 +205,137 @@ func round(v float64, places int) float64 {
 	return math.Round(v*p) / p
 }
 
-// Metrics samples one container in two Engine API requests: the engine's stats stream, read for two readings
-// (the engine takes them about a second apart, on its own collector's rounds, and gives the second with the first
-// as its previous one, so that CPU use is a rate), and an inspect between the two, so that the state, restarts and
-// health are those of the sampled second. A container that is not running answers at once with zero use; one that
-// stops while it is sampled is read once more, to say what it is now.
+// Where a sample's readings come from: [MetricsViaAuto] reads the container's cgroups beside the engine when
+// it can (Myrmex on the engine's Linux host, as root, cgroup v1) and asks the engine otherwise;
+// [MetricsViaEngine] always asks the engine; [MetricsViaCgroups] reads the cgroups or fails.
+const (
+	MetricsViaAuto    = ""
+	MetricsViaEngine  = "engine"
+	MetricsViaCgroups = "cgroups"
+)
+
+// CheckMetricsVia refuses a via that is none of the MetricsVia values.
+func CheckMetricsVia(via string) error {
+	switch via {
+	case MetricsViaAuto, MetricsViaEngine, MetricsViaCgroups:
+		return nil
+	}
+	return fmt.Errorf("%w: metrics via %q: want %q or %q (empty: the cgroups when they can be read, else the engine)",
+		errdefs.ErrInvalidArgument, via, MetricsViaCgroups, MetricsViaEngine)
+}
+
+// Metrics samples one container over about a second: its CPU use is a rate between two readings. The readings
+// come from the container's cgroups when Myrmex runs beside the engine (one Engine API request: the inspect), else
+// from the engine's stats stream (two: the stream, read for two readings, and an inspect between them). A
+// container that is not running answers at once with zero use; one that stops while it is sampled is read once
+// more, to say what it is now.
 func (c *Client) Metrics(ctx context.Context, name string) (ContainerMetrics, error) {
-	ins, st, err := c.sample(ctx, name)
+	return c.MetricsVia(ctx, name, MetricsViaAuto)
+}
+
+// MetricsVia is [Client.Metrics] with the readings taken where via says (the MetricsVia values).
+func (c *Client) MetricsVia(ctx context.Context, name, via string) (ContainerMetrics, error) {
+	if err := CheckMetricsVia(via); err != nil {
+		return ContainerMetrics{}, err
+	}
+	s, err := c.sample(ctx, name, via)
 	if err != nil {
 		return ContainerMetrics{}, err
 	}
-	return ComputeMetrics(ins, st, time.Now()), nil
+	return ComputeMetrics(s.ins, s.st, time.Now()), nil
 }
 
-// sample takes what [Client.Metrics] computes from: the container's inspect and its second stats reading (nil
-// for a container that is not running).
-func (c *Client) sample(ctx context.Context, name string) (container.InspectResponse, *container.StatsResponse, error) {
+// sampled is what [Client.Metrics] computes from: the container's inspect and its second stats reading (nil for
+// a container that is not running), with the first as the reading's previous one; via says where the readings
+// came from.
+type sampled struct {
+	ins container.InspectResponse
+	st  *container.StatsResponse
+	via string
+}
+
+// sampleInterval is the time between a sample's two readings, the engine collector's.
+const sampleInterval = time.Second
+
+func (c *Client) sample(ctx context.Context, name, via string) (sampled, error) {
+	if via == MetricsViaEngine {
+		return c.sampleStream(ctx, name)
+	}
+	host, herr := c.cgroups()
+	if herr != nil && via == MetricsViaAuto {
+		return c.sampleStream(ctx, name)
+	}
+	ins, err := c.Inspect(ctx, name)
+	if err != nil {
+		return sampled{}, err
+	}
+	if ins.State == nil || !ins.State.Running || ins.State.Restarting {
+		return sampled{ins: ins, via: via}, nil
+	}
+	unreadable := func(err error) (sampled, error) {
+		if via == MetricsViaAuto {
+			c.log.Debug("metrics through the engine: the cgroups cannot be read here", "container", ins.ID, "why", err)
+			return c.sampleStream(ctx, ins.ID)
+		}
+		return sampled{}, fmt.Errorf("%w: the cgroups of container %q cannot be read here (%v): sample it via the engine",
+			errdefs.ErrUnavailable, name, err)
+	}
+	if herr != nil {
+		return unreadable(herr)
+	}
+	src, err := host.locate(ins)
+	if err != nil {
+		return unreadable(err)
+	}
+	first, err := src.read()
+	if err != nil {
+		if !src.alive() {
+			return c.stoppedNow(ctx, ins.ID)
+		}
+		return unreadable(err)
+	}
+	t := time.NewTimer(sampleInterval)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return sampled{}, ctx.Err()
+	case <-t.C:
+	}
+	second, err := src.read()
+	if !src.alive() {
+		// It stopped or restarted during the sampled second: say what it is now.
+		return c.stoppedNow(ctx, ins.ID)
+	}
+	if err != nil {
+		return unreadable(err)
+	}
+	second.PreCPUStats, second.PreRead = first.CPUStats, first.Read
+	return sampled{ins: ins, st: second, via: MetricsViaCgroups}, nil
+}
+
+// cgroups is the host's cgroup mounts, read once for the client's life.
+func (c *Client) cgroups() (*cgroupHost, error) {
+	c.cgroupOnce.Do(func() { c.cgroupHost, c.cgroupErr = newCgroupHost("/proc") })
+	return c.cgroupHost, c.cgroupErr
+}
+
+// stoppedNow reads a container that stopped or restarted while it was sampled: its state now, and no reading.
+func (c *Client) stoppedNow(ctx context.Context, id string) (sampled, error) {
+	ins, err := c.Inspect(ctx, id)
+	return sampled{ins: ins, via: MetricsViaCgroups}, err
+}
+
+// sampleStream samples through the engine in two Engine API requests: the engine's stats stream, read for two
+// readings (the engine takes them about a second apart, on its own collector's rounds, and gives the second with
+// the first as its previous one, so that CPU use is a rate), and an inspect between the two, so that the state,
+// restarts and health are those of the sampled second.
+func (c *Client) sampleStream(ctx context.Context, name string) (sampled, error) {
+	ins, st, err := c.streamSample(ctx, name)
+	return sampled{ins: ins, st: st, via: MetricsViaEngine}, err
+}
+
+// streamSample is [Client.sampleStream]'s reading: the inspect and the second reading of the engine's stream.
+func (c *Client) streamSample(ctx context.Context, name string) (container.InspectResponse, *container.StatsResponse, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	res, err := c.api.ContainerStats(sctx, name, client.ContainerStatsOptions{Stream: true})
@@ -279,13 +394,18 @@ type MetricsOptions struct {
 	// Foreign includes running containers that Myrmex did not create.
 	Foreign bool
 	// Concurrency bounds the samples taken at once; zero samples every container at once, as docker stats does
-	// (each sample holds one engine request open for about a second, and costs the client little).
+	// (each sample waits about a second between its readings, and costs the client little).
 	Concurrency int
+	// Via says where the readings come from (the MetricsVia values; empty: the cgroups when they can be read).
+	Via string
 }
 
 // MetricsAll samples every running container of Myrmex's (or every one, with opts.Foreign) concurrently.
 // A container that stops or goes away while it is sampled is left out. Results keep the listing's order.
 func (c *Client) MetricsAll(ctx context.Context, opts MetricsOptions) ([]ContainerMetrics, error) {
+	if err := CheckMetricsVia(opts.Via); err != nil {
+		return nil, err
+	}
 	list, err := c.List(ctx, ListOptions{Foreign: opts.Foreign, RunningOnly: true})
 	if err != nil {
 		return nil, err
@@ -304,7 +424,7 @@ func (c *Client) MetricsAll(ctx context.Context, opts MetricsOptions) ([]Contain
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[i], errs[i] = c.Metrics(ctx, ct.ID)
+			results[i], errs[i] = c.MetricsVia(ctx, ct.ID, opts.Via)
 		}()
 	}
 	wg.Wait()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"regexp"
 	"strings"
@@ -19,9 +20,9 @@ import (
 	"github.com/codomyrmex/containerization/internal/testimages"
 )
 
-// Metrics reads two stats from the engine's stream and inspects between them; the figures are those of the
-// slower path it replaced (an inspect, the engine's one-shot stats with its previous reading, an inspect again),
-// value by value whenever the two read the same rounds of the engine's collector.
+// Through the engine, Metrics reads two stats from the engine's stream and inspects between them; the figures
+// are those of the slower path it replaced (an inspect, the engine's one-shot stats with its previous reading, an
+// inspect again), value by value whenever the two read the same rounds of the engine's collector.
 func TestMetricsMatchTheReference(t *testing.T) {
 	ctx := context.Background()
 	eng := testenv.Engine(t)
@@ -67,7 +68,7 @@ func TestMetricsMatchTheReference(t *testing.T) {
 				wg.Add(2)
 				go func() {
 					defer wg.Done()
-					ins, st, err := eng.Sample(ctx, name)
+					ins, st, _, err := eng.Sample(ctx, name, engine.MetricsViaEngine)
 					got.err = err
 					if err == nil && st != nil {
 						got.m, got.st, got.rd = engine.ComputeMetrics(ins, st, now), true, [2]time.Time{st.PreRead, st.Read}
@@ -116,8 +117,8 @@ func TestMetricsMatchTheReference(t *testing.T) {
 	}
 }
 
-// A sample of every running container costs one listing and two Engine API requests per container: the stats
-// stream and one inspect.
+// A sample of every running container costs one listing and, per container, one inspect when the cgroups are
+// read beside the engine, and the stats stream and one inspect through the engine.
 func TestMetricsAllRequests(t *testing.T) {
 	ctx := context.Background()
 	base := testenv.Engine(t)
@@ -141,32 +142,34 @@ func TestMetricsAllRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eng.Close()
-	mu.Lock()
-	clear(counts) // the version negotiation
-	mu.Unlock()
-	all, err := eng.MetricsAll(ctx, engine.MetricsOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ours := 0
-	for _, m := range all {
-		if strings.HasPrefix(m.ContainerName, run.ID+"-") {
-			ours++
+	for _, via := range []string{engine.MetricsViaAuto, engine.MetricsViaEngine} {
+		mu.Lock()
+		clear(counts) // the version negotiation, the run before
+		mu.Unlock()
+		all, err := eng.MetricsAll(ctx, engine.MetricsOptions{Via: via})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if ours != n {
-		t.Fatalf("MetricsAll() has %d of the %d running containers of this test", ours, n)
-	}
-	want := map[string]int{"GET /containers/json": 1, "GET /containers/{id}/stats": len(all), "GET /containers/{id}/json": len(all)}
-	mu.Lock()
-	defer mu.Unlock()
-	for k, v := range counts {
-		if want[k] != v {
-			t.Errorf("Engine API requests for %d containers: %v, want %v", len(all), counts, want)
-			break
+		ours := 0
+		for _, m := range all {
+			if strings.HasPrefix(m.ContainerName, run.ID+"-") {
+				ours++
+				if m.MemoryUsageMB <= 0 || m.MemoryLimitMB <= 0 {
+					t.Errorf("via %q: %s uses %v of %v MB, want a reading", via, m.ContainerName, m.MemoryUsageMB, m.MemoryLimitMB)
+				}
+			}
 		}
-	}
-	if len(counts) != len(want) {
-		t.Errorf("Engine API requests for %d containers: %v, want %v", len(all), counts, want)
+		if ours != n {
+			t.Fatalf("MetricsAll(via %q) has %d of the %d running containers of this test", via, ours, n)
+		}
+		want := map[string]int{"GET /containers/json": 1, "GET /containers/{id}/json": len(all)}
+		if via == engine.MetricsViaEngine {
+			want["GET /containers/{id}/stats"] = len(all)
+		}
+		mu.Lock()
+		if !maps.Equal(counts, want) {
+			t.Errorf("via %q: Engine API requests for %d containers: %v, want %v", via, len(all), counts, want)
+		}
+		mu.Unlock()
 	}
 }

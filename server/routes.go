@@ -202,8 +202,10 @@ func (s *Server) table() []route {
 					containerization.ManageOptions{Logs: containerization.LogOptions{Tail: tail, Since: c.req.URL.Query().Get("since")}})
 			}},
 		{method: "GET", path: "/v1/containers/{name}/metrics", scope: state.ScopeRead, id: "containerMetrics", summary: "A container's ContainerMetrics (one sample)",
-			out: &Metrics{}, status: 200, handle: func(s *Server, c *call) (int, any, error) {
-				m, err := s.cfg.Client.GetContainerMetrics(c.req.Context(), chi.URLParam(c.req, "name"), containerization.MetricsOptions{})
+			query: []param{{"via", "string", "where the readings come from: cgroups or engine (default: the cgroups when the server can read them)"}},
+			out:   &Metrics{}, status: 200, handle: func(s *Server, c *call) (int, any, error) {
+				m, err := s.cfg.Client.GetContainerMetrics(c.req.Context(), chi.URLParam(c.req, "name"),
+					containerization.MetricsOptions{Via: c.req.URL.Query().Get("via")})
 				if err != nil {
 					return 0, nil, err
 				}

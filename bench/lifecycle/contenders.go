@@ -213,8 +213,17 @@ func (b *bench) statsContenders(n int) []statsContender {
 	return []statsContender{
 		{
 			key: "myrmex", title: "Myrmex GetContainerMetrics", concurrency: n, inProcess: true,
-			how: `containerization.GetContainerMetrics(ctx, "", opts): every running Myrmex container, default concurrency (all at once)`,
-			run: func(ctx context.Context, names []string) ([]string, int, error) { return b.myrmexStats(ctx, names, 0) },
+			how: `containerization.GetContainerMetrics(ctx, "", opts): every running Myrmex container, default concurrency (all at once), readings where it chooses (the cgroups, beside the engine)`,
+			run: func(ctx context.Context, names []string) ([]string, int, error) {
+				return b.myrmexStats(ctx, names, 0, "")
+			},
+		},
+		{
+			key: "myrmex-engine", title: "Myrmex GetContainerMetrics, via engine", concurrency: n, inProcess: true,
+			how: `the same with Via "engine": the readings from the engine's stats stream, as on a host whose cgroups Myrmex cannot read`,
+			run: func(ctx context.Context, names []string) ([]string, int, error) {
+				return b.myrmexStats(ctx, names, 0, "engine")
+			},
 		},
 		{
 			key: "docker-stats", title: "docker stats --no-stream", concurrency: n,
@@ -264,10 +273,15 @@ func (b *bench) rawStats(ctx context.Context, names []string) ([]string, int, er
 
 // myrmexStats samples every running Myrmex container and checks that each of ours has live figures. Other
 // Myrmex containers running on the engine are sampled too (the call cannot leave them out); extra counts them.
-func (b *bench) myrmexStats(ctx context.Context, names []string, concurrency int) ([]string, int, error) {
-	ms, err := containerization.GetContainerMetrics(ctx, "", containerization.MetricsOptions{Engine: b.eng, Concurrency: concurrency})
+func (b *bench) myrmexStats(ctx context.Context, names []string, concurrency int, via string) ([]string, int, error) {
+	start := time.Now()
+	ms, err := containerization.GetContainerMetrics(ctx, "", containerization.MetricsOptions{Engine: b.eng, Concurrency: concurrency, Via: via})
 	if err != nil {
 		return nil, 0, err
+	}
+	if took := time.Since(start); took < time.Second {
+		// Each figure is a rate over a second between two readings: a sample cannot be quicker.
+		return nil, 0, fmt.Errorf("metrics via %q took %v: less than the second between two readings", via, took)
 	}
 	ours := make(map[string]bool, len(names))
 	for _, n := range names {

@@ -166,7 +166,8 @@ func (r *report) ratios() {
 	add(r.Lifecycle, "myrmex", "raw-api", fmt.Sprintf("lifecycle: Myrmex / raw Engine API, both -P%d", c))
 	add(r.Stats, "myrmex", "docker-stats", "stats: Myrmex / docker stats --no-stream")
 	add(r.Stats, "myrmex", "raw-api", "stats: Myrmex / raw Engine API (one request per container)")
-	add(r.Stats, "raw-api", "docker-stats", "stats: raw Engine API / docker stats --no-stream (the floor of any API client)")
+	add(r.Stats, "myrmex-engine", "docker-stats", "stats: Myrmex via engine / docker stats --no-stream")
+	add(r.Stats, "raw-api", "docker-stats", "stats: raw Engine API / docker stats --no-stream (the floor of any client of the API)")
 	for _, pt := range r.Scale {
 		add(pt.Contenders, "myrmex", "cli-xargs", fmt.Sprintf("scale %d: Myrmex / docker CLI xargs -P%d", pt.Cycles, c))
 		add(pt.Contenders, "myrmex", "raw-api", fmt.Sprintf("scale %d: Myrmex / raw Engine API", pt.Cycles))

@@ -8,30 +8,40 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/codomyrmex/containerization"
+	"github.com/codomyrmex/containerization/engine"
 )
 
 func newContainerStatsCmd(g *globalOptions) *cobra.Command {
 	var all bool
+	var via string
 	cmd := &cobra.Command{
 		Use:   "stats [NAME...]",
 		Short: "Sample containers' CPU, memory, network and disk use, health and score",
 		Long: `Sample the named containers, or without names every running container of Myrmex's (with --all, every
 running container). A running container is sampled over one second, all of them at once. -o json or yaml prints
-the list of ContainerMetrics with the specification's field names; sizes are MiB.`,
+the list of ContainerMetrics with the specification's field names; sizes are MiB.
+
+The readings come from the containers' cgroups when myrmex runs on the engine's host as root (cgroup v1), else
+from the engine's stats stream, which waits for the engine's own rounds (about two seconds for many containers);
+--via engine or --via cgroups chooses.`,
 		RunE: func(cmd *cobra.Command, names []string) error {
 			if all && len(names) > 0 {
 				return invalidf("--all samples every running container; give it no names")
 			}
-			return runStats(cmd, g, names, all)
+			return runStats(cmd, g, names, all, via)
 		},
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "include running containers that Myrmex did not create")
+	cmd.Flags().StringVar(&via, "via", "", "where readings come from: cgroups or engine (default: the cgroups when readable)")
 	return cmd
 }
 
-func runStats(cmd *cobra.Command, g *globalOptions, names []string, all bool) error {
+func runStats(cmd *cobra.Command, g *globalOptions, names []string, all bool, via string) error {
 	ctx := cmd.Context()
-	opts := containerization.MetricsOptions{Logger: g.log, Foreign: all}
+	opts := containerization.MetricsOptions{Logger: g.log, Foreign: all, Via: via}
+	if err := engine.CheckMetricsVia(via); err != nil {
+		return invalidf("--via %q: want cgroups or engine", via)
+	}
 
 	var (
 		metrics []containerization.ContainerMetrics

@@ -228,10 +228,12 @@ class Client:
             return self._request("GET", "/v1/containers/" + name, default=E)[1]
         raise ContainerManagementError({"code": "invalid_argument", "message": "unknown operation %r" % operation, "op": operation})
 
-    def get_container_metrics(self, container_name):
-        """The container's ContainerMetrics (a list of one sample)."""
+    def get_container_metrics(self, container_name, via=None):
+        """The container's ContainerMetrics (a list of one sample). via: "cgroups" or "engine", where the
+        server takes the readings (default: the cgroups when it can read them)."""
         path = "/v1/containers/%s/metrics" % urllib.parse.quote(container_name, safe="")
-        return self._request("GET", path, default=ContainerManagementError)[1]["metrics"]
+        q = _query({"via": via}, "via")
+        return self._request("GET", path, query=q, default=ContainerManagementError)[1]["metrics"]
 
     def orchestrate_kubernetes(self, deployment_name, manifest_path, namespace="default", **kwargs):
         """Applies manifests (on the server's machine) to the server's cluster; returns the KubernetesDeployment.

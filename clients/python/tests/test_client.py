@@ -47,6 +47,12 @@ class ClientTest(unittest.TestCase):
         metrics = self.c.get_container_metrics(self.name)
         self.assertEqual(metrics[0]["container_name"], self.name)
         self.assertIn("cpu_usage_percent", metrics[0])
+        by_engine = self.c.get_container_metrics(self.name, via="engine")
+        self.assertEqual(by_engine[0]["container_id"], metrics[0]["container_id"])
+        with self.assertRaises(myrmex.ContainerManagementError) as cm:
+            self.c.get_container_metrics(self.name, via="proc")
+        self.assertEqual(cm.exception.code, "invalid_argument")
+        self.assertEqual(cm.exception.status, 400)
         self.assertEqual(self.c.manage_containers("inspect", self.name)["status"], "running")
         names = [c["name"] for c in self.c.manage_containers("list", "")["containers"]]
         self.assertIn(self.name, names)
