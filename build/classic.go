@@ -3,6 +3,7 @@ package build
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -159,6 +160,9 @@ var (
 	classicExitCode = regexp.MustCompile(`returned a non-zero code: (\d+)`)
 )
 
+// classicMessageLimit bounds one message of the classic builder's stream.
+const classicMessageLimit = 1 << 20
+
 // readClassic follows the classic builder's JSON stream: "Step N/M : INSTRUCTION" lines start steps, " --->
 // Using cache" marks a cached one, the rest is output; an error ends the build at the current step.
 func (r *request) readClassic(body io.Reader, start time.Time) (*Result, error) {
@@ -171,8 +175,15 @@ func (r *request) readClassic(body io.Reader, start time.Time) (*Result, error) 
 			r.opts.Progress(e)
 		}
 	}
-	dec := json.NewDecoder(bufio.NewReader(body))
-	for {
+	// One JSON message a line; the engine cuts a step's output into pieces of a pipe read (32 KiB), so a line
+	// beyond classicMessageLimit is not the engine's and ends the build's reading.
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 0, 64<<10), classicMessageLimit)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
 		var msg struct {
 			Stream      string `json:"stream"`
 			Error       string `json:"error"`
@@ -181,9 +192,7 @@ func (r *request) readClassic(body io.Reader, start time.Time) (*Result, error) 
 			} `json:"errorDetail"`
 			Aux json.RawMessage `json:"aux"`
 		}
-		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
+		if err := json.Unmarshal(line, &msg); err != nil {
 			return nil, fmt.Errorf("reading the classic builder's answer: %w", err)
 		}
 		if msg.Error != "" {
@@ -225,6 +234,12 @@ func (r *request) readClassic(body io.Reader, start time.Time) (*Result, error) 
 				emit(Event{Kind: StepLog, Step: step, Name: instruction, Line: line, Stream: 1})
 			}
 		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			err = fmt.Errorf("a message longer than %d bytes", classicMessageLimit)
+		}
+		return nil, fmt.Errorf("reading the classic builder's answer: %w", err)
 	}
 	if step != "" {
 		emit(Event{Kind: StepCompleted, Step: step, Name: instruction})
