@@ -2,8 +2,6 @@ package build
 
 import (
 	"archive/tar"
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	apibuild "github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
@@ -55,7 +54,7 @@ func (r *request) classicBuild(ctx context.Context, eng *engine.Client, start ti
 		return nil, fmt.Errorf("classic build: %w", err)
 	}
 	defer resp.Body.Close()
-	return r.readClassic(resp.Body, start)
+	return r.readClassic(ctx, resp.Body, start)
 }
 
 // classicDockerfileName is the Dockerfile's path in the context tarball; one outside the context is added to it.
@@ -160,12 +159,10 @@ var (
 	classicExitCode = regexp.MustCompile(`returned a non-zero code: (\d+)`)
 )
 
-// classicMessageLimit bounds one message of the classic builder's stream.
-const classicMessageLimit = 1 << 20
-
-// readClassic follows the classic builder's JSON stream: "Step N/M : INSTRUCTION" lines start steps, " --->
-// Using cache" marks a cached one, the rest is output; an error ends the build at the current step.
-func (r *request) readClassic(body io.Reader, start time.Time) (*Result, error) {
+// readClassic follows the classic builder's JSON stream (engine.ReadMessages: a bounded message a line): "Step N/M
+// : INSTRUCTION" lines start steps, " ---> Using cache" marks a cached one, the rest is output; an error ends the
+// build at the current step.
+func (r *request) readClassic(ctx context.Context, body io.Reader, start time.Time) (*Result, error) {
 	res := &Result{Tags: r.opts.Tags}
 	var step, instruction string
 	var output []string
@@ -175,42 +172,24 @@ func (r *request) readClassic(body io.Reader, start time.Time) (*Result, error) 
 			r.opts.Progress(e)
 		}
 	}
-	// One JSON message a line; the engine cuts a step's output into pieces of a pipe read (32 KiB), so a line
-	// beyond classicMessageLimit is not the engine's and ends the build's reading.
-	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 0, 64<<10), classicMessageLimit)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		var msg struct {
-			Stream      string `json:"stream"`
-			Error       string `json:"error"`
-			ErrorDetail struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
-			Aux json.RawMessage `json:"aux"`
-		}
-		if err := json.Unmarshal(line, &msg); err != nil {
-			return nil, fmt.Errorf("reading the classic builder's answer: %w", err)
-		}
-		if msg.Error != "" {
+	err := engine.ReadMessages(ctx, body, "reading the classic builder's answer", func(msg jsonstream.Message) error {
+		if msg.Error != nil {
+			text := msg.Error.Message
 			if step != "" {
-				emit(Event{Kind: StepCompleted, Step: step, Name: instruction, Error: msg.Error})
+				emit(Event{Kind: StepCompleted, Step: step, Name: instruction, Error: text})
 			}
-			se := &StepError{Instruction: instruction, Line: r.lineOf(instruction), Output: output, Err: errors.New(msg.Error)}
-			if m := classicExitCode.FindStringSubmatch(msg.Error); m != nil {
+			se := &StepError{Instruction: instruction, Line: r.lineOf(instruction), Output: output, Err: errors.New(text)}
+			if m := classicExitCode.FindStringSubmatch(text); m != nil {
 				se.ExitCode, _ = strconv.Atoi(m[1])
 			}
 			if step == "" {
-				return nil, fmt.Errorf("classic build: %s", msg.Error)
+				return fmt.Errorf("classic build: %s", text)
 			}
-			return nil, fmt.Errorf("building %s: %w", instruction, se)
+			return fmt.Errorf("building %s: %w", instruction, se)
 		}
-		if len(msg.Aux) > 0 {
+		if msg.Aux != nil {
 			var aux struct{ ID string }
-			if json.Unmarshal(msg.Aux, &aux) == nil && aux.ID != "" {
+			if json.Unmarshal(*msg.Aux, &aux) == nil && aux.ID != "" {
 				res.ImageID = aux.ID
 			}
 		}
@@ -234,12 +213,10 @@ func (r *request) readClassic(body io.Reader, start time.Time) (*Result, error) 
 				emit(Event{Kind: StepLog, Step: step, Name: instruction, Line: line, Stream: 1})
 			}
 		}
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			err = fmt.Errorf("a message longer than %d bytes", classicMessageLimit)
-		}
-		return nil, fmt.Errorf("reading the classic builder's answer: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if step != "" {
 		emit(Event{Kind: StepCompleted, Step: step, Name: instruction})

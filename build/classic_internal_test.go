@@ -1,6 +1,7 @@
 package build
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -12,15 +13,15 @@ import (
 func TestReadClassicBoundsAMessage(t *testing.T) {
 	r := &request{}
 	ok := `{"stream":"Step 1/1 : FROM scratch\n"}` + "\r\n" + `{"aux":{"ID":"sha256:abc"}}` + "\r\n"
-	res, err := r.readClassic(strings.NewReader(ok), time.Now())
+	res, err := r.readClassic(context.Background(), strings.NewReader(ok), time.Now())
 	if err != nil || res.ImageID != "sha256:abc" || res.Steps != 1 {
 		t.Fatalf("readClassic(a step and an image) = %+v, %v; want the image and one step", res, err)
 	}
 	long := `{"stream":"Step 1/1 : FROM scratch\n"}` + "\r\n" + `{"stream":"` + strings.Repeat("x", 2<<20) + `"}` + "\r\n" + `{"aux":{"ID":"sha256:abc"}}` + "\r\n"
-	if _, err := r.readClassic(strings.NewReader(long), time.Now()); err == nil || !strings.Contains(err.Error(), "longer than") {
+	if _, err := r.readClassic(context.Background(), strings.NewReader(long), time.Now()); err == nil || !strings.Contains(err.Error(), "longer than") {
 		t.Errorf("readClassic(a 2 MiB message) = %v, want it refused for its length", err)
 	}
-	if _, err := r.readClassic(strings.NewReader(`{"stream": nope}`+"\n"), time.Now()); err == nil {
+	if _, err := r.readClassic(context.Background(), strings.NewReader(`{"stream": nope}`+"\n"), time.Now()); err == nil {
 		t.Errorf("readClassic(not JSON) = nil, want an error")
 	}
 }

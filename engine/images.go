@@ -28,7 +28,7 @@ func (c *Client) ImportImage(ctx context.Context, rootfs io.Reader, ref string, 
 	}
 	defer closeQuietly(rc)
 	var id string
-	err = readMessages(ctx, rc, "importing "+ref, func(msg jsonstream.Message) error {
+	err = ReadMessages(ctx, rc, "importing "+ref, func(msg jsonstream.Message) error {
 		if msg.Error != nil {
 			return fmt.Errorf("importing %s: %s", ref, msg.Error.Message)
 		}
@@ -117,7 +117,7 @@ func (c *Client) LoadImage(ctx context.Context, tarball io.Reader) error {
 		return fmt.Errorf("loading an image: %w", c.classify(err))
 	}
 	defer closeQuietly(rc)
-	return readMessages(ctx, rc, "loading an image", func(msg jsonstream.Message) error {
+	return ReadMessages(ctx, rc, "loading an image", func(msg jsonstream.Message) error {
 		if msg.Error != nil {
 			return fmt.Errorf("loading an image: %s", msg.Error.Message)
 		}
@@ -125,13 +125,14 @@ func (c *Client) LoadImage(ctx context.Context, tarball io.Reader) error {
 	})
 }
 
-// maxMessage bounds one JSON message of an engine's progress stream (import, load, pull: a few hundred bytes).
+// maxMessage bounds one JSON message of an engine's stream (progress messages are a few hundred bytes; a build's
+// output comes in pieces of a pipe read, 32 KiB).
 const maxMessage = 1 << 20
 
-// readMessages reads an engine's progress stream, one JSON message per line, each bounded by maxMessage, handing
-// each to fn until fn fails (its error is returned as it is), the stream ends or ctx does. what names the
-// operation in the stream's own errors.
-func readMessages(ctx context.Context, r io.Reader, what string, fn func(jsonstream.Message) error) error {
+// ReadMessages reads an engine's JSON message stream (import, load, pull, the classic builder's build), one
+// message per line, each bounded by 1 MiB, handing each to fn until fn fails (its error is returned as it is),
+// the stream ends or ctx does. what names the operation in the stream's own errors.
+func ReadMessages(ctx context.Context, r io.Reader, what string, fn func(jsonstream.Message) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxMessage)
 	for sc.Scan() {
@@ -153,6 +154,9 @@ func readMessages(ctx context.Context, r io.Reader, what string, fn func(jsonstr
 	if err := sc.Err(); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("%s: a message of the engine's longer than %d bytes", what, maxMessage)
 		}
 		return fmt.Errorf("%s: reading the engine's progress: %w", what, err)
 	}
@@ -176,7 +180,7 @@ func (c *Client) PullImage(ctx context.Context, ref, auth string, progress func(
 		return fmt.Errorf("the engine pulling %s: %w", ref, c.classifyPull(err))
 	}
 	defer closeQuietly(resp)
-	return readMessages(ctx, resp, "the engine pulling "+ref, func(msg jsonstream.Message) error {
+	return ReadMessages(ctx, resp, "the engine pulling "+ref, func(msg jsonstream.Message) error {
 		if msg.Error != nil {
 			text := printable(msg.Error.Message, 1024)
 			return &errdefs.Classified{Sentinel: pullFailure(text), Err: fmt.Errorf("the engine pulling %s: %s", ref, text)}
