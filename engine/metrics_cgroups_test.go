@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"math"
 	"os"
 	"runtime"
@@ -89,9 +90,7 @@ func TestCgroupReadingsAreTheEngines(t *testing.T) {
 	eng := testenv.Engine(t)
 	run := testenv.NewRun(t, eng)
 	busy, idle, host, none := run.Name("busy"), run.Name("idle"), run.Name("host"), run.Name("none")
-	cfgBusy := run.Config(testimages.Busybox, "sh", "-c", "while :; do :; done")
-	cfgBusy.Resources = engine.Resources{CPULimit: "0.5", MemoryLimit: "64m"}
-	startContainer(t, eng, busy, cfgBusy)
+	startBusy(t, eng, run, busy)
 	// (Block I/O: this kernel's throttling layer, which the engine reads, counts none for a container's writes,
 	// even O_DIRECT ones, so both sides are empty here; the parsing of entries is the engine's format.)
 	startContainer(t, eng, idle, run.Config(testimages.Busybox, "sleep", "3600"))
@@ -136,15 +135,7 @@ func TestCgroupReadingsAreTheEngines(t *testing.T) {
 				if d1.MemoryStats.Limit != e.MemoryStats.Limit {
 					t.Errorf("memory limit: cgroups %d, engine %d", d1.MemoryStats.Limit, e.MemoryStats.Limit)
 				}
-				names := func(st *container.StatsResponse) []string {
-					return slices.Sorted(func(yield func(string) bool) {
-						for k := range st.Networks {
-							if !yield(k) {
-								return
-							}
-						}
-					})
-				}
+				names := func(st *container.StatsResponse) []string { return slices.Sorted(maps.Keys(st.Networks)) }
 				if !slices.Equal(names(d1), names(e)) {
 					t.Errorf("interfaces: cgroups %v, engine %v", names(d1), names(e))
 				}
@@ -164,7 +155,7 @@ func TestCgroupReadingsAreTheEngines(t *testing.T) {
 					t.Errorf("memory: cgroups %d (inactive file %d) before and after, engine %d (%d)", d1.MemoryStats.Usage,
 						d1.MemoryStats.Stats["total_inactive_file"], e.MemoryStats.Usage, e.MemoryStats.Stats["total_inactive_file"])
 				}
-				if !maps2Equal(d1.BlkioStats.IoServiceBytesRecursive, e.BlkioStats.IoServiceBytesRecursive) && blkioSum(d1, "total") == blkioSum(d2, "total") {
+				if !sameBlkio(d1.BlkioStats.IoServiceBytesRecursive, e.BlkioStats.IoServiceBytesRecursive) && blkioSum(d1, "total") == blkioSum(d2, "total") {
 					t.Errorf("block I/O: cgroups %+v, engine %+v", d1.BlkioStats.IoServiceBytesRecursive, e.BlkioStats.IoServiceBytesRecursive)
 				}
 			}
@@ -175,17 +166,11 @@ func TestCgroupReadingsAreTheEngines(t *testing.T) {
 	}
 }
 
-func maps2Equal(a, b []container.BlkioStatEntry) bool {
-	key := func(e container.BlkioStatEntry) [3]uint64 { return [3]uint64{e.Major, e.Minor, e.Value} }
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if key(a[i]) != key(b[i]) || !strings.EqualFold(a[i].Op, b[i].Op) {
-			return false
-		}
-	}
-	return true
+// sameBlkio says whether two readings list the same block I/O entries (the operation's case aside).
+func sameBlkio(a, b []container.BlkioStatEntry) bool {
+	return slices.EqualFunc(a, b, func(x, y container.BlkioStatEntry) bool {
+		return x.Major == y.Major && x.Minor == y.Minor && x.Value == y.Value && strings.EqualFold(x.Op, y.Op)
+	})
 }
 
 // Beside the engine, a sample reads the cgroups a second apart and makes one Engine API request; its figures are
@@ -199,19 +184,11 @@ func TestMetricsViaCgroups(t *testing.T) {
 	eng := testenv.Engine(t)
 	run := testenv.NewRun(t, eng)
 	busy, healthy, shared := run.Name("busy"), run.Name("healthy"), run.Name("shared")
-	cfgBusy := run.Config(testimages.Busybox, "sh", "-c", "while :; do :; done")
-	cfgBusy.Resources = engine.Resources{CPULimit: "0.5", MemoryLimit: "64m"}
-	startContainer(t, eng, busy, cfgBusy)
-	startContainer(t, eng, healthy, run.Config(testimages.Healthy))
+	startBusy(t, eng, run, busy)
+	startHealthy(t, eng, run, healthy)
 	cfgShared := run.Config(testimages.Busybox, "sleep", "3600")
 	cfgShared.Networks = []string{"container:" + healthy}
 	startContainer(t, eng, shared, cfgShared)
-	if !testenv.Eventually(30*time.Second, func() bool {
-		m, err := eng.Metrics(ctx, healthy)
-		return err == nil && m.HealthStatus == engine.HealthHealthy
-	}) {
-		t.Fatalf("%s never became healthy", healthy)
-	}
 	if !cgroupV1(t) {
 		onlyTheEngine(t, eng, busy)
 		return

@@ -20,6 +20,26 @@ import (
 	"github.com/codomyrmex/containerization/internal/testimages"
 )
 
+// startBusy starts a container that spins at its limit: half a CPU, and 64 MB of memory.
+func startBusy(t *testing.T, eng *engine.Client, run *testenv.Run, name string) {
+	t.Helper()
+	cfg := run.Config(testimages.Busybox, "sh", "-c", "while :; do :; done")
+	cfg.Resources = engine.Resources{CPULimit: "0.5", MemoryLimit: "64m"}
+	startContainer(t, eng, name, cfg)
+}
+
+// startHealthy starts the test image with a health check and waits until the check passes.
+func startHealthy(t *testing.T, eng *engine.Client, run *testenv.Run, name string) {
+	t.Helper()
+	startContainer(t, eng, name, run.Config(testimages.Healthy))
+	if !testenv.Eventually(30*time.Second, func() bool {
+		m, err := eng.Metrics(context.Background(), name)
+		return err == nil && m.HealthStatus == engine.HealthHealthy
+	}) {
+		t.Fatalf("%s never became healthy", name)
+	}
+}
+
 // Through the engine, Metrics reads two stats from the engine's stream and inspects between them; the figures
 // are those of the slower path it replaced (an inspect, the engine's one-shot stats with its previous reading, an
 // inspect again), value by value whenever the two read the same rounds of the engine's collector.
@@ -28,18 +48,10 @@ func TestMetricsMatchTheReference(t *testing.T) {
 	eng := testenv.Engine(t)
 	run := testenv.NewRun(t, eng)
 	busy, healthy, stopped := run.Name("busy"), run.Name("healthy"), run.Name("stopped")
-	cfgBusy := run.Config(testimages.Busybox, "sh", "-c", "while :; do :; done")
-	cfgBusy.Resources = engine.Resources{CPULimit: "0.5", MemoryLimit: "64m"}
-	startContainer(t, eng, busy, cfgBusy)
-	startContainer(t, eng, healthy, run.Config(testimages.Healthy))
+	startBusy(t, eng, run, busy)
+	startHealthy(t, eng, run, healthy)
 	if _, err := eng.Create(ctx, stopped, run.Config(testimages.Busybox, "true"), engine.CreateOptions{}); err != nil {
 		t.Fatal(err)
-	}
-	if !testenv.Eventually(30*time.Second, func() bool {
-		m, err := eng.Metrics(ctx, healthy)
-		return err == nil && m.HealthStatus == engine.HealthHealthy
-	}) {
-		t.Fatalf("%s never became healthy", healthy)
 	}
 
 	for _, name := range []string{busy, healthy} {
